@@ -1,0 +1,118 @@
+/**
+ * An append-only byte buffer that grows by doubling. `take()` hands the bytes out as a
+ * view of a buffer of its own (not Node's shared pool), so the caller may transfer the
+ * underlying ArrayBuffer to another thread; the writer then starts a new buffer sized
+ * for what the last batch needed.
+ */
+export class ByteWriter {
+  #buffer: Buffer;
+  #length = 0;
+
+  constructor(initialCapacity = 4096) {
+    this.#buffer = Buffer.allocUnsafeSlow(initialCapacity);
+  }
+
+  get length(): number {
+    return this.#length;
+  }
+
+  /** Makes room for `bytes` more and returns the buffer and offset to write them at. */
+  reserve(bytes: number): Buffer {
+    const needed = this.#length + bytes;
+    if (needed > this.#buffer.length) {
+      let capacity = this.#buffer.length * 2;
+      while (capacity < needed) capacity *= 2;
+      const grown = Buffer.allocUnsafeSlow(capacity);
+      this.#buffer.copy(grown, 0, 0, this.#length);
+      this.#buffer = grown;
+    }
+    return this.#buffer;
+  }
+
+  /** Moves the write position after bytes written at `length` through `reserve()`. */
+  advance(bytes: number): void {
+    this.#length += bytes;
+  }
+
+  u8(value: number): void {
+    this.reserve(1)[this.#length++] = value;
+  }
+
+  u16(value: number): void {
+    this.reserve(2).writeUInt16LE(value, this.#length);
+    this.#length += 2;
+  }
+
+  u32(value: number): void {
+    this.reserve(4).writeUInt32LE(value, this.#length);
+    this.#length += 4;
+  }
+
+  bytes(value: Uint8Array): void {
+    this.reserve(value.length).set(value, this.#length);
+    this.#length += value.length;
+  }
+
+  /** Length-prefixed (u16) bytes. */
+  shortBytes(value: Uint8Array): void {
+    this.u16(value.length);
+    this.bytes(value);
+  }
+
+  /** The bytes written so far; the writer starts afresh. */
+  take(): Buffer {
+    const out = this.#buffer.subarray(0, this.#length);
+    this.#buffer = Buffer.allocUnsafeSlow(Math.max(256, this.#length));
+    this.#length = 0;
+    return out;
+  }
+}
+
+/** Reads what a ByteWriter wrote, in the same order. */
+export class ByteReader {
+  readonly buffer: Buffer;
+  offset = 0;
+
+  constructor(buffer: Buffer) {
+    this.buffer = buffer;
+  }
+
+  get done(): boolean {
+    return this.offset >= this.buffer.length;
+  }
+
+  u8(): number {
+    return this.buffer[this.offset++] as number;
+  }
+
+  u16(): number {
+    const value = this.buffer.readUInt16LE(this.offset);
+    this.offset += 2;
+    return value;
+  }
+
+  u32(): number {
+    const value = this.buffer.readUInt32LE(this.offset);
+    this.offset += 4;
+    return value;
+  }
+
+  /** A view of the next `length` bytes. */
+  bytes(length: number): Buffer {
+    const view = this.buffer.subarray(this.offset, this.offset + length);
+    this.offset += length;
+    return view;
+  }
+
+  shortBytes(): Buffer {
+    return this.bytes(this.u16());
+  }
+
+  /** The next u16-prefixed bytes as a string; names are ASCII, so latin1 is exact. */
+  shortLatin1(): string {
+    const length = this.u16();
+    const value = this.buffer.toString('latin1', this.offset, this.offset + length);
+    this.offset += length;
+    return value;
+  }
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+import { serve, SERVE_HELP } from './serve.js';
+import { UsageError } from './usage-error.js';
+
+const HELP = `Usage: pigeonhole <command> [options]
+
+A TCP messaging server: users LOGIN, COMPOSE messages to each other and READ them.
+
+Commands:
+  serve      run a server (pigeonhole serve --help for its options)
+  help       show this help, or a command's: pigeonhole help serve
+
+Options:
+  -h, --help     show this help
+  -v, --version  show the version
+`;
+
+type CommandRunner = (args: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, { run: CommandRunner; help: string }> = {
+  serve: { run: serve, help: SERVE_HELP },
+};
+
+async function version(): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  // dist/lib/cli/main.js and lib/cli/main.ts are both three levels below package.json.
+  for (const path of ['../../../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(await readFile(new URL(path, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'pigeonhole' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // try the next location
+    }
+  }
+  return 'unknown';
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '-h' || name === '--help') {
+    process.stdout.write(HELP);
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '-v' || name === '--version') {
+    process.stdout.write(`${await version()}\n`);
+    return 0;
+  }
+  if (name === 'help') {
+    const topic = rest[0];
+    process.stdout.write(topic !== undefined && Object.hasOwn(COMMANDS, topic) ? (COMMANDS[topic] as { help: string }).help : HELP);
+    return 0;
+  }
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (command === undefined) throw new UsageError(`unknown command '${name}'`);
+  return command.run(rest);
+}
+
+function isUsageProblem(err: unknown): err is Error {
+  if (err instanceof UsageError) return true;
+  // node:util parseArgs reports unknown flags and missing values with these codes.
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (isUsageProblem(err)) {
+      process.stderr.write(`pigeonhole: ${err.message}\nRun 'pigeonhole --help' for usage.\n`);
+      process.exitCode = 2;
+      return;
+    }
+    const code = (err as { code?: unknown } | null)?.code;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
+      process.stderr.write(`pigeonhole: cannot listen: ${(err as Error).message}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    process.stderr.write(`pigeonhole: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,82 @@
+import { parseArgs } from 'node:util';
+import { InvalidOptionError } from '../errors.js';
+import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_MESSAGES_PER_USER, MAX_MAX_LINE_BYTES, MAX_SHARDS, MIN_MAX_LINE_BYTES, defaultShardCount } from '../options.js';
+import { DEFAULT_HOST, DEFAULT_PORT, createServer } from '../server.js';
+import { UsageError, integerFlag } from './usage-error.js';
+
+export const SERVE_HELP = `Usage: pigeonhole serve [options]
+
+Runs a pigeonhole server until SIGINT or SIGTERM, then closes gracefully.
+
+Options:
+  --host HOST            address to listen on (default ${DEFAULT_HOST}: this machine only;
+                         use 0.0.0.0 or :: to accept connections from a network)
+  --port N               TCP port, 0 picks a free one (default ${DEFAULT_PORT})
+  --shards N             mailbox shard worker threads; 0 runs them inline in the
+                         acceptor thread (default ${defaultShardCount()} here: cores - 1, at least 1)
+  --max-messages N       messages a mailbox holds before COMPOSE to it fails
+                         (default ${DEFAULT_MAX_MESSAGES_PER_USER})
+  --max-line N           longest line in bytes; a longer one drops the connection
+                         (default ${DEFAULT_MAX_LINE_BYTES})
+  --idle-timeout SECONDS close a connection that sends nothing for this long;
+                         0 never does (default ${DEFAULT_IDLE_TIMEOUT_MS / 1000})
+  -h, --help             show this help
+`;
+
+export async function serve(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      shards: { type: 'string' },
+      'max-messages': { type: 'string' },
+      'max-line': { type: 'string' },
+      'idle-timeout': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    process.stdout.write(SERVE_HELP);
+    return 0;
+  }
+  const host = values.host ?? DEFAULT_HOST;
+  if (host.length === 0) throw new UsageError('--host cannot be empty');
+  const port = integerFlag('port', values.port, 0, 65_535) ?? DEFAULT_PORT;
+  const idleSeconds = integerFlag('idle-timeout', values['idle-timeout'], 0, 2_147_483);
+
+  let server;
+  try {
+    server = createServer({
+      shards: integerFlag('shards', values.shards, 0, MAX_SHARDS),
+      maxMessagesPerUser: integerFlag('max-messages', values['max-messages'], 1, 2 ** 32 - 1),
+      maxLineBytes: integerFlag('max-line', values['max-line'], MIN_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES),
+      idleTimeoutMs: idleSeconds === undefined ? undefined : idleSeconds * 1000,
+    });
+  } catch (err) {
+    if (err instanceof InvalidOptionError) throw new UsageError(err.message);
+    throw err;
+  }
+
+  const address = await server.listen({ port, host });
+  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const { shards } = server.options;
+  process.stdout.write(`listening on ${shown}:${address.port}\n`);
+  process.stderr.write(`pigeonhole: ${shards === 0 ? 'mailboxes inline in the acceptor thread' : `${shards} mailbox shard worker thread${shards === 1 ? '' : 's'}`}; storage in memory\n`);
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      process.stderr.write(`pigeonhole: ${signal}: closing\n`);
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await server.close();
+  process.stderr.write('pigeonhole: closed\n');
+  return 0;
+}

@@ -1,0 +1,13 @@
+/** A mistake on the command line: the CLI prints the message and exits 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** Parses a flag's value as an integer within [min, max], or explains why not. */
+export function integerFlag(flag: string, value: string | undefined, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value)) throw new UsageError(`--${flag} must be a whole number, got '${value}'`);
+  const n = Number(value);
+  if (n < min || n > max) throw new UsageError(`--${flag} must be from ${min} to ${max}, got ${value}`);
+  return n;
+}

@@ -1,0 +1,21 @@
+export { createServer, PigeonholeServer, DEFAULT_HOST, DEFAULT_PORT, type ListenOptions } from './server.js';
+export {
+  type ServerOptions,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_MAX_LINE_BYTES,
+  DEFAULT_MAX_MESSAGES_PER_USER,
+  defaultShardCount,
+} from './options.js';
+export type { ShardInfo } from './shard-backend.js';
+export { type Logger, consoleLogger, silentLogger } from './logger.js';
+export {
+  ERROR_CODES,
+  type ErrorCode,
+  PigeonholeError,
+  ProtocolError,
+  InvalidOptionError,
+  ShardError,
+  ServerStateError,
+} from './errors.js';
+export { MAX_USERNAME_BYTES, usernameProblem } from './protocol/username.js';

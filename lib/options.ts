@@ -1,0 +1,85 @@
+import { availableParallelism } from 'node:os';
+import { InvalidOptionError } from './errors.js';
+import { type Logger, consoleLogger } from './logger.js';
+
+export interface ServerOptions {
+  /**
+   * Mailbox shards, each a worker thread. 0 runs the same shard code inline in the
+   * acceptor's thread, with no worker. Default: max(1, availableParallelism() - 1).
+   */
+  shards?: number;
+  /** A mailbox holding this many messages answers further COMPOSEs with MESSAGE FAILED. Default 1024. */
+  maxMessagesPerUser?: number;
+  /** Longest line accepted, LF (and a CR before it) not counted. Default 65536. */
+  maxLineBytes?: number;
+  /** A connection that sends nothing for this long is closed; 0 never closes it. Default 300000 (5 min). */
+  idleTimeoutMs?: number;
+  /**
+   * Commands of one connection awaiting their reply before the server stops reading
+   * from it until replies drain. Default 1024.
+   */
+  maxInFlight?: number;
+  /** Where the server reports shard crashes and other trouble. Default: stderr. */
+  logger?: Logger;
+}
+
+export type ResolvedOptions = Required<ServerOptions>;
+
+export const DEFAULT_MAX_MESSAGES_PER_USER = 1024;
+export const DEFAULT_MAX_LINE_BYTES = 65_536;
+export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
+export const DEFAULT_MAX_IN_FLIGHT = 1024;
+
+export function defaultShardCount(): number {
+  return Math.max(1, availableParallelism() - 1);
+}
+
+// The shortest line limit that still fits every command with the longest username:
+// `COMPOSE ` and 256 name bytes.
+export const MIN_MAX_LINE_BYTES = 264;
+// Replies carry lengths as u32 and a message must fit in one reply batch comfortably.
+export const MAX_MAX_LINE_BYTES = 16 * 1024 * 1024;
+export const MAX_SHARDS = 256;
+
+const LIMITS: Record<Exclude<keyof ServerOptions, 'logger'>, readonly [min: number, max: number]> = {
+  shards: [0, MAX_SHARDS],
+  maxMessagesPerUser: [1, 2 ** 32 - 1],
+  maxLineBytes: [MIN_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES],
+  idleTimeoutMs: [0, 2 ** 31 - 1],
+  maxInFlight: [1, 1_000_000],
+};
+
+/** Checks every option and fills in defaults; throws InvalidOptionError before anything starts. */
+export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidOptionError('options must be an object');
+  }
+  for (const key of Object.keys(options)) {
+    if (key !== 'logger' && !Object.hasOwn(LIMITS, key)) {
+      const hint = Object.keys(LIMITS).find((known) => known.toLowerCase().startsWith(key.toLowerCase().slice(0, 4)));
+      throw new InvalidOptionError(`unknown option '${key}'${hint ? `, did you mean '${hint}'?` : ''}`, 'PH_ERR_OPTION_UNKNOWN');
+    }
+  }
+  const resolved: ResolvedOptions = {
+    shards: integer('shards', options.shards, defaultShardCount()),
+    maxMessagesPerUser: integer('maxMessagesPerUser', options.maxMessagesPerUser, DEFAULT_MAX_MESSAGES_PER_USER),
+    maxLineBytes: integer('maxLineBytes', options.maxLineBytes, DEFAULT_MAX_LINE_BYTES),
+    idleTimeoutMs: integer('idleTimeoutMs', options.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS),
+    maxInFlight: integer('maxInFlight', options.maxInFlight, DEFAULT_MAX_IN_FLIGHT),
+    logger: options.logger ?? consoleLogger,
+  };
+  const { logger } = resolved;
+  if (typeof logger.error !== 'function' || typeof logger.warn !== 'function' || typeof logger.info !== 'function') {
+    throw new InvalidOptionError('logger must have info(), warn() and error() methods');
+  }
+  return resolved;
+}
+
+function integer(name: keyof typeof LIMITS, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  const [min, max] = LIMITS[name];
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidOptionError(`invalid ${name}: expected an integer from ${min} to ${max}, got ${String(value)}`);
+  }
+  return value;
+}

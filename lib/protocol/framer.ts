@@ -1,0 +1,108 @@
+import { ProtocolError } from '../errors.js';
+
+const LF = 0x0a;
+const CR = 0x0d;
+
+/**
+ * Splits a byte stream into lines. Lines are handed out one at a time with `next()`, so
+ * the reader can stop mid-chunk (backpressure) and carry on later without copying.
+ *
+ * PROTOCOL: a line ends at LF; one CR right before the LF is dropped; a line whose
+ * content passes `maxLineBytes` is an error the moment the limit is passed, so at most
+ * `maxLineBytes + 1` bytes of an unfinished line are ever held (the +1 is a CR that may
+ * turn out to precede the LF).
+ *
+ * Returned lines are views into the chunk given to `push()` when they lie within one
+ * chunk, and fresh buffers when they span chunks; either way they stay valid.
+ */
+export class LineFramer {
+  readonly maxLineBytes: number;
+  #chunk: Buffer | null = null;
+  #pos = 0;
+  // The start of a line that spans chunks, copied into one reusable buffer rather than
+  // kept as a list of chunk references: a peer sending one byte per packet then costs
+  // exactly the bytes it sent, not an object per byte.
+  #partial: Buffer | null = null;
+  #partialLength = 0;
+
+  constructor(maxLineBytes: number) {
+    this.maxLineBytes = maxLineBytes;
+  }
+
+  /** True while the last pushed chunk still holds bytes that `next()` has not looked at. */
+  get hasUnreadBytes(): boolean {
+    return this.#chunk !== null;
+  }
+
+  /** Bytes of an unfinished line held between chunks. */
+  get bufferedBytes(): number {
+    return this.#partialLength + (this.#chunk === null ? 0 : this.#chunk.length - this.#pos);
+  }
+
+  /** Takes the next chunk of the stream; the previous one must have been read to the end. */
+  push(chunk: Buffer): void {
+    if (this.#chunk !== null) throw new Error('LineFramer.push() before the previous chunk was consumed');
+    if (chunk.length > 0) {
+      this.#chunk = chunk;
+      this.#pos = 0;
+    }
+  }
+
+  /** The next whole line without its terminator, or null when more bytes are needed. */
+  next(): Buffer | null {
+    const chunk = this.#chunk;
+    if (chunk === null) return null;
+    const start = this.#pos;
+    const lf = chunk.indexOf(LF, start);
+    if (lf === -1) {
+      this.#hold(chunk, start);
+      return null;
+    }
+    this.#pos = lf + 1;
+    if (this.#pos === chunk.length) this.#chunk = null;
+    if (this.#partialLength === 0) {
+      const end = lf > start && chunk[lf - 1] === CR ? lf - 1 : lf;
+      this.#check(end - start);
+      return chunk.subarray(start, end);
+    }
+    return this.#finishPartial(chunk, start, lf);
+  }
+
+  #finishPartial(chunk: Buffer, start: number, lf: number): Buffer {
+    const partial = this.#partial as Buffer;
+    const total = this.#partialLength + (lf - start);
+    const lastByte = lf > start ? chunk[lf - 1] : partial[this.#partialLength - 1];
+    const length = lastByte === CR ? total - 1 : total;
+    this.#check(length);
+    const line = Buffer.allocUnsafe(length);
+    const fromPartial = Math.min(this.#partialLength, length);
+    partial.copy(line, 0, 0, fromPartial);
+    if (length > fromPartial) chunk.copy(line, fromPartial, start, start + (length - fromPartial));
+    this.#partialLength = 0;
+    return line;
+  }
+
+  #hold(chunk: Buffer, start: number): void {
+    const extra = chunk.length - start;
+    const total = this.#partialLength + extra;
+    this.#chunk = null;
+    // Over the limit by two bytes, or by one that is not a CR: no LF can save this line.
+    if (total > this.maxLineBytes + 1 || (total === this.maxLineBytes + 1 && chunk[chunk.length - 1] !== CR)) {
+      this.#partialLength = 0;
+      throw new ProtocolError('PH_ERR_PROTOCOL_LINE_TOO_LONG', `line longer than ${this.maxLineBytes} bytes`);
+    }
+    if (this.#partial === null || this.#partial.length < total) {
+      const grown = Buffer.allocUnsafe(Math.min(this.maxLineBytes + 1, Math.max(total, 2 * (this.#partial?.length ?? 64))));
+      if (this.#partial !== null) this.#partial.copy(grown, 0, 0, this.#partialLength);
+      this.#partial = grown;
+    }
+    chunk.copy(this.#partial, this.#partialLength, start);
+    this.#partialLength = total;
+  }
+
+  #check(length: number): void {
+    if (length > this.maxLineBytes) {
+      throw new ProtocolError('PH_ERR_PROTOCOL_LINE_TOO_LONG', `line longer than ${this.maxLineBytes} bytes`);
+    }
+  }
+}

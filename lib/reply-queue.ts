@@ -1,0 +1,108 @@
+import type { PendingReply } from './shard-router.js';
+import type { ShardOp } from './shard-messages.js';
+import { RingQueue } from './store/ring-queue.js';
+
+/** What a ReplyQueue writes to: the connection's socket, seen from the queue. */
+export interface ReplyOutput {
+  /** Writes replies that are ready, oldest first. */
+  write(replies: Buffer[]): void;
+  /** Every reply before the end mark has been written: close the connection. */
+  end(): void;
+}
+
+const FILLED = 1;
+const ABORTED = 2;
+
+class ReplySlot implements PendingReply {
+  readonly op: ShardOp;
+  readonly #queue: ReplyQueue;
+  state = 0;
+  bytes: Buffer | null = null;
+
+  constructor(queue: ReplyQueue, op: ShardOp) {
+    this.#queue = queue;
+    this.op = op;
+  }
+
+  fill(reply: Buffer): void {
+    this.bytes = reply;
+    this.state = FILLED;
+    this.#queue.settled();
+  }
+
+  abort(): void {
+    this.state = ABORTED;
+    this.#queue.settled();
+  }
+}
+
+/**
+ * One connection's replies in command order. Shards answer out of order; a slot is
+ * reserved per command and the queue writes every settled slot at its head, once per
+ * microtask however many slots settled meanwhile, so a reply batch from a shard turns
+ * into at most one write per connection.
+ *
+ * An end mark (EXIT, a protocol error, shutdown) or an aborted slot (its shard was lost)
+ * closes the connection once everything before it is written; nothing after it is sent.
+ */
+export class ReplyQueue {
+  readonly #out: ReplyOutput;
+  readonly #slots = new RingQueue<ReplySlot>();
+  #flushScheduled = false;
+  #ending = false;
+  #ended = false;
+  readonly #flush = (): void => this.#writeSettled();
+
+  constructor(out: ReplyOutput) {
+    this.#out = out;
+  }
+
+  /** Commands still waiting for their reply to be written. */
+  get size(): number {
+    return this.#slots.size;
+  }
+
+  /** True once end() was called or a slot aborted: no more commands may be queued. */
+  get ending(): boolean {
+    return this.#ending;
+  }
+
+  reserve(op: ShardOp): PendingReply {
+    const slot = new ReplySlot(this, op);
+    this.#slots.push(slot);
+    return slot;
+  }
+
+  /** Closes the connection after the replies reserved so far. */
+  end(): void {
+    if (this.#ending) return;
+    this.#ending = true;
+    this.settled();
+  }
+
+  /** @internal A slot settled (or the end was marked): write what is ready, soon. */
+  settled(): void {
+    if (this.#flushScheduled || this.#ended) return;
+    this.#flushScheduled = true;
+    queueMicrotask(this.#flush);
+  }
+
+  #writeSettled(): void {
+    this.#flushScheduled = false;
+    if (this.#ended) return;
+    const ready: Buffer[] = [];
+    let head = this.#slots.peek();
+    while (head !== undefined && head.state === FILLED) {
+      ready.push(head.bytes as Buffer);
+      this.#slots.shift();
+      head = this.#slots.peek();
+    }
+    if (ready.length > 0) this.#out.write(ready);
+    const aborted = head !== undefined && head.state === ABORTED;
+    if (aborted || (this.#ending && head === undefined)) {
+      this.#ending = true;
+      this.#ended = true;
+      this.#out.end();
+    }
+  }
+}

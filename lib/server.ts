@@ -1,0 +1,147 @@
+import { once } from 'node:events';
+import { type AddressInfo, type Server as NetServer, type Socket, createServer as createNetServer } from 'node:net';
+import { Connection } from './connection.js';
+import { InvalidOptionError, ServerStateError } from './errors.js';
+import { InlineShards } from './inline-shards.js';
+import { type ResolvedOptions, type ServerOptions, resolveOptions } from './options.js';
+import type { ShardBackend, ShardInfo } from './shard-backend.js';
+import { WorkerShards } from './shard-pool.js';
+import { ShardRouter } from './shard-router.js';
+
+export interface ListenOptions {
+  /** Default 4000; 0 picks a free port (see the resolved address). */
+  port?: number;
+  /** Default 127.0.0.1: the server is reachable from a network only when asked. */
+  host?: string;
+}
+
+export const DEFAULT_PORT = 4000;
+export const DEFAULT_HOST = '127.0.0.1';
+
+// How long close() lets connected clients take their last replies before cutting them.
+const CLOSE_GRACE_MS = 5_000;
+
+/** Reaches the shard backend from tests (supervision); not part of the public API. */
+export const kShardBackend = Symbol('pigeonhole.shardBackend');
+
+type Lifecycle = 'new' | 'starting' | 'running' | 'closing' | 'closed';
+
+/**
+ * A pigeonhole server: an acceptor on the calling thread and mailbox shards on worker
+ * threads (or inline, `shards: 0`). Lifecycle: new -> starting -> running -> closing ->
+ * closed; shards start with the first listen() or handle().
+ */
+export class PigeonholeServer {
+  readonly options: Readonly<ResolvedOptions>;
+  readonly [kShardBackend]: ShardBackend;
+  readonly #router: ShardRouter;
+  readonly #connections = new Set<Connection>();
+  #netServer: NetServer | null = null;
+  #state: Lifecycle = 'new';
+  #started: Promise<void> | null = null;
+  #closed: Promise<void> | null = null;
+  #drained: (() => void) | null = null;
+
+  constructor(options: ServerOptions = {}) {
+    this.options = Object.freeze(resolveOptions(options));
+    const config = { maxMessagesPerUser: this.options.maxMessagesPerUser };
+    const backend: ShardBackend =
+      this.options.shards === 0 ? new InlineShards(config) : new WorkerShards(this.options.shards, config, this.options.logger);
+    this[kShardBackend] = backend;
+    this.#router = new ShardRouter(backend);
+  }
+
+  /** Where the server listens, once listen() has resolved. */
+  get address(): AddressInfo | null {
+    const address = this.#netServer?.address();
+    return address !== null && typeof address === 'object' ? address : null;
+  }
+
+  /** Starts the shards (if not yet) and accepts connections on host:port. */
+  async listen({ port = DEFAULT_PORT, host = DEFAULT_HOST }: ListenOptions = {}): Promise<AddressInfo> {
+    if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+      throw new InvalidOptionError(`invalid port: expected an integer from 0 to 65535, got ${String(port)}`);
+    }
+    if (typeof host !== 'string' || host.length === 0) throw new InvalidOptionError('invalid host: expected a host name or address');
+    if (this.#netServer !== null) throw new ServerStateError('PH_ERR_SERVER_LISTENING');
+    await this.#start();
+    const netServer = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.handle(socket));
+    this.#netServer = netServer;
+    netServer.listen(port, host);
+    try {
+      await once(netServer, 'listening');
+    } catch (err) {
+      this.#netServer = null;
+      throw err;
+    }
+    return this.address as AddressInfo;
+  }
+
+  /** Serves a socket that the host application accepted itself. */
+  handle(socket: Socket): void {
+    if (this.#state === 'closing' || this.#state === 'closed') {
+      socket.destroy();
+      return;
+    }
+    if (this.#state === 'new') {
+      this.#start().catch(() => socket.destroy());
+    }
+    const connection = new Connection(socket, this.#router, this.options, (closed) => {
+      this.#connections.delete(closed);
+      if (this.#connections.size === 0) this.#drained?.();
+    });
+    this.#connections.add(connection);
+  }
+
+  /** The shards and the threads they run on. */
+  shards(): ShardInfo[] {
+    return this[kShardBackend].describe();
+  }
+
+  /**
+   * Stops accepting, answers the commands in flight, closes every connection, ends the
+   * shards and resolves once every worker thread has exited.
+   */
+  close(): Promise<void> {
+    this.#closed ??= this.#close();
+    return this.#closed;
+  }
+
+  #start(): Promise<void> {
+    if (this.#started === null) {
+      if (this.#state !== 'new') return Promise.reject(new ServerStateError('PH_ERR_SERVER_CLOSED'));
+      this.#state = 'starting';
+      const router = this.#router;
+      this.#started = this[kShardBackend]
+        .start({ reply: (shardId, batch) => router.onReply(shardId, batch), down: (shardId, error) => router.onShardDown(shardId, error) })
+        .then(() => {
+          if (this.#state === 'starting') this.#state = 'running';
+        });
+    }
+    return this.#started;
+  }
+
+  async #close(): Promise<void> {
+    const wasStarted = this.#started !== null;
+    this.#state = 'closing';
+    const netServer = this.#netServer;
+    const stopped = netServer === null ? Promise.resolve() : new Promise<void>((resolve) => netServer.close(() => resolve()));
+    const drained = this.#connections.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.#drained = resolve));
+    for (const connection of this.#connections) connection.shutdown();
+    const grace = setTimeout(() => {
+      for (const connection of this.#connections) connection.destroy();
+    }, CLOSE_GRACE_MS);
+    await Promise.all([stopped, drained]);
+    clearTimeout(grace);
+    if (wasStarted) {
+      await this.#started?.catch(() => {});
+      await this[kShardBackend].close();
+    }
+    this.#state = 'closed';
+  }
+}
+
+/** Creates a server; options are checked here, before anything starts. */
+export function createServer(options?: ServerOptions): PigeonholeServer {
+  return new PigeonholeServer(options);
+}

@@ -1,0 +1,31 @@
+import type { ShardError } from './errors.js';
+
+/** How the router reaches its shards, whether worker threads or inline. */
+export interface ShardBackend {
+  readonly size: number;
+  /** Starts every shard; resolves when all are ready to take batches. */
+  start(events: ShardEvents): Promise<void>;
+  /** Hands a request batch to a shard; the buffer's memory may be transferred away. */
+  send(shardId: number, batch: Buffer): void;
+  /** Ends every shard, after the batches already sent have been answered. */
+  close(): Promise<void>;
+  describe(): ShardInfo[];
+}
+
+export interface ShardEvents {
+  /** A reply batch, its records in the order of the shard's requests. */
+  reply(shardId: number, batch: Buffer): void;
+  /**
+   * The shard was lost; every batch sent to it that has no reply yet never will. Later
+   * sends go to its replacement.
+   */
+  down(shardId: number, error: ShardError): void;
+}
+
+export interface ShardInfo {
+  readonly shardId: number;
+  /** The worker thread's id, or null when the shard runs inline in the acceptor's thread. */
+  readonly threadId: number | null;
+  /** How many times the shard was restarted after a crash. */
+  readonly restarts: number;
+}

@@ -1,0 +1,42 @@
+import type { SerializedError } from './errors.js';
+
+/**
+ * What the acceptor and a shard say to each other over a MessagePort.
+ *
+ * Data travels as one binary batch per shard per event-loop turn, its ArrayBuffer
+ * transferred rather than cloned: a batch of a thousand commands is one postMessage and
+ * no per-command object on either side. Control messages are small objects told apart
+ * by `op`.
+ *
+ * Request batch: one record per command, back to back.
+ *   OP_COUNT    u8 op | u16 n | user[n]
+ *   OP_COMPOSE  u8 op | u16 n | to[n] | u16 m | from[m] | u32 k | body[k]
+ *   OP_READ     u8 op | u16 n | user[n]
+ * Reply batch: one record per request, in request order (so no request ids are needed):
+ *   u32 n | the reply's exact wire bytes[n]
+ */
+export const OP_COUNT = 1;
+export const OP_COMPOSE = 2;
+export const OP_READ = 3;
+export type ShardOp = typeof OP_COUNT | typeof OP_COMPOSE | typeof OP_READ;
+
+/** Acceptor to shard. */
+export type ToShard = Uint8Array | { readonly op: 'close' };
+
+/** Shard to acceptor. */
+export type FromShard =
+  | Uint8Array
+  | { readonly op: 'ready'; readonly threadId: number }
+  | { readonly op: 'failed'; readonly error: SerializedError };
+
+/** What a shard task receives from the pool when it starts. */
+export interface ShardTaskData {
+  readonly shardId: number;
+  readonly port: import('node:worker_threads').MessagePort;
+  readonly config: ShardConfig;
+}
+
+/** Everything a shard needs to build its store; plain data, so it can be cloned. */
+export interface ShardConfig {
+  readonly maxMessagesPerUser: number;
+}
