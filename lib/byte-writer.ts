@@ -34,6 +34,12 @@ export class ByteWriter {
     this.#length += bytes;
   }
 
+  /** Leaves `bytes` bytes to be filled in later, on the taken buffer. */
+  skip(bytes: number): void {
+    this.reserve(bytes);
+    this.#length += bytes;
+  }
+
   u8(value: number): void {
     this.reserve(1)[this.#length++] = value;
   }

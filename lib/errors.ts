@@ -17,6 +17,18 @@ export const ERROR_CODES = {
   // Mailbox shards.
   PH_ERR_SHARD_CRASHED: 'a mailbox shard worker exited unexpectedly',
   PH_ERR_SHARD_START_FAILED: 'a mailbox shard worker could not start',
+  // Mailbox storage.
+  PH_ERR_STORE_OPEN_FAILED: 'the mailbox store could not be opened',
+  PH_ERR_STORE_WRITE_FAILED: 'the mailbox store could not take a write',
+  // The client library: checks made before anything is sent, and the connection's fate.
+  PH_ERR_CLIENT_INVALID_USERNAME: 'a username must be 1-256 bytes of visible ASCII (0x21-0x7E)',
+  PH_ERR_CLIENT_INVALID_MESSAGE: 'a message cannot contain a line break and must fit the line limit',
+  PH_ERR_CLIENT_NOT_LOGGED_IN: 'log in before composing or reading',
+  PH_ERR_CLIENT_ALREADY_LOGGED_IN: 'a connection logs in once',
+  PH_ERR_CLIENT_CONNECT_FAILED: 'could not connect to the server',
+  PH_ERR_CLIENT_CLOSED: 'the connection to the server is closed',
+  PH_ERR_CLIENT_TIMEOUT: 'the server did not answer in time',
+  PH_ERR_CLIENT_UNEXPECTED_REPLY: 'the server sent a reply the protocol does not allow here',
   // The server's lifecycle.
   PH_ERR_SERVER_CLOSED: 'the server is closed',
   PH_ERR_SERVER_LISTENING: 'the server is already listening',
@@ -50,6 +62,18 @@ export class InvalidOptionError extends PigeonholeError {
 export class ShardError extends PigeonholeError {}
 
 export class ServerStateError extends PigeonholeError {}
+
+export class StoreError extends PigeonholeError {}
+
+/** A client call refused before sending, or failed by the connection. */
+export class ClientError extends PigeonholeError {}
+
+/** The server dropped the connection, or it was closed: pending calls reject with this. */
+export class ClientClosedError extends ClientError {
+  constructor(message: string = ERROR_CODES.PH_ERR_CLIENT_CLOSED, options?: ErrorOptions) {
+    super('PH_ERR_CLIENT_CLOSED', message, options);
+  }
+}
 
 /** Structured clone drops subclasses and extra fields, so errors cross a port as data. */
 export interface SerializedError {

@@ -1,3 +1,5 @@
+import { ShardError } from './errors.js';
+import type { Logger } from './logger.js';
 import type { ShardBackend, ShardEvents, ShardInfo } from './shard-backend.js';
 import type { ShardConfig } from './shard-messages.js';
 import type { ShardCore } from './shard-core.js';
@@ -9,17 +11,21 @@ import { createShardCore } from './shard-host.js';
  */
 export class InlineShards implements ShardBackend {
   readonly size = 1;
-  readonly #config: ShardConfig;
+  readonly #logger: Logger;
   #core: ShardCore | null = null;
   #events: ShardEvents | null = null;
 
-  constructor(config: ShardConfig) {
-    this.#config = config;
+  constructor(logger: Logger) {
+    this.#logger = logger;
   }
 
-  async start(events: ShardEvents): Promise<void> {
+  async start(config: ShardConfig, events: ShardEvents): Promise<void> {
     this.#events = events;
-    this.#core = createShardCore(this.#config);
+    try {
+      this.#core = createShardCore(config, 0, this.#logger);
+    } catch (err) {
+      throw new ShardError('PH_ERR_SHARD_START_FAILED', `shard 0 could not start: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
   }
 
   send(shardId: number, batch: Buffer): void {

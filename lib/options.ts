@@ -19,11 +19,27 @@ export interface ServerOptions {
    * from it until replies drain. Default 1024.
    */
   maxInFlight?: number;
+  /**
+   * Keep mailboxes on disk in this directory (one SQLite file per shard) so they survive
+   * crashes and restarts. Default: none, mailboxes are kept in memory.
+   */
+  dataDir?: string;
+  /**
+   * With dataDir: sync every commit to disk, so acknowledged messages also survive power
+   * loss (slower). Without it they survive the process being killed at any moment.
+   * Default false.
+   */
+  fsync?: boolean;
+  /**
+   * With dataDir: the most bytes each shard's file may grow to; past it COMPOSE is
+   * answered MESSAGE FAILED, as on a full disk. Default: no cap.
+   */
+  maxStoreBytes?: number;
   /** Where the server reports shard crashes and other trouble. Default: stderr. */
   logger?: Logger;
 }
 
-export type ResolvedOptions = Required<ServerOptions>;
+export type ResolvedOptions = Required<Omit<ServerOptions, 'dataDir' | 'maxStoreBytes'>> & Pick<ServerOptions, 'dataDir' | 'maxStoreBytes'>;
 
 export const DEFAULT_MAX_MESSAGES_PER_USER = 1024;
 export const DEFAULT_MAX_LINE_BYTES = 65_536;
@@ -41,13 +57,17 @@ export const MIN_MAX_LINE_BYTES = 264;
 export const MAX_MAX_LINE_BYTES = 16 * 1024 * 1024;
 export const MAX_SHARDS = 256;
 
-const LIMITS: Record<Exclude<keyof ServerOptions, 'logger'>, readonly [min: number, max: number]> = {
+type NumericOption = 'shards' | 'maxMessagesPerUser' | 'maxLineBytes' | 'idleTimeoutMs' | 'maxInFlight' | 'maxStoreBytes';
+
+const LIMITS: Record<NumericOption, readonly [min: number, max: number]> = {
   shards: [0, MAX_SHARDS],
   maxMessagesPerUser: [1, 2 ** 32 - 1],
   maxLineBytes: [MIN_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES],
   idleTimeoutMs: [0, 2 ** 31 - 1],
   maxInFlight: [1, 1_000_000],
+  maxStoreBytes: [64 * 1024, Number.MAX_SAFE_INTEGER],
 };
+const KNOWN_OPTIONS = [...Object.keys(LIMITS), 'dataDir', 'fsync', 'logger'];
 
 /** Checks every option and fills in defaults; throws InvalidOptionError before anything starts. */
 export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
@@ -55,8 +75,8 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     throw new InvalidOptionError('options must be an object');
   }
   for (const key of Object.keys(options)) {
-    if (key !== 'logger' && !Object.hasOwn(LIMITS, key)) {
-      const hint = Object.keys(LIMITS).find((known) => known.toLowerCase().startsWith(key.toLowerCase().slice(0, 4)));
+    if (!KNOWN_OPTIONS.includes(key)) {
+      const hint = KNOWN_OPTIONS.find((known) => known.toLowerCase().startsWith(key.toLowerCase().slice(0, 4)));
       throw new InvalidOptionError(`unknown option '${key}'${hint ? `, did you mean '${hint}'?` : ''}`, 'PH_ERR_OPTION_UNKNOWN');
     }
   }
@@ -66,8 +86,18 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     maxLineBytes: integer('maxLineBytes', options.maxLineBytes, DEFAULT_MAX_LINE_BYTES),
     idleTimeoutMs: integer('idleTimeoutMs', options.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS),
     maxInFlight: integer('maxInFlight', options.maxInFlight, DEFAULT_MAX_IN_FLIGHT),
+    dataDir: options.dataDir,
+    fsync: options.fsync ?? false,
+    maxStoreBytes: options.maxStoreBytes === undefined ? undefined : integer('maxStoreBytes', options.maxStoreBytes, 0),
     logger: options.logger ?? consoleLogger,
   };
+  if (resolved.dataDir !== undefined && (typeof resolved.dataDir !== 'string' || resolved.dataDir.length === 0)) {
+    throw new InvalidOptionError('invalid dataDir: expected a directory path');
+  }
+  if (typeof resolved.fsync !== 'boolean') throw new InvalidOptionError(`invalid fsync: expected true or false, got ${String(resolved.fsync)}`);
+  if (resolved.dataDir === undefined && (options.fsync === true || options.maxStoreBytes !== undefined)) {
+    throw new InvalidOptionError('fsync and maxStoreBytes apply to durable storage: give dataDir too');
+  }
   const { logger } = resolved;
   if (typeof logger.error !== 'function' || typeof logger.warn !== 'function' || typeof logger.info !== 'function') {
     throw new InvalidOptionError('logger must have info(), warn() and error() methods');

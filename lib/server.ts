@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import { once } from 'node:events';
 import { type AddressInfo, type Server as NetServer, type Socket, createServer as createNetServer } from 'node:net';
 import { Connection } from './connection.js';
@@ -6,7 +7,9 @@ import { InlineShards } from './inline-shards.js';
 import { type ResolvedOptions, type ServerOptions, resolveOptions } from './options.js';
 import type { ShardBackend, ShardInfo } from './shard-backend.js';
 import { WorkerShards } from './shard-pool.js';
+import type { ShardConfig } from './shard-messages.js';
 import { ShardRouter } from './shard-router.js';
+import { prepareDataDir } from './store/data-dir.js';
 
 export interface ListenOptions {
   /** Default 4000; 0 picks a free port (see the resolved address). */
@@ -44,11 +47,10 @@ export class PigeonholeServer {
 
   constructor(options: ServerOptions = {}) {
     this.options = Object.freeze(resolveOptions(options));
-    const config = { maxMessagesPerUser: this.options.maxMessagesPerUser };
-    const backend: ShardBackend =
-      this.options.shards === 0 ? new InlineShards(config) : new WorkerShards(this.options.shards, config, this.options.logger);
+    const { shards, logger, dataDir } = this.options;
+    const backend: ShardBackend = shards === 0 ? new InlineShards(logger) : new WorkerShards(shards, logger);
     this[kShardBackend] = backend;
-    this.#router = new ShardRouter(backend);
+    this.#router = new ShardRouter(backend, { replay: dataDir !== undefined, logger });
   }
 
   /** Where the server listens, once listen() has resolved. */
@@ -112,13 +114,26 @@ export class PigeonholeServer {
       if (this.#state !== 'new') return Promise.reject(new ServerStateError('PH_ERR_SERVER_CLOSED'));
       this.#state = 'starting';
       const router = this.#router;
-      this.#started = this[kShardBackend]
-        .start({ reply: (shardId, batch) => router.onReply(shardId, batch), down: (shardId, error) => router.onShardDown(shardId, error) })
+      const backend = this[kShardBackend];
+      this.#started = Promise.resolve()
+        .then(() => backend.start(this.#shardConfig(), {
+          reply: (shardId, batch) => router.onReply(shardId, batch),
+          down: (shardId, error) => router.onShardDown(shardId, error),
+        }))
         .then(() => {
           if (this.#state === 'starting') this.#state = 'running';
         });
     }
     return this.#started;
+  }
+
+  /** Where the shards keep mailboxes; lays out (or migrates) the data directory. */
+  #shardConfig(): ShardConfig {
+    const { dataDir, maxMessagesPerUser, fsync, maxStoreBytes, logger } = this.options;
+    if (dataDir === undefined) return { maxMessagesPerUser, store: { kind: 'memory' } };
+    const { files } = prepareDataDir(dataDir, this[kShardBackend].size, logger);
+    const epoch = randomInt(1, 2 ** 31);
+    return { maxMessagesPerUser, store: { kind: 'sqlite', files, fsync, epoch, maxBytes: maxStoreBytes } };
   }
 
   async #close(): Promise<void> {

@@ -1,10 +1,11 @@
 import type { ShardError } from './errors.js';
+import type { ShardConfig } from './shard-messages.js';
 
 /** How the router reaches its shards, whether worker threads or inline. */
 export interface ShardBackend {
   readonly size: number;
   /** Starts every shard; resolves when all are ready to take batches. */
-  start(events: ShardEvents): Promise<void>;
+  start(config: ShardConfig, events: ShardEvents): Promise<void>;
   /** Hands a request batch to a shard; the buffer's memory may be transferred away. */
   send(shardId: number, batch: Buffer): void;
   /** Ends every shard, after the batches already sent have been answered. */

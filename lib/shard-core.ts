@@ -1,4 +1,6 @@
 import { ByteReader, ByteWriter } from './byte-writer.js';
+import { StoreError } from './errors.js';
+import type { Logger } from './logger.js';
 import {
   MAX_COUNT_REPLY_LENGTH,
   REPLY_MESSAGE_FAILED,
@@ -8,30 +10,69 @@ import {
   writeCountReply,
   writeMessageReply,
 } from './protocol/encode.js';
-import { OP_COMPOSE, OP_COUNT, OP_READ } from './shard-messages.js';
+import { ABORTED, BATCH_HEADER_BYTES, OP_COMPOSE, OP_COUNT, OP_READ } from './shard-messages.js';
 import type { MailboxStore } from './store/store.js';
 
 /**
- * A mailbox shard's whole logic: apply a request batch to the store, in order, and
- * answer with the reply batch. It runs the same whether the shard lives in a worker
- * thread or inline in the acceptor's thread; it knows nothing of sockets or ports.
+ * A mailbox shard's whole logic: apply a request batch to the store, in order, as one
+ * unit, and answer with the reply batch. It runs the same whether the shard lives in a
+ * worker thread or inline in the acceptor's thread; it knows nothing of sockets or ports.
  */
 export class ShardCore {
   readonly #store: MailboxStore;
+  readonly #logger: Logger;
   readonly #replies = new ByteWriter(16 * 1024);
 
-  constructor(store: MailboxStore) {
+  constructor(store: MailboxStore, logger: Logger) {
     this.#store = store;
+    this.#logger = logger;
   }
 
   handle(batch: Uint8Array): Buffer {
-    const reader = new ByteReader(Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength));
+    const bytes = Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength);
+    const seq = bytes.readUInt32LE(0);
+    const acked = bytes.readUInt32LE(4);
+    const journal = this.#store.journal;
+    // A batch sent again after its shard was restarted: if it was committed before the
+    // crash, answer exactly as then instead of applying it twice.
+    const earlier = journal?.replyFor(seq) ?? null;
+    if (earlier !== null) {
+      // Its own ArrayBuffer: the reply is transferred, and a pooled Buffer's is shared.
+      const copy = Buffer.allocUnsafeSlow(earlier.length);
+      earlier.copy(copy);
+      return copy;
+    }
+    try {
+      return this.#store.batch(() => {
+        this.#apply(new ByteReader(bytes), false);
+        const reply = this.#replies.take();
+        journal?.record(seq, reply, acked);
+        return reply;
+      });
+    } catch (err) {
+      if (!(err instanceof StoreError)) throw err;
+      // Nothing of the batch took effect. Say so without a wrong answer: COMPOSE fails,
+      // READ drops its connection (its message is still stored), LOGIN counts as stored.
+      this.#logger.error(`${err.message}; ${err.code}: answering the batch's COMPOSEs MESSAGE FAILED`);
+      this.#replies.take();
+      this.#apply(new ByteReader(bytes), true);
+      return this.#replies.take();
+    }
+  }
+
+  close(): void {
+    this.#store.close();
+  }
+
+  #apply(reader: ByteReader, failed: boolean): void {
+    const store = this.#store;
     const out = this.#replies;
+    reader.offset = BATCH_HEADER_BYTES;
     while (!reader.done) {
       const op = reader.u8();
       switch (op) {
         case OP_COUNT: {
-          const count = this.#store.count(reader.shortLatin1());
+          const count = store.count(reader.shortLatin1());
           const at = out.length;
           const buffer = out.reserve(4 + MAX_COUNT_REPLY_LENGTH);
           const end = writeCountReply(buffer, at + 4, count);
@@ -43,12 +84,17 @@ export class ShardCore {
           const to = reader.shortLatin1();
           const from = reader.shortLatin1();
           const body = reader.bytes(reader.u32());
-          const result = this.#store.enqueue(to, { from, body });
-          this.#reply(result.ok ? REPLY_MESSAGE_SENT : REPLY_MESSAGE_FAILED);
+          const ok = !failed && store.enqueue(to, { from, body }).ok;
+          this.#reply(ok ? REPLY_MESSAGE_SENT : REPLY_MESSAGE_FAILED);
           break;
         }
         case OP_READ: {
-          const message = this.#store.dequeue(reader.shortLatin1());
+          const user = reader.shortLatin1();
+          if (failed) {
+            out.u32(ABORTED);
+            break;
+          }
+          const message = store.dequeue(user);
           if (message === null) {
             this.#reply(REPLY_READ_ERROR);
           } else {
@@ -65,11 +111,6 @@ export class ShardCore {
           throw new Error(`unknown shard op ${op}`);
       }
     }
-    return out.take();
-  }
-
-  close(): void {
-    this.#store.close();
   }
 
   #reply(bytes: Buffer): void {

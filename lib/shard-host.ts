@@ -1,22 +1,33 @@
 import { threadId, type MessagePort } from 'node:worker_threads';
 import { serializeError } from './errors.js';
+import { consoleLogger, type Logger } from './logger.js';
 import type { FromShard, ShardConfig, ToShard } from './shard-messages.js';
 import { ShardCore } from './shard-core.js';
 import { MemoryStore } from './store/memory.js';
+import { SqliteStore } from './store/sqlite.js';
+import type { MailboxStore } from './store/store.js';
 
-export function createShardCore(config: ShardConfig): ShardCore {
-  return new ShardCore(new MemoryStore({ maxMessagesPerUser: config.maxMessagesPerUser }));
+export function createStore(config: ShardConfig, shardId: number): MailboxStore {
+  const { store, maxMessagesPerUser } = config;
+  if (store.kind === 'memory') return new MemoryStore({ maxMessagesPerUser });
+  const file = store.files[shardId];
+  if (file === undefined) throw new Error(`no store file for shard ${shardId}`);
+  return new SqliteStore({ file, maxMessagesPerUser, fsync: store.fsync, epoch: store.epoch, maxBytes: store.maxBytes });
+}
+
+export function createShardCore(config: ShardConfig, shardId: number, logger: Logger): ShardCore {
+  return new ShardCore(createStore(config, shardId), logger);
 }
 
 /**
  * Serves one shard over `port` until the acceptor says close; resolves then. Each
  * request batch is answered by one reply batch whose buffer is transferred, not copied.
  */
-export function serveShard(port: MessagePort, config: ShardConfig): Promise<void> {
+export function serveShard(port: MessagePort, shardId: number, config: ShardConfig): Promise<void> {
   const post = (message: FromShard, transfer?: ArrayBuffer[]): void => port.postMessage(message, transfer);
   let core: ShardCore;
   try {
-    core = createShardCore(config);
+    core = createShardCore(config, shardId, consoleLogger);
   } catch (err) {
     post({ op: 'failed', error: serializeError(err) });
     port.close();

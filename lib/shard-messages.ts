@@ -8,17 +8,23 @@ import type { SerializedError } from './errors.js';
  * no per-command object on either side. Control messages are small objects told apart
  * by `op`.
  *
- * Request batch: one record per command, back to back.
+ * Request batch: a header, then one record per command, back to back.
+ *   header      u32 seq (1, 2, 3... per shard) | u32 acked (the highest seq whose reply
+ *               the acceptor has received; a durable shard may forget replies up to it)
  *   OP_COUNT    u8 op | u16 n | user[n]
  *   OP_COMPOSE  u8 op | u16 n | to[n] | u16 m | from[m] | u32 k | body[k]
  *   OP_READ     u8 op | u16 n | user[n]
  * Reply batch: one record per request, in request order (so no request ids are needed):
  *   u32 n | the reply's exact wire bytes[n]
+ *   u32 ABORTED   no answer can be given: the acceptor drops the connection
  */
 export const OP_COUNT = 1;
 export const OP_COMPOSE = 2;
 export const OP_READ = 3;
 export type ShardOp = typeof OP_COUNT | typeof OP_COMPOSE | typeof OP_READ;
+
+export const BATCH_HEADER_BYTES = 8;
+export const ABORTED = 0xffff_ffff;
 
 /** Acceptor to shard. */
 export type ToShard = Uint8Array | { readonly op: 'close' };
@@ -36,7 +42,20 @@ export interface ShardTaskData {
   readonly config: ShardConfig;
 }
 
+/** Where a shard keeps its mailboxes. */
+export type StoreConfig =
+  | { readonly kind: 'memory' }
+  | {
+      readonly kind: 'sqlite';
+      /** One file per shard, by shard id. */
+      readonly files: readonly string[];
+      readonly fsync: boolean;
+      readonly epoch: number;
+      readonly maxBytes?: number;
+    };
+
 /** Everything a shard needs to build its store; plain data, so it can be cloned. */
 export interface ShardConfig {
   readonly maxMessagesPerUser: number;
+  readonly store: StoreConfig;
 }

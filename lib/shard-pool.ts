@@ -38,7 +38,7 @@ interface ShardState {
  */
 export class WorkerShards implements ShardBackend {
   readonly size: number;
-  readonly #config: ShardConfig;
+  #config: ShardConfig | null = null;
   readonly #logger: Logger;
   readonly #pool: Piscina;
   readonly #shards: ShardState[] = [];
@@ -46,9 +46,8 @@ export class WorkerShards implements ShardBackend {
   #events: ShardEvents | null = null;
   #closing = false;
 
-  constructor(size: number, config: ShardConfig, logger: Logger) {
+  constructor(size: number, logger: Logger) {
     this.size = size;
-    this.#config = config;
     this.#logger = logger;
     this.#pool = new Piscina({
       filename: WORKER_FILE,
@@ -60,7 +59,8 @@ export class WorkerShards implements ShardBackend {
     });
   }
 
-  start(events: ShardEvents): Promise<void> {
+  start(config: ShardConfig, events: ShardEvents): Promise<void> {
+    this.#config = config;
     this.#events = events;
     const ready: Promise<void>[] = [];
     for (let shardId = 0; shardId < this.size; shardId++) ready.push(this.#launch(shardId));
@@ -140,7 +140,7 @@ export class WorkerShards implements ShardBackend {
       const run = (): void => {
         if (this.#closing) return;
         shard.started = true;
-        const data: ShardTaskData = { shardId, port: port2, config: this.#config };
+        const data: ShardTaskData = { shardId, port: port2, config: this.#config as ShardConfig };
         const task = this.#pool.run(data, { transferList: [port2] });
         this.#tasks.add(task);
         task.then(

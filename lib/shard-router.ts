@@ -1,34 +1,53 @@
 import { ByteWriter } from './byte-writer.js';
 import type { ShardError } from './errors.js';
+import type { Logger } from './logger.js';
 import { REPLY_MESSAGE_FAILED } from './protocol/encode.js';
 import type { ShardBackend } from './shard-backend.js';
-import { OP_COMPOSE, OP_COUNT, OP_READ, type ShardOp } from './shard-messages.js';
+import { shardIndex } from './shard-hash.js';
+import { ABORTED, BATCH_HEADER_BYTES, OP_COMPOSE, OP_COUNT, OP_READ, type ShardOp } from './shard-messages.js';
 import { RingQueue } from './store/ring-queue.js';
+
+export { hashName } from './shard-hash.js';
 
 /** Where a shard's answer to one command goes. */
 export interface PendingReply {
   readonly op: ShardOp;
   /** The reply's wire bytes (a view into the reply batch). */
   fill(reply: Buffer): void;
-  /** The shard was lost before answering: the connection must be dropped. */
+  /** No answer can be given: the connection must be dropped. */
   abort(): void;
+}
+
+interface SentBatch {
+  readonly seq: number;
+  /** A copy kept for sending again after a crash (durable stores only). */
+  readonly copy: Buffer | null;
+  attempts: number;
 }
 
 interface Channel {
   readonly writer: ByteWriter;
-  // Sent and unsent requests, oldest first. A shard answers a batch in request order,
-  // so replies pair with this queue without request ids.
+  // Requests of sent and unsent batches, oldest first. A shard answers a batch's
+  // records in request order and batches in send order, so replies pair with this
+  // queue without request ids.
   readonly pending: RingQueue<PendingReply>;
+  readonly sent: RingQueue<SentBatch>;
+  nextSeq: number;
+  /** The highest seq whose reply has arrived. */
+  acked: number;
 }
 
-/** FNV-1a over the name's bytes: cheap, well spread, and the same in every process. */
-export function hashName(name: Uint8Array): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) {
-    hash ^= name[i] as number;
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return hash >>> 0;
+// A batch that has killed its shard this many times is not sent again.
+const MAX_ATTEMPTS = 3;
+
+export interface RouterOptions {
+  /**
+   * The shards' stores are durable and journal their replies: after a shard restarts,
+   * batches it has not answered are sent again (and answered from its journal if they
+   * were committed) instead of being failed.
+   */
+  readonly replay: boolean;
+  readonly logger: Logger;
 }
 
 /**
@@ -40,28 +59,32 @@ export function hashName(name: Uint8Array): number {
  */
 export class ShardRouter {
   readonly #backend: ShardBackend;
+  readonly #options: RouterOptions;
   readonly #channels: Channel[] = [];
   #flushScheduled = false;
   readonly #flush = (): void => this.#sendBatches();
 
-  constructor(backend: ShardBackend) {
+  constructor(backend: ShardBackend, options: RouterOptions) {
     this.#backend = backend;
-    for (let i = 0; i < backend.size; i++) this.#channels.push({ writer: new ByteWriter(), pending: new RingQueue() });
+    this.#options = options;
+    for (let i = 0; i < backend.size; i++) {
+      this.#channels.push({ writer: new ByteWriter(), pending: new RingQueue(), sent: new RingQueue(), nextSeq: 1, acked: 0 });
+    }
   }
 
   shardFor(name: Uint8Array): number {
-    return this.#channels.length === 1 ? 0 : hashName(name) % this.#channels.length;
+    return shardIndex(name, this.#channels.length);
   }
 
   /** LOGIN: how many messages wait for `user`. */
   count(user: Buffer, reply: PendingReply): void {
-    const channel = this.#enqueue(user, reply);
-    channel.writer.u8(OP_COUNT);
-    channel.writer.shortBytes(user);
+    const writer = this.#enqueue(user, reply);
+    writer.u8(OP_COUNT);
+    writer.shortBytes(user);
   }
 
   compose(to: Buffer, from: Buffer, body: Buffer, reply: PendingReply): void {
-    const { writer } = this.#enqueue(to, reply);
+    const writer = this.#enqueue(to, reply);
     writer.u8(OP_COMPOSE);
     writer.shortBytes(to);
     writer.shortBytes(from);
@@ -70,53 +93,95 @@ export class ShardRouter {
   }
 
   read(user: Buffer, reply: PendingReply): void {
-    const channel = this.#enqueue(user, reply);
-    channel.writer.u8(OP_READ);
-    channel.writer.shortBytes(user);
+    const writer = this.#enqueue(user, reply);
+    writer.u8(OP_READ);
+    writer.shortBytes(user);
   }
 
-  /** A shard's reply batch: one length-prefixed record per pending request, in order. */
+  /** A shard's reply batch: one length-prefixed record per request of its oldest unanswered batch. */
   onReply(shardId: number, batch: Buffer): void {
-    const { pending } = this.#channels[shardId] as Channel;
+    const channel = this.#channels[shardId] as Channel;
+    const answered = channel.sent.shift();
+    if (answered !== undefined) channel.acked = answered.seq;
+    const { pending } = channel;
     let offset = 0;
     while (offset < batch.length) {
       const length = batch.readUInt32LE(offset);
       offset += 4;
-      (pending.shift() as PendingReply).fill(batch.subarray(offset, offset + length));
-      offset += length;
+      const reply = pending.shift() as PendingReply;
+      if (length === ABORTED) {
+        reply.abort();
+      } else {
+        reply.fill(batch.subarray(offset, offset + length));
+        offset += length;
+      }
     }
   }
 
   /**
-   * A shard was lost: nothing it was asked will be answered. A COMPOSE is answered
-   * MESSAGE FAILED (the message may not be stored); a LOGIN or READ drops its connection,
-   * since any answer could be wrong. Requests not yet sent are dropped with the rest, so
-   * the replacement starts with an empty queue.
+   * A shard was lost and replaced. With durable stores its unanswered batches go to the
+   * replacement again, in order; it answers those it had committed from its journal.
+   * Otherwise nothing it was asked will be answered: a COMPOSE gets MESSAGE FAILED (the
+   * message is not stored), and a LOGIN or READ drops its connection, since any answer
+   * could be wrong.
    */
   onShardDown(shardId: number, _error: ShardError): void {
     const channel = this.#channels[shardId] as Channel;
+    if (this.#options.replay && this.#resend(shardId, channel)) return;
     if (channel.writer.length > 0) channel.writer.take();
+    while (channel.sent.shift() !== undefined);
     for (let reply = channel.pending.shift(); reply !== undefined; reply = channel.pending.shift()) {
       if (reply.op === OP_COMPOSE) reply.fill(REPLY_MESSAGE_FAILED);
       else reply.abort();
     }
   }
 
-  #enqueue(name: Buffer, reply: PendingReply): Channel {
+  /** Sends the unanswered batches again; false if one has failed too often. */
+  #resend(shardId: number, channel: Channel): boolean {
+    for (const batch of channel.sent) {
+      if (batch.attempts >= MAX_ATTEMPTS) {
+        this.#options.logger.error(`shard ${shardId}: batch ${batch.seq} was sent ${batch.attempts} times and its shard died each time; failing its commands`);
+        return false;
+      }
+    }
+    for (const batch of channel.sent) {
+      batch.attempts++;
+      this.#backend.send(shardId, copyForTransfer(batch.copy as Buffer));
+    }
+    return true;
+  }
+
+  #enqueue(name: Buffer, reply: PendingReply): ByteWriter {
     const channel = this.#channels[this.shardFor(name)] as Channel;
     channel.pending.push(reply);
+    // Room for the header, filled in when the batch leaves.
+    if (channel.writer.length === 0) channel.writer.skip(BATCH_HEADER_BYTES);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       setImmediate(this.#flush);
     }
-    return channel;
+    return channel.writer;
   }
 
   #sendBatches(): void {
     this.#flushScheduled = false;
+    const replay = this.#options.replay;
     for (let shardId = 0; shardId < this.#channels.length; shardId++) {
-      const { writer } = this.#channels[shardId] as Channel;
-      if (writer.length > 0) this.#backend.send(shardId, writer.take());
+      const channel = this.#channels[shardId] as Channel;
+      if (channel.writer.length === 0) continue;
+      const batch = channel.writer.take();
+      const seq = channel.nextSeq++;
+      batch.writeUInt32LE(seq, 0);
+      batch.writeUInt32LE(channel.acked, 4);
+      channel.sent.push({ seq, copy: replay ? copyForTransfer(batch) : null, attempts: 1 });
+      this.#backend.send(shardId, batch);
     }
   }
+}
+
+/** A copy in a buffer of its own, which may be transferred to another thread. */
+function copyForTransfer(bytes: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(bytes.length);
+  bytes.copy(copy);
+  return copy;
 }

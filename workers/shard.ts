@@ -3,6 +3,6 @@
 import { serveShard } from '../lib/shard-host.js';
 import type { ShardTaskData } from '../lib/shard-messages.js';
 
-export default function shardTask({ port, config }: ShardTaskData): Promise<void> {
-  return serveShard(port, config);
+export default function shardTask({ shardId, port, config }: ShardTaskData): Promise<void> {
+  return serveShard(port, shardId, config);
 }

@@ -12,6 +12,10 @@ export class MemoryStore implements MailboxStore {
     this.#limits = limits;
   }
 
+  batch<T>(work: () => T): T {
+    return work();
+  }
+
   enqueue(user: string, message: StoredMessage): EnqueueResult {
     let box = this.#boxes.get(user);
     if ((box?.size ?? 0) >= this.#limits.maxMessagesPerUser) return MAILBOX_FULL;

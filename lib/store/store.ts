@@ -20,12 +20,34 @@ export const MAILBOX_FULL: EnqueueResult = Object.freeze({ ok: false, reason: 'f
 export const STORE_UNAVAILABLE: EnqueueResult = Object.freeze({ ok: false, reason: 'unavailable' });
 
 export interface MailboxStore {
+  /**
+   * Runs the commands of one batch as a unit. A durable store applies them in one
+   * transaction and returns only once it is committed (group commit); if it cannot
+   * commit, it throws a StoreError and none of the batch took effect.
+   */
+  batch<T>(work: () => T): T;
   /** Appends to `user`'s mailbox unless it already holds the maximum. */
   enqueue(user: string, message: StoredMessage): EnqueueResult;
   /** Removes and returns the oldest message for `user`, or null when there is none. */
   dequeue(user: string): StoredMessage | null;
   count(user: string): number;
   close(): void;
+  /** Present on durable stores: lets a restarted shard answer a batch it already applied. */
+  readonly journal?: BatchJournal;
+}
+
+/**
+ * Remembers each applied batch's reply bytes inside the batch's own transaction, until
+ * the acceptor confirms it received them. A shard worker that dies after committing a
+ * batch but before its reply arrived is then sent the batch again, and answers it from
+ * here instead of applying it twice: no message is stored twice or handed out twice,
+ * and no reply is lost.
+ */
+export interface BatchJournal {
+  /** The stored reply of an applied batch, or null if it was never applied. */
+  replyFor(seq: number): Buffer | null;
+  /** Within batch(): records this batch's reply and forgets replies up to `ackedThrough`. */
+  record(seq: number, reply: Uint8Array, ackedThrough: number): void;
 }
 
 export interface StoreLimits {
