@@ -66,7 +66,13 @@ export class PigeonholeServer {
     }
     if (typeof host !== 'string' || host.length === 0) throw new InvalidOptionError('invalid host: expected a host name or address');
     if (this.#netServer !== null) throw new ServerStateError('PH_ERR_SERVER_LISTENING');
-    await this.#start();
+    try {
+      await this.#start();
+    } catch (err) {
+      // Shards that did start are ended, so a failed listen() leaves no thread behind.
+      await this.close();
+      throw err;
+    }
     const netServer = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.handle(socket));
     this.#netServer = netServer;
     netServer.listen(port, host);

@@ -50,7 +50,11 @@ export class ShardCore {
         return reply;
       });
     } catch (err) {
-      if (!(err instanceof StoreError)) throw err;
+      if (!(err instanceof StoreError)) {
+        // A bug, not a store failure: leave no half-written replies for the next batch.
+        this.#replies.take();
+        throw err;
+      }
       // Nothing of the batch took effect. Say so without a wrong answer: COMPOSE fails,
       // READ drops its connection (its message is still stored), LOGIN counts as stored.
       this.#logger.error(`${err.message}; ${err.code}: answering the batch's COMPOSEs MESSAGE FAILED`);

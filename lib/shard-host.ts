@@ -1,6 +1,6 @@
 import { threadId, type MessagePort } from 'node:worker_threads';
 import { serializeError } from './errors.js';
-import { consoleLogger, type Logger } from './logger.js';
+import type { Logger } from './logger.js';
 import type { FromShard, ShardConfig, ToShard } from './shard-messages.js';
 import { ShardCore } from './shard-core.js';
 import { MemoryStore } from './store/memory.js';
@@ -25,9 +25,15 @@ export function createShardCore(config: ShardConfig, shardId: number, logger: Lo
  */
 export function serveShard(port: MessagePort, shardId: number, config: ShardConfig): Promise<void> {
   const post = (message: FromShard, transfer?: ArrayBuffer[]): void => port.postMessage(message, transfer);
+  // The host's logger is a function and cannot cross threads: reports travel on the port.
+  const logger: Logger = {
+    info: (message) => post({ op: 'log', level: 'info', message }),
+    warn: (message) => post({ op: 'log', level: 'warn', message }),
+    error: (message) => post({ op: 'log', level: 'error', message }),
+  };
   let core: ShardCore;
   try {
-    core = createShardCore(config, shardId, consoleLogger);
+    core = createShardCore(config, shardId, logger);
   } catch (err) {
     post({ op: 'failed', error: serializeError(err) });
     port.close();

@@ -33,7 +33,8 @@ export type ToShard = Uint8Array | { readonly op: 'close' };
 export type FromShard =
   | Uint8Array
   | { readonly op: 'ready'; readonly threadId: number }
-  | { readonly op: 'failed'; readonly error: SerializedError };
+  | { readonly op: 'failed'; readonly error: SerializedError }
+  | { readonly op: 'log'; readonly level: 'info' | 'warn' | 'error'; readonly message: string };
 
 /** What a shard task receives from the pool when it starts. */
 export interface ShardTaskData {

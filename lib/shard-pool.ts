@@ -23,6 +23,7 @@ interface ShardState {
   quickCrashes: number;
   /** Whether its piscina task was started (not still waiting out a backoff). */
   started: boolean;
+  portClosed: boolean;
 }
 
 /**
@@ -40,31 +41,35 @@ export class WorkerShards implements ShardBackend {
   readonly size: number;
   #config: ShardConfig | null = null;
   readonly #logger: Logger;
-  readonly #pool: Piscina;
+  #pool: Piscina | null = null;
   readonly #shards: ShardState[] = [];
   readonly #tasks = new Set<Promise<unknown>>();
   #events: ShardEvents | null = null;
   #closing = false;
+  #running = false;
 
   constructor(size: number, logger: Logger) {
     this.size = size;
     this.#logger = logger;
-    this.#pool = new Piscina({
-      filename: WORKER_FILE,
-      minThreads: size,
-      maxThreads: size,
-      concurrentTasksPerWorker: 1,
-      atomics: 'disabled',
-      idleTimeout: Number.MAX_SAFE_INTEGER,
-    });
   }
 
   start(config: ShardConfig, events: ShardEvents): Promise<void> {
     this.#config = config;
     this.#events = events;
+    // Threads start here, not in the constructor: a server that never listens holds none.
+    this.#pool = new Piscina({
+      filename: WORKER_FILE,
+      minThreads: this.size,
+      maxThreads: this.size,
+      concurrentTasksPerWorker: 1,
+      atomics: 'disabled',
+      idleTimeout: Number.MAX_SAFE_INTEGER,
+    });
     const ready: Promise<void>[] = [];
     for (let shardId = 0; shardId < this.size; shardId++) ready.push(this.#launch(shardId));
-    return Promise.all(ready).then(() => undefined);
+    return Promise.all(ready).then(() => {
+      this.#running = true;
+    });
   }
 
   send(shardId: number, batch: Buffer): void {
@@ -74,7 +79,7 @@ export class WorkerShards implements ShardBackend {
   async close(): Promise<void> {
     this.#closing = true;
     const closed = this.#shards.map((shard) => {
-      if (!shard.started) {
+      if (!shard.started || shard.portClosed) {
         shard.port.close();
         return Promise.resolve();
       }
@@ -85,7 +90,7 @@ export class WorkerShards implements ShardBackend {
       });
     });
     await Promise.all([...closed, ...this.#tasks]);
-    await this.#pool.destroy();
+    await this.#pool?.destroy();
   }
 
   describe(): ShardInfo[] {
@@ -95,7 +100,7 @@ export class WorkerShards implements ShardBackend {
   /** Ends a shard's worker as a crash would. For tests of supervision. */
   async terminate(shardId: number): Promise<void> {
     const threadId = this.#shards[shardId]?.threadId;
-    const worker = this.#pool.threads.find((thread) => thread.threadId === threadId);
+    const worker = this.#pool?.threads.find((thread) => thread.threadId === threadId);
     if (worker === undefined) throw new Error(`no worker thread for shard ${shardId}`);
     await worker.terminate();
   }
@@ -115,6 +120,7 @@ export class WorkerShards implements ShardBackend {
       startedAt: Date.now() + delayMs,
       quickCrashes: previous?.quickCrashes ?? 0,
       started: false,
+      portClosed: false,
     };
     this.#shards[shardId] = shard;
     const { generation } = shard;
@@ -123,6 +129,8 @@ export class WorkerShards implements ShardBackend {
       port1.on('message', (message: FromShard) => {
         if (message instanceof Uint8Array) {
           this.#events?.reply(shardId, Buffer.from(message.buffer, message.byteOffset, message.byteLength));
+        } else if (message.op === 'log') {
+          this.#logger[message.level](`shard ${shardId}: ${message.message}`);
         } else if (message.op === 'ready') {
           shard.threadId = message.threadId;
           resolve();
@@ -133,6 +141,7 @@ export class WorkerShards implements ShardBackend {
         }
       });
       port1.on('close', () => {
+        shard.portClosed = true;
         reject(new ShardError('PH_ERR_SHARD_CRASHED', `shard ${shardId} worker exited`));
         this.#lost(shardId, generation, new ShardError('PH_ERR_SHARD_CRASHED', `shard ${shardId} worker exited`));
       });
@@ -141,7 +150,7 @@ export class WorkerShards implements ShardBackend {
         if (this.#closing) return;
         shard.started = true;
         const data: ShardTaskData = { shardId, port: port2, config: this.#config as ShardConfig };
-        const task = this.#pool.run(data, { transferList: [port2] });
+        const task = (this.#pool as Piscina).run(data, { transferList: [port2] });
         this.#tasks.add(task);
         task.then(
           () => {
@@ -150,7 +159,10 @@ export class WorkerShards implements ShardBackend {
           },
           (cause: unknown) => {
             this.#tasks.delete(task);
-            const error = new ShardError('PH_ERR_SHARD_CRASHED', `shard ${shardId} worker died: ${describe(cause)}`, { cause });
+            const error =
+              shard.threadId === null
+                ? new ShardError('PH_ERR_SHARD_START_FAILED', `shard ${shardId} could not start: ${describe(cause)}`, { cause })
+                : new ShardError('PH_ERR_SHARD_CRASHED', `shard ${shardId} worker died: ${describe(cause)}`, { cause });
             reject(error);
             this.#lost(shardId, generation, error);
           },
@@ -164,6 +176,8 @@ export class WorkerShards implements ShardBackend {
   #lost(shardId: number, generation: number, error: ShardError): void {
     const shard = this.#shards[shardId] as ShardState;
     if (this.#closing || shard.generation !== generation) return;
+    // During start() a failure is start()'s rejection, for the caller to report.
+    if (!this.#running) return;
     // The replacement takes a new generation at once, so the port close and the task
     // rejection that follow one death report it once.
     shard.port.close();

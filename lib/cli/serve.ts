@@ -1,8 +1,11 @@
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { InvalidOptionError } from '../errors.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_MESSAGES_PER_USER, MAX_MAX_LINE_BYTES, MAX_SHARDS, MIN_MAX_LINE_BYTES, defaultShardCount } from '../options.js';
 import { DEFAULT_HOST, DEFAULT_PORT, createServer } from '../server.js';
 import { UsageError, integerFlag } from './usage-error.js';
+
+export const DEFAULT_DATA_DIR = './pigeonhole-data';
 
 export const SERVE_HELP = `Usage: pigeonhole serve [options]
 
@@ -20,6 +23,12 @@ Options:
                          (default ${DEFAULT_MAX_LINE_BYTES})
   --idle-timeout SECONDS close a connection that sends nothing for this long;
                          0 never does (default ${DEFAULT_IDLE_TIMEOUT_MS / 1000})
+  --data-dir DIR         keep mailboxes on disk in DIR, one SQLite file per shard
+                         (default ${DEFAULT_DATA_DIR}); they survive crashes and restarts
+  --memory               keep mailboxes in memory only: lost when the server stops
+  --fsync                sync every commit to disk: acknowledged messages also survive
+                         power loss (slower); without it they survive the process being
+                         killed at any moment
   -h, --help             show this help
 `;
 
@@ -33,6 +42,9 @@ export async function serve(args: string[]): Promise<number> {
       'max-messages': { type: 'string' },
       'max-line': { type: 'string' },
       'idle-timeout': { type: 'string' },
+      'data-dir': { type: 'string' },
+      memory: { type: 'boolean' },
+      fsync: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -46,6 +58,10 @@ export async function serve(args: string[]): Promise<number> {
   if (host.length === 0) throw new UsageError('--host cannot be empty');
   const port = integerFlag('port', values.port, 0, 65_535) ?? DEFAULT_PORT;
   const idleSeconds = integerFlag('idle-timeout', values['idle-timeout'], 0, 2_147_483);
+  if (values.memory && values['data-dir'] !== undefined) throw new UsageError('--memory and --data-dir exclude each other');
+  if (values.memory && values.fsync) throw new UsageError('--fsync applies to on-disk storage; drop --memory');
+  if (values['data-dir'] === '') throw new UsageError('--data-dir cannot be empty');
+  const dataDir = values.memory ? undefined : resolve(values['data-dir'] ?? DEFAULT_DATA_DIR);
 
   let server;
   try {
@@ -54,6 +70,8 @@ export async function serve(args: string[]): Promise<number> {
       maxMessagesPerUser: integerFlag('max-messages', values['max-messages'], 1, 2 ** 32 - 1),
       maxLineBytes: integerFlag('max-line', values['max-line'], MIN_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES),
       idleTimeoutMs: idleSeconds === undefined ? undefined : idleSeconds * 1000,
+      dataDir,
+      fsync: values.fsync === true,
     });
   } catch (err) {
     if (err instanceof InvalidOptionError) throw new UsageError(err.message);
@@ -64,7 +82,9 @@ export async function serve(args: string[]): Promise<number> {
   const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const { shards } = server.options;
   process.stdout.write(`listening on ${shown}:${address.port}\n`);
-  process.stderr.write(`pigeonhole: ${shards === 0 ? 'mailboxes inline in the acceptor thread' : `${shards} mailbox shard worker thread${shards === 1 ? '' : 's'}`}; storage in memory\n`);
+  const threads = shards === 0 ? 'mailboxes inline in the acceptor thread' : `${shards} mailbox shard worker thread${shards === 1 ? '' : 's'}`;
+  const storage = dataDir === undefined ? 'in memory (lost when the server stops)' : `in ${dataDir}${values.fsync ? ' (fsync on every commit)' : ''}`;
+  process.stderr.write(`pigeonhole: ${threads}; mailboxes stored ${storage}\n`);
 
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {

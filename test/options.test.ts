@@ -1,0 +1,194 @@
+import { availableParallelism } from 'node:os';
+import test from 'ava';
+import { InvalidOptionError } from '../lib/errors.js';
+import { consoleLogger, silentLogger, type Logger } from '../lib/logger.js';
+import {
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_MAX_LINE_BYTES,
+  DEFAULT_MAX_MESSAGES_PER_USER,
+  type ServerOptions,
+  defaultShardCount,
+  resolveOptions,
+} from '../lib/options.js';
+import { createServer } from '../lib/server.js';
+
+const INVALID = { instanceOf: InvalidOptionError, code: 'PH_ERR_OPTION_INVALID' } as const;
+const UNKNOWN = { instanceOf: InvalidOptionError, code: 'PH_ERR_OPTION_UNKNOWN' } as const;
+
+/** Lets a test hand resolveOptions() what a JavaScript caller (or a CLI) might. */
+const untyped = (value: unknown): ServerOptions => value as ServerOptions;
+
+test('defaults', (t) => {
+  const expected = {
+    shards: Math.max(1, availableParallelism() - 1),
+    maxMessagesPerUser: 1024,
+    maxLineBytes: 65_536,
+    idleTimeoutMs: 300_000,
+    maxInFlight: 1024,
+    // Mailboxes in memory unless a data directory is given.
+    dataDir: undefined,
+    fsync: false,
+    maxStoreBytes: undefined,
+    logger: consoleLogger,
+  };
+  t.deepEqual(resolveOptions(), expected);
+  t.deepEqual(resolveOptions({}), expected);
+  t.is(resolveOptions().logger, consoleLogger);
+});
+
+test('the documented default constants', (t) => {
+  t.is(defaultShardCount(), Math.max(1, availableParallelism() - 1));
+  t.true(defaultShardCount() >= 1);
+  t.is(DEFAULT_MAX_MESSAGES_PER_USER, 1024);
+  t.is(DEFAULT_MAX_LINE_BYTES, 65_536);
+  t.is(DEFAULT_IDLE_TIMEOUT_MS, 300_000);
+  t.is(DEFAULT_MAX_IN_FLIGHT, 1024);
+});
+
+test('given values are kept; an explicit undefined means the default', (t) => {
+  const logger: Logger = { info() {}, warn() {}, error() {} };
+  const given = {
+    shards: 3,
+    maxMessagesPerUser: 5,
+    maxLineBytes: 1000,
+    idleTimeoutMs: 10,
+    maxInFlight: 2,
+    dataDir: '/var/lib/pigeonhole',
+    fsync: true,
+    maxStoreBytes: 1024 * 1024,
+    logger,
+  };
+  t.deepEqual(resolveOptions(given), given);
+  t.is(resolveOptions({ shards: undefined }).shards, defaultShardCount());
+  t.is(resolveOptions({ logger: silentLogger }).logger, silentLogger);
+});
+
+test('the edges of every range are accepted', (t) => {
+  t.is(resolveOptions({ shards: 0 }).shards, 0);
+  t.is(resolveOptions({ shards: 256 }).shards, 256);
+  t.is(resolveOptions({ maxMessagesPerUser: 1 }).maxMessagesPerUser, 1);
+  t.is(resolveOptions({ maxMessagesPerUser: 2 ** 32 - 1 }).maxMessagesPerUser, 2 ** 32 - 1);
+  // `COMPOSE ` and a 256-byte name must fit.
+  t.is(resolveOptions({ maxLineBytes: 264 }).maxLineBytes, 264);
+  t.is(resolveOptions({ maxLineBytes: 16 * 1024 * 1024 }).maxLineBytes, 16 * 1024 * 1024);
+  t.is(resolveOptions({ idleTimeoutMs: 0 }).idleTimeoutMs, 0);
+  t.is(resolveOptions({ idleTimeoutMs: 2 ** 31 - 1 }).idleTimeoutMs, 2 ** 31 - 1);
+  t.is(resolveOptions({ maxInFlight: 1 }).maxInFlight, 1);
+  t.is(resolveOptions({ maxInFlight: 1_000_000 }).maxInFlight, 1_000_000);
+  t.is(resolveOptions({ dataDir: 'd', maxStoreBytes: 64 * 1024 }).maxStoreBytes, 64 * 1024);
+  t.is(resolveOptions({ dataDir: 'd', maxStoreBytes: Number.MAX_SAFE_INTEGER }).maxStoreBytes, Number.MAX_SAFE_INTEGER);
+  t.is(resolveOptions({ fsync: false }).fsync, false, 'fsync: false needs no dataDir');
+});
+
+const NOT_INTEGERS: unknown[] = [1.5, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, '2', null, true, {}, [], 2n];
+
+// Values are tried together with a dataDir, so that only the value itself can be wrong.
+const BAD_VALUES: Record<Exclude<keyof ServerOptions, 'logger'>, unknown[]> = {
+  shards: [-1, 257, ...NOT_INTEGERS],
+  maxMessagesPerUser: [0, -1, 2 ** 32, ...NOT_INTEGERS],
+  maxLineBytes: [0, 263, 16 * 1024 * 1024 + 1, ...NOT_INTEGERS],
+  idleTimeoutMs: [-1, 2 ** 31, ...NOT_INTEGERS],
+  maxInFlight: [0, -5, 1_000_001, ...NOT_INTEGERS],
+  maxStoreBytes: [0, 64 * 1024 - 1, Number.MAX_SAFE_INTEGER + 1, ...NOT_INTEGERS],
+  dataDir: ['', 42, true, {}, null],
+  fsync: ['yes', 1, 0, 'true', {}],
+};
+
+for (const [name, values] of Object.entries(BAD_VALUES)) {
+  test(`a bad ${name} throws PH_ERR_OPTION_INVALID naming it`, (t) => {
+    for (const value of values) {
+      const options = name === 'dataDir' ? { dataDir: value } : { dataDir: 'data', [name]: value };
+      const err = t.throws(() => resolveOptions(untyped(options)), INVALID, `${name}: ${String(value)}`);
+      t.true(err?.message.includes(name), err?.message);
+      t.is(err?.name, 'InvalidOptionError');
+    }
+  });
+}
+
+test('fsync and maxStoreBytes without dataDir throw PH_ERR_OPTION_INVALID naming them', (t) => {
+  t.regex(t.throws(() => resolveOptions({ fsync: true }), INVALID)?.message ?? '', /fsync.*dataDir/);
+  t.regex(t.throws(() => resolveOptions({ maxStoreBytes: 1024 * 1024 }), INVALID)?.message ?? '', /maxStoreBytes.*dataDir/);
+});
+
+test('a logger without info/warn/error throws PH_ERR_OPTION_INVALID naming it', (t) => {
+  for (const logger of [{}, { info() {}, warn() {} }, { info() {}, warn() {}, error: 'no' }, 'stderr', 42]) {
+    const err = t.throws(() => resolveOptions(untyped({ logger })), INVALID, JSON.stringify(logger));
+    t.regex(err?.message ?? '', /logger/);
+  }
+});
+
+test('options that are not an object throw PH_ERR_OPTION_INVALID', (t) => {
+  for (const options of [null, 'shards=2', 4, true]) t.throws(() => resolveOptions(untyped(options)), INVALID, String(options));
+});
+
+test('an unknown option throws PH_ERR_OPTION_UNKNOWN naming it and suggesting the right one', (t) => {
+  const err = t.throws(() => resolveOptions(untyped({ shard: 2 })), UNKNOWN);
+  t.regex(err?.message ?? '', /'shard'/);
+  t.regex(err?.message ?? '', /did you mean 'shards'/);
+});
+
+test('more typos get a suggestion', (t) => {
+  const cases: [string, string][] = [
+    // PROTOCOL.md calls it idleTimeout; the option carries its unit.
+    ['idleTimeout', 'idleTimeoutMs'],
+    ['maxMessages', 'maxMessagesPerUser'],
+    ['maxLineLength', 'maxLineBytes'],
+    ['maxInflight', 'maxInFlight'],
+    ['Shards', 'shards'],
+    ['dataDirectory', 'dataDir'],
+    ['maxStoreSize', 'maxStoreBytes'],
+  ];
+  for (const [typo, meant] of cases) {
+    const err = t.throws(() => resolveOptions(untyped({ [typo]: 1 })), UNKNOWN, typo);
+    t.true(err?.message.includes(`'${meant}'`), `${typo}: ${err?.message}`);
+  }
+});
+
+test('an unknown option with nothing close names it without a guess', (t) => {
+  const err = t.throws(() => resolveOptions(untyped({ colour: 'blue' })), UNKNOWN);
+  t.regex(err?.message ?? '', /'colour'/);
+  t.notRegex(err?.message ?? '', /did you mean/);
+});
+
+test('an unknown option is refused even next to good ones', (t) => {
+  t.throws(() => resolveOptions(untyped({ shards: 2, maxLineBytes: 1000, port: 4000 })), UNKNOWN);
+});
+
+function messagePorts(): number {
+  return process.getActiveResourcesInfo().filter((kind) => kind === 'MessagePort').length;
+}
+
+test('createServer with bad options throws synchronously, before any shard thread exists', (t) => {
+  const ports = messagePorts();
+  const bad: [unknown, typeof INVALID | typeof UNKNOWN][] = [
+    [{ shards: -1 }, INVALID],
+    [{ shards: 2, maxLineBytes: 10 }, INVALID],
+    [{ shards: 2, maxMessagesPerUser: 0 }, INVALID],
+    [{ shards: 2, logger: {} }, INVALID],
+    [{ shard: 2 }, UNKNOWN],
+    [{ shards: 2, port: 4000 }, UNKNOWN],
+  ];
+  for (const [options, expectation] of bad) {
+    let server: ReturnType<typeof createServer> | undefined;
+    // t.throws calls synchronously: a rejected promise or a later 'error' would not count.
+    t.throws(() => {
+      server = createServer(untyped(options));
+    }, expectation, JSON.stringify(options));
+    t.is(server, undefined);
+  }
+  // A worker shard holds a MessagePort to the acceptor; none may have been opened.
+  t.is(messagePorts(), ports);
+});
+
+test('listen() refuses a bad port or host with PH_ERR_OPTION_INVALID', async (t) => {
+  const server = createServer({ shards: 0, logger: silentLogger });
+  t.teardown(() => server.close());
+  for (const port of [-1, 65_536, 1.5, Number.NaN]) {
+    const err = await t.throwsAsync(server.listen({ port, host: '127.0.0.1' }), INVALID, String(port));
+    t.regex(err?.message ?? '', /port/);
+  }
+  const err = await t.throwsAsync(server.listen({ port: 0, host: '' }), INVALID);
+  t.regex(err?.message ?? '', /host/);
+  t.is(server.address, null);
+});
