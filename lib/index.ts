@@ -17,5 +17,9 @@ export {
   InvalidOptionError,
   ShardError,
   ServerStateError,
+  StoreError,
+  ClientError,
+  ClientClosedError,
 } from './errors.js';
 export { MAX_USERNAME_BYTES, usernameProblem } from './protocol/username.js';
+export { connect, type Client, type ClientStatus, type ConnectOptions, type ReadResult } from './client/index.js';

@@ -1,5 +1,9 @@
 #!/usr/bin/env node
+import { client, CLIENT_HELP } from './client.js';
+import { read, READ_HELP } from './read.js';
+import { send, SEND_HELP } from './send.js';
 import { serve, SERVE_HELP } from './serve.js';
+import { PigeonholeError } from '../errors.js';
 import { UsageError } from './usage-error.js';
 
 const HELP = `Usage: pigeonhole <command> [options]
@@ -8,6 +12,9 @@ A TCP messaging server: users LOGIN, COMPOSE messages to each other and READ the
 
 Commands:
   serve      run a server (pigeonhole serve --help for its options)
+  client     an interactive client: log in, then compose and read at a prompt
+  send       send one message: pigeonhole send --from bob --to alice "Hi Alice!"
+  read       read waiting messages: pigeonhole read --user alice [--all]
   help       show this help, or a command's: pigeonhole help serve
 
 Options:
@@ -19,6 +26,9 @@ type CommandRunner = (args: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, { run: CommandRunner; help: string }> = {
   serve: { run: serve, help: SERVE_HELP },
+  client: { run: client, help: CLIENT_HELP },
+  send: { run: send, help: SEND_HELP },
+  read: { run: read, help: READ_HELP },
 };
 
 async function version(): Promise<string> {
@@ -70,6 +80,12 @@ main(process.argv.slice(2)).then(
     if (isUsageProblem(err)) {
       process.stderr.write(`pigeonhole: ${err.message}\nRun 'pigeonhole --help' for usage.\n`);
       process.exitCode = 2;
+      return;
+    }
+    if (err instanceof PigeonholeError) {
+      // An expected failure (a data directory that can't be used, say): its message says it all.
+      process.stderr.write(`pigeonhole: ${err.message}\n`);
+      process.exitCode = 1;
       return;
     }
     const code = (err as { code?: unknown } | null)?.code;

@@ -1,0 +1,68 @@
+import { parseArgs } from 'node:util';
+import { DEFAULT_CLIENT_HOST, DEFAULT_CLIENT_PORT } from '../client/index.js';
+import { INTERACTIVE_HELP, runInteractive } from '../client/tty.js';
+import { ClientError } from '../errors.js';
+import { UsageError, integerFlag } from './usage-error.js';
+
+export const CLIENT_HELP = `Usage: pigeonhole client [options]
+
+An interactive client: logs in, then takes commands at a prompt. With piped input it
+prints no prompts, so it can be scripted: printf 'read\\nexit\\n' | pigeonhole client --user bob
+
+Options:
+  --host HOST    server address (default ${DEFAULT_CLIENT_HOST})
+  --port N       server port (default ${DEFAULT_CLIENT_PORT})
+  --user NAME    log in as NAME; without it the client asks
+  -h, --help     show this help
+
+${INTERACTIVE_HELP}
+Exit codes: 0 after exit or end of input; 1 when the server is unreachable or drops
+the connection; 2 for a bad option, or (piped input only) a refused line.
+`;
+
+/** The --host and --port flags every client command shares. */
+export const SERVER_FLAGS = {
+  host: { type: 'string' },
+  port: { type: 'string' },
+} as const;
+
+export function serverAddress(values: { host?: string; port?: string }): { host: string; port: number } {
+  const host = values.host ?? DEFAULT_CLIENT_HOST;
+  if (host.length === 0) throw new UsageError('--host cannot be empty');
+  const port = integerFlag('port', values.port, 1, 65_535) ?? DEFAULT_CLIENT_PORT;
+  return { host, port };
+}
+
+/**
+ * An expected failure of a client command (unreachable server, dropped connection,
+ * timeout) becomes one line on stderr and exit code 1; anything else is a bug and is
+ * rethrown for main to print in full.
+ */
+export function clientFailure(err: unknown): number {
+  if (!(err instanceof ClientError)) throw err;
+  process.stderr.write(`pigeonhole: ${err.message}\n`);
+  return 1;
+}
+
+export async function client(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { ...SERVER_FLAGS, user: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    process.stdout.write(CLIENT_HELP);
+    return 0;
+  }
+  const { host, port } = serverAddress(values);
+  return runInteractive({
+    host,
+    port,
+    user: values.user,
+    input: process.stdin,
+    output: process.stdout,
+    errorOutput: process.stderr,
+    env: process.env,
+  });
+}

@@ -1,0 +1,97 @@
+// Runs the pigeonhole CLI as a child process, as a user's shell would, with every wait bounded.
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer as createNetServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { ExecutionContext } from 'ava';
+import { silentLogger } from '../../lib/logger.js';
+import type { ServerOptions } from '../../lib/options.js';
+import { type PigeonholeServer, createServer } from '../../lib/server.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const HOST = '127.0.0.1';
+// A child starts tsx and Node first: generous, but bounded.
+export const CHILD_TIMEOUT_MS = 20_000;
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliChild {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly result: Promise<CliResult>;
+  /** Resolves once stdout contains `text`; rejects if the child exits or time runs out first. */
+  waitForStdout(text: string): Promise<void>;
+}
+
+/** Starts `pigeonhole <args>` with a clean environment (no NO_COLOR, no TTY). */
+export function startCli(t: ExecutionContext, args: string[], env: NodeJS.ProcessEnv = {}): CliChild {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'lib/cli/main.ts', ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  const watchers = new Set<() => void>();
+  child.stdout.setEncoding('utf8').on('data', (text: string) => {
+    stdout += text;
+    for (const watch of watchers) watch();
+  });
+  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  child.stdin.on('error', () => {}); // the child may exit before reading all its input
+  const killer = setTimeout(() => child.kill('SIGKILL'), CHILD_TIMEOUT_MS);
+  const result = new Promise<CliResult>((resolve) => {
+    child.on('close', (code) => {
+      clearTimeout(killer);
+      for (const watch of watchers) watch();
+      resolve({ code, stdout, stderr });
+    });
+  });
+  t.teardown(() => {
+    clearTimeout(killer);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const waitForStdout = (text: string): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      const watch = (): void => {
+        if (stdout.includes(text)) {
+          watchers.delete(watch);
+          resolve();
+        } else if (child.exitCode !== null || child.signalCode !== null) {
+          watchers.delete(watch);
+          reject(new Error(`the child exited before printing ${JSON.stringify(text)}; stdout: ${stdout}; stderr: ${stderr}`));
+        }
+      };
+      watchers.add(watch);
+      watch();
+    });
+  return { child, result, waitForStdout };
+}
+
+/** Runs `pigeonhole <args>` with `input` piped to its stdin (then closed), to the end. */
+export function runCli(t: ExecutionContext, args: string[], input = '', env?: NodeJS.ProcessEnv): Promise<CliResult> {
+  const cli = startCli(t, args, env);
+  cli.child.stdin.end(input);
+  return cli.result;
+}
+
+export async function startServer(t: ExecutionContext, options: ServerOptions = {}): Promise<{ server: PigeonholeServer; port: number }> {
+  const server = createServer({ shards: 0, logger: silentLogger, ...options });
+  t.teardown(() => server.close());
+  const { port } = await server.listen({ port: 0, host: HOST });
+  return { server, port };
+}
+
+/** A port nothing listens on: one the OS just handed out and took back. */
+export async function closedPort(): Promise<number> {
+  const net = createNetServer();
+  net.listen(0, HOST);
+  await once(net, 'listening');
+  const address = net.address();
+  await new Promise<void>((resolve) => net.close(() => resolve()));
+  if (address === null || typeof address !== 'object') throw new Error('no port');
+  return address.port;
+}
