@@ -3,6 +3,7 @@ import { ProtocolError } from './errors.js';
 import { dispatch, type Session } from './handlers/index.js';
 import { CommandParser } from './protocol/commands.js';
 import { LineFramer } from './protocol/framer.js';
+import { MAX_USERNAME_BYTES } from './protocol/username.js';
 import { ReplyQueue } from './reply-queue.js';
 import type { ShardRouter } from './shard-router.js';
 
@@ -17,14 +18,24 @@ export interface ConnectionLimits {
 // can make the peer throw away replies it has not read yet.
 const LINGER_MS = 2_000;
 
+// Reply bytes a connection may have coming before it stops reading. A READ's reply is
+// unknown until the shard answers and can be a whole message (maxLineBytes) plus its
+// sender, so each READ in flight counts as that much; counting commands alone let one
+// client that never reads pin maxInFlight whole messages (64 MB by default) in memory.
+const REPLY_BUDGET_BYTES = 4 * 1024 * 1024;
+// A READ reply's bytes besides the message: the sender (a username) and two LFs.
+const READ_REPLY_OVERHEAD = MAX_USERNAME_BYTES + 2;
+
 /**
  * One client socket: frames its bytes into lines, parses them into commands, hands the
  * commands to the handlers, and writes replies in command order. It knows nothing of
  * storage or shards beyond the router.
  *
- * Backpressure: it stops reading while `maxInFlight` commands await replies or while
- * the socket's write buffer is over its high-water mark, so a client that sends without
- * reading holds at most one read chunk and a bounded set of replies in the server.
+ * Backpressure: it stops reading while `maxInFlight` commands await replies, while the
+ * READs awaiting replies could fill REPLY_BUDGET_BYTES, or while the socket's write
+ * buffer is over its high-water mark. So a client that sends without reading holds at
+ * most one read chunk and about REPLY_BUDGET_BYTES of replies in the server (one READ's
+ * worth when a single message is bigger than that).
  */
 export class Connection implements Session {
   readonly router: ShardRouter;
@@ -33,7 +44,11 @@ export class Connection implements Session {
   readonly #limits: ConnectionLimits;
   readonly #framer: LineFramer;
   readonly #parser = new CommandParser();
+  readonly #maxReads: number;
   #paused = false;
+  // Set once no more input will be taken (the peer finished sending, or the server is
+  // closing): the whole lines already received still run, then the connection closes.
+  #draining = false;
   // Set once the server has written its last byte: input from then on is discarded.
   #finished = false;
 
@@ -42,6 +57,7 @@ export class Connection implements Session {
     this.router = router;
     this.#limits = limits;
     this.#framer = new LineFramer(limits.maxLineBytes);
+    this.#maxReads = Math.max(1, Math.floor(REPLY_BUDGET_BYTES / (limits.maxLineBytes + READ_REPLY_OVERHEAD)));
     this.replies = new ReplyQueue({ write: (replies) => this.#write(replies), end: () => this.#finish() });
 
     // Replies may still be owed after the peer has finished sending (`printf ... | nc`).
@@ -49,7 +65,7 @@ export class Connection implements Session {
     socket.setNoDelay(true);
     if (limits.idleTimeoutMs > 0) socket.setTimeout(limits.idleTimeoutMs, () => this.#onIdle());
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    // PROTOCOL: a connection closing mid-line just closes; the partial line never runs.
+    // The peer finished sending (`printf ... | nc -N`): its whole lines are still answered.
     socket.on('end', () => this.shutdown());
     socket.on('error', () => {}); // the 'close' that follows cleans up
     socket.on('drain', () => this.#pump());
@@ -60,10 +76,15 @@ export class Connection implements Session {
     return this.#parser.user;
   }
 
-  /** Stops taking commands; closes after the replies already owed. */
+  /**
+   * Stops taking input; the whole lines already received still run (in turn, under the
+   * usual backpressure), then the connection closes after their replies.
+   */
   shutdown(): void {
-    this.replies.end();
+    if (this.#draining) return;
+    this.#draining = true;
     this.#pause();
+    this.#pump();
   }
 
   /** Closes at once, dropping anything unsent. */
@@ -72,7 +93,7 @@ export class Connection implements Session {
   }
 
   #onData(chunk: Buffer): void {
-    if (this.#finished || this.replies.ending) return;
+    if (this.#finished || this.#draining || this.replies.ending) return;
     this.#framer.push(chunk);
     this.#pump();
   }
@@ -82,12 +103,17 @@ export class Connection implements Session {
     const max = this.#limits.maxInFlight;
     try {
       while (!this.replies.ending) {
-        if (this.replies.size >= max || this.#socket.writableNeedDrain) {
+        const replies = this.replies;
+        if (replies.size >= max || replies.reads >= this.#maxReads || this.#socket.writableNeedDrain) {
           this.#pause();
           return;
         }
         const line = this.#framer.next();
-        if (line === null) break;
+        if (line === null) {
+          // PROTOCOL: a connection closing mid-line just closes; the partial line never runs.
+          if (this.#draining) this.replies.end();
+          break;
+        }
         const command = this.#parser.feed(line);
         if (command !== null) dispatch(this, command);
       }
@@ -95,10 +121,11 @@ export class Connection implements Session {
       if (!(err instanceof ProtocolError)) throw err;
       // PROTOCOL: drop the connection; the commands before the bad line still get their
       // replies, in order, and nothing from it on runs. No error text is sent.
-      this.shutdown();
+      this.replies.end();
+      this.#pause();
       return;
     }
-    if (!this.#framer.hasUnreadBytes && this.#paused && !this.replies.ending) {
+    if (!this.#framer.hasUnreadBytes && this.#paused && !this.#draining && !this.replies.ending) {
       this.#paused = false;
       this.#socket.resume();
     }

@@ -1,5 +1,5 @@
 import type { PendingReply } from './shard-router.js';
-import type { ShardOp } from './shard-messages.js';
+import { OP_READ, type ShardOp } from './shard-messages.js';
 import { RingQueue } from './store/ring-queue.js';
 
 /** What a ReplyQueue writes to: the connection's socket, seen from the queue. */
@@ -32,6 +32,8 @@ class ReplySlot implements PendingReply {
 
   abort(): void {
     this.state = ABORTED;
+    // The connection ends at this slot: from now on it must take (and run) no more commands.
+    this.#queue.end();
     this.#queue.settled();
   }
 }
@@ -49,6 +51,7 @@ export class ReplyQueue {
   readonly #out: ReplyOutput;
   readonly #slots = new RingQueue<ReplySlot>();
   #flushScheduled = false;
+  #reads = 0;
   #ending = false;
   #ended = false;
   readonly #flush = (): void => this.#writeSettled();
@@ -62,6 +65,11 @@ export class ReplyQueue {
     return this.#slots.size;
   }
 
+  /** READs among them: the commands whose reply may be as large as a whole message. */
+  get reads(): number {
+    return this.#reads;
+  }
+
   /** True once end() was called or a slot aborted: no more commands may be queued. */
   get ending(): boolean {
     return this.#ending;
@@ -70,6 +78,7 @@ export class ReplyQueue {
   reserve(op: ShardOp): PendingReply {
     const slot = new ReplySlot(this, op);
     this.#slots.push(slot);
+    if (op === OP_READ) this.#reads++;
     return slot;
   }
 
@@ -94,10 +103,16 @@ export class ReplyQueue {
     let head = this.#slots.peek();
     while (head !== undefined && head.state === FILLED) {
       ready.push(head.bytes as Buffer);
+      if (head.op === OP_READ) this.#reads--;
       this.#slots.shift();
       head = this.#slots.peek();
     }
-    if (ready.length > 0) this.#out.write(ready);
+    if (ready.length > 0) {
+      this.#out.write(ready);
+      // Writing can let the connection take more commands (and mark the end) at once:
+      // look at the head again, or the end could pass commands that are still owed.
+      head = this.#slots.peek();
+    }
     const aborted = head !== undefined && head.state === ABORTED;
     if (aborted || (this.#ending && head === undefined)) {
       this.#ending = true;
