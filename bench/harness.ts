@@ -1,0 +1,137 @@
+import { randomBytes } from 'node:crypto';
+import { type CpuProbe, type LoadResult, runLoad } from './load/generator.js';
+import { type GitInfo, type MachineInfo, describeGit, describeMachine } from './machine.js';
+import type { BenchOptions, BenchTarget } from './options.js';
+import { RedisProcess, findRedisServer, redisVersion } from './redis.js';
+import { ServerProcess } from './server-process.js';
+
+export type RowKind = 'pigeonhole' | 'redis' | 'target';
+
+export interface BenchRow {
+  readonly label: string;
+  readonly kind: RowKind;
+  /** Shard count of a pigeonhole row. */
+  readonly shards: number | null;
+  /** Null when the row could not run; see error. */
+  readonly result: LoadResult | null;
+  readonly error: string | null;
+  readonly serverPeakRss: number | null;
+  /** The server's RSS once started, before load (a pigeonhole server run under tsx carries its loader). */
+  readonly serverStartRss: number | null;
+}
+
+export interface BenchReport {
+  readonly date: string;
+  readonly machine: MachineInfo;
+  readonly git: GitInfo;
+  readonly options: BenchOptions;
+  redisVersion: string | null;
+  readonly rows: BenchRow[];
+  /** Things a reader should know: a skipped Redis row, a generator near its limit. */
+  readonly notes: string[];
+}
+
+export interface BenchHooks {
+  /** Progress, one line at a time (the CLI prints it to stderr). */
+  readonly log?: (line: string) => void;
+}
+
+interface Served {
+  readonly host: string;
+  readonly port: number;
+  readonly probe: CpuProbe | undefined;
+  readonly startRss: number | null;
+  stop(): Promise<{ peakRss: number | null }>;
+  kill(): void;
+}
+
+/** Runs every configuration the options ask for, one after another, and returns all figures. */
+export async function runBenchmark(options: BenchOptions, hooks: BenchHooks = {}): Promise<BenchReport> {
+  const log = hooks.log ?? (() => {});
+  const report: BenchReport & { redisVersion: string | null } = {
+    date: new Date().toISOString(),
+    machine: describeMachine(),
+    git: describeGit(),
+    options,
+    redisVersion: null,
+    rows: [],
+    notes: [],
+  };
+
+  if (options.target !== null) {
+    const target: BenchTarget = options.target;
+    report.rows.push(await runRow(options, 'target', `target ${target.host}:${target.port}`, null, async () => ({ ...target, probe: undefined, startRss: null, stop: async () => ({ peakRss: null }), kill: () => {} }), log));
+  }
+  for (const shards of options.shards) {
+    report.rows.push(
+      await runRow(options, 'pigeonhole', `shards=${shards}`, shards, async () => {
+        const server = await ServerProcess.start({ shards, ...(options.cpuProfDir === null ? {} : { cpuProfDir: options.cpuProfDir }) });
+        return { host: '127.0.0.1', port: server.port, probe: server, startRss: server.startRss, stop: () => server.stop(), kill: () => server.kill() };
+      }, log),
+    );
+  }
+  if (options.redis) {
+    const binary = findRedisServer();
+    if (binary === null) {
+      report.notes.push('redis-server is not on PATH: the Redis row was skipped (apt-get install redis-server brings it).');
+    } else {
+      const version = redisVersion(binary);
+      report.redisVersion = version;
+      report.rows.push(
+        await runRow(options, 'redis', `redis ${version ?? ''}`.trim(), null, async () => {
+          const redis = await RedisProcess.start(binary);
+          return { host: '127.0.0.1', port: redis.port, probe: redis, startRss: redis.startRss, stop: () => redis.stop(), kill: () => redis.kill() };
+        }, log),
+      );
+    }
+  }
+  for (const row of report.rows) {
+    const cpu = row.result?.generatorCpuPercent;
+    if (cpu !== undefined && cpu > 90 * options.threads) {
+      report.notes.push(`${row.label}: the generator used ${Math.round(cpu)}% CPU with ${options.threads} thread(s): it may have been the bottleneck (try --threads).`);
+    }
+  }
+  return report;
+}
+
+async function runRow(options: BenchOptions, kind: RowKind, label: string, shards: number | null, start: () => Promise<Served>, log: (line: string) => void): Promise<BenchRow> {
+  let served: Served | null = null;
+  try {
+    log(`${label}: starting`);
+    served = await start();
+    log(`${label}: warming up ${options.warmupSeconds} s, then measuring ${options.durationSeconds} s`);
+    const result = await runLoad({
+      dialect: kind === 'redis' ? 'redis' : 'pigeonhole',
+      host: served.host,
+      port: served.port,
+      connections: options.connections,
+      pipeline: options.pipeline,
+      users: options.users,
+      composeShare: options.mix.compose / (options.mix.compose + options.mix.read),
+      toReaders: options.toReaders,
+      messageBytes: options.messageBytes,
+      // New names every row: a target server or a reused Redis never mixes in old messages.
+      prefix: `bench-${randomBytes(3).toString('hex')}-`,
+      threads: options.threads,
+      warmupMs: options.warmupSeconds * 1000,
+      durationMs: options.durationSeconds * 1000,
+      ...(served.probe === undefined ? {} : { serverCpu: served.probe }),
+      log: (line) => log(`${label}: ${line}`),
+    });
+    const server = served;
+    served = null;
+    const { peakRss } = await server.stop();
+    log(`${label}: ${Math.round(result.opsPerSecond).toLocaleString('en-US')} ops/s, ${result.errors.total} error(s)`);
+    return { label, kind, shards, result, error: null, serverPeakRss: peakRss, serverStartRss: server.startRss };
+  } catch (err) {
+    served?.kill();
+    const message = err instanceof Error ? err.message : String(err);
+    log(`${label}: failed: ${message}`);
+    return { label, kind, shards, result: null, error: message, serverPeakRss: null, serverStartRss: null };
+  }
+}
+
+/** True when every row ran and found nothing wrong. */
+export function reportOk(report: BenchReport): boolean {
+  return report.rows.every((row) => row.result?.ok === true);
+}

@@ -1,0 +1,185 @@
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+
+/** A mistake on the command line: run.ts prints it and exits 2. */
+export class BenchUsageError extends Error {
+  override name = 'BenchUsageError';
+}
+
+export interface BenchTarget {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface BenchOptions {
+  readonly connections: number;
+  readonly pipeline: number;
+  readonly durationSeconds: number;
+  readonly warmupSeconds: number;
+  /** COMPOSE:READ weights. */
+  readonly mix: { readonly compose: number; readonly read: number };
+  readonly users: number;
+  readonly toReaders: number;
+  readonly messageBytes: number;
+  /** Server configurations to start, in order; empty with --target or --shards none. */
+  readonly shards: readonly number[];
+  readonly target: BenchTarget | null;
+  readonly redis: boolean;
+  readonly json: string | null;
+  readonly threads: number;
+  readonly cpuProfDir: string | null;
+}
+
+// Half the cores: the server needs the rest. On 2 cores that is 1 generator thread, which
+// does a reply in a fraction of the server's time per reply (its CPU is reported; see README).
+export function defaultThreads(): number {
+  return Math.max(1, Math.floor(availableParallelism() / 2));
+}
+
+export const DEFAULTS = {
+  connections: 50,
+  pipeline: 1,
+  durationSeconds: 10,
+  warmupSeconds: 2,
+  mix: { compose: 1, read: 1 },
+  users: 1000,
+  toReaders: 0.75,
+  messageBytes: 64,
+  shards: [0, 2],
+} as const;
+
+// The server's default maxInFlight: deeper pipelines would only wait on its backpressure.
+const MAX_PIPELINE = 1024;
+// The server's default line limit, less room for nothing else: a body is one line.
+const MAX_MESSAGE_BYTES = 65_536;
+
+export const HELP = `Usage: npm run bench -- [options]
+       npm run bench:redis -- [options]     (adds a Redis row: --redis)
+
+Starts each pigeonhole configuration in its own process, floods it with COMPOSE and READ
+from worker threads, checks every reply, drains every mailbox at the end, and prints one
+table side by side.
+
+Load:
+  --connections N       client connections, each logged in as its own user (default ${DEFAULTS.connections})
+  --pipeline N          commands outstanding per connection; 1 waits for each reply (default ${DEFAULTS.pipeline})
+  --duration S          measured seconds, after the warm-up (default ${DEFAULTS.durationSeconds})
+  --warmup S            seconds of load before measuring (default ${DEFAULTS.warmupSeconds})
+  --mix C:R             COMPOSE:READ weights (default ${DEFAULTS.mix.compose}:${DEFAULTS.mix.read})
+  --users N             recipients besides the connections' own users (default ${DEFAULTS.users})
+  --to-readers F        share of COMPOSEs sent to a connection's user, who READs; the rest
+                        go to the --users set, emptied only by the final drain (default ${DEFAULTS.toReaders})
+  --message-bytes N     message size; bodies carry an id and are padded to this (default ${DEFAULTS.messageBytes})
+  --threads N           generator worker threads (default ${defaultThreads()} here: half the cores)
+
+Servers:
+  --shards LIST         pigeonhole configurations, comma-separated shard counts; 0 is inline
+                        (default ${DEFAULTS.shards.join(',')}); 'none' runs no pigeonhole server
+  --target HOST:PORT    drive a server that is already running instead (one row)
+  --redis               add a row for redis-server (if on PATH) driven with RPUSH/LPOP
+  --cpu-prof DIR        run each pigeonhole server with --cpu-prof, profiles into DIR
+
+Output:
+  --json FILE           also write every figure, with the machine's description, to FILE
+  -h, --help            show this help
+
+Exits 1 when any row found an error (a wrong or missing reply, a lost or duplicated message).
+`;
+
+export function parseBenchArgs(args: readonly string[]): BenchOptions | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...args],
+      options: {
+        connections: { type: 'string' },
+        pipeline: { type: 'string' },
+        duration: { type: 'string' },
+        warmup: { type: 'string' },
+        mix: { type: 'string' },
+        users: { type: 'string' },
+        'to-readers': { type: 'string' },
+        'message-bytes': { type: 'string' },
+        shards: { type: 'string' },
+        target: { type: 'string' },
+        redis: { type: 'boolean' },
+        json: { type: 'string' },
+        threads: { type: 'string' },
+        'cpu-prof': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (err) {
+    throw new BenchUsageError(err instanceof Error ? err.message : String(err));
+  }
+  const { values } = parsed;
+  if (values.help === true) return 'help';
+  const target = values.target === undefined ? null : parseTarget(values.target);
+  if (target !== null && values.shards !== undefined) throw new BenchUsageError('--target drives one running server: leave out --shards');
+  return {
+    connections: integer('connections', values.connections, 1, 10_000) ?? DEFAULTS.connections,
+    pipeline: integer('pipeline', values.pipeline, 1, MAX_PIPELINE) ?? DEFAULTS.pipeline,
+    durationSeconds: seconds('duration', values.duration, false) ?? DEFAULTS.durationSeconds,
+    warmupSeconds: seconds('warmup', values.warmup, true) ?? DEFAULTS.warmupSeconds,
+    mix: values.mix === undefined ? DEFAULTS.mix : parseMix(values.mix),
+    users: integer('users', values.users, 0, 10_000_000) ?? DEFAULTS.users,
+    toReaders: share('to-readers', values['to-readers']) ?? DEFAULTS.toReaders,
+    messageBytes: integer('message-bytes', values['message-bytes'], 1, MAX_MESSAGE_BYTES) ?? DEFAULTS.messageBytes,
+    shards: target !== null ? [] : values.shards === undefined ? DEFAULTS.shards : parseShards(values.shards),
+    target,
+    redis: values.redis === true,
+    json: values.json ?? null,
+    threads: integer('threads', values.threads, 1, 64) ?? defaultThreads(),
+    cpuProfDir: values['cpu-prof'] ?? null,
+  };
+}
+
+function integer(flag: string, value: string | undefined, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value)) throw new BenchUsageError(`--${flag} must be a whole number, got '${value}'`);
+  const n = Number(value);
+  if (n < min || n > max) throw new BenchUsageError(`--${flag} must be from ${min} to ${max}, got ${value}`);
+  return n;
+}
+
+function seconds(flag: string, value: string | undefined, zeroAllowed: boolean): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || (!zeroAllowed && n === 0) || n > 3600) {
+    throw new BenchUsageError(`--${flag} must be a number of seconds ${zeroAllowed ? 'from 0' : 'above 0'} to 3600, got '${value}'`);
+  }
+  return n;
+}
+
+function share(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new BenchUsageError(`--${flag} must be a number from 0 to 1, got '${value}'`);
+  return n;
+}
+
+function parseMix(value: string): { compose: number; read: number } {
+  const match = /^(\d+(?:\.\d+)?):(\d+(?:\.\d+)?)$/.exec(value);
+  const compose = Number(match?.[1]);
+  const read = Number(match?.[2]);
+  if (match === null || compose + read === 0) throw new BenchUsageError(`--mix must be COMPOSE:READ weights such as 1:1 or 3:1, got '${value}'`);
+  return { compose, read };
+}
+
+function parseShards(value: string): number[] {
+  if (value === 'none') return [];
+  const list = value.split(',').map((part) => part.trim());
+  return list.map((part) => {
+    if (!/^\d+$/.test(part) || Number(part) > 256) throw new BenchUsageError(`--shards must list shard counts from 0 to 256 such as 0,1,2,4 (or 'none'), got '${value}'`);
+    return Number(part);
+  });
+}
+
+function parseTarget(value: string): BenchTarget {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(value);
+  const port = Number(match?.[3]);
+  if (match === null || port < 1 || port > 65_535) throw new BenchUsageError(`--target must be HOST:PORT such as 127.0.0.1:4000, got '${value}'`);
+  return { host: (match[1] ?? match[2]) as string, port };
+}

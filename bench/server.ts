@@ -1,0 +1,55 @@
+// A pigeonhole server in a process of its own, for the harness: the load generator must
+// never share its event loop. Started as `node --import tsx bench/server.ts --shards N`.
+//
+// stdout carries one JSON object per line:
+//   {"event":"listening","port":N,"pid":P,...}    once listening on 127.0.0.1 (with stats)
+//   {"event":"stats",...}                          in answer to a `stats` line on stdin
+//   {"event":"exit",...}                           after SIGTERM/SIGINT or stdin closing
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { createServer } from '../lib/server.js';
+
+export interface ServerStats {
+  /** Resident set size now, and the process's peak (getrusage maxRSS), in bytes. */
+  readonly rss: number;
+  readonly peakRss: number;
+  /** User + system CPU time of the whole process (every thread), microseconds. */
+  readonly cpuMicros: number;
+}
+
+function stats(): ServerStats {
+  const usage = process.resourceUsage();
+  return { rss: process.memoryUsage.rss(), peakRss: usage.maxRSS * 1024, cpuMicros: usage.userCPUTime + usage.systemCPUTime };
+}
+
+function emit(event: string, body: object = {}): void {
+  process.stdout.write(`${JSON.stringify({ event, ...body })}\n`);
+}
+
+const { values } = parseArgs({
+  options: { shards: { type: 'string' }, port: { type: 'string' } },
+  strict: true,
+});
+const shards = Number(values.shards ?? '0');
+const server = createServer({ shards });
+const address = await server.listen({ host: '127.0.0.1', port: Number(values.port ?? '0') });
+emit('listening', { port: address.port, pid: process.pid, shards, ...stats() });
+
+let closing = false;
+async function stop(): Promise<void> {
+  if (closing) return;
+  closing = true;
+  await server.close();
+  emit('exit', stats());
+  // Lets --cpu-prof write its profile: it is written as the process exits normally.
+  process.exit(0);
+}
+
+process.on('SIGTERM', () => void stop());
+process.on('SIGINT', () => void stop());
+const input = createInterface({ input: process.stdin });
+input.on('line', (line) => {
+  if (line.trim() === 'stats') emit('stats', stats());
+});
+// The harness died: do not outlive it.
+input.on('close', () => void stop());

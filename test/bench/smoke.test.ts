@@ -1,0 +1,126 @@
+// The benchmark harness's own check: against a correct server it finds nothing wrong,
+// and against a fast wrong one it reports errors. No timing assertions: figures vary.
+import test from 'ava';
+import { type FakeFlaw, startFakeServer } from '../../bench/fake-server.js';
+import { type BenchRow, runBenchmark } from '../../bench/harness.js';
+import { type LoadResult, runLoad } from '../../bench/load/generator.js';
+import type { ErrorKind } from '../../bench/load/types.js';
+import { type BenchOptions, DEFAULTS } from '../../bench/options.js';
+import { formatChecks, formatTable } from '../../bench/report.js';
+import { silentLogger } from '../../lib/logger.js';
+import { createServer } from '../../lib/server.js';
+
+// Small and short; two generator threads so a message composed on one thread and read
+// on the other is matched up too.
+function benchOptions(overrides: Partial<BenchOptions>): BenchOptions {
+  return {
+    ...DEFAULTS,
+    connections: 8,
+    pipeline: 4,
+    durationSeconds: 1,
+    warmupSeconds: 0.2,
+    users: 40,
+    shards: [],
+    target: null,
+    redis: false,
+    json: null,
+    threads: 2,
+    cpuProfDir: null,
+    ...overrides,
+  };
+}
+
+function assertClean(t: import('ava').ExecutionContext, row: BenchRow | undefined): LoadResult {
+  const result = row?.result;
+  if (result === null || result === undefined) return t.fail(`the row did not run: ${row?.error ?? 'no row'}`) as never;
+  t.deepEqual(result.errors.samples, []);
+  t.is(result.errors.total, 0);
+  t.true(result.ok);
+  t.true(result.ops > 0);
+  t.true(result.window.composes > 0 && result.window.reads > 0);
+  // READs under load found messages: the load is not only READ ERRORs.
+  t.true(result.run.readHits > 0);
+  // composed − failed = read, and every id was accounted for.
+  t.is(result.check.sent, result.check.read);
+  t.true(result.check.read > 0);
+  t.is(result.check.lost + result.check.duplicates + result.check.unknown, 0);
+  t.true(result.latency.count > 0 && result.latency.p50 > 0 && result.latency.max >= result.latency.p99);
+  return result;
+}
+
+for (const shards of [0, 2]) {
+  test(`a correct pigeonhole server (shards ${shards}) passes every check`, async (t) => {
+    const server = createServer({ shards, logger: silentLogger });
+    t.teardown(() => server.close());
+    const { port } = await server.listen({ port: 0, host: '127.0.0.1' });
+    // About a second against inline mode; the worker-shard run is shorter.
+    const report = await runBenchmark(benchOptions({ target: { host: '127.0.0.1', port }, ...(shards === 0 ? {} : { durationSeconds: 0.5, warmupSeconds: 0.1 }) }));
+    t.is(report.rows.length, 1);
+    assertClean(t, report.rows[0]);
+    t.regex(formatTable(report), /target 127\.0\.0\.1/);
+    t.regex(formatChecks(report), /OK: composed/);
+  });
+}
+
+test('each configuration runs as its own server process, measured from outside', async (t) => {
+  const report = await runBenchmark(benchOptions({ shards: [0], durationSeconds: 0.5, warmupSeconds: 0 }));
+  const row = report.rows[0];
+  assertClean(t, row);
+  t.is(row?.label, 'shards=0');
+  t.true((row?.serverPeakRss ?? 0) > 0);
+  t.not(row?.result?.serverCpuPercent, null);
+});
+
+async function againstFake(dialect: 'pigeonhole' | 'redis', flaw: FakeFlaw): Promise<LoadResult> {
+  const fake = await startFakeServer({ dialect, flaw });
+  try {
+    return await runLoad({
+      dialect,
+      host: '127.0.0.1',
+      port: fake.port,
+      connections: 6,
+      pipeline: 4,
+      users: 20,
+      composeShare: 0.5,
+      toReaders: 0.75,
+      messageBytes: 64,
+      prefix: `smoke-${flaw}-`,
+      threads: 1,
+      warmupMs: 0,
+      durationMs: 200,
+      stopGraceMs: 2_000,
+      drainTimeoutMs: 10_000,
+    });
+  } finally {
+    await fake.close();
+  }
+}
+
+// The fakes themselves are sound, so what the flawed ones trip on is their flaw.
+for (const dialect of ['pigeonhole', 'redis'] as const) {
+  test(`a correct fake ${dialect} server passes (the control)`, async (t) => {
+    const result = await againstFake(dialect, 'none');
+    t.deepEqual(result.errors.samples, []);
+    t.true(result.ok);
+    t.is(result.check.sent, result.check.read);
+    t.true(result.check.read > 0);
+  });
+}
+
+const flaws: [FakeFlaw, ErrorKind, 'pigeonhole' | 'redis'][] = [
+  ['forget', 'lost', 'pigeonhole'],
+  ['forget', 'lost', 'redis'],
+  ['corrupt', 'unknownId', 'pigeonhole'],
+  ['duplicate', 'duplicate', 'pigeonhole'],
+  ['misroute', 'wrongRecipient', 'pigeonhole'],
+  ['garbage', 'wrongReply', 'pigeonhole'],
+];
+
+for (const [flaw, kind, dialect] of flaws) {
+  test(`a ${dialect} server that is wrong (${flaw}) is reported: ${kind}`, async (t) => {
+    const result = await againstFake(dialect, flaw);
+    t.false(result.ok);
+    t.true(result.errors.total > 0);
+    t.true(result.errors.counts[kind] > 0, `${kind} in ${JSON.stringify(result.errors.counts)}`);
+  });
+}
