@@ -64,8 +64,13 @@ export async function runBenchmark(options: BenchOptions, hooks: BenchHooks = {}
   }
   for (const shards of options.shards) {
     report.rows.push(
-      await runRow(options, 'pigeonhole', `shards=${shards}`, shards, async () => {
-        const server = await ServerProcess.start({ shards, ...(options.cpuProfDir === null ? {} : { cpuProfDir: options.cpuProfDir }) });
+      await runRow(options, 'pigeonhole', `shards=${shards}${options.durable ? (options.fsync ? ' fsync' : ' durable') : ''}`, shards, async () => {
+        const server = await ServerProcess.start({
+          shards,
+          durable: options.durable,
+          fsync: options.fsync,
+          ...(options.cpuProfDir === null ? {} : { cpuProfDir: options.cpuProfDir }),
+        });
         return { host: '127.0.0.1', port: server.port, probe: server, startRss: server.startRss, stop: () => server.stop(), kill: () => server.kill() };
       }, log),
     );

@@ -28,6 +28,9 @@ export interface BenchOptions {
   readonly json: string | null;
   readonly threads: number;
   readonly cpuProfDir: string | null;
+  /** Servers keep mailboxes on disk (a fresh temporary data directory each), fsync'd or not. */
+  readonly durable: boolean;
+  readonly fsync: boolean;
 }
 
 // Half the cores: the server needs the rest. On 2 cores that is 1 generator thread, which
@@ -78,6 +81,9 @@ Servers:
   --target HOST:PORT    drive a server that is already running instead (one row)
   --redis               add a row for redis-server (if on PATH) driven with RPUSH/LPOP
   --cpu-prof DIR        run each pigeonhole server with --cpu-prof, profiles into DIR
+  --durable             pigeonhole servers keep mailboxes on disk (SQLite, a fresh temporary
+                        data directory each) instead of in memory
+  --fsync               with --durable: sync every commit to disk (survives power loss)
 
 Output:
   --json FILE           also write every figure, with the machine's description, to FILE
@@ -106,6 +112,8 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions | 'help' {
         json: { type: 'string' },
         threads: { type: 'string' },
         'cpu-prof': { type: 'string' },
+        durable: { type: 'boolean' },
+        fsync: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -118,6 +126,7 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions | 'help' {
   if (values.help === true) return 'help';
   const target = values.target === undefined ? null : parseTarget(values.target);
   if (target !== null && values.shards !== undefined) throw new BenchUsageError('--target drives one running server: leave out --shards');
+  if (values.fsync === true && values.durable !== true) throw new BenchUsageError('--fsync applies to --durable servers');
   return {
     connections: integer('connections', values.connections, 1, 10_000) ?? DEFAULTS.connections,
     pipeline: integer('pipeline', values.pipeline, 1, MAX_PIPELINE) ?? DEFAULTS.pipeline,
@@ -133,6 +142,8 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions | 'help' {
     json: values.json ?? null,
     threads: integer('threads', values.threads, 1, 64) ?? defaultThreads(),
     cpuProfDir: values['cpu-prof'] ?? null,
+    durable: values.durable === true,
+    fsync: values.fsync === true,
   };
 }
 

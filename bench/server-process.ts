@@ -13,6 +13,9 @@ export interface ServerProcessOptions {
   readonly shards: number;
   /** Write V8 CPU profiles of the server (every thread) into this directory. */
   readonly cpuProfDir?: string;
+  /** Keep mailboxes on disk, in a temporary data directory removed when the server exits. */
+  readonly durable?: boolean;
+  readonly fsync?: boolean;
 }
 
 interface ServerEvent extends Partial<ServerStats> {
@@ -42,7 +45,10 @@ export class ServerProcess {
   static async start(options: ServerProcessOptions): Promise<ServerProcess> {
     const nodeArgs = ['--import', import.meta.resolve('tsx')];
     if (options.cpuProfDir !== undefined) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', options.cpuProfDir);
-    const child = spawn(process.execPath, [...nodeArgs, SERVER_FILE, '--shards', String(options.shards)], {
+    const serverArgs = ['--shards', String(options.shards)];
+    if (options.durable === true) serverArgs.push('--durable');
+    if (options.fsync === true) serverArgs.push('--fsync');
+    const child = spawn(process.execPath, [...nodeArgs, SERVER_FILE, ...serverArgs], {
       cwd: REPO_ROOT,
       stdio: ['pipe', 'pipe', 'inherit'],
     });

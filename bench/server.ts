@@ -1,10 +1,15 @@
 // A pigeonhole server in a process of its own, for the harness: the load generator must
-// never share its event loop. Started as `node --import tsx bench/server.ts --shards N`.
+// never share its event loop. Started as `node --import tsx bench/server.ts --shards N
+// [--durable [--fsync]]`; --durable stores mailboxes in a temporary data directory that
+// is removed when the server exits.
 //
 // stdout carries one JSON object per line:
 //   {"event":"listening","port":N,"pid":P,...}    once listening on 127.0.0.1 (with stats)
 //   {"event":"stats",...}                          in answer to a `stats` line on stdin
 //   {"event":"exit",...}                           after SIGTERM/SIGINT or stdin closing
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { createServer } from '../lib/server.js';
@@ -27,11 +32,12 @@ function emit(event: string, body: object = {}): void {
 }
 
 const { values } = parseArgs({
-  options: { shards: { type: 'string' }, port: { type: 'string' } },
+  options: { shards: { type: 'string' }, port: { type: 'string' }, durable: { type: 'boolean' }, fsync: { type: 'boolean' } },
   strict: true,
 });
 const shards = Number(values.shards ?? '0');
-const server = createServer({ shards });
+const dataDir = values.durable === true ? mkdtempSync(join(tmpdir(), 'pigeonhole-bench-')) : undefined;
+const server = createServer({ shards, dataDir, fsync: values.fsync === true });
 const address = await server.listen({ host: '127.0.0.1', port: Number(values.port ?? '0') });
 emit('listening', { port: address.port, pid: process.pid, shards, ...stats() });
 
@@ -40,6 +46,7 @@ async function stop(): Promise<void> {
   if (closing) return;
   closing = true;
   await server.close();
+  if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
   emit('exit', stats());
   // Lets --cpu-prof write its profile: it is written as the process exits normally.
   process.exit(0);

@@ -26,6 +26,8 @@ function benchOptions(overrides: Partial<BenchOptions>): BenchOptions {
     json: null,
     threads: 2,
     cpuProfDir: null,
+    durable: false,
+    fsync: false,
     ...overrides,
   };
 }
