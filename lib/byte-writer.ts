@@ -1,3 +1,5 @@
+import { copyBytes } from './copy-bytes.js';
+
 /**
  * An append-only byte buffer that grows by doubling. `take()` hands the bytes out as a
  * view of a buffer of its own (not Node's shared pool), so the caller may transfer the
@@ -55,8 +57,13 @@ export class ByteWriter {
   }
 
   bytes(value: Uint8Array): void {
-    this.reserve(value.length).set(value, this.#length);
-    this.#length += value.length;
+    this.#length += copyBytes(value, 0, value.length, this.reserve(value.length), this.#length);
+  }
+
+  /** Bytes source[start, end). */
+  range(source: Buffer, start: number, end: number): void {
+    const target = this.reserve(end - start);
+    this.#length += copyBytes(source, start, end, target, this.#length);
   }
 
   /** Length-prefixed (u16) bytes. */

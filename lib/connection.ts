@@ -108,13 +108,13 @@ export class Connection implements Session {
           this.#pause();
           return;
         }
-        const line = this.#framer.next();
-        if (line === null) {
+        const framer = this.#framer;
+        if (!framer.nextLine()) {
           // PROTOCOL: a connection closing mid-line just closes; the partial line never runs.
           if (this.#draining) this.replies.end();
           break;
         }
-        const command = this.#parser.feed(line);
+        const command = this.#parser.feed(framer.source, framer.start, framer.end);
         if (command !== null) dispatch(this, command);
       }
     } catch (err) {
@@ -137,10 +137,10 @@ export class Connection implements Session {
     this.#socket.pause();
   }
 
-  #write(replies: Buffer[]): void {
+  #write(replies: Buffer): void {
     const socket = this.#socket;
     if (socket.destroyed) return;
-    socket.write(replies.length === 1 ? (replies[0] as Buffer) : Buffer.concat(replies));
+    socket.write(replies);
     if (this.#paused) this.#pump();
   }
 

@@ -1,11 +1,12 @@
+import { copyBytes } from './copy-bytes.js';
 import type { PendingReply } from './shard-router.js';
 import { OP_READ, type ShardOp } from './shard-messages.js';
 import { RingQueue } from './store/ring-queue.js';
 
 /** What a ReplyQueue writes to: the connection's socket, seen from the queue. */
 export interface ReplyOutput {
-  /** Writes replies that are ready, oldest first. */
-  write(replies: Buffer[]): void;
+  /** Writes the replies that are ready, oldest first, as one buffer. */
+  write(replies: Buffer): void;
   /** Every reply before the end mark has been written: close the connection. */
   end(): void;
 }
@@ -17,15 +18,21 @@ class ReplySlot implements PendingReply {
   readonly op: ShardOp;
   readonly #queue: ReplyQueue;
   state = 0;
-  bytes: Buffer | null = null;
+  // The reply is source[start, end): a range of a reply batch, not a copy or a view, so
+  // a batch of replies costs no object per reply.
+  source: Buffer | null = null;
+  start = 0;
+  end = 0;
 
   constructor(queue: ReplyQueue, op: ShardOp) {
     this.#queue = queue;
     this.op = op;
   }
 
-  fill(reply: Buffer): void {
-    this.bytes = reply;
+  fill(source: Buffer, start: number, end: number): void {
+    this.source = source;
+    this.start = start;
+    this.end = end;
     this.state = FILLED;
     this.#queue.settled();
   }
@@ -96,19 +103,41 @@ export class ReplyQueue {
     queueMicrotask(this.#flush);
   }
 
+  #take(slot: ReplySlot): void {
+    if (slot.op === OP_READ) this.#reads--;
+    slot.source = null;
+    this.#slots.shift();
+  }
+
   #writeSettled(): void {
     this.#flushScheduled = false;
     if (this.#ended) return;
-    const ready: Buffer[] = [];
-    let head = this.#slots.peek();
-    while (head !== undefined && head.state === FILLED) {
-      ready.push(head.bytes as Buffer);
-      if (head.op === OP_READ) this.#reads--;
-      this.#slots.shift();
-      head = this.#slots.peek();
+    const slots = this.#slots;
+    let head = slots.peek();
+    let count = 0;
+    let bytes = 0;
+    for (let slot = head; slot !== undefined && slot.state === FILLED; slot = slots.at(count)) {
+      count++;
+      bytes += slot.end - slot.start;
     }
-    if (ready.length > 0) {
-      this.#out.write(ready);
+    if (count > 0) {
+      // One buffer, one write: a reply batch becomes one syscall per connection.
+      let out: Buffer;
+      if (count === 1) {
+        const slot = head as ReplySlot;
+        out = (slot.source as Buffer).subarray(slot.start, slot.end);
+        this.#take(slot);
+      } else {
+        out = Buffer.allocUnsafe(bytes);
+        let at = 0;
+        for (let i = 0; i < count; i++) {
+          const slot = slots.peek() as ReplySlot;
+          at += copyBytes(slot.source as Buffer, slot.start, slot.end, out, at);
+          this.#take(slot);
+        }
+      }
+      head = slots.peek();
+      this.#out.write(out);
       // Writing can let the connection take more commands (and mark the end) at once:
       // look at the head again, or the end could pass commands that are still owed.
       head = this.#slots.peek();

@@ -1,6 +1,7 @@
 import { ByteReader, ByteWriter } from './byte-writer.js';
 import { StoreError } from './errors.js';
 import type { Logger } from './logger.js';
+import { NameCache } from './name-cache.js';
 import {
   MAX_COUNT_REPLY_LENGTH,
   REPLY_MESSAGE_FAILED,
@@ -22,6 +23,7 @@ export class ShardCore {
   readonly #store: MailboxStore;
   readonly #logger: Logger;
   readonly #replies = new ByteWriter(16 * 1024);
+  readonly #names = new NameCache();
 
   constructor(store: MailboxStore, logger: Logger) {
     this.#store = store;
@@ -76,7 +78,7 @@ export class ShardCore {
       const op = reader.u8();
       switch (op) {
         case OP_COUNT: {
-          const count = store.count(reader.shortLatin1());
+          const count = store.count(this.#name(reader));
           const at = out.length;
           const buffer = out.reserve(4 + MAX_COUNT_REPLY_LENGTH);
           const end = writeCountReply(buffer, at + 4, count);
@@ -85,15 +87,15 @@ export class ShardCore {
           break;
         }
         case OP_COMPOSE: {
-          const to = reader.shortLatin1();
-          const from = reader.shortLatin1();
+          const to = this.#name(reader);
+          const from = this.#name(reader);
           const body = reader.bytes(reader.u32());
           const ok = !failed && store.enqueue(to, { from, body }).ok;
           this.#reply(ok ? REPLY_MESSAGE_SENT : REPLY_MESSAGE_FAILED);
           break;
         }
         case OP_READ: {
-          const user = reader.shortLatin1();
+          const user = this.#name(reader);
           if (failed) {
             out.u32(ABORTED);
             break;
@@ -115,6 +117,13 @@ export class ShardCore {
           throw new Error(`unknown shard op ${op}`);
       }
     }
+  }
+
+  #name(reader: ByteReader): string {
+    const length = reader.u16();
+    const start = reader.offset;
+    reader.offset += length;
+    return this.#names.get(reader.buffer, start, start + length);
   }
 
   #reply(bytes: Buffer): void {

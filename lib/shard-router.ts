@@ -12,8 +12,8 @@ export { hashName } from './shard-hash.js';
 /** Where a shard's answer to one command goes. */
 export interface PendingReply {
   readonly op: ShardOp;
-  /** The reply's wire bytes (a view into the reply batch). */
-  fill(reply: Buffer): void;
+  /** The reply's wire bytes: source[start, end), a range of a reply batch. */
+  fill(source: Buffer, start: number, end: number): void;
   /** No answer can be given: the connection must be dropped. */
   abort(): void;
 }
@@ -90,13 +90,14 @@ export class ShardRouter {
     writer.shortBytes(user);
   }
 
-  compose(to: Buffer, from: Buffer, body: Buffer, reply: PendingReply): void {
+  /** COMPOSE: the message is body[start, end). */
+  compose(to: Buffer, from: Buffer, body: Buffer, start: number, end: number, reply: PendingReply): void {
     const writer = this.#enqueue(to, reply);
     writer.u8(OP_COMPOSE);
     writer.shortBytes(to);
     writer.shortBytes(from);
-    writer.u32(body.length);
-    writer.bytes(body);
+    writer.u32(end - start);
+    writer.range(body, start, end);
   }
 
   read(user: Buffer, reply: PendingReply): void {
@@ -122,7 +123,7 @@ export class ShardRouter {
       if (length === ABORTED) {
         reply.abort();
       } else {
-        reply.fill(batch.subarray(offset, offset + length));
+        reply.fill(batch, offset, offset + length);
         offset += length;
       }
     }
@@ -141,7 +142,7 @@ export class ShardRouter {
     if (channel.writer.length > 0) channel.writer.take();
     while (channel.sent.shift() !== undefined);
     for (let reply = channel.pending.shift(); reply !== undefined; reply = channel.pending.shift()) {
-      if (reply.op === OP_COMPOSE) reply.fill(REPLY_MESSAGE_FAILED);
+      if (reply.op === OP_COMPOSE) reply.fill(REPLY_MESSAGE_FAILED, 0, REPLY_MESSAGE_FAILED.length);
       else reply.abort();
     }
   }

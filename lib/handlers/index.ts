@@ -12,7 +12,7 @@ export function dispatch(session: Session, command: Command): void {
     case 'login':
       return handleLogin(session, command.user);
     case 'compose':
-      return handleCompose(session, command.to, command.body);
+      return handleCompose(session, command);
     case 'read':
       return handleRead(session);
     case 'exit':

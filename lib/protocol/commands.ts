@@ -1,11 +1,37 @@
 import { ProtocolError } from '../errors.js';
 import { isValidUsername } from './username.js';
 
+/**
+ * COMPOSE with its message. The message is `source[start, end)`, a range of the line it
+ * came in, not a copy; `body` gives it as a Buffer. Valid until the parser's next feed().
+ */
+export interface ComposeCommand {
+  readonly kind: 'compose';
+  readonly to: Buffer;
+  readonly source: Buffer;
+  readonly start: number;
+  readonly end: number;
+  readonly body: Buffer;
+}
+
 export type Command =
   | { readonly kind: 'login'; readonly user: Buffer }
-  | { readonly kind: 'compose'; readonly to: Buffer; readonly body: Buffer }
+  | ComposeCommand
   | { readonly kind: 'read' }
   | { readonly kind: 'exit' };
+
+// One per parser, refilled for each COMPOSE: a message costs no object of its own.
+class MutableCompose implements ComposeCommand {
+  readonly kind = 'compose';
+  to: Buffer = Buffer.alloc(0);
+  source: Buffer = this.to;
+  start = 0;
+  end = 0;
+
+  get body(): Buffer {
+    return this.source.subarray(this.start, this.end);
+  }
+}
 
 /**
  * Where a session stands, as the protocol sees it:
@@ -24,14 +50,14 @@ const EXIT = Buffer.from('EXIT');
 const READ_COMMAND: Command = Object.freeze({ kind: 'read' });
 const EXIT_COMMAND: Command = Object.freeze({ kind: 'exit' });
 
-function startsWith(line: Buffer, prefix: Buffer): boolean {
-  if (line.length < prefix.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (line[i] !== prefix[i]) return false;
+function startsWith(line: Buffer, start: number, end: number, prefix: Buffer): boolean {
+  if (end - start < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (line[start + i] !== prefix[i]) return false;
   return true;
 }
 
-function equals(line: Buffer, word: Buffer): boolean {
-  return line.length === word.length && startsWith(line, word);
+function equals(line: Buffer, start: number, end: number, word: Buffer): boolean {
+  return end - start === word.length && startsWith(line, start, end, word);
 }
 
 /**
@@ -43,6 +69,7 @@ export class CommandParser {
   #state: SessionState = 'login';
   #user: Buffer | null = null;
   #to: Buffer | null = null;
+  readonly #compose = new MutableCompose();
 
   get state(): SessionState {
     return this.#state;
@@ -53,61 +80,68 @@ export class CommandParser {
     return this.#user;
   }
 
-  /** A command, or null when the line was a COMPOSE header waiting for its message. */
-  feed(line: Buffer): Command | null {
+  /**
+   * The command of the line `line[start, end)`, or null when the line was a COMPOSE
+   * header waiting for its message.
+   */
+  feed(line: Buffer, start = 0, end = line.length): Command | null {
     switch (this.#state) {
       case 'body': {
         // PROTOCOL: the line after COMPOSE is the message, whatever it says, even empty.
-        const to = this.#to as Buffer;
+        const compose = this.#compose;
+        compose.to = this.#to as Buffer;
+        compose.source = line;
+        compose.start = start;
+        compose.end = end;
         this.#to = null;
         this.#state = 'ready';
-        return { kind: 'compose', to, body: line };
+        return compose;
       }
       case 'ready':
-        return this.#ready(line);
+        return this.#ready(line, start, end);
       case 'login':
-        return this.#login(line);
+        return this.#login(line, start, end);
       case 'ended':
         throw new ProtocolError('PH_ERR_PROTOCOL_UNKNOWN_COMMAND', 'the session has ended');
     }
   }
 
-  #login(line: Buffer): Command {
-    if (startsWith(line, LOGIN_)) {
+  #login(line: Buffer, start: number, end: number): Command {
+    if (startsWith(line, start, end, LOGIN_)) {
       // A copy: the session keeps the name long after the read buffer is gone.
-      const user = Buffer.from(this.#name(line, LOGIN_.length));
+      const user = Buffer.from(this.#name(line, start + LOGIN_.length, end));
       this.#user = user;
       this.#state = 'ready';
       return { kind: 'login', user };
     }
-    if (equals(line, EXIT)) return this.#exit();
+    if (equals(line, start, end, EXIT)) return this.#exit();
     // PROTOCOL: COMPOSE or READ before LOGIN drops the connection.
-    if (startsWith(line, COMPOSE_) || equals(line, READ)) {
+    if (startsWith(line, start, end, COMPOSE_) || equals(line, start, end, READ)) {
       return this.#fail('PH_ERR_PROTOCOL_NOT_LOGGED_IN', 'LOGIN must come first');
     }
     return this.#fail('PH_ERR_PROTOCOL_UNKNOWN_COMMAND', 'not a command');
   }
 
-  #ready(line: Buffer): Command | null {
-    if (equals(line, READ)) return READ_COMMAND;
-    if (startsWith(line, COMPOSE_)) {
-      this.#to = this.#name(line, COMPOSE_.length);
+  #ready(line: Buffer, start: number, end: number): Command | null {
+    if (equals(line, start, end, READ)) return READ_COMMAND;
+    if (startsWith(line, start, end, COMPOSE_)) {
+      this.#to = this.#name(line, start + COMPOSE_.length, end);
       this.#state = 'body';
       return null;
     }
-    if (equals(line, EXIT)) return this.#exit();
+    if (equals(line, start, end, EXIT)) return this.#exit();
     // PROTOCOL: a second LOGIN drops the connection.
-    if (startsWith(line, LOGIN_)) return this.#fail('PH_ERR_PROTOCOL_ALREADY_LOGGED_IN', 'already logged in');
+    if (startsWith(line, start, end, LOGIN_)) return this.#fail('PH_ERR_PROTOCOL_ALREADY_LOGGED_IN', 'already logged in');
     return this.#fail('PH_ERR_PROTOCOL_UNKNOWN_COMMAND', 'not a command');
   }
 
-  #name(line: Buffer, from: number): Buffer {
+  #name(line: Buffer, from: number, end: number): Buffer {
     // PROTOCOL: exactly one space, then the name to the end of the line; a space inside
     // the name (`LOGIN a b`, `LOGIN  bob`) is a bad byte, so the connection drops.
-    if (!isValidUsername(line, from, line.length)) {
+    if (!isValidUsername(line, from, end)) {
       return this.#fail('PH_ERR_PROTOCOL_BAD_USERNAME', 'bad username');
     }
-    return line.subarray(from);
+    return line.subarray(from, end);
   }
 
   #exit(): Command {

@@ -2,10 +2,13 @@ import { ProtocolError } from '../errors.js';
 
 const LF = 0x0a;
 const CR = 0x0d;
+const EMPTY = Buffer.alloc(0);
 
 /**
- * Splits a byte stream into lines. Lines are handed out one at a time with `next()`, so
- * the reader can stop mid-chunk (backpressure) and carry on later without copying.
+ * Splits a byte stream into lines. Lines are handed out one at a time, so the reader can
+ * stop mid-chunk (backpressure) and carry on later without copying. `nextLine()` gives
+ * each line as a range of a buffer (`source`, `start`, `end`), with no allocation for a
+ * line that lies within one chunk; `next()` gives it as a Buffer.
  *
  * PROTOCOL: a line ends at LF; one CR right before the LF is dropped; a line whose
  * content passes `maxLineBytes` is an error the moment the limit is passed, so at most
@@ -17,6 +20,10 @@ const CR = 0x0d;
  */
 export class LineFramer {
   readonly maxLineBytes: number;
+  /** After nextLine() returned true: the line is source[start, end), valid until the next call. */
+  source: Buffer = EMPTY;
+  start = 0;
+  end = 0;
   #chunk: Buffer | null = null;
   #pos = 0;
   // The start of a line that spans chunks, copied into one reusable buffer rather than
@@ -50,22 +57,37 @@ export class LineFramer {
 
   /** The next whole line without its terminator, or null when more bytes are needed. */
   next(): Buffer | null {
+    return this.nextLine() ? this.source.subarray(this.start, this.end) : null;
+  }
+
+  /**
+   * Moves to the next whole line: true when there is one (in `source`, `start`, `end`),
+   * false when more bytes are needed.
+   */
+  nextLine(): boolean {
     const chunk = this.#chunk;
-    if (chunk === null) return null;
+    if (chunk === null) return false;
     const start = this.#pos;
     const lf = chunk.indexOf(LF, start);
     if (lf === -1) {
       this.#hold(chunk, start);
-      return null;
+      return false;
     }
     this.#pos = lf + 1;
     if (this.#pos === chunk.length) this.#chunk = null;
     if (this.#partialLength === 0) {
       const end = lf > start && chunk[lf - 1] === CR ? lf - 1 : lf;
       this.#check(end - start);
-      return chunk.subarray(start, end);
+      this.source = chunk;
+      this.start = start;
+      this.end = end;
+      return true;
     }
-    return this.#finishPartial(chunk, start, lf);
+    const line = this.#finishPartial(chunk, start, lf);
+    this.source = line;
+    this.start = 0;
+    this.end = line.length;
+    return true;
   }
 
   #finishPartial(chunk: Buffer, start: number, lf: number): Buffer {

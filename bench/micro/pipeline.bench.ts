@@ -1,0 +1,100 @@
+// The acceptor's and an inline shard's JavaScript for one command, without sockets or
+// the kernel: framing, parsing, routing, the shard's store work and reply ordering, fed
+// from memory through a stand-in socket. Loopback benchmarks on a shared 2-core machine
+// swing by ±20% run to run; this one measures the code alone, steadily enough to compare
+// two versions of it.
+//
+//   npm run bench:micro -- [--connections 50] [--pipeline 16] [--rounds 2000] [--message-bytes 64]
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import { parseArgs } from 'node:util';
+import { Connection } from '../../lib/connection.js';
+import { InlineShards } from '../../lib/inline-shards.js';
+import { silentLogger } from '../../lib/logger.js';
+import { ShardRouter } from '../../lib/shard-router.js';
+
+const { values } = parseArgs({
+  options: {
+    connections: { type: 'string', default: '50' },
+    pipeline: { type: 'string', default: '16' },
+    rounds: { type: 'string', default: '2000' },
+    'message-bytes': { type: 'string', default: '64' },
+    repeat: { type: 'string', default: '5' },
+  },
+});
+const connections = Number(values.connections);
+const pipeline = Number(values.pipeline);
+const rounds = Number(values.rounds);
+const messageBytes = Number(values['message-bytes']);
+
+/** Just enough of net.Socket for a Connection; counts what it is asked to write. */
+class FakeSocket extends EventEmitter {
+  allowHalfOpen = false;
+  writableNeedDrain = false;
+  destroyed = false;
+  written = 0;
+  setNoDelay(): this {
+    return this;
+  }
+  setTimeout(): this {
+    return this;
+  }
+  pause(): this {
+    return this;
+  }
+  resume(): this {
+    return this;
+  }
+  write(data: Buffer): boolean {
+    this.written += data.length;
+    return true;
+  }
+  end(): this {
+    return this;
+  }
+  destroy(): this {
+    this.destroyed = true;
+    return this;
+  }
+}
+
+async function run(): Promise<{ ops: number; cpuMs: number }> {
+  const backend = new InlineShards(silentLogger);
+  await backend.start({ maxMessagesPerUser: 1_000_000, store: { kind: 'memory' } }, {
+    reply: (shardId, batch) => router.onReply(shardId, batch),
+    down: () => {},
+  });
+  const router = new ShardRouter(backend, { replay: false, logger: silentLogger });
+  const limits = { maxLineBytes: 65_536, idleTimeoutMs: 0, maxInFlight: 1024 };
+  const sockets = Array.from({ length: connections }, () => new FakeSocket());
+  for (const socket of sockets) new Connection(socket as unknown as Socket, router, limits, () => {});
+  const body = 'x'.repeat(messageBytes);
+  // Each round: every connection sends `pipeline` commands, half COMPOSE (to itself, so
+  // READs find messages), half READ, in one chunk; the turn ends as the event loop's would.
+  const chunks = sockets.map((_, i) => {
+    let text = '';
+    for (let k = 0; k < pipeline; k++) text += k % 2 === 0 ? `COMPOSE user${i}\n${body}\n` : 'READ\n';
+    return Buffer.from(text);
+  });
+  sockets.forEach((socket, i) => socket.emit('data', Buffer.from(`LOGIN user${i}\n`)));
+  await new Promise((resolve) => setImmediate(resolve));
+  const before = process.cpuUsage();
+  for (let round = 0; round < rounds; round++) {
+    for (let i = 0; i < sockets.length; i++) (sockets[i] as FakeSocket).emit('data', chunks[i]);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const used = process.cpuUsage(before);
+  await backend.close();
+  return { ops: rounds * connections * pipeline, cpuMs: (used.user + used.system) / 1000 };
+}
+
+console.log(`config: connections=${connections} pipeline=${pipeline} rounds=${rounds} message-bytes=${messageBytes}, Node ${process.version}`);
+const results: number[] = [];
+for (let i = 0; i < Number(values.repeat); i++) {
+  const { ops, cpuMs } = await run();
+  results.push((cpuMs * 1000) / ops);
+  console.log(`run ${i + 1}: ${ops} commands, ${((cpuMs * 1000) / ops).toFixed(3)} µs CPU per command`);
+}
+results.sort((a, b) => a - b);
+// The minimum is the steadiest figure on a shared machine: other load only ever adds.
+console.log(`median: ${(results[Math.floor(results.length / 2)] as number).toFixed(3)} µs, min: ${(results[0] as number).toFixed(3)} µs CPU per command`);

@@ -1,0 +1,34 @@
+/**
+ * Turns username bytes into strings, reusing the string made last time for the same
+ * bytes. A shard looks each name up in its mailbox map; a fresh string per command costs
+ * an allocation, a copy and a rehash in the map, while a reused string keeps its hash.
+ * Names are ASCII, so latin1 decoding is exact and one byte is one character.
+ *
+ * One entry per hash value; a collision simply replaces the entry. The cache is cleared
+ * when it reaches `capacity` names, which bounds its memory.
+ */
+export class NameCache {
+  readonly #names = new Map<number, string>();
+  readonly #capacity: number;
+
+  constructor(capacity = 65_536) {
+    this.#capacity = capacity;
+  }
+
+  get(bytes: Buffer, start: number, end: number): string {
+    let hash = 0x811c9dc5;
+    for (let i = start; i < end; i++) hash = Math.imul(hash ^ (bytes[i] as number), 0x01000193);
+    const cached = this.#names.get(hash);
+    if (cached !== undefined && sameBytes(cached, bytes, start, end)) return cached;
+    const name = bytes.toString('latin1', start, end);
+    if (this.#names.size >= this.#capacity) this.#names.clear();
+    this.#names.set(hash, name);
+    return name;
+  }
+}
+
+function sameBytes(name: string, bytes: Buffer, start: number, end: number): boolean {
+  if (name.length !== end - start) return false;
+  for (let i = 0; i < name.length; i++) if (name.charCodeAt(i) !== bytes[start + i]) return false;
+  return true;
+}
