@@ -1,10 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
+import { UsageError, integerFlag as integer } from '../lib/cli/usage-error.js';
 
-/** A mistake on the command line: run.ts prints it and exits 2. */
-export class BenchUsageError extends Error {
-  override name = 'BenchUsageError';
-}
 
 export interface BenchTarget {
   readonly host: string;
@@ -120,13 +117,13 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions | 'help' {
       allowPositionals: false,
     });
   } catch (err) {
-    throw new BenchUsageError(err instanceof Error ? err.message : String(err));
+    throw new UsageError(err instanceof Error ? err.message : String(err));
   }
   const { values } = parsed;
   if (values.help === true) return 'help';
   const target = values.target === undefined ? null : parseTarget(values.target);
-  if (target !== null && values.shards !== undefined) throw new BenchUsageError('--target drives one running server: leave out --shards');
-  if (values.fsync === true && values.durable !== true) throw new BenchUsageError('--fsync applies to --durable servers');
+  if (target !== null && values.shards !== undefined) throw new UsageError('--target drives one running server: leave out --shards');
+  if (values.fsync === true && values.durable !== true) throw new UsageError('--fsync applies to --durable servers');
   return {
     connections: integer('connections', values.connections, 1, 10_000) ?? DEFAULTS.connections,
     pipeline: integer('pipeline', values.pipeline, 1, MAX_PIPELINE) ?? DEFAULTS.pipeline,
@@ -147,19 +144,11 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions | 'help' {
   };
 }
 
-function integer(flag: string, value: string | undefined, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value)) throw new BenchUsageError(`--${flag} must be a whole number, got '${value}'`);
-  const n = Number(value);
-  if (n < min || n > max) throw new BenchUsageError(`--${flag} must be from ${min} to ${max}, got ${value}`);
-  return n;
-}
-
 function seconds(flag: string, value: string | undefined, zeroAllowed: boolean): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n < 0 || (!zeroAllowed && n === 0) || n > 3600) {
-    throw new BenchUsageError(`--${flag} must be a number of seconds ${zeroAllowed ? 'from 0' : 'above 0'} to 3600, got '${value}'`);
+    throw new UsageError(`--${flag} must be a number of seconds ${zeroAllowed ? 'from 0' : 'above 0'} to 3600, got '${value}'`);
   }
   return n;
 }
@@ -167,7 +156,7 @@ function seconds(flag: string, value: string | undefined, zeroAllowed: boolean):
 function share(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new BenchUsageError(`--${flag} must be a number from 0 to 1, got '${value}'`);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new UsageError(`--${flag} must be a number from 0 to 1, got '${value}'`);
   return n;
 }
 
@@ -175,7 +164,7 @@ function parseMix(value: string): { compose: number; read: number } {
   const match = /^(\d+(?:\.\d+)?):(\d+(?:\.\d+)?)$/.exec(value);
   const compose = Number(match?.[1]);
   const read = Number(match?.[2]);
-  if (match === null || compose + read === 0) throw new BenchUsageError(`--mix must be COMPOSE:READ weights such as 1:1 or 3:1, got '${value}'`);
+  if (match === null || compose + read === 0) throw new UsageError(`--mix must be COMPOSE:READ weights such as 1:1 or 3:1, got '${value}'`);
   return { compose, read };
 }
 
@@ -183,7 +172,7 @@ function parseShards(value: string): number[] {
   if (value === 'none') return [];
   const list = value.split(',').map((part) => part.trim());
   return list.map((part) => {
-    if (!/^\d+$/.test(part) || Number(part) > 256) throw new BenchUsageError(`--shards must list shard counts from 0 to 256 such as 0,1,2,4 (or 'none'), got '${value}'`);
+    if (!/^\d+$/.test(part) || Number(part) > 256) throw new UsageError(`--shards must list shard counts from 0 to 256 such as 0,1,2,4 (or 'none'), got '${value}'`);
     return Number(part);
   });
 }
@@ -191,6 +180,6 @@ function parseShards(value: string): number[] {
 function parseTarget(value: string): BenchTarget {
   const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(value);
   const port = Number(match?.[3]);
-  if (match === null || port < 1 || port > 65_535) throw new BenchUsageError(`--target must be HOST:PORT such as 127.0.0.1:4000, got '${value}'`);
+  if (match === null || port < 1 || port > 65_535) throw new UsageError(`--target must be HOST:PORT such as 127.0.0.1:4000, got '${value}'`);
   return { host: (match[1] ?? match[2]) as string, port };
 }

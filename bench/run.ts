@@ -1,6 +1,7 @@
 // `npm run bench -- [options]`: see --help and bench/README.md.
 import { type BenchReport, reportOk, runBenchmark } from './harness.js';
-import { BenchUsageError, HELP, parseBenchArgs } from './options.js';
+import { UsageError } from '../lib/cli/usage-error.js';
+import { HELP, parseBenchArgs } from './options.js';
 import { formatChecks, formatHeader, formatTable, writeJson } from './report.js';
 
 async function main(args: string[]): Promise<number> {
@@ -13,7 +14,7 @@ async function main(args: string[]): Promise<number> {
     }
     options = parsed;
   } catch (err) {
-    if (!(err instanceof BenchUsageError)) throw err;
+    if (!(err instanceof UsageError)) throw err;
     process.stderr.write(`bench: ${err.message}\nRun with --help for the options.\n`);
     return 2;
   }

@@ -116,16 +116,4 @@ export class ByteReader {
     this.offset += length;
     return view;
   }
-
-  shortBytes(): Buffer {
-    return this.bytes(this.u16());
-  }
-
-  /** The next u16-prefixed bytes as a string; names are ASCII, so latin1 is exact. */
-  shortLatin1(): string {
-    const length = this.u16();
-    const value = this.buffer.toString('latin1', this.offset, this.offset + length);
-    this.offset += length;
-    return value;
-  }
 }

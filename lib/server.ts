@@ -92,7 +92,12 @@ export class PigeonholeServer {
       return;
     }
     if (this.#state === 'new') {
-      this.#start().catch(() => socket.destroy());
+      // No listen() to reject here: a server whose shards cannot start reports it and
+      // closes, dropping the sockets it was handed.
+      this.#start().catch((err: unknown) => {
+        this.options.logger.error(`cannot serve: ${err instanceof Error ? err.message : String(err)}`);
+        void this.close();
+      });
     }
     const connection = new Connection(socket, this.#router, this.options, (closed) => {
       this.#connections.delete(closed);

@@ -1,7 +1,6 @@
-import { type DialectCommands, type ReplyParser, KIND_COMPOSE, KIND_LOGIN, NEED_MORE, REPLY_COUNT, REPLY_EMPTY, REPLY_FAILED, REPLY_MESSAGE, REPLY_SENT, REPLY_WRONG } from './reply.js';
+import { type DialectCommands, type ReplyParser, KIND_COMPOSE, KIND_LOGIN, NEED_MORE, parseDecimal, REPLY_COUNT, REPLY_EMPTY, REPLY_FAILED, REPLY_MESSAGE, REPLY_SENT, REPLY_WRONG } from './reply.js';
 
 const LF = 0x0a;
-const ZERO = 0x30;
 const SENT = Buffer.from('MESSAGE SENT');
 const FAILED = Buffer.from('MESSAGE FAILED');
 const READ_ERROR = Buffer.from('READ ERROR');
@@ -45,13 +44,8 @@ export class PigeonholeReplyParser implements ReplyParser {
   }
 
   #decimal(buf: Buffer, start: number, end: number): boolean {
-    if (end === start || end - start > 15) return false;
-    let n = 0;
-    for (let at = start; at < end; at++) {
-      const digit = (buf[at] as number) - ZERO;
-      if (digit < 0 || digit > 9) return false;
-      n = n * 10 + digit;
-    }
+    const n = parseDecimal(buf, start, end);
+    if (n < 0) return false;
     this.count = n;
     return true;
   }

@@ -1,4 +1,4 @@
-import { type DialectCommands, type ReplyParser, KIND_COMPOSE, KIND_READ, NEED_MORE, REPLY_COUNT, REPLY_EMPTY, REPLY_MESSAGE, REPLY_SENT, REPLY_WRONG } from './reply.js';
+import { type DialectCommands, type ReplyParser, KIND_COMPOSE, KIND_READ, NEED_MORE, parseDecimal, REPLY_COUNT, REPLY_EMPTY, REPLY_MESSAGE, REPLY_SENT, REPLY_WRONG } from './reply.js';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -63,13 +63,8 @@ export class RedisReplyParser implements ReplyParser {
   }
 
   #decimal(buf: Buffer, start: number, end: number): boolean {
-    if (end === start || end - start > 15) return false;
-    let n = 0;
-    for (let at = start; at < end; at++) {
-      const digit = (buf[at] as number) - ZERO;
-      if (digit < 0 || digit > 9) return false;
-      n = n * 10 + digit;
-    }
+    const n = parseDecimal(buf, start, end);
+    if (n < 0) return false;
     this.count = n;
     return true;
   }

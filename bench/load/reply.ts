@@ -13,6 +13,20 @@ export const REPLY_COUNT = 5;
 
 export const NEED_MORE = -1;
 
+const ZERO = 0x30;
+
+/** The decimal number in buf[start, end), or -1 if it is not one (empty, a non-digit, too long). */
+export function parseDecimal(buf: Buffer, start: number, end: number): number {
+  if (end === start || end - start > 15) return -1;
+  let n = 0;
+  for (let at = start; at < end; at++) {
+    const digit = (buf[at] as number) - ZERO;
+    if (digit < 0 || digit > 9) return -1;
+    n = n * 10 + digit;
+  }
+  return n;
+}
+
 /**
  * Parses one reply in place: no string per line. After parse() returns a position, the
  * fields describe that reply; they are only valid until the next call.

@@ -2,7 +2,7 @@
 // product's client library: it checks nothing, decodes nothing and sends exactly the
 // bytes it is given, so tests can break the protocol on purpose and see every byte back.
 import { once } from 'node:events';
-import { type Socket, connect } from 'node:net';
+import { type AddressInfo, type Socket, connect, createServer as createNetServer } from 'node:net';
 import type { ExecutionContext, SerialFn, TestFn } from 'ava';
 import { silentLogger } from '../../lib/logger.js';
 import type { ServerOptions } from '../../lib/options.js';
@@ -297,4 +297,17 @@ export async function readReplies(client: LineClient, n: number, timeoutMs: numb
 /** `COMPOSE <to>` and its message as wire bytes; a string body is taken as latin1, one byte per char, as `lines()` decodes. */
 export function compose(to: string, body: string | Uint8Array): Buffer {
   return Buffer.concat([Buffer.from(`COMPOSE ${to}\n`), typeof body === 'string' ? Buffer.from(body, 'latin1') : body, Buffer.from('\n')]);
+}
+
+/** A net server of the test's own that hands each socket to `server.handle()`. */
+export async function handOver(t: ExecutionContext, server: PigeonholeServer): Promise<{ port: number; sockets: Socket[] }> {
+  const sockets: Socket[] = [];
+  const net = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+    sockets.push(socket);
+    server.handle(socket);
+  });
+  t.teardown(() => new Promise<void>((resolve) => net.close(() => resolve())));
+  net.listen(0, HOST);
+  await once(net, 'listening');
+  return { port: (net.address() as AddressInfo).port, sockets };
 }

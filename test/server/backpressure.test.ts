@@ -1,11 +1,10 @@
 // PROTOCOL: a client that sends commands but never reads its replies must not make the
 // server buffer without bound; the server stops reading from it until replies drain.
-import { once } from 'node:events';
-import { type AddressInfo, type Socket, createServer as createNetServer } from 'node:net';
+import type { Socket } from 'node:net';
 import test from 'ava';
 import { silentLogger } from '../../lib/logger.js';
 import { createServer } from '../../lib/server.js';
-import { HOST, LineClient, compose, forEachShards, tick } from '../helpers/line-client.js';
+import { LineClient, compose, forEachShards, handOver, tick } from '../helpers/line-client.js';
 
 const MESSAGES = 200;
 const MESSAGE_BYTES = 60_000;
@@ -25,15 +24,7 @@ forEachShards(test, 'a client that writes 100k READs and never reads holds the s
   t.teardown(() => server.close());
   // The test accepts the sockets itself and hands them over, so it can watch the
   // server's side of the connection.
-  const sockets: Socket[] = [];
-  const net = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
-    sockets.push(socket);
-    server.handle(socket);
-  });
-  t.teardown(() => new Promise<void>((resolve) => net.close(() => resolve())));
-  net.listen(0, HOST);
-  await once(net, 'listening');
-  const { port } = net.address() as AddressInfo;
+  const { port, sockets } = await handOver(t, server);
   const clients: LineClient[] = [];
   t.teardown(() => {
     for (const client of clients) client.destroy();

@@ -1,12 +1,11 @@
 // The server's life: listen and handle, idle timeouts, close with clients connected,
 // worker threads, and a shard that crashes under load.
-import { once } from 'node:events';
-import { type AddressInfo, type Socket, createServer as createNetServer } from 'node:net';
+import type { Socket } from 'node:net';
 import { threadId as mainThreadId } from 'node:worker_threads';
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import type { Logger } from '../../lib/logger.js';
 import { silentLogger } from '../../lib/logger.js';
-import { type PigeonholeServer, createServer, kShardBackend } from '../../lib/server.js';
+import { createServer, kShardBackend } from '../../lib/server.js';
 import { WorkerShards } from '../../lib/shard-pool.js';
 import { hashName } from '../../lib/shard-router.js';
 import {
@@ -15,6 +14,7 @@ import {
   type ReadReply,
   compose,
   forEachShards,
+  handOver,
   startServer,
   tick,
   uniqueName,
@@ -24,19 +24,6 @@ import {
 function liveThreadIds(): number[] {
   const report = process.report.getReport() as { workers?: { header?: { threadId?: number } }[] };
   return (report.workers ?? []).map((worker) => worker.header?.threadId).filter((id): id is number => typeof id === 'number');
-}
-
-/** A net server of the test's own that hands each socket to `server.handle()`. */
-async function handOver(t: ExecutionContext, server: PigeonholeServer): Promise<{ port: number; sockets: Socket[] }> {
-  const sockets: Socket[] = [];
-  const net = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
-    sockets.push(socket);
-    server.handle(socket);
-  });
-  t.teardown(() => new Promise<void>((resolve) => net.close(() => resolve())));
-  net.listen(0, HOST);
-  await once(net, 'listening');
-  return { port: (net.address() as AddressInfo).port, sockets };
 }
 
 async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
