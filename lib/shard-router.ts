@@ -62,7 +62,9 @@ export interface RouterOptions {
  * READ: the logged-in user) and pairs replies with the commands that asked for them.
  *
  * Commands for one shard gathered during an event-loop turn leave as one batch, in a
- * setImmediate after the turn's I/O callbacks, so many connections share one postMessage.
+ * setImmediate after the turn's I/O callbacks, so many connections share one postMessage;
+ * while a shard still owes a reply, its next batch keeps growing and leaves when the
+ * reply arrives (MAX_BATCHES_IN_FLIGHT).
  */
 export class ShardRouter {
   readonly #backend: ShardBackend;
