@@ -59,7 +59,12 @@ export class PigeonholeServer {
     return address !== null && typeof address === 'object' ? address : null;
   }
 
-  /** Starts the shards (if not yet) and accepts connections on host:port. */
+  /**
+   * Starts the shards (if not yet) and accepts connections on host:port. If the shards
+   * cannot start, the server is closed and this rejects. If only the port cannot be
+   * bound (EADDRINUSE, say), the shards stay up so listen() may be tried again; call
+   * close() to give up.
+   */
   async listen({ port = DEFAULT_PORT, host = DEFAULT_HOST }: ListenOptions = {}): Promise<AddressInfo> {
     if (!Number.isInteger(port) || port < 0 || port > 65_535) {
       throw new InvalidOptionError(`invalid port: expected an integer from 0 to 65535, got ${String(port)}`);

@@ -47,9 +47,14 @@ async function version(): Promise<string> {
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '-h' || name === '--help') {
+  if (name === undefined) {
+    // Asked for nothing: the usage is the error message, so it goes to stderr.
+    process.stderr.write(HELP);
+    return 2;
+  }
+  if (name === '-h' || name === '--help') {
     process.stdout.write(HELP);
-    return name === undefined ? 2 : 0;
+    return 0;
   }
   if (name === '-v' || name === '--version') {
     process.stdout.write(`${await version()}\n`);
@@ -57,7 +62,12 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (name === 'help') {
     const topic = rest[0];
-    process.stdout.write(topic !== undefined && Object.hasOwn(COMMANDS, topic) ? (COMMANDS[topic] as { help: string }).help : HELP);
+    if (topic === undefined) {
+      process.stdout.write(HELP);
+      return 0;
+    }
+    if (!Object.hasOwn(COMMANDS, topic)) throw new UsageError(`no help for '${topic}': not a command`);
+    process.stdout.write((COMMANDS[topic] as { help: string }).help);
     return 0;
   }
   const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
@@ -78,7 +88,9 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     if (isUsageProblem(err)) {
-      process.stderr.write(`pigeonhole: ${err.message}\nRun 'pigeonhole --help' for usage.\n`);
+      // One line: parseArgs explains some mistakes over several (`--shards -1`).
+      const reason = err.message.trim().replace(/\s*\n\s*/g, ' ');
+      process.stderr.write(`pigeonhole: ${reason}\nRun 'pigeonhole --help' for usage.\n`);
       process.exitCode = 2;
       return;
     }

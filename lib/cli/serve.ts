@@ -1,3 +1,4 @@
+import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { InvalidOptionError } from '../errors.js';
@@ -78,7 +79,31 @@ export async function serve(args: string[]): Promise<number> {
     throw err;
   }
 
-  const address = await server.listen({ port, host });
+  // Signals are caught before listen(): one sent as soon as `listening on` appears, or
+  // during startup, still closes gracefully instead of killing the process.
+  let stop: (signal: NodeJS.Signals) => void = () => {};
+  const stopped = new Promise<void>((resolve) => {
+    stop = (signal) => {
+      process.stderr.write(`pigeonhole: ${signal}: closing\n`);
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+  });
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+
+  let address: AddressInfo;
+  try {
+    address = await server.listen({ port, host });
+  } catch (err) {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    // A failed listen() keeps the shards it started (a library caller may retry); the CLI
+    // won't, and their worker threads would keep the process from ever exiting.
+    await server.close();
+    throw err;
+  }
   const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const { shards } = server.options;
   process.stdout.write(`listening on ${shown}:${address.port}\n`);
@@ -86,16 +111,7 @@ export async function serve(args: string[]): Promise<number> {
   const storage = dataDir === undefined ? 'in memory (lost when the server stops)' : `in ${dataDir}${values.fsync ? ' (fsync on every commit)' : ''}`;
   process.stderr.write(`pigeonhole: ${threads}; mailboxes stored ${storage}\n`);
 
-  await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals): void => {
-      process.stderr.write(`pigeonhole: ${signal}: closing\n`);
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await stopped;
   await server.close();
   process.stderr.write('pigeonhole: closed\n');
   return 0;
