@@ -18,11 +18,12 @@ export interface ConnectionLimits {
 // can make the peer throw away replies it has not read yet.
 const LINGER_MS = 2_000;
 
-// Reply bytes a connection may have coming before it stops reading. A READ's reply is
-// unknown until the shard answers and can be a whole message (maxLineBytes) plus its
-// sender, so each READ in flight counts as that much; counting commands alone let one
+// Bytes a connection's commands may hold in the server before it stops reading: the
+// messages of COMPOSEs waiting for their shard, and the replies READs may bring. A READ's
+// reply is unknown until the shard answers and can be a whole message (maxLineBytes) plus
+// its sender, so each READ in flight counts as that much; counting commands alone let one
 // client that never reads pin maxInFlight whole messages (64 MB by default) in memory.
-const REPLY_BUDGET_BYTES = 4 * 1024 * 1024;
+const IN_FLIGHT_BUDGET_BYTES = 4 * 1024 * 1024;
 // A READ reply's bytes besides the message: the sender (a username) and two LFs.
 const READ_REPLY_OVERHEAD = MAX_USERNAME_BYTES + 2;
 
@@ -32,10 +33,11 @@ const READ_REPLY_OVERHEAD = MAX_USERNAME_BYTES + 2;
  * storage or shards beyond the router.
  *
  * Backpressure: it stops reading while `maxInFlight` commands await replies, while the
- * READs awaiting replies could fill REPLY_BUDGET_BYTES, or while the socket's write
- * buffer is over its high-water mark. So a client that sends without reading holds at
- * most one read chunk and about REPLY_BUDGET_BYTES of replies in the server (one READ's
- * worth when a single message is bigger than that).
+ * commands in flight could hold IN_FLIGHT_BUDGET_BYTES (queued messages, possible READ
+ * replies), or while the socket's write buffer is over its high-water mark. So a client
+ * that sends without reading holds at most one read chunk and about
+ * IN_FLIGHT_BUDGET_BYTES in the server (one command's worth when a single message is
+ * bigger than that).
  */
 export class Connection implements Session {
   readonly router: ShardRouter;
@@ -44,7 +46,7 @@ export class Connection implements Session {
   readonly #limits: ConnectionLimits;
   readonly #framer: LineFramer;
   readonly #parser = new CommandParser();
-  readonly #maxReads: number;
+  readonly maxReadReplyBytes: number;
   #paused = false;
   // Set once no more input will be taken (the peer finished sending, or the server is
   // closing): the whole lines already received still run, then the connection closes.
@@ -57,13 +59,17 @@ export class Connection implements Session {
     this.router = router;
     this.#limits = limits;
     this.#framer = new LineFramer(limits.maxLineBytes);
-    this.#maxReads = Math.max(1, Math.floor(REPLY_BUDGET_BYTES / (limits.maxLineBytes + READ_REPLY_OVERHEAD)));
+    this.maxReadReplyBytes = limits.maxLineBytes + READ_REPLY_OVERHEAD;
     this.replies = new ReplyQueue({ write: (replies) => this.#write(replies), end: () => this.#finish() });
 
     // Replies may still be owed after the peer has finished sending (`printf ... | nc`).
     socket.allowHalfOpen = true;
     socket.setNoDelay(true);
-    if (limits.idleTimeoutMs > 0) socket.setTimeout(limits.idleTimeoutMs, () => this.#onIdle());
+    if (limits.idleTimeoutMs > 0) {
+      // A listener of our own: setTimeout(ms, callback) would listen only once.
+      socket.setTimeout(limits.idleTimeoutMs);
+      socket.on('timeout', () => this.#onIdle());
+    }
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     // The peer finished sending (`printf ... | nc -N`): its whole lines are still answered.
     socket.on('end', () => this.shutdown());
@@ -104,7 +110,7 @@ export class Connection implements Session {
     try {
       while (!this.replies.ending) {
         const replies = this.replies;
-        if (replies.size >= max || replies.reads >= this.#maxReads || this.#socket.writableNeedDrain) {
+        if (replies.size >= max || replies.bytesInFlight >= IN_FLIGHT_BUDGET_BYTES || this.#socket.writableNeedDrain) {
           this.#pause();
           return;
         }
@@ -157,9 +163,15 @@ export class Connection implements Session {
   }
 
   #onIdle(): void {
-    // PROTOCOL: a connection that sent nothing for idleTimeout is closed, so a dead peer
-    // cannot hold a socket forever. After the last reply it is simply destroyed.
-    if (this.#finished) this.#socket.destroy();
-    else this.shutdown();
+    // PROTOCOL: an idle connection is closed, so a dead peer cannot hold a socket
+    // forever. First gracefully, after the replies it is owed; if it is still idle one
+    // more period later (a peer that takes nothing, say), it is destroyed.
+    if (this.#finished || this.#draining) {
+      this.#socket.destroy();
+      return;
+    }
+    this.shutdown();
+    // Node arms the timer again only on traffic; a silent peer must be timed once more.
+    this.#socket.setTimeout(this.#limits.idleTimeoutMs);
   }
 }

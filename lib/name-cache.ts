@@ -1,3 +1,5 @@
+import { fnv1a } from './shard-hash.js';
+
 /**
  * Turns username bytes into strings, reusing the string made last time for the same
  * bytes. A shard looks each name up in its mailbox map; a fresh string per command costs
@@ -16,8 +18,7 @@ export class NameCache {
   }
 
   get(bytes: Buffer, start: number, end: number): string {
-    let hash = 0x811c9dc5;
-    for (let i = start; i < end; i++) hash = Math.imul(hash ^ (bytes[i] as number), 0x01000193);
+    const hash = fnv1a(bytes, start, end);
     const cached = this.#names.get(hash);
     if (cached !== undefined && sameBytes(cached, bytes, start, end)) return cached;
     const name = bytes.toString('latin1', start, end);

@@ -12,7 +12,11 @@ export interface ServerOptions {
   maxMessagesPerUser?: number;
   /** Longest line accepted, LF (and a CR before it) not counted. Default 65536. */
   maxLineBytes?: number;
-  /** A connection that sends nothing for this long is closed; 0 never closes it. Default 300000 (5 min). */
+  /**
+   * A connection with no traffic either way for this long is closed (after the replies
+   * it is owed; destroyed if still idle one more period later); 0 never closes it.
+   * Default 300000 (5 min).
+   */
   idleTimeoutMs?: number;
   /**
    * Commands of one connection awaiting their reply before the server stops reading
@@ -56,6 +60,7 @@ export const MIN_MAX_LINE_BYTES = 264;
 // Replies carry lengths as u32 and a message must fit in one reply batch comfortably.
 export const MAX_MAX_LINE_BYTES = 16 * 1024 * 1024;
 export const MAX_SHARDS = 256;
+export const MAX_MAX_IN_FLIGHT = 1_000_000;
 
 type NumericOption = 'shards' | 'maxMessagesPerUser' | 'maxLineBytes' | 'idleTimeoutMs' | 'maxInFlight' | 'maxStoreBytes';
 
@@ -64,7 +69,7 @@ const LIMITS: Record<NumericOption, readonly [min: number, max: number]> = {
   maxMessagesPerUser: [1, 2 ** 32 - 1],
   maxLineBytes: [MIN_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES],
   idleTimeoutMs: [0, 2 ** 31 - 1],
-  maxInFlight: [1, 1_000_000],
+  maxInFlight: [1, MAX_MAX_IN_FLIGHT],
   maxStoreBytes: [64 * 1024, Number.MAX_SAFE_INTEGER],
 };
 const KNOWN_OPTIONS = [...Object.keys(LIMITS), 'dataDir', 'fsync', 'logger'];

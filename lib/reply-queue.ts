@@ -1,6 +1,6 @@
 import { copyBytes } from './copy-bytes.js';
 import type { PendingReply } from './shard-router.js';
-import { OP_READ, type ShardOp } from './shard-messages.js';
+import type { ShardOp } from './shard-messages.js';
 import { RingQueue } from './store/ring-queue.js';
 
 /** What a ReplyQueue writes to: the connection's socket, seen from the queue. */
@@ -16,6 +16,8 @@ const ABORTED = 2;
 
 class ReplySlot implements PendingReply {
   readonly op: ShardOp;
+  /** Bytes this command may hold in the server until its reply is written (see ReplyQueue). */
+  readonly cost: number;
   readonly #queue: ReplyQueue;
   state = 0;
   // The reply is source[start, end): a range of a reply batch, not a copy or a view, so
@@ -23,10 +25,13 @@ class ReplySlot implements PendingReply {
   source: Buffer | null = null;
   start = 0;
   end = 0;
+  /** The bytes are a copy of the slot's own, not a range of a shared reply batch. */
+  owned = false;
 
-  constructor(queue: ReplyQueue, op: ShardOp) {
+  constructor(queue: ReplyQueue, op: ShardOp, cost: number) {
     this.#queue = queue;
     this.op = op;
+    this.cost = cost;
   }
 
   fill(source: Buffer, start: number, end: number): void {
@@ -58,7 +63,7 @@ export class ReplyQueue {
   readonly #out: ReplyOutput;
   readonly #slots = new RingQueue<ReplySlot>();
   #flushScheduled = false;
-  #reads = 0;
+  #bytesInFlight = 0;
   #ending = false;
   #ended = false;
   readonly #flush = (): void => this.#writeSettled();
@@ -72,9 +77,9 @@ export class ReplyQueue {
     return this.#slots.size;
   }
 
-  /** READs among them: the commands whose reply may be as large as a whole message. */
-  get reads(): number {
-    return this.#reads;
+  /** What the commands awaiting replies may hold in the server, by their reserve() costs. */
+  get bytesInFlight(): number {
+    return this.#bytesInFlight;
   }
 
   /** True once end() was called or a slot aborted: no more commands may be queued. */
@@ -82,10 +87,15 @@ export class ReplyQueue {
     return this.#ending;
   }
 
-  reserve(op: ShardOp): PendingReply {
-    const slot = new ReplySlot(this, op);
+  /**
+   * A slot for the next command's reply. `cost` is what the command may hold in the
+   * server until its reply is written: a COMPOSE its message (queued for its shard), a
+   * READ the largest reply it could get.
+   */
+  reserve(op: ShardOp, cost: number): PendingReply {
+    const slot = new ReplySlot(this, op, cost);
     this.#slots.push(slot);
-    if (op === OP_READ) this.#reads++;
+    this.#bytesInFlight += cost;
     return slot;
   }
 
@@ -103,8 +113,24 @@ export class ReplyQueue {
     queueMicrotask(this.#flush);
   }
 
+  /**
+   * Replies that wait behind an unanswered command (another shard's) are copied out of
+   * their reply batches, so a waiting connection does not keep whole batches alive.
+   */
+  #ownWaiting(): void {
+    const slots = this.#slots;
+    for (let i = 1, slot = slots.at(1); slot !== undefined; slot = slots.at(++i)) {
+      if (slot.state !== FILLED || slot.owned) continue;
+      const source = slot.source as Buffer;
+      slot.source = Buffer.from(source.subarray(slot.start, slot.end));
+      slot.start = 0;
+      slot.end = slot.source.length;
+      slot.owned = true;
+    }
+  }
+
   #take(slot: ReplySlot): void {
-    if (slot.op === OP_READ) this.#reads--;
+    this.#bytesInFlight -= slot.cost;
     slot.source = null;
     this.#slots.shift();
   }
@@ -125,7 +151,10 @@ export class ReplyQueue {
       let out: Buffer;
       if (count === 1) {
         const slot = head as ReplySlot;
-        out = (slot.source as Buffer).subarray(slot.start, slot.end);
+        const source = slot.source as Buffer;
+        // A view keeps its whole reply batch alive while the socket holds it; a small
+        // reply of a big batch is copied so a slow reader pins only its own bytes.
+        out = bytes * 4 < source.length ? Buffer.from(source.subarray(slot.start, slot.end)) : source.subarray(slot.start, slot.end);
         this.#take(slot);
       } else {
         out = Buffer.allocUnsafe(bytes);
@@ -136,12 +165,12 @@ export class ReplyQueue {
           this.#take(slot);
         }
       }
-      head = slots.peek();
       this.#out.write(out);
       // Writing can let the connection take more commands (and mark the end) at once:
       // look at the head again, or the end could pass commands that are still owed.
-      head = this.#slots.peek();
+      head = slots.peek();
     }
+    if (head !== undefined && head.state !== FILLED) this.#ownWaiting();
     const aborted = head !== undefined && head.state === ABORTED;
     if (aborted || (this.#ending && head === undefined)) {
       this.#ending = true;

@@ -40,10 +40,12 @@ export class PigeonholeServer {
   readonly #router: ShardRouter;
   readonly #connections = new Set<Connection>();
   #netServer: NetServer | null = null;
+  #listening = false;
   #state: Lifecycle = 'new';
   #started: Promise<void> | null = null;
   #closed: Promise<void> | null = null;
   #drained: (() => void) | null = null;
+  #releaseDataDir: (() => void) | null = null;
 
   constructor(options: ServerOptions = {}) {
     this.options = Object.freeze(resolveOptions(options));
@@ -70,7 +72,9 @@ export class PigeonholeServer {
       throw new InvalidOptionError(`invalid port: expected an integer from 0 to 65535, got ${String(port)}`);
     }
     if (typeof host !== 'string' || host.length === 0) throw new InvalidOptionError('invalid host: expected a host name or address');
-    if (this.#netServer !== null) throw new ServerStateError('PH_ERR_SERVER_LISTENING');
+    // Taken before the first await, so two listen() calls at once cannot both pass.
+    if (this.#listening) throw new ServerStateError('PH_ERR_SERVER_LISTENING');
+    this.#listening = true;
     try {
       await this.#start();
     } catch (err) {
@@ -85,6 +89,7 @@ export class PigeonholeServer {
       await once(netServer, 'listening');
     } catch (err) {
       this.#netServer = null;
+      this.#listening = false;
       throw err;
     }
     return this.address as AddressInfo;
@@ -147,7 +152,8 @@ export class PigeonholeServer {
   #shardConfig(): ShardConfig {
     const { dataDir, maxMessagesPerUser, fsync, maxStoreBytes, logger } = this.options;
     if (dataDir === undefined) return { maxMessagesPerUser, store: { kind: 'memory' } };
-    const { files } = prepareDataDir(dataDir, this[kShardBackend].size, logger);
+    const { files, release } = prepareDataDir(dataDir, this[kShardBackend].size, logger);
+    this.#releaseDataDir = release;
     const epoch = randomInt(1, 2 ** 31);
     return { maxMessagesPerUser, store: { kind: 'sqlite', files, fsync, epoch, maxBytes: maxStoreBytes } };
   }
@@ -168,6 +174,8 @@ export class PigeonholeServer {
       await this.#started?.catch(() => {});
       await this[kShardBackend].close();
     }
+    // Only once every shard has closed its database file.
+    this.#releaseDataDir?.();
     this.#state = 'closed';
   }
 }

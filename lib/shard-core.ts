@@ -11,8 +11,10 @@ import {
   writeCountReply,
   writeMessageReply,
 } from './protocol/encode.js';
-import { ABORTED, BATCH_HEADER_BYTES, OP_COMPOSE, OP_COUNT, OP_READ } from './shard-messages.js';
+import { ABORTED, BATCH_HEADER_BYTES, FLAG_RESENT, OP_COMPOSE, OP_COUNT, OP_READ } from './shard-messages.js';
 import type { MailboxStore } from './store/store.js';
+
+const REFUSALS_LOG_MS = 10_000;
 
 /**
  * A mailbox shard's whole logic: apply a request batch to the store, in order, as one
@@ -24,6 +26,10 @@ export class ShardCore {
   readonly #logger: Logger;
   readonly #replies = new ByteWriter(16 * 1024);
   readonly #names = new NameCache();
+  // COMPOSEs the store refused for want of room, not yet reported; reported at most once
+  // per REFUSALS_LOG_MS so a full disk does not flood the log.
+  #refused = 0;
+  #refusedLoggedAt = -Infinity;
 
   constructor(store: MailboxStore, logger: Logger) {
     this.#store = store;
@@ -34,10 +40,11 @@ export class ShardCore {
     const bytes = Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength);
     const seq = bytes.readUInt32LE(0);
     const acked = bytes.readUInt32LE(4);
+    const resent = (bytes.readUInt32LE(8) & FLAG_RESENT) !== 0;
     const journal = this.#store.journal;
     // A batch sent again after its shard was restarted: if it was committed before the
     // crash, answer exactly as then instead of applying it twice.
-    const earlier = journal?.replyFor(seq) ?? null;
+    const earlier = resent ? (journal?.replyFor(seq) ?? null) : null;
     if (earlier !== null) {
       // Its own ArrayBuffer: the reply is transferred, and a pooled Buffer's is shared.
       const copy = Buffer.allocUnsafeSlow(earlier.length);
@@ -45,12 +52,14 @@ export class ShardCore {
       return copy;
     }
     try {
-      return this.#store.batch(() => {
+      const reply = this.#store.batch(() => {
         this.#apply(new ByteReader(bytes), false);
         const reply = this.#replies.take();
         journal?.record(seq, reply, acked);
         return reply;
       });
+      if (this.#refused > 0) this.#reportRefusals();
+      return reply;
     } catch (err) {
       if (!(err instanceof StoreError)) {
         // A bug, not a store failure: leave no half-written replies for the next batch.
@@ -90,7 +99,12 @@ export class ShardCore {
           const to = this.#name(reader);
           const from = this.#name(reader);
           const body = reader.bytes(reader.u32());
-          const ok = !failed && store.enqueue(to, { from, body }).ok;
+          let ok = false;
+          if (!failed) {
+            const result = store.enqueue(to, { from, body });
+            ok = result.ok;
+            if (!result.ok && result.reason === 'unavailable') this.#refused++;
+          }
           this.#reply(ok ? REPLY_MESSAGE_SENT : REPLY_MESSAGE_FAILED);
           break;
         }
@@ -117,6 +131,14 @@ export class ShardCore {
           throw new Error(`unknown shard op ${op}`);
       }
     }
+  }
+
+  #reportRefusals(): void {
+    const now = performance.now();
+    if (now - this.#refusedLoggedAt < REFUSALS_LOG_MS) return;
+    this.#logger.error(`PH_ERR_STORE_WRITE_FAILED: the mailbox store is full; ${this.#refused} COMPOSE(s) answered MESSAGE FAILED`);
+    this.#refused = 0;
+    this.#refusedLoggedAt = now;
   }
 
   #name(reader: ByteReader): string {

@@ -1,11 +1,13 @@
-/** FNV-1a over the name's bytes: cheap, well spread, and the same in every process and run. */
-export function hashName(name: Uint8Array): number {
+/** FNV-1a over bytes[start, end): cheap, well spread, and the same in every process and run. */
+export function fnv1a(bytes: Uint8Array, start = 0, end = bytes.length): number {
   let hash = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) {
-    hash ^= name[i] as number;
-    hash = Math.imul(hash, 0x01000193);
-  }
+  for (let i = start; i < end; i++) hash = Math.imul(hash ^ (bytes[i] as number), 0x01000193);
   return hash >>> 0;
+}
+
+/** A username's hash, which places its mailbox. */
+export function hashName(name: Uint8Array): number {
+  return fnv1a(name);
 }
 
 /**

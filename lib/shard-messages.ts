@@ -11,6 +11,7 @@ import type { SerializedError } from './errors.js';
  * Request batch: a header, then one record per command, back to back.
  *   header      u32 seq (1, 2, 3... per shard) | u32 acked (the highest seq whose reply
  *               the acceptor has received; a durable shard may forget replies up to it)
+ *               | u32 flags (FLAG_RESENT: sent again after a crash, may be applied already)
  *   OP_COUNT    u8 op | u16 n | user[n]
  *   OP_COMPOSE  u8 op | u16 n | to[n] | u16 m | from[m] | u32 k | body[k]
  *   OP_READ     u8 op | u16 n | user[n]
@@ -23,7 +24,8 @@ export const OP_COMPOSE = 2;
 export const OP_READ = 3;
 export type ShardOp = typeof OP_COUNT | typeof OP_COMPOSE | typeof OP_READ;
 
-export const BATCH_HEADER_BYTES = 8;
+export const BATCH_HEADER_BYTES = 12;
+export const FLAG_RESENT = 1;
 export const ABORTED = 0xffff_ffff;
 
 /** Acceptor to shard. */

@@ -63,7 +63,8 @@ export class WorkerShards implements ShardBackend {
       maxThreads: this.size,
       concurrentTasksPerWorker: 1,
       atomics: 'disabled',
-      idleTimeout: Number.MAX_SAFE_INTEGER,
+      // Never retire an idle thread: each holds a shard. (piscina treats Infinity as never.)
+      idleTimeout: Infinity,
     });
     const ready: Promise<void>[] = [];
     for (let shardId = 0; shardId < this.size; shardId++) ready.push(this.#launch(shardId));
@@ -176,12 +177,13 @@ export class WorkerShards implements ShardBackend {
   #lost(shardId: number, generation: number, error: ShardError): void {
     const shard = this.#shards[shardId] as ShardState;
     if (this.#closing || shard.generation !== generation) return;
-    // During start() a failure is start()'s rejection, for the caller to report.
-    if (!this.#running) return;
+    // A shard that never became ready during start() is start()'s rejection, for the
+    // caller to report; one that was ready and then died is restarted like any other.
+    if (!this.#running && shard.threadId === null) return;
     // The replacement takes a new generation at once, so the port close and the task
     // rejection that follow one death report it once.
     shard.port.close();
-    this.#logger.error(`${error.message}; its pending COMPOSEs are answered MESSAGE FAILED and connections waiting on it for LOGIN or READ are dropped; restarting it`);
+    this.#logger.error(`${error.message}; restarting it`);
 
     const quick = Date.now() - shard.startedAt < QUICK_CRASH_MS;
     const quickCrashes = quick ? shard.quickCrashes + 1 : 0;

@@ -4,7 +4,7 @@ import type { Logger } from './logger.js';
 import { REPLY_MESSAGE_FAILED } from './protocol/encode.js';
 import type { ShardBackend } from './shard-backend.js';
 import { shardIndex } from './shard-hash.js';
-import { ABORTED, BATCH_HEADER_BYTES, OP_COMPOSE, OP_COUNT, OP_READ, type ShardOp } from './shard-messages.js';
+import { ABORTED, BATCH_HEADER_BYTES, FLAG_RESENT, OP_COMPOSE, OP_COUNT, OP_READ, type ShardOp } from './shard-messages.js';
 import { RingQueue } from './store/ring-queue.js';
 
 export { hashName } from './shard-hash.js';
@@ -20,6 +20,8 @@ export interface PendingReply {
 
 interface SentBatch {
   readonly seq: number;
+  /** How many commands it carries: the first this many of the channel's pending replies. */
+  readonly requests: number;
   /** A copy kept for sending again after a crash (durable stores only). */
   readonly copy: Buffer | null;
   attempts: number;
@@ -35,6 +37,8 @@ interface Channel {
   nextSeq: number;
   /** The highest seq whose reply has arrived. */
   acked: number;
+  /** Commands in the writer, not yet sent. */
+  unsent: number;
 }
 
 // A batch that has killed its shard this many times is not sent again.
@@ -77,7 +81,7 @@ export class ShardRouter {
     this.#backend = backend;
     this.#options = options;
     for (let i = 0; i < backend.size; i++) {
-      this.#channels.push({ writer: new ByteWriter(), pending: new RingQueue(), sent: new RingQueue(), nextSeq: 1, acked: 0 });
+      this.#channels.push({ writer: new ByteWriter(), pending: new RingQueue(), sent: new RingQueue(), nextSeq: 1, acked: 0, unsent: 0 });
     }
   }
 
@@ -113,9 +117,6 @@ export class ShardRouter {
     const channel = this.#channels[shardId] as Channel;
     const answered = channel.sent.shift();
     if (answered !== undefined) channel.acked = answered.seq;
-    // What gathered while the shard worked leaves now, before this batch's replies are
-    // handed out (they may add more commands, which then wait for the next turn).
-    if (channel.writer.length > 0 && channel.sent.size < MAX_BATCHES_IN_FLIGHT) this.#send(shardId, channel);
     const { pending } = channel;
     let offset = 0;
     while (offset < batch.length) {
@@ -129,24 +130,41 @@ export class ShardRouter {
         offset += length;
       }
     }
+    // What gathered while the shard worked leaves now. (After the pairing above: an
+    // inline shard answers within send(), re-entering here.)
+    if (channel.writer.length > 0 && channel.sent.size < MAX_BATCHES_IN_FLIGHT) this.#send(shardId, channel);
   }
 
   /**
    * A shard was lost and replaced. With durable stores its unanswered batches go to the
    * replacement again, in order; it answers those it had committed from its journal.
-   * Otherwise nothing it was asked will be answered: a COMPOSE gets MESSAGE FAILED (the
+   * Otherwise nothing sent to it will be answered: a COMPOSE gets MESSAGE FAILED (the
    * message is not stored), and a LOGIN or READ drops its connection, since any answer
-   * could be wrong.
+   * could be wrong. Commands not yet sent go to the replacement either way.
    */
   onShardDown(shardId: number, _error: ShardError): void {
     const channel = this.#channels[shardId] as Channel;
-    if (this.#options.replay && this.#resend(shardId, channel)) return;
-    if (channel.writer.length > 0) channel.writer.take();
-    while (channel.sent.shift() !== undefined);
-    for (let reply = channel.pending.shift(); reply !== undefined; reply = channel.pending.shift()) {
-      if (reply.op === OP_COMPOSE) reply.fill(REPLY_MESSAGE_FAILED, 0, REPLY_MESSAGE_FAILED.length);
-      else reply.abort();
+    const { logger } = this.#options;
+    if (this.#options.replay && this.#resend(shardId, channel)) {
+      logger.warn(`shard ${shardId}: sent its ${channel.sent.size} unanswered batch(es) again, to its replacement`);
+      return;
     }
+    let failed = 0;
+    let dropped = 0;
+    for (let batch = channel.sent.shift(); batch !== undefined; batch = channel.sent.shift()) {
+      for (let i = 0; i < batch.requests; i++) {
+        const reply = channel.pending.shift() as PendingReply;
+        if (reply.op === OP_COMPOSE) {
+          reply.fill(REPLY_MESSAGE_FAILED, 0, REPLY_MESSAGE_FAILED.length);
+          failed++;
+        } else {
+          reply.abort();
+          dropped++;
+        }
+      }
+    }
+    logger.warn(`shard ${shardId}: ${failed} pending COMPOSE(s) answered MESSAGE FAILED, ${dropped} connection(s) waiting on LOGIN or READ dropped`);
+    if (channel.writer.length > 0) this.#scheduleFlush();
   }
 
   /** Sends the unanswered batches again; false if one has failed too often. */
@@ -159,7 +177,11 @@ export class ShardRouter {
     }
     for (const batch of channel.sent) {
       batch.attempts++;
-      this.#backend.send(shardId, copyForTransfer(batch.copy as Buffer));
+      const again = copyForTransfer(batch.copy as Buffer);
+      // Only a batch sent again can have been applied already: the flag tells the shard
+      // to look in its journal, which it skips otherwise.
+      again.writeUInt32LE(FLAG_RESENT, 8);
+      this.#backend.send(shardId, again);
     }
     return true;
   }
@@ -169,11 +191,15 @@ export class ShardRouter {
     channel.pending.push(reply);
     // Room for the header, filled in when the batch leaves.
     if (channel.writer.length === 0) channel.writer.skip(BATCH_HEADER_BYTES);
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      setImmediate(this.#flush);
-    }
+    channel.unsent++;
+    this.#scheduleFlush();
     return channel.writer;
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(this.#flush);
   }
 
   #sendBatches(): void {
@@ -189,7 +215,9 @@ export class ShardRouter {
     const seq = channel.nextSeq++;
     batch.writeUInt32LE(seq, 0);
     batch.writeUInt32LE(channel.acked, 4);
-    channel.sent.push({ seq, copy: this.#options.replay ? copyForTransfer(batch) : null, attempts: 1 });
+    batch.writeUInt32LE(0, 8);
+    channel.sent.push({ seq, requests: channel.unsent, copy: this.#options.replay ? copyForTransfer(batch) : null, attempts: 1 });
+    channel.unsent = 0;
     this.#backend.send(shardId, batch);
   }
 }

@@ -6,7 +6,7 @@ import { type Logger, silentLogger } from '../lib/logger.js';
 import type { ShardBackend } from '../lib/shard-backend.js';
 import { ShardCore } from '../lib/shard-core.js';
 import { type PendingReply, ShardRouter } from '../lib/shard-router.js';
-import { ABORTED, BATCH_HEADER_BYTES, OP_COMPOSE, OP_COUNT, OP_READ } from '../lib/shard-messages.js';
+import { ABORTED, BATCH_HEADER_BYTES, FLAG_RESENT, OP_COMPOSE, OP_COUNT, OP_READ } from '../lib/shard-messages.js';
 import { MemoryStore } from '../lib/store/memory.js';
 import type { BatchJournal, MailboxStore } from '../lib/store/store.js';
 
@@ -21,11 +21,12 @@ const latin1 = (text: string): Buffer => Buffer.from(text, 'latin1');
 let nextSeq = 1;
 
 /** A request batch laid out as ShardRouter writes it (lib/shard-messages.ts): header, then records. */
-function batch(requests: Request[], header: { seq?: number; acked?: number } = {}): Buffer {
+function batch(requests: Request[], header: { seq?: number; acked?: number; resent?: boolean } = {}): Buffer {
   const writer = new ByteWriter(64);
   const seq = header.seq ?? nextSeq++;
   writer.u32(seq);
   writer.u32(header.acked ?? seq - 1);
+  writer.u32(header.resent === true ? FLAG_RESENT : 0);
   for (const request of requests) {
     switch (request.op) {
       case 'count':
@@ -228,7 +229,7 @@ test('a batch given as a view at an offset into a larger buffer', (t) => {
 });
 
 test('an unknown op is refused', (t) => {
-  t.throws(() => core().handle(Uint8Array.from([1, 0, 0, 0, 0, 0, 0, 0, 99, 0, 0])), { message: /unknown shard op 99/ });
+  t.throws(() => core().handle(Uint8Array.from([1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 99, 0, 0])), { message: /unknown shard op 99/ });
 });
 
 test('close() closes the store', (t) => {
@@ -337,7 +338,9 @@ test('with a journal: each batch reply is recorded with its seq and acked, and a
   t.deepEqual(calls, [[7, 5]]);
   t.deepEqual(records(first).map(String), ['bob\nonce\n', 'MESSAGE SENT\n']);
   // Sent again (its shard restarted before the reply arrived): the same answer, applied once.
-  const again = shard.handle(Buffer.from(request));
+  const resent = Buffer.from(request);
+  resent.writeUInt32LE(FLAG_RESENT, 8);
+  const again = shard.handle(resent);
   t.deepEqual(again, first);
   t.is(store.count('alice'), 1, 'the COMPOSE was not applied twice');
   t.deepEqual(calls, [[7, 5]]);

@@ -20,7 +20,7 @@ Options:
   -h, --help     show this help
 
 Exit codes: 0 the message was stored (MESSAGE SENT); 1 it was not, because the
-recipient's mailbox is full (MESSAGE FAILED), or the server is unreachable or dropped
+recipient's mailbox is full or the server could not store it (MESSAGE FAILED), or the server is unreachable or dropped
 the connection; 2 a bad option or message (nothing is sent).
 
 Example: pigeonhole send --from bob --to alice "Hi Alice!"
@@ -65,7 +65,7 @@ export async function send(args: string[]): Promise<number> {
         process.stdout.write(`sent to ${to}\n`);
         return 0;
       }
-      process.stderr.write(`pigeonhole: not sent: the mailbox of ${to} is full (MESSAGE FAILED)\n`);
+      process.stderr.write(`pigeonhole: not sent: the mailbox of ${to} is full, or the server could not store it (MESSAGE FAILED)\n`);
       return 1;
     } finally {
       client.close();

@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { InvalidOptionError } from '../errors.js';
-import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_MESSAGES_PER_USER, MAX_MAX_LINE_BYTES, MAX_SHARDS, MIN_MAX_LINE_BYTES, defaultShardCount } from '../options.js';
+import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_MESSAGES_PER_USER, MAX_MAX_IN_FLIGHT, MAX_MAX_LINE_BYTES, MAX_SHARDS, MIN_MAX_LINE_BYTES, defaultShardCount } from '../options.js';
 import { DEFAULT_HOST, DEFAULT_PORT, createServer } from '../server.js';
 import { UsageError, integerFlag } from './usage-error.js';
 
@@ -22,8 +22,10 @@ Options:
                          (default ${DEFAULT_MAX_MESSAGES_PER_USER})
   --max-line N           longest line in bytes; a longer one drops the connection
                          (default ${DEFAULT_MAX_LINE_BYTES})
-  --idle-timeout SECONDS close a connection that sends nothing for this long;
+  --idle-timeout SECONDS close a connection with no traffic either way for this long;
                          0 never does (default ${DEFAULT_IDLE_TIMEOUT_MS / 1000})
+  --max-in-flight N      commands of one connection awaiting replies before the server
+                         stops reading from it (default ${DEFAULT_MAX_IN_FLIGHT})
   --data-dir DIR         keep mailboxes on disk in DIR, one SQLite file per shard
                          (default ${DEFAULT_DATA_DIR}); they survive crashes and restarts
   --memory               keep mailboxes in memory only: lost when the server stops
@@ -43,6 +45,7 @@ export async function serve(args: string[]): Promise<number> {
       'max-messages': { type: 'string' },
       'max-line': { type: 'string' },
       'idle-timeout': { type: 'string' },
+      'max-in-flight': { type: 'string' },
       'data-dir': { type: 'string' },
       memory: { type: 'boolean' },
       fsync: { type: 'boolean' },
@@ -71,6 +74,7 @@ export async function serve(args: string[]): Promise<number> {
       maxMessagesPerUser: integerFlag('max-messages', values['max-messages'], 1, 2 ** 32 - 1),
       maxLineBytes: integerFlag('max-line', values['max-line'], MIN_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES),
       idleTimeoutMs: idleSeconds === undefined ? undefined : idleSeconds * 1000,
+      maxInFlight: integerFlag('max-in-flight', values['max-in-flight'], 1, MAX_MAX_IN_FLIGHT),
       dataDir,
       fsync: values.fsync === true,
     });

@@ -201,7 +201,7 @@ export async function runInteractive(options: InteractiveOptions): Promise<numbe
             }
             throw err;
           }
-          say(sent ? style.good(`sent to ${to}`) : style.bad(`not sent: the mailbox of ${to} is full`));
+          say(sent ? style.good(`sent to ${to}`) : style.bad(`not sent: the mailbox of ${to} is full, or the server could not store it`));
           break;
         }
         case 'exit':

@@ -5,5 +5,8 @@ import { loggedInUser, type Session } from './session.js';
 /** COMPOSE <to> + message: stored by the recipient's shard; the sender is the logged-in user. */
 export function handleCompose(session: Session, command: ComposeCommand): void {
   const { to, source, start, end } = command;
-  session.router.compose(to, loggedInUser(session), source, start, end, session.replies.reserve(OP_COMPOSE));
+  // Its cost in flight: the message and names wait in the shard's next batch until it leaves.
+  const from = loggedInUser(session);
+  const reply = session.replies.reserve(OP_COMPOSE, end - start + to.length + from.length);
+  session.router.compose(to, from, source, start, end, reply);
 }

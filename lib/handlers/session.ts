@@ -7,6 +7,8 @@ export interface Session {
   readonly replies: ReplyQueue;
   /** The logged-in username; set from LOGIN on. */
   readonly user: Buffer | null;
+  /** The largest reply a READ can bring (a whole message and its sender): its cost in flight. */
+  readonly maxReadReplyBytes: number;
 }
 
 export function loggedInUser(session: Session): Buffer {

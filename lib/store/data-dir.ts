@@ -11,6 +11,7 @@ import { SCHEMA } from './sqlite.js';
  * `pigeonhole.json`:
  *
  *   DATA/pigeonhole.json        {"format":1,"shards":2,"generation":1}
+ *   DATA/LOCK                   the pid of the server using the directory
  *   DATA/gen-1/shard-0.db       (+ -wal, -shm while open)
  *   DATA/gen-1/shard-1.db
  *
@@ -21,6 +22,7 @@ import { SCHEMA } from './sqlite.js';
  * start) or the new one complete.
  */
 const LAYOUT_FILE = 'pigeonhole.json';
+const LOCK_FILE = 'LOCK';
 const FORMAT = 1;
 const MIGRATION_BATCH_ROWS = 50_000;
 
@@ -35,9 +37,14 @@ export interface PreparedDataDir {
   readonly files: string[];
   /** How many messages were moved to a new layout at this start (0 when none). */
   readonly migrated: number;
+  /** Gives the directory up (removes the lock), once every shard has closed its file. */
+  release(): void;
 }
 
-/** Makes `dir` ready for `shards` shards; throws StoreError PH_ERR_STORE_OPEN_FAILED when it can't. */
+/**
+ * Makes `dir` ready for `shards` shards and locks it for this process; throws StoreError
+ * PH_ERR_STORE_OPEN_FAILED when it can't.
+ */
 export function prepareDataDir(dir: string, shards: number, logger: Logger): PreparedDataDir {
   try {
     mkdirSync(dir, { recursive: true });
@@ -45,6 +52,52 @@ export function prepareDataDir(dir: string, shards: number, logger: Logger): Pre
   } catch (cause) {
     throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `data directory ${dir} is not usable: ${describe(cause)}`, { cause });
   }
+  const release = lock(dir);
+  try {
+    return { ...layOut(dir, shards, logger), release };
+  } catch (cause) {
+    release();
+    if (cause instanceof StoreError) throw cause;
+    throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `data directory ${dir} could not be prepared: ${describe(cause)}`, { cause });
+  }
+}
+
+/**
+ * One server per data directory: a second one would migrate or remove files the first
+ * still has open. The lock file holds the owner's pid; a lock left by a process that no
+ * longer exists (killed with -9, say) is taken over.
+ */
+function lock(dir: string): () => void {
+  const file = join(dir, LOCK_FILE);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
+      return () => rmSync(file, { force: true });
+    } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `cannot lock data directory ${dir}: ${describe(cause)}`, { cause });
+      }
+    }
+    const owner = Number(readFileSync(file, 'utf8').trim());
+    if (Number.isInteger(owner) && owner > 0 && isRunning(owner)) {
+      throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `data directory ${dir} is in use by another server (process ${owner})`);
+    }
+    rmSync(file, { force: true });
+  }
+  throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `cannot lock data directory ${dir}: another server is starting on it`);
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function layOut(dir: string, shards: number, logger: Logger): { files: string[]; migrated: number } {
   const current = readLayout(dir);
   let layout = current;
   let migrated = 0;

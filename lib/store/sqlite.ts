@@ -3,6 +3,7 @@ import { StoreError } from '../errors.js';
 import {
   ENQUEUED,
   MAILBOX_FULL,
+  STORE_UNAVAILABLE,
   type BatchJournal,
   type EnqueueResult,
   type MailboxStore,
@@ -68,6 +69,15 @@ export class SqliteStore implements MailboxStore {
   readonly #limits: StoreLimits;
   readonly #epoch: number;
   readonly #counts = new Map<string, number>();
+  // Each mailbox's count before the running batch first changed it, to put back if the
+  // batch rolls back (rescanning the table instead takes seconds at millions of rows).
+  readonly #undo = new Map<string, number>();
+  #inBatch = false;
+  // With maxBytes: bytes that may still be written, checked before each insert so a
+  // message that does not fit fails alone instead of rolling back its whole batch.
+  readonly #maxBytes: number | undefined;
+  readonly #usedPages: Database.Statement<[], { used: number }> | undefined;
+  #pageSize = 4096;
   readonly #insert: Database.Statement<[string, string, Uint8Array]>;
   readonly #takeOldest: Database.Statement<[string], MessageRow>;
   readonly #journalGet: Database.Statement<[number, number], { reply: Buffer }>;
@@ -86,9 +96,11 @@ export class SqliteStore implements MailboxStore {
       // touch the head of each mailbox only.
       this.#db.pragma('cache_size = -1024');
       this.#db.exec(SCHEMA);
+      this.#maxBytes = options.maxBytes;
       if (options.maxBytes !== undefined) {
-        const pageSize = this.#db.pragma('page_size', { simple: true }) as number;
-        this.#db.pragma(`max_page_count = ${Math.max(1, Math.floor(options.maxBytes / pageSize))}`);
+        this.#pageSize = this.#db.pragma('page_size', { simple: true }) as number;
+        this.#db.pragma(`max_page_count = ${Math.max(1, Math.floor(options.maxBytes / this.#pageSize))}`);
+        this.#usedPages = this.#db.prepare('SELECT (SELECT page_count FROM pragma_page_count) - (SELECT freelist_count FROM pragma_freelist_count) AS used');
       }
       this.#insert = this.#db.prepare('INSERT INTO messages (recipient, sender, body) VALUES (?, ?, ?)');
       this.#takeOldest = this.#db.prepare(
@@ -114,21 +126,26 @@ export class SqliteStore implements MailboxStore {
   }
 
   batch<T>(work: () => T): T {
+    this.#inBatch = true;
     try {
       return this.#transaction(work) as T;
     } catch (cause) {
-      // Rolled back: the counts kept in memory may have moved with it, so re-read them.
-      this.#loadCounts();
+      // Rolled back (a disk that is really full, an I/O error): so are the counts.
+      for (const [user, count] of this.#undo) this.#setCount(user, count);
       if (cause instanceof StoreError) throw cause;
       throw new StoreError('PH_ERR_STORE_WRITE_FAILED', `mailbox store write failed: ${describe(cause)}`, { cause });
+    } finally {
+      this.#inBatch = false;
+      this.#undo.clear();
     }
   }
 
   enqueue(user: string, message: StoredMessage): EnqueueResult {
     const count = this.#counts.get(user) ?? 0;
     if (count >= this.#limits.maxMessagesPerUser) return MAILBOX_FULL;
+    if (!this.#fits(user.length + message.from.length + message.body.length)) return STORE_UNAVAILABLE;
     this.#insert.run(user, message.from, message.body);
-    this.#counts.set(user, count + 1);
+    this.#changeCount(user, count, count + 1);
     return ENQUEUED;
   }
 
@@ -137,8 +154,7 @@ export class SqliteStore implements MailboxStore {
     if (count === undefined) return null;
     const row = this.#takeOldest.get(user);
     if (row === undefined) return null;
-    if (count <= 1) this.#counts.delete(user);
-    else this.#counts.set(user, count - 1);
+    this.#changeCount(user, count, count - 1);
     return { from: row.sender, body: row.body };
   }
 
@@ -150,6 +166,24 @@ export class SqliteStore implements MailboxStore {
     if (!this.#db.open) return;
     // A clean close checkpoints the WAL into the main file, so the next open is quick.
     this.#db.close();
+  }
+
+  /** Whether a row of about `bytes` bytes still fits under maxBytes (always, without it). */
+  #fits(bytes: number): boolean {
+    if (this.#maxBytes === undefined || this.#usedPages === undefined) return true;
+    const used = (this.#usedPages.get() as { used: number }).used * this.#pageSize;
+    // Room for the row, its index entry and a page split.
+    return used + 2 * bytes + 2 * this.#pageSize <= this.#maxBytes;
+  }
+
+  #changeCount(user: string, from: number, to: number): void {
+    if (this.#inBatch && !this.#undo.has(user)) this.#undo.set(user, from);
+    this.#setCount(user, to);
+  }
+
+  #setCount(user: string, count: number): void {
+    if (count <= 0) this.#counts.delete(user);
+    else this.#counts.set(user, count);
   }
 
   #loadCounts(): void {

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -188,4 +188,33 @@ test('a full store: COMPOSE answers MESSAGE FAILED, the server keeps serving, st
   // Reading freed room: the store takes writes again.
   await bob.send('COMPOSE carol\nafter\n');
   t.is((await bob.readLine()).toString(), 'MESSAGE SENT');
+});
+
+test('a data directory serves one server at a time; the lock goes with close()', async (t) => {
+  const dir = dataDir(t);
+  const quiet = { info: () => {}, warn: () => {}, error: () => {} };
+  const first = createServer({ shards: 0, dataDir: dir, logger: quiet });
+  await first.listen({ port: 0 });
+  // A second server, even one asking for another layout, must not touch the files the
+  // first has open (it would migrate them away).
+  const second = createServer({ shards: 2, dataDir: dir, logger: quiet });
+  const error = await t.throwsAsync(second.listen({ port: 0 }));
+  t.is((error as { code?: string }).code, 'PH_ERR_STORE_OPEN_FAILED');
+  t.regex(error?.message ?? '', new RegExp(`in use by another server \\(process ${process.pid}\\)`));
+  t.true(existsSync(join(dir, 'LOCK')));
+  await first.close();
+  t.false(existsSync(join(dir, 'LOCK')), 'close() gives the directory up');
+  const third = createServer({ shards: 2, dataDir: dir, logger: quiet });
+  t.teardown(() => third.close());
+  await t.notThrowsAsync(third.listen({ port: 0 }));
+});
+
+test('a lock left by a process that no longer runs is taken over', async (t) => {
+  const dir = dataDir(t);
+  // A pid that cannot be running: far above any pid_max.
+  writeFileSync(join(dir, 'LOCK'), '2147483646\n');
+  const server = createServer({ shards: 0, dataDir: dir, logger: { info: () => {}, warn: () => {}, error: () => {} } });
+  t.teardown(() => server.close());
+  await t.notThrowsAsync(server.listen({ port: 0 }));
+  t.is(readFileSync(join(dir, 'LOCK'), 'utf8').trim(), String(process.pid));
 });

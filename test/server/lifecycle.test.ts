@@ -58,6 +58,42 @@ forEachShards(test, 'listen({ port: 0 }) resolves the address it bound', async (
   t.deepEqual(await client.lines(1), ['0']);
 });
 
+test('two listen() calls at once: one listens, the other is refused, and close() ends it all', async (t) => {
+  const server = createServer({ shards: 1, logger: silentLogger });
+  const [first, second] = await Promise.allSettled([server.listen({ port: 0, host: HOST }), server.listen({ port: 0, host: HOST })]);
+  t.is(first.status, 'fulfilled');
+  t.is(second.status, 'rejected');
+  t.is(second.status === 'rejected' ? (second.reason as { code?: string }).code : undefined, 'PH_ERR_SERVER_LISTENING');
+  await server.close();
+  // Nothing was left listening: the one port it bound is free again.
+  const port = first.status === 'fulfilled' ? first.value.port : 0;
+  const probe = createServer({ shards: 0, logger: silentLogger });
+  t.teardown(() => probe.close());
+  t.is((await probe.listen({ port, host: HOST })).port, port);
+});
+
+forEachShards(test.serial, 'a peer that takes none of its replies is cut one idle period after the graceful close', async (t, shards) => {
+  const server = createServer({ shards, logger: silentLogger, idleTimeoutMs: 300, maxLineBytes: 70_000 });
+  t.teardown(() => server.close());
+  const { port, sockets } = await handOver(t, server);
+  const writer = await LineClient.connect(port);
+  t.teardown(() => writer.destroy());
+  // Replies big enough to fill the kernel's buffers both ways, so the server's writes stall.
+  const big = 'x'.repeat(60_000);
+  let text = 'LOGIN filler\n';
+  for (let i = 0; i < 300; i++) text += `COMPOSE sink\n${big}\n`;
+  await writer.send(text);
+  await writer.lines(301, 20_000);
+  const sink = await LineClient.connect(port);
+  t.teardown(() => sink.destroy());
+  sink.pauseReading();
+  await sink.send(`LOGIN sink\n${'READ\n'.repeat(300)}`);
+  const deadline = Date.now() + 8_000;
+  const serverSide = sockets[1];
+  while (Date.now() < deadline && serverSide !== undefined && !serverSide.destroyed) await tick(50);
+  t.true(serverSide?.destroyed, 'the server destroyed the socket of a peer that took nothing');
+});
+
 forEachShards(test, 'handle(socket) serves sockets accepted by the host application', async (t, shards) => {
   const server = createServer({ shards, logger: silentLogger });
   t.teardown(() => server.close());

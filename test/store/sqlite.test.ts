@@ -13,23 +13,51 @@ storeContract('sqlite', (limits, key) => new SqliteStore({ file: file(key), ...l
   reopen: (store, limits, key) => (store.close(), new SqliteStore({ file: file(key), ...limits })),
 });
 
-test('sqlite: a batch that cannot commit leaves nothing behind and the store keeps working', (t) => {
-  // The file cap stands in for a full disk: SQLite reports SQLITE_FULL either way.
-  const store = new SqliteStore({ file: file('full'), maxMessagesPerUser: 1_000_000, maxBytes: 64 * 1024 });
+test('sqlite: a batch that cannot commit leaves nothing behind, counts included, and the store keeps working', (t) => {
+  const store = new SqliteStore({ file: file('rollback'), maxMessagesPerUser: 100 });
   t.teardown(() => store.close());
-  store.batch(() => store.enqueue('alice', { from: 'bob', body: Buffer.from('kept') }));
-  const big = Buffer.alloc(4000, 0x61);
+  store.batch(() => {
+    store.enqueue('alice', { from: 'bob', body: Buffer.from('kept 1') });
+    store.enqueue('alice', { from: 'bob', body: Buffer.from('kept 2') });
+  });
+  // Anything that breaks a batch midway (an I/O error, a disk that is really full) rolls
+  // all of it back.
   const error = t.throws(() =>
     store.batch(() => {
-      for (let i = 0; i < 100; i++) store.enqueue('alice', { from: 'bob', body: big });
+      store.enqueue('alice', { from: 'carol', body: Buffer.from('lost') });
+      store.enqueue('dave', { from: 'carol', body: Buffer.from('lost') });
+      store.dequeue('alice');
+      throw new Error('disk on fire');
     }),
   );
   t.is((error as { code?: string }).code, 'PH_ERR_STORE_WRITE_FAILED');
-  // Rolled back as a whole, counts included; what was stored before is intact.
-  t.is(store.count('alice'), 1);
-  const kept = store.batch(() => store.dequeue('alice'));
-  t.deepEqual(kept && Buffer.from(kept.body).toString(), 'kept');
-  t.is(store.batch(() => store.enqueue('alice', { from: 'bob', body: Buffer.from('small') })).ok, true);
+  t.is(store.count('alice'), 2);
+  t.is(store.count('dave'), 0);
+  const kept = store.batch(() => [store.dequeue('alice'), store.dequeue('alice'), store.dequeue('alice')]);
+  t.deepEqual(
+    kept.map((message) => message && Buffer.from(message.body).toString()),
+    ['kept 1', 'kept 2', null],
+  );
+  t.is(store.batch(() => store.enqueue('dave', { from: 'carol', body: Buffer.from('after') })).ok, true);
+});
+
+test('sqlite: past maxBytes a COMPOSE fails alone, as on a full disk; the rest of its batch stands', (t) => {
+  const store = new SqliteStore({ file: file('full'), maxMessagesPerUser: 1_000_000, maxBytes: 64 * 1024 });
+  t.teardown(() => store.close());
+  const big = Buffer.alloc(4000, 0x61);
+  const results = store.batch(() => {
+    const out = [store.enqueue('alice', { from: 'bob', body: Buffer.from('small first') })];
+    for (let i = 0; i < 40; i++) out.push(store.enqueue('alice', { from: 'bob', body: big }));
+    out.push(store.enqueue('carol', { from: 'bob', body: Buffer.from('x') }));
+    return out;
+  });
+  const refused = results.filter((result) => !result.ok);
+  t.true(refused.length > 0, 'the cap was reached');
+  t.true(results.filter((result) => result.ok).length > 1, 'what fitted was stored');
+  for (const result of refused) t.deepEqual(result, { ok: false, reason: 'unavailable' });
+  t.is(store.count('alice'), results.slice(0, 41).filter((result) => result.ok).length);
+  const first = store.batch(() => store.dequeue('alice'));
+  t.is(first && Buffer.from(first.body).toString(), 'small first');
 });
 
 test('sqlite: the journal answers an applied batch again, and forgets acknowledged ones', (t) => {

@@ -1,0 +1,81 @@
+import test from 'ava';
+import { ReplyQueue } from '../lib/reply-queue.js';
+import { OP_COMPOSE, OP_READ } from '../lib/shard-messages.js';
+
+function recorder(): { queue: ReplyQueue; writes: Buffer[]; ended: () => boolean } {
+  const writes: Buffer[] = [];
+  let ended = false;
+  const queue = new ReplyQueue({ write: (bytes) => writes.push(bytes), end: () => (ended = true) });
+  return { queue, writes, ended: () => ended };
+}
+
+const settle = (): Promise<void> => new Promise((resolve) => queueMicrotask(resolve));
+
+test('replies settled out of order are written in command order, as one buffer per flush', async (t) => {
+  const { queue, writes } = recorder();
+  const batch = Buffer.from('AAA\nBBB\nCCC\n');
+  const a = queue.reserve(OP_COMPOSE, 1);
+  const b = queue.reserve(OP_COMPOSE, 1);
+  const c = queue.reserve(OP_COMPOSE, 1);
+  c.fill(batch, 8, 12);
+  b.fill(batch, 4, 8);
+  await settle();
+  t.deepEqual(writes, [], 'nothing before the first reply is ready');
+  a.fill(batch, 0, 4);
+  await settle();
+  t.deepEqual(writes.map(String), ['AAA\nBBB\nCCC\n']);
+  t.is(queue.size, 0);
+});
+
+test('a small reply of a big batch is written as a copy, so the socket cannot pin the batch', async (t) => {
+  const { queue, writes } = recorder();
+  const batch = Buffer.alloc(1 << 20, 0x61);
+  batch.write('tiny\n', 1000);
+  queue.reserve(OP_COMPOSE, 1).fill(batch, 1000, 1005);
+  await settle();
+  t.is(String(writes[0]), 'tiny\n');
+  t.not(writes[0]?.buffer, batch.buffer);
+  t.true((writes[0]?.buffer.byteLength ?? Infinity) < batch.length / 4);
+  // A reply that is most of its batch goes out as it is: copying it would save nothing.
+  queue.reserve(OP_READ, 1).fill(batch, 0, batch.length - 10);
+  await settle();
+  t.is(writes[1]?.buffer, batch.buffer);
+});
+
+test('bytesInFlight counts the cost of every command until its reply is written', async (t) => {
+  const { queue } = recorder();
+  const read = queue.reserve(OP_READ, 70_000);
+  const compose = queue.reserve(OP_COMPOSE, 100);
+  t.is(queue.bytesInFlight, 70_100);
+  compose.fill(Buffer.from('MESSAGE SENT\n'), 0, 13);
+  await settle();
+  t.is(queue.bytesInFlight, 70_100, 'a reply waiting behind another still counts');
+  read.fill(Buffer.from('READ ERROR\n'), 0, 11);
+  await settle();
+  t.is(queue.bytesInFlight, 0);
+});
+
+test('end() closes after the replies reserved before it; an aborted slot closes right there', async (t) => {
+  const ended = recorder();
+  const first = ended.queue.reserve(OP_COMPOSE, 1);
+  ended.queue.end();
+  t.true(ended.queue.ending);
+  await settle();
+  t.false(ended.ended(), 'a reply is still owed');
+  first.fill(Buffer.from('MESSAGE SENT\n'), 0, 13);
+  await settle();
+  t.deepEqual(ended.writes.map(String), ['MESSAGE SENT\n']);
+  t.true(ended.ended());
+
+  const aborted = recorder();
+  const before = aborted.queue.reserve(OP_COMPOSE, 1);
+  const lost = aborted.queue.reserve(OP_READ, 1);
+  const after = aborted.queue.reserve(OP_COMPOSE, 1);
+  after.fill(Buffer.from('MESSAGE SENT\n'), 0, 13);
+  lost.abort();
+  t.true(aborted.queue.ending, 'no more commands are taken once a slot is lost');
+  before.fill(Buffer.from('MESSAGE FAILED\n'), 0, 15);
+  await settle();
+  t.deepEqual(aborted.writes.map(String), ['MESSAGE FAILED\n'], 'nothing at or after the lost slot is sent');
+  t.true(aborted.ended());
+});
