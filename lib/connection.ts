@@ -53,6 +53,8 @@ export class Connection implements Session {
   #draining = false;
   // Set once the server has written its last byte: input from then on is discarded.
   #finished = false;
+  // Set by the first idle timeout; the second one destroys the socket.
+  #idledOnce = false;
 
   constructor(socket: Socket, router: ShardRouter, limits: ConnectionLimits, onClose: (connection: Connection) => void) {
     this.#socket = socket;
@@ -166,10 +168,11 @@ export class Connection implements Session {
     // PROTOCOL: an idle connection is closed, so a dead peer cannot hold a socket
     // forever. First gracefully, after the replies it is owed; if it is still idle one
     // more period later (a peer that takes nothing, say), it is destroyed.
-    if (this.#finished || this.#draining) {
+    if (this.#idledOnce) {
       this.#socket.destroy();
       return;
     }
+    this.#idledOnce = true;
     this.shutdown();
     // Node arms the timer again only on traffic; a silent peer must be timed once more.
     this.#socket.setTimeout(this.#limits.idleTimeoutMs);

@@ -11,6 +11,7 @@ export interface ReplyOutput {
   end(): void;
 }
 
+const WAITING = 0;
 const FILLED = 1;
 const ABORTED = 2;
 
@@ -19,7 +20,7 @@ class ReplySlot implements PendingReply {
   /** Bytes this command may hold in the server until its reply is written (see ReplyQueue). */
   readonly cost: number;
   readonly #queue: ReplyQueue;
-  state = 0;
+  state = WAITING;
   // The reply is source[start, end): a range of a reply batch, not a copy or a view, so
   // a batch of replies costs no object per reply.
   source: Buffer | null = null;
@@ -170,7 +171,7 @@ export class ReplyQueue {
       // look at the head again, or the end could pass commands that are still owed.
       head = slots.peek();
     }
-    if (head !== undefined && head.state !== FILLED) this.#ownWaiting();
+    if (head !== undefined && head.state === WAITING) this.#ownWaiting();
     const aborted = head !== undefined && head.state === ABORTED;
     if (aborted || (this.#ending && head === undefined)) {
       this.#ending = true;

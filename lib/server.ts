@@ -72,6 +72,7 @@ export class PigeonholeServer {
       throw new InvalidOptionError(`invalid port: expected an integer from 0 to 65535, got ${String(port)}`);
     }
     if (typeof host !== 'string' || host.length === 0) throw new InvalidOptionError('invalid host: expected a host name or address');
+    if (this.#state === 'closing' || this.#state === 'closed') throw new ServerStateError('PH_ERR_SERVER_CLOSED');
     // Taken before the first await, so two listen() calls at once cannot both pass.
     if (this.#listening) throw new ServerStateError('PH_ERR_SERVER_LISTENING');
     this.#listening = true;

@@ -17,6 +17,13 @@ import type { MailboxStore } from './store/store.js';
 const REFUSALS_LOG_MS = 10_000;
 
 /**
+ * How a batch is applied: 'apply' as asked; 'refuse-writes' with every COMPOSE answered
+ * MESSAGE FAILED unapplied (a store that could not commit the batch); 'failed' touching
+ * nothing, READs aborted (a store that could not commit even that).
+ */
+type ApplyMode = 'apply' | 'refuse-writes' | 'failed';
+
+/**
  * A mailbox shard's whole logic: apply a request batch to the store, in order, as one
  * unit, and answer with the reply batch. It runs the same whether the shard lives in a
  * worker thread or inline in the acceptor's thread; it knows nothing of sockets or ports.
@@ -41,45 +48,60 @@ export class ShardCore {
     const seq = bytes.readUInt32LE(0);
     const acked = bytes.readUInt32LE(4);
     const resent = (bytes.readUInt32LE(8) & FLAG_RESENT) !== 0;
-    const journal = this.#store.journal;
     // A batch sent again after its shard was restarted: if it was committed before the
     // crash, answer exactly as then instead of applying it twice.
-    const earlier = resent ? (journal?.replyFor(seq) ?? null) : null;
+    const earlier = resent ? (this.#store.journal?.replyFor(seq) ?? null) : null;
     if (earlier !== null) {
       // Its own ArrayBuffer: the reply is transferred, and a pooled Buffer's is shared.
       const copy = Buffer.allocUnsafeSlow(earlier.length);
       earlier.copy(copy);
       return copy;
     }
+    const refusedBefore = this.#refused;
     try {
-      const reply = this.#store.batch(() => {
-        this.#apply(new ByteReader(bytes), false);
-        const reply = this.#replies.take();
-        journal?.record(seq, reply, acked);
-        return reply;
-      });
-      if (this.#refused > 0) this.#reportRefusals();
-      return reply;
+      return this.#commit(bytes, seq, acked, 'apply');
     } catch (err) {
-      if (!(err instanceof StoreError)) {
-        // A bug, not a store failure: leave no half-written replies for the next batch.
-        this.#replies.take();
-        throw err;
-      }
-      // Nothing of the batch took effect. Say so without a wrong answer: COMPOSE fails,
-      // READ drops its connection (its message is still stored), LOGIN counts as stored.
-      this.#logger.error(`${err.message}; ${err.code}: answering the batch's COMPOSEs MESSAGE FAILED`);
       this.#replies.take();
-      this.#apply(new ByteReader(bytes), true);
+      this.#refused = refusedBefore;
+      if (!(err instanceof StoreError)) throw err; // a bug, not a store failure
+      this.#logger.error(`${err.message}; ${err.code}: the batch was rolled back; trying it again without its COMPOSEs`);
+    }
+    try {
+      // The batch could not commit (a disk that is really full, an I/O error). Its READs
+      // free room and must not be lost with its COMPOSEs: commit it once more with every
+      // COMPOSE refused.
+      return this.#commit(bytes, seq, acked, 'refuse-writes');
+    } catch (err) {
+      this.#replies.take();
+      if (!(err instanceof StoreError)) throw err;
+      // Still nothing took effect. Say so without a wrong answer: COMPOSE fails, READ
+      // drops its connection (its message is still stored), LOGIN counts as stored.
+      this.#logger.error(`${err.message}; ${err.code}: answering the batch's COMPOSEs MESSAGE FAILED and dropping its READs`);
+      this.#apply(new ByteReader(bytes), 'failed');
       return this.#replies.take();
     }
+  }
+
+  /** Applies the batch in one store transaction, journaling its reply; returns the reply. */
+  #commit(bytes: Buffer, seq: number, acked: number, mode: ApplyMode): Buffer {
+    const journal = this.#store.journal;
+    const reply = this.#store.batch(() => {
+      this.#apply(new ByteReader(bytes), mode);
+      const reply = this.#replies.take();
+      journal?.record(seq, reply, acked);
+      return reply;
+    });
+    if (this.#refused > 0) this.#reportRefusals();
+    return reply;
   }
 
   close(): void {
     this.#store.close();
   }
 
-  #apply(reader: ByteReader, failed: boolean): void {
+  #apply(reader: ByteReader, mode: ApplyMode): void {
+    const failed = mode === 'failed';
+    const refuseWrites = mode !== 'apply';
     const store = this.#store;
     const out = this.#replies;
     reader.offset = BATCH_HEADER_BYTES;
@@ -100,7 +122,7 @@ export class ShardCore {
           const from = this.#name(reader);
           const body = reader.bytes(reader.u32());
           let ok = false;
-          if (!failed) {
+          if (!refuseWrites) {
             const result = store.enqueue(to, { from, body });
             ok = result.ok;
             if (!result.ok && result.reason === 'unavailable') this.#refused++;

@@ -179,7 +179,7 @@ export class WorkerShards implements ShardBackend {
     if (this.#closing || shard.generation !== generation) return;
     // A shard that never became ready during start() is start()'s rejection, for the
     // caller to report; one that was ready and then died is restarted like any other.
-    if (!this.#running && shard.threadId === null) return;
+    if (!this.#running && shard.restarts === 0 && shard.threadId === null) return;
     // The replacement takes a new generation at once, so the port close and the task
     // rejection that follow one death report it once.
     shard.port.close();

@@ -146,7 +146,7 @@ export class ShardRouter {
     const channel = this.#channels[shardId] as Channel;
     const { logger } = this.#options;
     if (this.#options.replay && this.#resend(shardId, channel)) {
-      logger.warn(`shard ${shardId}: sent its ${channel.sent.size} unanswered batch(es) again, to its replacement`);
+      if (channel.sent.size > 0) logger.warn(`shard ${shardId}: sent its ${channel.sent.size} unanswered batch(es) again, to its replacement`);
       return;
     }
     let failed = 0;
@@ -163,7 +163,9 @@ export class ShardRouter {
         }
       }
     }
-    logger.warn(`shard ${shardId}: ${failed} pending COMPOSE(s) answered MESSAGE FAILED, ${dropped} connection(s) waiting on LOGIN or READ dropped`);
+    if (failed + dropped > 0) {
+      logger.warn(`shard ${shardId}: ${failed} COMPOSE(s) it had not answered got MESSAGE FAILED; the connections of ${dropped} LOGIN/READ command(s) were dropped`);
+    }
     if (channel.writer.length > 0) this.#scheduleFlush();
   }
 

@@ -11,7 +11,7 @@ import { SCHEMA } from './sqlite.js';
  * `pigeonhole.json`:
  *
  *   DATA/pigeonhole.json        {"format":1,"shards":2,"generation":1}
- *   DATA/LOCK                   the pid of the server using the directory
+ *   DATA/lock.db                held locked by the server using the directory
  *   DATA/gen-1/shard-0.db       (+ -wal, -shm while open)
  *   DATA/gen-1/shard-1.db
  *
@@ -22,7 +22,7 @@ import { SCHEMA } from './sqlite.js';
  * start) or the new one complete.
  */
 const LAYOUT_FILE = 'pigeonhole.json';
-const LOCK_FILE = 'LOCK';
+const LOCK_FILE = 'lock.db';
 const FORMAT = 1;
 const MIGRATION_BATCH_ROWS = 50_000;
 
@@ -37,7 +37,7 @@ export interface PreparedDataDir {
   readonly files: string[];
   /** How many messages were moved to a new layout at this start (0 when none). */
   readonly migrated: number;
-  /** Gives the directory up (removes the lock), once every shard has closed its file. */
+  /** Gives the directory up (drops the lock), once every shard has closed its file. */
   release(): void;
 }
 
@@ -64,37 +64,29 @@ export function prepareDataDir(dir: string, shards: number, logger: Logger): Pre
 
 /**
  * One server per data directory: a second one would migrate or remove files the first
- * still has open. The lock file holds the owner's pid; a lock left by a process that no
- * longer exists (killed with -9, say) is taken over.
+ * still has open. The lock is SQLite's own exclusive lock on `lock.db`, held for as long
+ * as the server runs: the operating system drops it when the process ends however it
+ * ends (kill -9 included), so there is no stale lock to clean up and no pid to trust.
  */
 function lock(dir: string): () => void {
   const file = join(dir, LOCK_FILE);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
-      return () => rmSync(file, { force: true });
-    } catch (cause) {
-      if ((cause as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `cannot lock data directory ${dir}: ${describe(cause)}`, { cause });
-      }
-    }
-    const owner = Number(readFileSync(file, 'utf8').trim());
-    if (Number.isInteger(owner) && owner > 0 && isRunning(owner)) {
-      throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `data directory ${dir} is in use by another server (process ${owner})`);
-    }
-    rmSync(file, { force: true });
-  }
-  throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `cannot lock data directory ${dir}: another server is starting on it`);
-}
-
-function isRunning(pid: number): boolean {
+  let db: Database.Database | null = null;
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    // timeout 0: a lock that is held is an answer, not something to wait for.
+    db = new Database(file, { timeout: 0 });
+    db.pragma('locking_mode = EXCLUSIVE');
+    db.exec('BEGIN EXCLUSIVE');
+  } catch (cause) {
+    db?.close();
+    if ((cause as { code?: string }).code === 'SQLITE_BUSY') {
+      throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `data directory ${dir} is in use by another pigeonhole server`, { cause });
+    }
+    throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `cannot lock data directory ${dir}: ${describe(cause)}`, { cause });
   }
+  const held = db;
+  return () => {
+    if (held.open) held.close();
+  };
 }
 
 function layOut(dir: string, shards: number, logger: Logger): { files: string[]; migrated: number } {

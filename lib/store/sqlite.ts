@@ -119,8 +119,9 @@ export class SqliteStore implements MailboxStore {
     this.journal = {
       replyFor: (seq) => this.#journalGet.get(epoch, seq)?.reply ?? null,
       record: (seq, reply, ackedThrough) => {
-        this.#journalPut.run(epoch, seq, reply);
+        // Trim first: the pages freed make room for this reply on a nearly full store.
         if (ackedThrough > 0) this.#journalTrim.run(epoch, ackedThrough);
+        this.#journalPut.run(epoch, seq, reply);
       },
     };
   }

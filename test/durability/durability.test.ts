@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -200,21 +200,25 @@ test('a data directory serves one server at a time; the lock goes with close()',
   const second = createServer({ shards: 2, dataDir: dir, logger: quiet });
   const error = await t.throwsAsync(second.listen({ port: 0 }));
   t.is((error as { code?: string }).code, 'PH_ERR_STORE_OPEN_FAILED');
-  t.regex(error?.message ?? '', new RegExp(`in use by another server \\(process ${process.pid}\\)`));
-  t.true(existsSync(join(dir, 'LOCK')));
+  t.regex(error?.message ?? '', /is in use by another pigeonhole server/);
+  t.deepEqual(readdirSync(dir).filter((entry) => entry.startsWith('gen-')), ['gen-1'], 'the refused server migrated nothing');
   await first.close();
-  t.false(existsSync(join(dir, 'LOCK')), 'close() gives the directory up');
   const third = createServer({ shards: 2, dataDir: dir, logger: quiet });
   t.teardown(() => third.close());
   await t.notThrowsAsync(third.listen({ port: 0 }));
 });
 
-test('a lock left by a process that no longer runs is taken over', async (t) => {
+test('the lock holds across processes and dies with its process (kill -9)', async (t) => {
   const dir = dataDir(t);
-  // A pid that cannot be running: far above any pid_max.
-  writeFileSync(join(dir, 'LOCK'), '2147483646\n');
-  const server = createServer({ shards: 0, dataDir: dir, logger: { info: () => {}, warn: () => {}, error: () => {} } });
-  t.teardown(() => server.close());
-  await t.notThrowsAsync(server.listen({ port: 0 }));
-  t.is(readFileSync(join(dir, 'LOCK'), 'utf8').trim(), String(process.pid));
+  const other = await serveProcess(dir, 1);
+  t.teardown(() => other.child.kill('SIGKILL'));
+  const quiet = { info: () => {}, warn: () => {}, error: () => {} };
+  const refused = createServer({ shards: 0, dataDir: dir, logger: quiet });
+  const error = await t.throwsAsync(refused.listen({ port: 0 }));
+  t.regex(error?.message ?? '', /is in use by another pigeonhole server/);
+  other.child.kill('SIGKILL');
+  await once(other.child, 'exit');
+  const after = createServer({ shards: 0, dataDir: dir, logger: quiet });
+  t.teardown(() => after.close());
+  await t.notThrowsAsync(after.listen({ port: 0 }));
 });
