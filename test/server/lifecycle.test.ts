@@ -73,22 +73,26 @@ test('two listen() calls at once: one listens, the other is refused, and close()
 });
 
 forEachShards(test.serial, 'a peer that takes none of its replies is cut one idle period after the graceful close', async (t, shards) => {
-  const server = createServer({ shards, logger: silentLogger, idleTimeoutMs: 300, maxLineBytes: 70_000 });
+  // Long enough that the filler below, busy the whole time, is never idle on a loaded
+  // machine; the sink is idle from its first byte on.
+  const server = createServer({ shards, logger: silentLogger, idleTimeoutMs: 1_000, maxLineBytes: 70_000 });
   t.teardown(() => server.close());
   const { port, sockets } = await handOver(t, server);
   const writer = await LineClient.connect(port);
   t.teardown(() => writer.destroy());
   // Replies big enough to fill the kernel's buffers both ways, so the server's writes stall.
   const big = 'x'.repeat(60_000);
-  let text = 'LOGIN filler\n';
-  for (let i = 0; i < 300; i++) text += `COMPOSE sink\n${big}\n`;
-  await writer.send(text);
-  await writer.lines(301, 20_000);
+  await writer.send('LOGIN filler\n');
+  await writer.lines(1);
+  for (let chunk = 0; chunk < 6; chunk++) {
+    await writer.send(`COMPOSE sink\n${big}\n`.repeat(50));
+    await writer.lines(50, 20_000);
+  }
   const sink = await LineClient.connect(port);
   t.teardown(() => sink.destroy());
   sink.pauseReading();
   await sink.send(`LOGIN sink\n${'READ\n'.repeat(300)}`);
-  const deadline = Date.now() + 8_000;
+  const deadline = Date.now() + 10_000;
   const serverSide = sockets[1];
   while (Date.now() < deadline && serverSide !== undefined && !serverSide.destroyed) await tick(50);
   t.true(serverSide?.destroyed, 'the server destroyed the socket of a peer that took nothing');
