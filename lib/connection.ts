@@ -165,16 +165,23 @@ export class Connection implements Session {
   }
 
   #onIdle(): void {
+    const socket = this.#socket;
+    // Quiet because the server is still working on its commands (a busy or restarting
+    // shard) is not the peer being idle.
+    if (this.replies.awaitingShard) {
+      socket.setTimeout(this.#limits.idleTimeoutMs);
+      return;
+    }
     // PROTOCOL: an idle connection is closed, so a dead peer cannot hold a socket
     // forever. First gracefully, after the replies it is owed; if it is still idle one
     // more period later (a peer that takes nothing, say), it is destroyed.
     if (this.#idledOnce) {
-      this.#socket.destroy();
+      socket.destroy();
       return;
     }
     this.#idledOnce = true;
     this.shutdown();
     // Node arms the timer again only on traffic; a silent peer must be timed once more.
-    this.#socket.setTimeout(this.#limits.idleTimeoutMs);
+    socket.setTimeout(this.#limits.idleTimeoutMs);
   }
 }

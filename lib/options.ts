@@ -13,8 +13,9 @@ export interface ServerOptions {
   /** Longest line accepted, LF (and a CR before it) not counted. Default 65536. */
   maxLineBytes?: number;
   /**
-   * A connection with no traffic either way for this long is closed (after the replies
-   * it is owed; destroyed if still idle one more period later); 0 never closes it.
+   * A connection with no traffic either way for this long, and no command the server is
+   * still working on, is closed (after the replies it is owed; destroyed if still idle
+   * one more period later); 0 never closes it.
    * Default 300000 (5 min).
    */
   idleTimeoutMs?: number;

@@ -83,6 +83,11 @@ export class ReplyQueue {
     return this.#bytesInFlight;
   }
 
+  /** True while the oldest command still waits for its shard's answer. */
+  get awaitingShard(): boolean {
+    return this.#slots.peek()?.state === WAITING;
+  }
+
   /** True once end() was called or a slot aborted: no more commands may be queued. */
   get ending(): boolean {
     return this.#ending;
