@@ -1,4 +1,4 @@
-import { type DialectCommands, type ReplyParser, KIND_COMPOSE, KIND_LOGIN, NEED_MORE, parseDecimal, REPLY_COUNT, REPLY_EMPTY, REPLY_FAILED, REPLY_MESSAGE, REPLY_SENT, REPLY_WRONG } from './reply.js';
+import { type DialectCommands, type ReplyParser, KIND_COMPOSE, KIND_LOGIN, NEED_MORE, readCount, REPLY_COUNT, REPLY_EMPTY, REPLY_FAILED, REPLY_MESSAGE, REPLY_SENT, REPLY_WRONG } from './reply.js';
 
 const LF = 0x0a;
 const SENT = Buffer.from('MESSAGE SENT');
@@ -26,7 +26,7 @@ export class PigeonholeReplyParser implements ReplyParser {
       return lf + 1;
     }
     if (kind === KIND_LOGIN) {
-      this.reply = this.#decimal(buf, pos, lf) ? REPLY_COUNT : REPLY_WRONG;
+      this.reply = readCount(this, buf, pos, lf) ? REPLY_COUNT : REPLY_WRONG;
       return lf + 1;
     }
     if (lineIs(buf, pos, lf, READ_ERROR)) {
@@ -41,13 +41,6 @@ export class PigeonholeReplyParser implements ReplyParser {
     this.bodyStart = lf + 1;
     this.bodyEnd = lf2;
     return lf2 + 1;
-  }
-
-  #decimal(buf: Buffer, start: number, end: number): boolean {
-    const n = parseDecimal(buf, start, end);
-    if (n < 0) return false;
-    this.count = n;
-    return true;
   }
 }
 

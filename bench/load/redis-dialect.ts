@@ -1,4 +1,4 @@
-import { type DialectCommands, type ReplyParser, KIND_COMPOSE, KIND_READ, NEED_MORE, parseDecimal, REPLY_COUNT, REPLY_EMPTY, REPLY_MESSAGE, REPLY_SENT, REPLY_WRONG } from './reply.js';
+import { type DialectCommands, type ReplyParser, KIND_COMPOSE, KIND_READ, NEED_MORE, readCount, REPLY_COUNT, REPLY_EMPTY, REPLY_MESSAGE, REPLY_SENT, REPLY_WRONG } from './reply.js';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -41,7 +41,7 @@ export class RedisReplyParser implements ReplyParser {
         this.reply = REPLY_EMPTY;
         return lf + 1;
       }
-      if (!this.#decimal(buf, pos + 1, lf - 1)) {
+      if (!readCount(this, buf, pos + 1, lf - 1)) {
         this.reply = REPLY_WRONG;
         return lf + 1;
       }
@@ -54,19 +54,12 @@ export class RedisReplyParser implements ReplyParser {
       return bodyEnd + 2;
     }
     // RPUSH and LLEN both answer an integer.
-    if (type !== COLON || !this.#decimal(buf, pos + 1, lf - 1)) {
+    if (type !== COLON || !readCount(this, buf, pos + 1, lf - 1)) {
       this.reply = REPLY_WRONG;
       return lf + 1;
     }
     this.reply = kind === KIND_COMPOSE ? REPLY_SENT : REPLY_COUNT;
     return lf + 1;
-  }
-
-  #decimal(buf: Buffer, start: number, end: number): boolean {
-    const n = parseDecimal(buf, start, end);
-    if (n < 0) return false;
-    this.count = n;
-    return true;
   }
 }
 

@@ -57,3 +57,11 @@ export interface DialectCommands {
   /** Whether READ replies name the sender (pigeonhole does, a Redis list does not). */
   readonly hasSender: boolean;
 }
+
+/** Sets parser.count from the decimal in buf[start, end); false if it is not one. */
+export function readCount(parser: ReplyParser, buf: Buffer, start: number, end: number): boolean {
+  const n = parseDecimal(buf, start, end);
+  if (n < 0) return false;
+  parser.count = n;
+  return true;
+}
