@@ -1,9 +1,8 @@
 import { parseArgs } from 'node:util';
 import { type ReadResult, connect } from '../client/index.js';
 import { printable } from '../client/tty.js';
-import { usernameProblem } from '../protocol/username.js';
 import { SERVER_FLAGS, clientFailure, serverAddress } from './client.js';
-import { UsageError } from './usage-error.js';
+import { userFlag } from './usage-error.js';
 
 export const READ_HELP = `Usage: pigeonhole read --user USER [--all] [options]
 
@@ -41,10 +40,7 @@ export async function read(args: string[]): Promise<number> {
     process.stdout.write(READ_HELP);
     return 0;
   }
-  const user = values.user;
-  if (user === undefined) throw new UsageError('--user is required');
-  const problem = usernameProblem(user);
-  if (problem !== null) throw new UsageError(`bad --user: ${problem}`);
+  const user = userFlag('user', values.user);
   const { host, port } = serverAddress(values);
   const terminal = process.stdout.isTTY === true;
   const show = (result: ReadResult): void => void process.stdout.write(`${result.from}: ${printable(result.message, terminal)}\n`);

@@ -3,9 +3,8 @@ import { connect } from '../client/index.js';
 import { messageBytes } from '../client/validate.js';
 import { ClientError } from '../errors.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../options.js';
-import { usernameProblem } from '../protocol/username.js';
 import { SERVER_FLAGS, clientFailure, serverAddress } from './client.js';
-import { UsageError } from './usage-error.js';
+import { UsageError, userFlag } from './usage-error.js';
 
 export const SEND_HELP = `Usage: pigeonhole send --from USER --to USER [options] MESSAGE...
 
@@ -25,13 +24,6 @@ the connection; 2 a bad option or message (nothing is sent).
 
 Example: pigeonhole send --from bob --to alice "Hi Alice!"
 `;
-
-function userFlag(flag: string, value: string | undefined): string {
-  if (value === undefined) throw new UsageError(`--${flag} is required`);
-  const problem = usernameProblem(value);
-  if (problem !== null) throw new UsageError(`bad --${flag}: ${problem}`);
-  return value;
-}
 
 export async function send(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({

@@ -1,3 +1,5 @@
+import { usernameProblem } from '../protocol/username.js';
+
 /** A mistake on the command line: the CLI prints the message and exits 2. */
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -10,4 +12,12 @@ export function integerFlag(flag: string, value: string | undefined, min: number
   const n = Number(value);
   if (n < min || n > max) throw new UsageError(`--${flag} must be from ${min} to ${max}, got ${value}`);
   return n;
+}
+
+/** A required username flag (`--user`, `--from`, ...), checked as the protocol wants it. */
+export function userFlag(flag: string, value: string | undefined): string {
+  if (value === undefined) throw new UsageError(`--${flag} is required`);
+  const problem = usernameProblem(value);
+  if (problem !== null) throw new UsageError(`bad --${flag}: ${problem}`);
+  return value;
 }
