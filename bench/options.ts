@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { UsageError, integerFlag as integer } from '../lib/cli/usage-error.js';
+import { UsageError, integerFlag as integer } from '../lib/cli/flags.js';
 
 
 export interface BenchTarget {

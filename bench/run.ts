@@ -1,6 +1,6 @@
 // `npm run bench -- [options]`: see --help and bench/README.md.
 import { type BenchReport, reportOk, runBenchmark } from './harness.js';
-import { UsageError } from '../lib/cli/usage-error.js';
+import { UsageError } from '../lib/cli/flags.js';
 import { HELP, parseBenchArgs } from './options.js';
 import { formatChecks, formatHeader, formatTable, writeJson } from './report.js';
 

@@ -1,7 +1,9 @@
 /**
  * Every error pigeonhole raises carries a stable `code` to branch on; messages are for
  * people and may change. The table below is the single list of codes: docs/errors.md
- * must describe each one (a test checks).
+ * must describe each one (a test checks). A code's area (PH_ERR_<AREA>_...) says which
+ * class raises it, and each class takes only the codes of its own area, as undici's
+ * errors do.
  */
 export const ERROR_CODES = {
   // Protocol: the server never sends these; it drops the connection. They reach logs,
@@ -36,43 +38,78 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+/** The codes of one area: `AreaCode<'STORE'>` is every `PH_ERR_STORE_...`. */
+export type AreaCode<Area extends string> = Extract<ErrorCode, `PH_ERR_${Area}_${string}`>;
+
+export type ProtocolErrorCode = AreaCode<'PROTOCOL'>;
+export type OptionErrorCode = AreaCode<'OPTION'>;
+export type ShardErrorCode = AreaCode<'SHARD'>;
+export type StoreErrorCode = AreaCode<'STORE'>;
+export type ClientErrorCode = AreaCode<'CLIENT'>;
+export type ServerErrorCode = AreaCode<'SERVER'>;
+
 export interface ErrorOptions {
   cause?: unknown;
 }
 
-export class PigeonholeError extends Error {
-  readonly code: ErrorCode;
+/** The base of every pigeonhole error; `C` is the codes its class may carry. */
+export class PigeonholeError<C extends ErrorCode = ErrorCode> extends Error {
+  /** The area whose codes this class takes; null takes any code. */
+  static readonly area: string | null = null;
+  readonly code: C;
 
-  constructor(code: ErrorCode, message: string = ERROR_CODES[code], options?: ErrorOptions) {
+  constructor(code: C, message: string = ERROR_CODES[code], options?: ErrorOptions) {
     super(message, options);
+    // The types already keep areas apart; this keeps them apart for JavaScript callers.
+    const { area } = new.target as typeof PigeonholeError;
+    if (area !== null && !code.startsWith(`PH_ERR_${area}_`)) {
+      throw new TypeError(`${new.target.name} takes PH_ERR_${area}_* codes, not ${code}`);
+    }
     this.code = code;
     this.name = new.target.name;
   }
 }
 
 /** The peer broke the protocol; the server's answer is to drop the connection. */
-export class ProtocolError extends PigeonholeError {}
+export class ProtocolError extends PigeonholeError<ProtocolErrorCode> {
+  static override readonly area = 'PROTOCOL';
+}
 
-export class InvalidOptionError extends PigeonholeError {
-  constructor(message: string, code: 'PH_ERR_OPTION_INVALID' | 'PH_ERR_OPTION_UNKNOWN' = 'PH_ERR_OPTION_INVALID') {
+export class InvalidOptionError extends PigeonholeError<OptionErrorCode> {
+  static override readonly area = 'OPTION';
+
+  constructor(message: string, code: OptionErrorCode = 'PH_ERR_OPTION_INVALID') {
     super(code, message);
   }
 }
 
-export class ShardError extends PigeonholeError {}
+export class ShardError extends PigeonholeError<ShardErrorCode> {
+  static override readonly area = 'SHARD';
+}
 
-export class ServerStateError extends PigeonholeError {}
+export class ServerStateError extends PigeonholeError<ServerErrorCode> {
+  static override readonly area = 'SERVER';
+}
 
-export class StoreError extends PigeonholeError {}
+export class StoreError extends PigeonholeError<StoreErrorCode> {
+  static override readonly area = 'STORE';
+}
 
 /** A client call refused before sending, or failed by the connection. */
-export class ClientError extends PigeonholeError {}
+export class ClientError extends PigeonholeError<ClientErrorCode> {
+  static override readonly area = 'CLIENT';
+}
 
 /** The server dropped the connection, or it was closed: pending calls reject with this. */
 export class ClientClosedError extends ClientError {
   constructor(message: string = ERROR_CODES.PH_ERR_CLIENT_CLOSED, options?: ErrorOptions) {
     super('PH_ERR_CLIENT_CLOSED', message, options);
   }
+}
+
+/** A thrown value's message, for a log line or a wrapping error's message. */
+export function errorMessage(cause: unknown): string {
+  return cause instanceof Error ? cause.message : String(cause);
 }
 
 /** Structured clone drops subclasses and extra fields, so errors cross a port as data. */
@@ -88,6 +125,29 @@ export function serializeError(err: unknown): SerializedError {
     return { code: typeof code === 'string' ? code : 'ERR_UNKNOWN', message: err.message };
   }
   return { code: 'ERR_UNKNOWN', message: String(err) };
+}
+
+// Which class raises each area's codes, to rebuild an error that crossed a port.
+const CLASS_BY_AREA: Record<string, new (code: never, message: string) => PigeonholeError> = {
+  PROTOCOL: ProtocolError,
+  SHARD: ShardError,
+  STORE: StoreError,
+  CLIENT: ClientError,
+  SERVER: ServerStateError,
+};
+
+/**
+ * The typed error again, from what serializeError() sent: a pigeonhole code becomes its
+ * own class; any other code (an errno, say) a plain Error carrying that code.
+ */
+export function deserializeError({ code, message }: SerializedError): Error {
+  if (isErrorCode(code)) {
+    if (code.startsWith('PH_ERR_OPTION_')) return new InvalidOptionError(message, code as OptionErrorCode);
+    const area = code.split('_')[2] as string;
+    const ErrorClass = CLASS_BY_AREA[area];
+    if (ErrorClass !== undefined) return new ErrorClass(code as never, message);
+  }
+  return Object.assign(new Error(message), { code });
 }
 
 export function isErrorCode(code: string): code is ErrorCode {

@@ -7,7 +7,7 @@ export {
   DEFAULT_MAX_MESSAGES_PER_USER,
   defaultShardCount,
 } from './options.js';
-export type { ShardInfo } from './shard-backend.js';
+export type { ShardInfo } from './shards/backend.js';
 export { type Logger, consoleLogger, silentLogger } from './logger.js';
 export {
   ERROR_CODES,

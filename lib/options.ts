@@ -1,6 +1,10 @@
 import { availableParallelism } from 'node:os';
 import { InvalidOptionError } from './errors.js';
 import { type Logger, consoleLogger } from './logger.js';
+import { DEFAULT_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES, MIN_MAX_LINE_BYTES } from './protocol/defaults.js';
+import { checkOptionNames, integerOption } from './util/check-options.js';
+
+export { DEFAULT_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES, MIN_MAX_LINE_BYTES } from './protocol/defaults.js';
 
 export interface ServerOptions {
   /**
@@ -47,7 +51,6 @@ export interface ServerOptions {
 export type ResolvedOptions = Required<Omit<ServerOptions, 'dataDir' | 'maxStoreBytes'>> & Pick<ServerOptions, 'dataDir' | 'maxStoreBytes'>;
 
 export const DEFAULT_MAX_MESSAGES_PER_USER = 1024;
-export const DEFAULT_MAX_LINE_BYTES = 65_536;
 export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
 export const DEFAULT_MAX_IN_FLIGHT = 1024;
 
@@ -55,11 +58,6 @@ export function defaultShardCount(): number {
   return Math.max(1, availableParallelism() - 1);
 }
 
-// The shortest line limit that still fits every command with the longest username:
-// `COMPOSE ` and 256 name bytes.
-export const MIN_MAX_LINE_BYTES = 264;
-// Replies carry lengths as u32 and a message must fit in one reply batch comfortably.
-export const MAX_MAX_LINE_BYTES = 16 * 1024 * 1024;
 export const MAX_SHARDS = 256;
 export const MAX_MAX_IN_FLIGHT = 1_000_000;
 
@@ -77,15 +75,7 @@ const KNOWN_OPTIONS = [...Object.keys(LIMITS), 'dataDir', 'fsync', 'logger'];
 
 /** Checks every option and fills in defaults; throws InvalidOptionError before anything starts. */
 export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
-  if (typeof options !== 'object' || options === null) {
-    throw new InvalidOptionError('options must be an object');
-  }
-  for (const key of Object.keys(options)) {
-    if (!KNOWN_OPTIONS.includes(key)) {
-      const hint = KNOWN_OPTIONS.find((known) => known.toLowerCase().startsWith(key.toLowerCase().slice(0, 4)));
-      throw new InvalidOptionError(`unknown option '${key}'${hint ? `, did you mean '${hint}'?` : ''}`, 'PH_ERR_OPTION_UNKNOWN');
-    }
-  }
+  checkOptionNames(options, KNOWN_OPTIONS, 'createServer()');
   const resolved: ResolvedOptions = {
     shards: integer('shards', options.shards, defaultShardCount()),
     maxMessagesPerUser: integer('maxMessagesPerUser', options.maxMessagesPerUser, DEFAULT_MAX_MESSAGES_PER_USER),
@@ -111,11 +101,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   return resolved;
 }
 
-function integer(name: keyof typeof LIMITS, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
+function integer(name: NumericOption, value: unknown, fallback: number): number {
   const [min, max] = LIMITS[name];
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidOptionError(`invalid ${name}: expected an integer from ${min} to ${max}, got ${String(value)}`);
-  }
-  return value;
+  return integerOption(name, value, min, max, fallback);
 }

@@ -1,15 +1,19 @@
 import { randomInt } from 'node:crypto';
 import { once } from 'node:events';
 import { type AddressInfo, type Server as NetServer, type Socket, createServer as createNetServer } from 'node:net';
-import { Connection } from './connection.js';
-import { InvalidOptionError, ServerStateError } from './errors.js';
-import { InlineShards } from './inline-shards.js';
+import { ServerStateError, errorMessage } from './errors.js';
 import { type ResolvedOptions, type ServerOptions, resolveOptions } from './options.js';
-import type { ShardBackend, ShardInfo } from './shard-backend.js';
-import { WorkerShards } from './shard-pool.js';
-import type { ShardConfig } from './shard-messages.js';
-import { ShardRouter } from './shard-router.js';
+import { DEFAULT_HOST, DEFAULT_PORT } from './protocol/defaults.js';
+import { Connection } from './session/connection.js';
+import type { ShardBackend, ShardInfo } from './shards/backend.js';
+import { InlineShards } from './shards/inline-shards.js';
+import type { ShardConfig } from './shards/messages.js';
+import { ShardRouter } from './shards/router.js';
+import { WorkerShards } from './shards/worker-shards.js';
 import { prepareDataDir } from './store/data-dir.js';
+import { checkHost, integerOption } from './util/check-options.js';
+
+export { DEFAULT_HOST, DEFAULT_PORT } from './protocol/defaults.js';
 
 export interface ListenOptions {
   /** Default 4000; 0 picks a free port (see the resolved address). */
@@ -17,9 +21,6 @@ export interface ListenOptions {
   /** Default 127.0.0.1: the server is reachable from a network only when asked. */
   host?: string;
 }
-
-export const DEFAULT_PORT = 4000;
-export const DEFAULT_HOST = '127.0.0.1';
 
 // How long close() lets connected clients take their last replies before cutting them.
 const CLOSE_GRACE_MS = 5_000;
@@ -68,10 +69,8 @@ export class PigeonholeServer {
    * close() to give up.
    */
   async listen({ port = DEFAULT_PORT, host = DEFAULT_HOST }: ListenOptions = {}): Promise<AddressInfo> {
-    if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-      throw new InvalidOptionError(`invalid port: expected an integer from 0 to 65535, got ${String(port)}`);
-    }
-    if (typeof host !== 'string' || host.length === 0) throw new InvalidOptionError('invalid host: expected a host name or address');
+    integerOption('port', port, 0, 65_535);
+    checkHost(host);
     if (this.#state === 'closing' || this.#state === 'closed') throw new ServerStateError('PH_ERR_SERVER_CLOSED');
     // Taken before the first await, so two listen() calls at once cannot both pass.
     if (this.#listening) throw new ServerStateError('PH_ERR_SERVER_LISTENING');
@@ -106,7 +105,7 @@ export class PigeonholeServer {
       // No listen() to reject here: a server whose shards cannot start reports it and
       // closes, dropping the sockets it was handed.
       this.#start().catch((err: unknown) => {
-        this.options.logger.error(`cannot serve: ${err instanceof Error ? err.message : String(err)}`);
+        this.options.logger.error(`cannot serve: ${errorMessage(err)}`);
         void this.close();
       });
     }
@@ -119,7 +118,7 @@ export class PigeonholeServer {
 
   /** The shards and the threads they run on. */
   shards(): ShardInfo[] {
-    return this[kShardBackend].describe();
+    return this.#router.describe();
   }
 
   /**
@@ -135,13 +134,8 @@ export class PigeonholeServer {
     if (this.#started === null) {
       if (this.#state !== 'new') return Promise.reject(new ServerStateError('PH_ERR_SERVER_CLOSED'));
       this.#state = 'starting';
-      const router = this.#router;
-      const backend = this[kShardBackend];
       this.#started = Promise.resolve()
-        .then(() => backend.start(this.#shardConfig(), {
-          reply: (shardId, batch) => router.onReply(shardId, batch),
-          down: (shardId, error) => router.onShardDown(shardId, error),
-        }))
+        .then(() => this.#router.start(this.#shardConfig()))
         .then(() => {
           if (this.#state === 'starting') this.#state = 'running';
         });
@@ -173,7 +167,7 @@ export class PigeonholeServer {
     clearTimeout(grace);
     if (wasStarted) {
       await this.#started?.catch(() => {});
-      await this[kShardBackend].close();
+      await this.#router.close();
     }
     // Only once every shard has closed its database file.
     this.#releaseDataDir?.();

@@ -12,6 +12,8 @@ import {
   ServerStateError,
   ShardError,
   StoreError,
+  deserializeError,
+  errorMessage,
   isErrorCode,
   serializeError,
 } from '../lib/errors.js';
@@ -104,16 +106,52 @@ test('ClientClosedError is a ClientError', (t) => {
   t.true(new ClientClosedError() instanceof ClientError);
 });
 
-test('serializeError round-trips code and message across structured clone', (t) => {
-  for (const [, build] of BUILT) {
+test('serializeError and deserializeError rebuild the typed error across structured clone', (t) => {
+  for (const [className, build] of BUILT) {
     const original = build(new Error('underlying'));
     const wire = structuredClone(serializeError(original));
     t.deepEqual(wire, { code: original.code, message: original.message });
-    t.true(isErrorCode(wire.code));
-    const rebuilt = new PigeonholeError(wire.code as ErrorCode, wire.message);
-    t.is(rebuilt.code, original.code);
+    const rebuilt = deserializeError(wire);
+    t.true(rebuilt instanceof PigeonholeError, className);
+    t.is((rebuilt as PigeonholeError).code, original.code);
     t.is(rebuilt.message, original.message);
+    // The code decides the class: its area's. (ClientClosedError comes back a ClientError,
+    // and the base class built with a server code a ServerStateError.)
+    const expected = { ClientClosedError: 'ClientError', PigeonholeError: 'ServerStateError' }[className] ?? className;
+    t.is(rebuilt.constructor.name, expected);
   }
+  t.true(deserializeError({ code: 'PH_ERR_STORE_OPEN_FAILED', message: 'm' }) instanceof StoreError);
+  t.true(deserializeError({ code: 'PH_ERR_OPTION_UNKNOWN', message: 'm' }) instanceof InvalidOptionError);
+});
+
+test('deserializeError keeps a code that is not ours on a plain Error', (t) => {
+  const rebuilt = deserializeError({ code: 'SQLITE_CORRUPT', message: 'database disk image is malformed' });
+  t.false(rebuilt instanceof PigeonholeError);
+  t.is((rebuilt as NodeJS.ErrnoException).code, 'SQLITE_CORRUPT');
+  t.is(rebuilt.message, 'database disk image is malformed');
+});
+
+test('each class takes only the codes of its own area', (t) => {
+  const wrong: [string, () => unknown][] = [
+    ['ProtocolError', () => new ProtocolError('PH_ERR_STORE_WRITE_FAILED' as never)],
+    ['StoreError', () => new StoreError('PH_ERR_SHARD_CRASHED' as never)],
+    ['ShardError', () => new ShardError('PH_ERR_CLIENT_CLOSED' as never)],
+    ['ClientError', () => new ClientError('PH_ERR_SERVER_CLOSED' as never)],
+    ['ServerStateError', () => new ServerStateError('PH_ERR_PROTOCOL_LINE_TOO_LONG' as never)],
+    ['InvalidOptionError', () => new InvalidOptionError('x', 'PH_ERR_STORE_OPEN_FAILED' as never)],
+  ];
+  for (const [className, build] of wrong) {
+    const err = t.throws(build, { instanceOf: TypeError }, className);
+    t.regex(err?.message ?? '', new RegExp(`^${className} takes PH_ERR_[A-Z]+_\\* codes`));
+  }
+  // The base class, for code outside any area, takes any code.
+  t.is(new PigeonholeError('PH_ERR_STORE_OPEN_FAILED').code, 'PH_ERR_STORE_OPEN_FAILED');
+});
+
+test('errorMessage gives an Error its message and anything else its string', (t) => {
+  t.is(errorMessage(new Error('disk full')), 'disk full');
+  t.is(errorMessage('plain'), 'plain');
+  t.is(errorMessage(undefined), 'undefined');
 });
 
 test('serializeError keeps a Node error code, and marks anything else ERR_UNKNOWN', (t) => {

@@ -130,7 +130,7 @@ test('an unknown option throws PH_ERR_OPTION_UNKNOWN naming it and suggesting th
 
 test('more typos get a suggestion', (t) => {
   const cases: [string, string][] = [
-    // PROTOCOL.md calls it idleTimeout; the option carries its unit.
+    // The limit is called idleTimeout in prose; the option carries its unit.
     ['idleTimeout', 'idleTimeoutMs'],
     ['maxMessages', 'maxMessagesPerUser'],
     ['maxLineLength', 'maxLineBytes'],

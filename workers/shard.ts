@@ -1,7 +1,7 @@
 // A mailbox shard's thread entry: piscina runs this as one long-lived task per worker.
 // It holds the port it was handed and a store, and has no logic of its own.
-import { serveShard } from '../lib/shard-host.js';
-import type { ShardTaskData } from '../lib/shard-messages.js';
+import { serveShard } from '../lib/shards/host.js';
+import type { ShardTaskData } from '../lib/shards/messages.js';
 
 export default function shardTask({ shardId, port, config }: ShardTaskData): Promise<void> {
   return serveShard(port, shardId, config);

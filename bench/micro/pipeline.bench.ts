@@ -8,10 +8,10 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { parseArgs } from 'node:util';
-import { Connection } from '../../lib/connection.js';
-import { InlineShards } from '../../lib/inline-shards.js';
 import { silentLogger } from '../../lib/logger.js';
-import { ShardRouter } from '../../lib/shard-router.js';
+import { Connection } from '../../lib/session/connection.js';
+import { InlineShards } from '../../lib/shards/inline-shards.js';
+import { ShardRouter } from '../../lib/shards/router.js';
 
 const { values } = parseArgs({
   options: {
@@ -59,12 +59,8 @@ class FakeSocket extends EventEmitter {
 }
 
 async function run(): Promise<{ ops: number; cpuMs: number }> {
-  const backend = new InlineShards(silentLogger);
-  await backend.start({ maxMessagesPerUser: 1_000_000, store: { kind: 'memory' } }, {
-    reply: (shardId, batch) => router.onReply(shardId, batch),
-    down: () => {},
-  });
-  const router = new ShardRouter(backend, { replay: false, logger: silentLogger });
+  const router = new ShardRouter(new InlineShards(silentLogger), { replay: false, logger: silentLogger });
+  await router.start({ maxMessagesPerUser: 1_000_000, store: { kind: 'memory' } });
   const limits = { maxLineBytes: 65_536, idleTimeoutMs: 0, maxInFlight: 1024 };
   const sockets = Array.from({ length: connections }, () => new FakeSocket());
   for (const socket of sockets) new Connection(socket as unknown as Socket, router, limits, () => {});
@@ -84,7 +80,7 @@ async function run(): Promise<{ ops: number; cpuMs: number }> {
     await new Promise((resolve) => setImmediate(resolve));
   }
   const used = process.cpuUsage(before);
-  await backend.close();
+  await router.close();
   return { ops: rounds * connections * pipeline, cpuMs: (used.user + used.system) / 1000 };
 }
 

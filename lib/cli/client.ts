@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
-import { DEFAULT_CLIENT_HOST, DEFAULT_CLIENT_PORT } from '../client/index.js';
-import { INTERACTIVE_HELP, runInteractive } from '../client/tty.js';
 import { ClientError } from '../errors.js';
-import { UsageError, integerFlag } from './usage-error.js';
+import { DEFAULT_HOST, DEFAULT_PORT } from '../protocol/defaults.js';
+import { UsageError, integerFlag } from './flags.js';
+import { INTERACTIVE_HELP, runInteractive } from './interactive.js';
 
 export const CLIENT_HELP = `Usage: pigeonhole client [options]
 
@@ -10,8 +10,8 @@ An interactive client: logs in, then takes commands at a prompt. With piped inpu
 prints no prompts, so it can be scripted: printf 'read\\nexit\\n' | pigeonhole client --user bob
 
 Options:
-  --host HOST    server address (default ${DEFAULT_CLIENT_HOST})
-  --port N       server port (default ${DEFAULT_CLIENT_PORT})
+  --host HOST    server address (default ${DEFAULT_HOST})
+  --port N       server port (default ${DEFAULT_PORT})
   --user NAME    log in as NAME; without it the client asks
   -h, --help     show this help
 
@@ -27,9 +27,9 @@ export const SERVER_FLAGS = {
 } as const;
 
 export function serverAddress(values: { host?: string; port?: string }): { host: string; port: number } {
-  const host = values.host ?? DEFAULT_CLIENT_HOST;
+  const host = values.host ?? DEFAULT_HOST;
   if (host.length === 0) throw new UsageError('--host cannot be empty');
-  const port = integerFlag('port', values.port, 1, 65_535) ?? DEFAULT_CLIENT_PORT;
+  const port = integerFlag('port', values.port, 1, 65_535) ?? DEFAULT_PORT;
   return { host, port };
 }
 

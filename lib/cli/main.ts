@@ -4,7 +4,7 @@ import { read, READ_HELP } from './read.js';
 import { send, SEND_HELP } from './send.js';
 import { serve, SERVE_HELP } from './serve.js';
 import { PigeonholeError } from '../errors.js';
-import { UsageError } from './usage-error.js';
+import { UsageError } from './flags.js';
 
 const HELP = `Usage: pigeonhole <command> [options]
 

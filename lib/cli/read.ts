@@ -1,8 +1,9 @@
 import { parseArgs } from 'node:util';
 import { type ReadResult, connect } from '../client/index.js';
-import { printable } from '../client/tty.js';
+import { DEFAULT_HOST, DEFAULT_PORT } from '../protocol/defaults.js';
 import { SERVER_FLAGS, clientFailure, serverAddress } from './client.js';
-import { userFlag } from './usage-error.js';
+import { userFlag } from './flags.js';
+import { printable } from './terminal.js';
 
 export const READ_HELP = `Usage: pigeonhole read --user USER [--all] [options]
 
@@ -18,8 +19,8 @@ On a terminal, control characters in a message are shown escaped as \\xNN.
 Options:
   --user USER    whose mailbox to read
   --all          read every waiting message, not just the oldest
-  --host HOST    server address (default 127.0.0.1)
-  --port N       server port (default 4000)
+  --host HOST    server address (default ${DEFAULT_HOST})
+  --port N       server port (default ${DEFAULT_PORT})
   -h, --help     show this help
 
 Exit codes: 0 at least one message was read; 1 there was none (a note goes to

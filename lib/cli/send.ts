@@ -1,10 +1,10 @@
 import { parseArgs } from 'node:util';
 import { connect } from '../client/index.js';
-import { messageBytes } from '../client/validate.js';
+import { messageBytes } from '../client/options.js';
 import { ClientError } from '../errors.js';
-import { DEFAULT_MAX_LINE_BYTES } from '../options.js';
+import { DEFAULT_HOST, DEFAULT_MAX_LINE_BYTES, DEFAULT_PORT } from '../protocol/defaults.js';
 import { SERVER_FLAGS, clientFailure, serverAddress } from './client.js';
-import { UsageError, userFlag } from './usage-error.js';
+import { UsageError, userFlag } from './flags.js';
 
 export const SEND_HELP = `Usage: pigeonhole send --from USER --to USER [options] MESSAGE...
 
@@ -14,8 +14,8 @@ joined with single spaces, as echo does: quote the message to keep its spacing.
 Options:
   --from USER    log in as USER: the sender the recipient will see
   --to USER      the recipient
-  --host HOST    server address (default 127.0.0.1)
-  --port N       server port (default 4000)
+  --host HOST    server address (default ${DEFAULT_HOST})
+  --port N       server port (default ${DEFAULT_PORT})
   -h, --help     show this help
 
 Exit codes: 0 the message was stored (MESSAGE SENT); 1 it was not, because the

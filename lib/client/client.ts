@@ -10,9 +10,9 @@ import {
   messageBytes,
   resolveConnectOptions,
   usernameBytes,
-} from './validate.js';
+} from './options.js';
 
-export type { ConnectOptions } from './validate.js';
+export type { ConnectOptions } from './options.js';
 
 /** A message handed out by READ. */
 export interface ReadResult {

@@ -1,9 +1,9 @@
 import { accessSync, closeSync, constants, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { StoreError } from '../errors.js';
+import { StoreError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { shardIndex } from '../shard-hash.js';
+import { shardIndex } from '../util/shard-hash.js';
 import { SCHEMA } from './sqlite.js';
 
 /**
@@ -50,7 +50,7 @@ export function prepareDataDir(dir: string, shards: number, logger: Logger): Pre
     mkdirSync(dir, { recursive: true });
     accessSync(dir, constants.R_OK | constants.W_OK);
   } catch (cause) {
-    throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `data directory ${dir} is not usable: ${describe(cause)}`, { cause });
+    throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `data directory ${dir} is not usable: ${errorMessage(cause)}`, { cause });
   }
   const release = lock(dir);
   try {
@@ -58,7 +58,7 @@ export function prepareDataDir(dir: string, shards: number, logger: Logger): Pre
   } catch (cause) {
     release();
     if (cause instanceof StoreError) throw cause;
-    throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `data directory ${dir} could not be prepared: ${describe(cause)}`, { cause });
+    throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `data directory ${dir} could not be prepared: ${errorMessage(cause)}`, { cause });
   }
 }
 
@@ -81,7 +81,7 @@ function lock(dir: string): () => void {
     if ((cause as { code?: string }).code === 'SQLITE_BUSY') {
       throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `data directory ${dir} is in use by another pigeonhole server`, { cause });
     }
-    throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `cannot lock data directory ${dir}: ${describe(cause)}`, { cause });
+    throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `cannot lock data directory ${dir}: ${errorMessage(cause)}`, { cause });
   }
   const held = db;
   return () => {
@@ -123,7 +123,7 @@ function readLayout(dir: string): Layout | null {
     text = readFileSync(join(dir, LAYOUT_FILE), 'utf8');
   } catch (cause) {
     if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `cannot read ${join(dir, LAYOUT_FILE)}: ${describe(cause)}`, { cause });
+    throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `cannot read ${join(dir, LAYOUT_FILE)}: ${errorMessage(cause)}`, { cause });
   }
   let layout: Partial<Layout> = {};
   try {
@@ -206,8 +206,4 @@ function migrate(dir: string, from: Layout, to: Layout): number {
     for (const { db } of outputs) db.close();
   }
   return moved;
-}
-
-function describe(cause: unknown): string {
-  return cause instanceof Error ? cause.message : String(cause);
 }

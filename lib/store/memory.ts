@@ -1,4 +1,4 @@
-import { RingQueue } from './ring-queue.js';
+import { RingQueue } from '../util/ring-queue.js';
 import { ENQUEUED, MAILBOX_FULL, type EnqueueResult, type MailboxStore, type StoreLimits, type StoredMessage } from './store.js';
 
 /** Mailboxes in memory: fast, and gone when the process ends. */

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { StoreError } from '../errors.js';
+import { StoreError, errorMessage } from '../errors.js';
 import {
   ENQUEUED,
   MAILBOX_FULL,
@@ -113,7 +113,7 @@ export class SqliteStore implements MailboxStore {
       this.#transaction = this.#db.transaction((work: () => unknown) => work());
       this.#loadCounts();
     } catch (cause) {
-      throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `cannot open mailbox store ${options.file}: ${describe(cause)}`, { cause });
+      throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `cannot open mailbox store ${options.file}: ${errorMessage(cause)}`, { cause });
     }
     const epoch = this.#epoch;
     this.journal = {
@@ -134,7 +134,7 @@ export class SqliteStore implements MailboxStore {
       // Rolled back (a disk that is really full, an I/O error): so are the counts.
       for (const [user, count] of this.#undo) this.#setCount(user, count);
       if (cause instanceof StoreError) throw cause;
-      throw new StoreError('PH_ERR_STORE_WRITE_FAILED', `mailbox store write failed: ${describe(cause)}`, { cause });
+      throw new StoreError('PH_ERR_STORE_WRITE_FAILED', `mailbox store write failed: ${errorMessage(cause)}`, { cause });
     } finally {
       this.#inBatch = false;
       this.#undo.clear();
@@ -192,8 +192,4 @@ export class SqliteStore implements MailboxStore {
     const rows = this.#db.prepare('SELECT recipient, COUNT(*) AS n FROM messages GROUP BY recipient').all() as CountRow[];
     for (const row of rows) this.#counts.set(row.recipient, row.n);
   }
-}
-
-function describe(cause: unknown): string {
-  return cause instanceof Error ? cause.message : String(cause);
 }

@@ -8,8 +8,9 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
-import { type CliChild, type CliResult, HOST, startCli } from '../client/run-cli.js';
-import { LineClient, compose } from '../helpers/line-client.js';
+import { type CliChild, type CliResult, startCli } from '../helpers/cli.js';
+import { compose, LineClient } from '../helpers/line-client.js';
+import { HOST } from '../helpers/server.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SERVE_SOURCE = fileURLToPath(new URL('../../lib/cli/serve.ts', import.meta.url));

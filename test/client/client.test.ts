@@ -5,9 +5,9 @@ import { type Client, connect } from '../../lib/client/index.js';
 import { ClientClosedError, ClientError, InvalidOptionError } from '../../lib/errors.js';
 import { silentLogger } from '../../lib/logger.js';
 import type { ServerOptions } from '../../lib/options.js';
-import { type PigeonholeServer, createServer } from '../../lib/server.js';
+import { createServer } from '../../lib/server.js';
+import { HOST, startServer } from '../helpers/server.js';
 
-const HOST = '127.0.0.1';
 // Every wait in this file is bounded by this, well under ava's own timeout.
 const WAIT_MS = 5_000;
 
@@ -17,13 +17,6 @@ function within<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T> 
     timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
   });
   return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
-}
-
-async function startServer(t: ExecutionContext, options: ServerOptions = {}): Promise<{ server: PigeonholeServer; port: number }> {
-  const server = createServer({ shards: 0, logger: silentLogger, ...options });
-  t.teardown(() => server.close());
-  const { port } = await server.listen({ port: 0, host: HOST });
-  return { server, port };
 }
 
 /** Connects, and makes sure the client is closed when the test ends. */

@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import test from 'ava';
 import type { Logger } from '../../lib/logger.js';
 import { createServer, kShardBackend } from '../../lib/server.js';
-import type { WorkerShards } from '../../lib/shard-pool.js';
-import { LineClient, startServer } from '../helpers/line-client.js';
+import type { WorkerShards } from '../../lib/shards/worker-shards.js';
+import { LineClient } from '../helpers/line-client.js';
+import { startServer } from '../helpers/server.js';
 import { checkDelivery, drain, flood } from './flood.js';
 
 const MAIN = new URL('../../lib/cli/main.ts', import.meta.url).pathname;

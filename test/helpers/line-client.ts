@@ -2,11 +2,7 @@
 // product's client library: it checks nothing, decodes nothing and sends exactly the
 // bytes it is given, so tests can break the protocol on purpose and see every byte back.
 import { once } from 'node:events';
-import { type AddressInfo, type Socket, connect, createServer as createNetServer } from 'node:net';
-import type { ExecutionContext, SerialFn, TestFn } from 'ava';
-import { silentLogger } from '../../lib/logger.js';
-import type { ServerOptions } from '../../lib/options.js';
-import { type PigeonholeServer, createServer } from '../../lib/server.js';
+import { type Socket, connect } from 'node:net';
 
 const LF = 0x0a;
 
@@ -183,90 +179,6 @@ export class LineClient {
   }
 }
 
-/** A running server on 127.0.0.1 and a way to open raw connections to it. */
-export interface TestServer {
-  readonly server: PigeonholeServer;
-  readonly port: number;
-  /** A new raw connection, destroyed when the test ends if still open. */
-  connect(): Promise<LineClient>;
-  /** A new connection that has logged in as `user` and read the count reply. */
-  login(user: string): Promise<LineClient>;
-}
-
-type Teardown = (fn: () => unknown) => void;
-
-async function start(options: ServerOptions, teardown: Teardown): Promise<TestServer> {
-  const server = createServer({ logger: silentLogger, ...options });
-  const clients = new Set<LineClient>();
-  // Registered before the clients' teardown is possible, so clients go first (ava runs
-  // teardowns last-in first-out) and close() does not wait out a silent client.
-  teardown(async () => {
-    for (const client of clients) client.destroy();
-    await server.close();
-  });
-  const address = await server.listen({ port: 0, host: HOST });
-  const connectClient = async (): Promise<LineClient> => {
-    const client = await LineClient.connect(address.port);
-    clients.add(client);
-    return client;
-  };
-  return {
-    server,
-    port: address.port,
-    connect: connectClient,
-    login: async (user) => {
-      const client = await connectClient();
-      await client.send(`LOGIN ${user}\n`);
-      await client.readLine();
-      return client;
-    },
-  };
-}
-
-/** Creates a server with `createServer({ logger: silentLogger, ...options })` on a free port, closed when the test ends. */
-export function startServer(t: ExecutionContext, options: ServerOptions = {}): Promise<TestServer> {
-  return start(options, (fn) => t.teardown(fn));
-}
-
-/**
- * One server per shard count shared by a whole file (for tests that need no special
- * options and use names of their own): started lazily, closed in `test.after.always`.
- */
-export function sharedServers(test: TestFn): (shards: number) => Promise<TestServer> {
-  const servers = new Map<number, Promise<TestServer>>();
-  const teardowns: (() => unknown)[] = [];
-  test.after.always(async () => {
-    for (const fn of teardowns.reverse()) await fn();
-  });
-  return (shards) => {
-    let server = servers.get(shards);
-    if (server === undefined) {
-      server = start({ shards }, (fn) => teardowns.push(fn));
-      servers.set(shards, server);
-    }
-    return server;
-  };
-}
-
-/** The shard counts every behaviour must hold for: inline, and two worker threads. */
-export const SHARD_COUNTS = [0, 2] as const;
-
-/** Declares `title (shards=N)` once for each of SHARD_COUNTS (pass `test.serial` for serial tests). */
-export function forEachShards(
-  test: TestFn | SerialFn,
-  title: string,
-  body: (t: ExecutionContext, shards: number) => Promise<void> | void,
-): void {
-  for (const shards of SHARD_COUNTS) test(`${title} (shards=${shards})`, (t) => body(t, shards));
-}
-
-/** A name unique to this process and call, so tests sharing a server never share a mailbox. */
-let nameCounter = 0;
-export function uniqueName(prefix: string): string {
-  nameCounter += 1;
-  return `${prefix}-${process.pid}-${nameCounter}`;
-}
-
 /** Lets the event loop turn; used between tiny writes so each becomes its own segment. */
 export function tick(ms = 1): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -297,17 +209,4 @@ export async function readReplies(client: LineClient, n: number, timeoutMs: numb
 /** `COMPOSE <to>` and its message as wire bytes; a string body is taken as latin1, one byte per char, as `lines()` decodes. */
 export function compose(to: string, body: string | Uint8Array): Buffer {
   return Buffer.concat([Buffer.from(`COMPOSE ${to}\n`), typeof body === 'string' ? Buffer.from(body, 'latin1') : body, Buffer.from('\n')]);
-}
-
-/** A net server of the test's own that hands each socket to `server.handle()`. */
-export async function handOver(t: ExecutionContext, server: PigeonholeServer): Promise<{ port: number; sockets: Socket[] }> {
-  const sockets: Socket[] = [];
-  const net = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
-    sockets.push(socket);
-    server.handle(socket);
-  });
-  t.teardown(() => new Promise<void>((resolve) => net.close(() => resolve())));
-  net.listen(0, HOST);
-  await once(net, 'listening');
-  return { port: (net.address() as AddressInfo).port, sockets };
 }

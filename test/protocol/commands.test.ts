@@ -196,7 +196,7 @@ test('usernames are case sensitive: LOGIN Bob and LOGIN bob give different names
   t.is(name(new CommandParser().feed(b('LOGIN bob'))), 'bob');
 });
 
-// ---- Protocol errors (PROTOCOL.md "Protocol errors: the connection is dropped") -------
+// ---- Protocol errors (docs/protocol.md "Protocol errors") ----------------------
 
 const BEFORE_LOGIN: [line: string, code: ErrorCode][] = [
   ['read', 'PH_ERR_PROTOCOL_UNKNOWN_COMMAND'],

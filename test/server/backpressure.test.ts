@@ -4,7 +4,8 @@ import type { Socket } from 'node:net';
 import test from 'ava';
 import { silentLogger } from '../../lib/logger.js';
 import { createServer } from '../../lib/server.js';
-import { LineClient, compose, forEachShards, handOver, tick } from '../helpers/line-client.js';
+import { compose, LineClient, tick } from '../helpers/line-client.js';
+import { forEachShards, handOver } from '../helpers/server.js';
 
 const MESSAGES = 200;
 const MESSAGE_BYTES = 60_000;

@@ -6,19 +6,9 @@ import test from 'ava';
 import type { Logger } from '../../lib/logger.js';
 import { silentLogger } from '../../lib/logger.js';
 import { createServer, kShardBackend } from '../../lib/server.js';
-import { WorkerShards } from '../../lib/shard-pool.js';
-import { hashName } from '../../lib/shard-router.js';
-import {
-  HOST,
-  LineClient,
-  type ReadReply,
-  compose,
-  forEachShards,
-  handOver,
-  startServer,
-  tick,
-  uniqueName,
-} from '../helpers/line-client.js';
+import { WorkerShards } from '../../lib/shards/worker-shards.js';
+import { compose, LineClient, type ReadReply, tick } from '../helpers/line-client.js';
+import { forEachShards, handOver, HOST, startServer, nameOnShard, uniqueName } from '../helpers/server.js';
 
 /** Thread ids of the worker threads alive in this process right now. */
 function liveThreadIds(): number[] {
@@ -34,13 +24,6 @@ async function waitFor(condition: () => boolean, timeoutMs: number, what: string
   }
 }
 
-function nameOnShard(prefix: string, shard: number): string {
-  for (let i = 0; i < 1000; i++) {
-    const name = uniqueName(prefix);
-    if (hashName(Buffer.from(name)) % 2 === shard) return name;
-  }
-  throw new Error(`no name for shard ${shard} in 1000 tries`);
-}
 
 forEachShards(test, 'listen({ port: 0 }) resolves the address it bound', async (t, shards) => {
   const server = createServer({ shards, logger: silentLogger });

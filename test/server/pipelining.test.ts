@@ -1,29 +1,12 @@
 // Pipelined commands, replies in order across shards, protocol errors mid-pipeline, and
 // byte-exact messages however the bytes are cut into TCP writes.
 import test from 'ava';
-import { hashName } from '../../lib/shard-router.js';
-import {
-  type LineClient,
-  compose,
-  forEachShards,
-  readReplies,
-  SHARD_COUNTS,
-  sharedServers,
-  startServer,
-  tick,
-  uniqueName,
-} from '../helpers/line-client.js';
+import { compose, type LineClient, readReplies, tick } from '../helpers/line-client.js';
+import { forEachShards, SHARD_COUNTS, sharedServers, startServer, nameOnShard, uniqueName } from '../helpers/server.js';
 
 const shared = sharedServers(test);
 
 /** A fresh name that the router of a two-shard server sends to `shard`. */
-function nameOnShard(prefix: string, shard: number): string {
-  for (let i = 0; i < 1000; i++) {
-    const name = uniqueName(prefix);
-    if (hashName(Buffer.from(name)) % 2 === shard) return name;
-  }
-  throw new Error(`no name for shard ${shard} in 1000 tries`);
-}
 
 /** A small deterministic PRNG (mulberry32), so a failing sequence can be replayed. */
 function random(seed: number): () => number {

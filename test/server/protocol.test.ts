@@ -1,16 +1,8 @@
-// The protocol as PROTOCOL.md states it, over real TCP on 127.0.0.1, for inline shards
+// The protocol as docs/protocol.md states it, over real TCP on 127.0.0.1, for inline shards
 // and for two worker-thread shards.
 import test, { type ExecutionContext } from 'ava';
-import {
-  type LineClient,
-  compose,
-  forEachShards,
-  readReplies,
-  SHARD_COUNTS,
-  sharedServers,
-  startServer,
-  uniqueName,
-} from '../helpers/line-client.js';
+import { compose, type LineClient, readReplies } from '../helpers/line-client.js';
+import { forEachShards, SHARD_COUNTS, sharedServers, startServer, uniqueName } from '../helpers/server.js';
 
 const shared = sharedServers(test);
 

@@ -1,11 +1,11 @@
 import type { Socket } from 'node:net';
-import { ProtocolError } from './errors.js';
+import { ProtocolError } from '../errors.js';
 import { dispatch, type Session } from './handlers/index.js';
-import { CommandParser } from './protocol/commands.js';
-import { LineFramer } from './protocol/framer.js';
-import { MAX_USERNAME_BYTES } from './protocol/username.js';
+import { CommandParser } from '../protocol/commands.js';
+import { LineFramer } from '../protocol/framer.js';
+import { MAX_USERNAME_BYTES } from '../protocol/username.js';
 import { ReplyQueue } from './reply-queue.js';
-import type { ShardRouter } from './shard-router.js';
+import type { ShardRouter } from '../shards/router.js';
 
 export interface ConnectionLimits {
   readonly maxLineBytes: number;

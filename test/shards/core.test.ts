@@ -1,14 +1,26 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { ByteWriter } from '../lib/byte-writer.js';
-import { StoreError } from '../lib/errors.js';
-import { type Logger, silentLogger } from '../lib/logger.js';
-import type { ShardBackend } from '../lib/shard-backend.js';
-import { ShardCore } from '../lib/shard-core.js';
-import { type PendingReply, ShardRouter } from '../lib/shard-router.js';
-import { ABORTED, BATCH_HEADER_BYTES, FLAG_RESENT, OP_COMPOSE, OP_COUNT, OP_READ } from '../lib/shard-messages.js';
-import { MemoryStore } from '../lib/store/memory.js';
-import type { BatchJournal, MailboxStore, StoredMessage } from '../lib/store/store.js';
+import { StoreError } from '../../lib/errors.js';
+import { type Logger, silentLogger } from '../../lib/logger.js';
+import type { ShardBackend } from '../../lib/shards/backend.js';
+import { ShardCore } from '../../lib/shards/core.js';
+import {
+  BATCH_HEADER_BYTES,
+  OP_COMPOSE,
+  OP_COUNT,
+  OP_READ,
+  ReplyReader,
+  beginBatch,
+  markResent,
+  sealBatch,
+  writeCompose,
+  writeCount,
+  writeRead,
+} from '../../lib/shards/messages.js';
+import { type PendingReply, ShardRouter } from '../../lib/shards/router.js';
+import { MemoryStore } from '../../lib/store/memory.js';
+import type { BatchJournal, MailboxStore, StoredMessage } from '../../lib/store/store.js';
+import { ByteWriter } from '../../lib/util/bytes.js';
 
 type Request =
   | { op: 'count'; user: string }
@@ -20,53 +32,37 @@ const latin1 = (text: string): Buffer => Buffer.from(text, 'latin1');
 // Each test's batches carry increasing sequence numbers, as the router sends them.
 let nextSeq = 1;
 
-/** A request batch laid out as ShardRouter writes it (lib/shard-messages.ts): header, then records. */
+/** A request batch, written with the format's own helpers (lib/shards/messages.ts). */
 function batch(requests: Request[], header: { seq?: number; acked?: number; resent?: boolean } = {}): Buffer {
   const writer = new ByteWriter(64);
-  const seq = header.seq ?? nextSeq++;
-  writer.u32(seq);
-  writer.u32(header.acked ?? seq - 1);
-  writer.u32(header.resent === true ? FLAG_RESENT : 0);
+  beginBatch(writer);
   for (const request of requests) {
     switch (request.op) {
       case 'count':
-        writer.u8(OP_COUNT);
-        writer.shortBytes(latin1(request.user));
+        writeCount(writer, latin1(request.user));
         break;
       case 'compose': {
         const body = typeof request.body === 'string' ? Buffer.from(request.body, 'utf8') : request.body;
-        writer.u8(OP_COMPOSE);
-        writer.shortBytes(latin1(request.to));
-        writer.shortBytes(latin1(request.from));
-        writer.u32(body.length);
-        writer.bytes(body);
+        writeCompose(writer, latin1(request.to), latin1(request.from), body, 0, body.length);
         break;
       }
       case 'read':
-        writer.u8(OP_READ);
-        writer.shortBytes(latin1(request.user));
+        writeRead(writer, latin1(request.user));
         break;
     }
   }
-  return writer.take();
+  const bytes = writer.take();
+  const seq = header.seq ?? nextSeq++;
+  sealBatch(bytes, seq, header.acked ?? seq - 1);
+  if (header.resent === true) markResent(bytes);
+  return bytes;
 }
 
-/** A reply batch split into its records: `u32 n | wire bytes[n]`, one per request; null for ABORTED. */
+/** A reply batch split into its records: the wire bytes of each, or null for an aborted one. */
 function recordsOrAborted(reply: Buffer): (Buffer | null)[] {
   const out: (Buffer | null)[] = [];
-  let offset = 0;
-  while (offset < reply.length) {
-    if (offset + 4 > reply.length) throw new Error(`truncated record header at ${offset}`);
-    const length = reply.readUInt32LE(offset);
-    offset += 4;
-    if (length === ABORTED) {
-      out.push(null);
-      continue;
-    }
-    if (offset + length > reply.length) throw new Error(`truncated record at ${offset}`);
-    out.push(Buffer.from(reply.subarray(offset, offset + length)));
-    offset += length;
-  }
+  const reader = new ReplyReader(reply);
+  while (reader.next()) out.push(reader.aborted ? null : Buffer.from(reply.subarray(reader.start, reader.end)));
   return out;
 }
 
@@ -128,6 +124,26 @@ test('READ answers the sender and the message, each on its line: `bob\\nHi Alice
 
 test('READ of an empty mailbox answers `READ ERROR\\n`', (t) => {
   t.deepEqual(exchange(core(), [{ op: 'read', user: 'alice' }]), ['READ ERROR\n']);
+});
+
+// The format pinned byte for byte (lib/shards/messages.ts), so the helpers on both
+// sides cannot drift together unnoticed.
+test('the exact request batch bytes', (t) => {
+  const request = batch(
+    [
+      { op: 'count', user: 'a' },
+      { op: 'compose', to: 'b', from: 'cd', body: 'hi' },
+      { op: 'read', user: 'a' },
+    ],
+    { seq: 3, acked: 2, resent: true },
+  );
+  const expected = Buffer.from([
+    ...[3, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0], // seq 3, acked 2, FLAG_RESENT
+    ...[1, 1, 0, 0x61], // OP_COUNT 'a'
+    ...[2, 1, 0, 0x62, 2, 0, 0x63, 0x64, 2, 0, 0, 0, 0x68, 0x69], // OP_COMPOSE to 'b' from 'cd' body 'hi'
+    ...[3, 1, 0, 0x61], // OP_READ 'a'
+  ]);
+  t.deepEqual(request, expected);
 });
 
 test('the exact reply batch bytes', (t) => {
@@ -376,7 +392,7 @@ test('with a journal: each batch reply is recorded with its seq and acked, and a
   t.deepEqual(records(first).map(String), ['bob\nonce\n', 'MESSAGE SENT\n']);
   // Sent again (its shard restarted before the reply arrived): the same answer, applied once.
   const resent = Buffer.from(request);
-  resent.writeUInt32LE(FLAG_RESENT, 8);
+  markResent(resent);
   const again = shard.handle(resent);
   t.deepEqual(again, first);
   t.is(store.count('alice'), 1, 'the COMPOSE was not applied twice');

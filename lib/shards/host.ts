@@ -1,11 +1,11 @@
-import { threadId, type MessagePort } from 'node:worker_threads';
-import { serializeError } from './errors.js';
-import type { Logger } from './logger.js';
-import type { FromShard, ShardConfig, ToShard } from './shard-messages.js';
-import { ShardCore } from './shard-core.js';
-import { MemoryStore } from './store/memory.js';
-import { SqliteStore } from './store/sqlite.js';
-import type { MailboxStore } from './store/store.js';
+import { type MessagePort, threadId } from 'node:worker_threads';
+import { serializeError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { MemoryStore } from '../store/memory.js';
+import { SqliteStore } from '../store/sqlite.js';
+import type { MailboxStore } from '../store/store.js';
+import { ShardCore } from './core.js';
+import type { FromShard, ShardConfig, ToShard } from './messages.js';
 
 export function createStore(config: ShardConfig, shardId: number): MailboxStore {
   const { store, maxMessagesPerUser } = config;
@@ -35,6 +35,7 @@ export function serveShard(port: MessagePort, shardId: number, config: ShardConf
   try {
     core = createShardCore(config, shardId, logger);
   } catch (err) {
+    // Sent as {code, message}: the acceptor rebuilds the typed error as the cause.
     post({ op: 'failed', error: serializeError(err) });
     port.close();
     return Promise.reject(err);

@@ -1,8 +1,10 @@
 import { PassThrough } from 'node:stream';
 import test from 'ava';
 import { connect } from '../../lib/client/index.js';
-import { printable, runInteractive } from '../../lib/client/tty.js';
-import { HOST, closedPort, runCli, startCli, startServer } from './run-cli.js';
+import { runInteractive } from '../../lib/cli/interactive.js';
+import { printable } from '../../lib/cli/terminal.js';
+import { closedPort, runCli, startCli } from '../helpers/cli.js';
+import { HOST, startServer } from '../helpers/server.js';
 
 async function mailboxCount(port: number, user: string): Promise<number> {
   const client = await connect({ host: HOST, port, timeoutMs: 5_000 });

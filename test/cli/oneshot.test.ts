@@ -2,8 +2,9 @@ import test from 'ava';
 import { connect } from '../../lib/client/index.js';
 import { read } from '../../lib/cli/read.js';
 import { send } from '../../lib/cli/send.js';
-import { UsageError } from '../../lib/cli/usage-error.js';
-import { HOST, closedPort, runCli, startServer } from './run-cli.js';
+import { UsageError } from '../../lib/cli/flags.js';
+import { closedPort, runCli } from '../helpers/cli.js';
+import { HOST, startServer } from '../helpers/server.js';
 
 test('send stores a message; read prints it with its sender; exit codes say whether there was one', async (t) => {
   const { port } = await startServer(t);

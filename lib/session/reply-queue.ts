@@ -1,7 +1,7 @@
-import { copyBytes } from './copy-bytes.js';
-import type { PendingReply } from './shard-router.js';
-import type { ShardOp } from './shard-messages.js';
-import { RingQueue } from './store/ring-queue.js';
+import { copyBytes } from '../util/copy-bytes.js';
+import type { PendingReply } from '../shards/router.js';
+import type { ShardOp } from '../shards/messages.js';
+import { RingQueue } from '../util/ring-queue.js';
 
 /** What a ReplyQueue writes to: the connection's socket, seen from the queue. */
 export interface ReplyOutput {

@@ -1,6 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { RingQueue } from '../../lib/store/ring-queue.js';
+import { RingQueue } from '../../lib/util/ring-queue.js';
 
 function fill(queue: RingQueue<number>, from: number, to: number): void {
   for (let i = from; i < to; i++) queue.push(i);

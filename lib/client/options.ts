@@ -1,6 +1,7 @@
-import { ClientError, InvalidOptionError } from '../errors.js';
-import { DEFAULT_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES, MIN_MAX_LINE_BYTES } from '../options.js';
+import { ClientError } from '../errors.js';
+import { DEFAULT_HOST, DEFAULT_MAX_LINE_BYTES, DEFAULT_PORT, MAX_MAX_LINE_BYTES, MIN_MAX_LINE_BYTES } from '../protocol/defaults.js';
 import { usernameProblem } from '../protocol/username.js';
+import { checkHost, checkOptionNames, integerOption } from '../util/check-options.js';
 
 /*
  * The checks a call passes before anything is written. PROTOCOL ("The client's side"):
@@ -28,33 +29,21 @@ export interface ConnectOptions {
 
 export type ResolvedConnectOptions = Required<ConnectOptions>;
 
-export const DEFAULT_CLIENT_HOST = '127.0.0.1';
-export const DEFAULT_CLIENT_PORT = 4000;
 export const DEFAULT_CLIENT_TIMEOUT_MS = 10_000;
 
 const KNOWN: readonly string[] = ['host', 'port', 'timeoutMs', 'maxLineBytes'];
 
 export function resolveConnectOptions(options: ConnectOptions = {}): ResolvedConnectOptions {
-  if (typeof options !== 'object' || options === null) throw new InvalidOptionError('connect() options must be an object');
-  for (const key of Object.keys(options)) {
-    if (!KNOWN.includes(key)) {
-      const hint = KNOWN.find((known) => known.toLowerCase().startsWith(key.toLowerCase().slice(0, 4)));
-      throw new InvalidOptionError(`unknown connect() option '${key}'${hint ? `, did you mean '${hint}'?` : ''}`, 'PH_ERR_OPTION_UNKNOWN');
-    }
-  }
-  const { host = DEFAULT_CLIENT_HOST, port = DEFAULT_CLIENT_PORT, timeoutMs = DEFAULT_CLIENT_TIMEOUT_MS, maxLineBytes = DEFAULT_MAX_LINE_BYTES } = options;
-  if (typeof host !== 'string' || host.length === 0) throw new InvalidOptionError('invalid host: expected a host name or address');
-  integer('port', port, 1, 65_535);
-  // Capped at setTimeout's limit; there is no "never": no call may hang forever.
-  integer('timeoutMs', timeoutMs, 1, 2 ** 31 - 1);
-  integer('maxLineBytes', maxLineBytes, MIN_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES);
-  return { host, port, timeoutMs, maxLineBytes };
-}
-
-function integer(name: string, value: unknown, min: number, max: number): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidOptionError(`invalid ${name}: expected an integer from ${min} to ${max}, got ${String(value)}`);
-  }
+  checkOptionNames(options, KNOWN, 'connect()');
+  const { host = DEFAULT_HOST, port = DEFAULT_PORT, timeoutMs = DEFAULT_CLIENT_TIMEOUT_MS, maxLineBytes = DEFAULT_MAX_LINE_BYTES } = options;
+  checkHost(host);
+  return {
+    host,
+    port: integerOption('port', port, 1, 65_535),
+    // Capped at setTimeout's limit; there is no "never": no call may hang forever.
+    timeoutMs: integerOption('timeoutMs', timeoutMs, 1, 2 ** 31 - 1),
+    maxLineBytes: integerOption('maxLineBytes', maxLineBytes, MIN_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES),
+  };
 }
 
 /** The name's bytes, ready for the wire, or a ClientError saying what is wrong with it. */

@@ -1,4 +1,4 @@
-import type { Command } from '../protocol/commands.js';
+import type { Command } from '../../protocol/commands.js';
 import { handleCompose } from './compose.js';
 import { handleExit } from './exit.js';
 import { handleLogin } from './login.js';

@@ -1,13 +1,22 @@
-import { ByteWriter } from './byte-writer.js';
-import type { ShardError } from './errors.js';
-import type { Logger } from './logger.js';
-import { REPLY_MESSAGE_FAILED } from './protocol/encode.js';
-import type { ShardBackend } from './shard-backend.js';
-import { shardIndex } from './shard-hash.js';
-import { ABORTED, BATCH_HEADER_BYTES, FLAG_RESENT, OP_COMPOSE, OP_COUNT, OP_READ, type ShardOp } from './shard-messages.js';
-import { RingQueue } from './store/ring-queue.js';
-
-export { hashName } from './shard-hash.js';
+import type { ShardError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { REPLY_MESSAGE_FAILED } from '../protocol/encode.js';
+import { ByteWriter } from '../util/bytes.js';
+import { RingQueue } from '../util/ring-queue.js';
+import { shardIndex } from '../util/shard-hash.js';
+import type { ShardBackend, ShardInfo, ShardSink } from './backend.js';
+import {
+  OP_COMPOSE,
+  ReplyReader,
+  type ShardConfig,
+  type ShardOp,
+  beginBatch,
+  markResent,
+  sealBatch,
+  writeCompose,
+  writeCount,
+  writeRead,
+} from './messages.js';
 
 /** Where a shard's answer to one command goes. */
 export interface PendingReply {
@@ -63,14 +72,15 @@ export interface RouterOptions {
 
 /**
  * Routes each command to the shard that owns its user (COMPOSE: the recipient; LOGIN and
- * READ: the logged-in user) and pairs replies with the commands that asked for them.
+ * READ: the logged-in user) and pairs replies with the commands that asked for them. It
+ * is its backend's event sink: reply batches and lost shards come straight here.
  *
  * Commands for one shard gathered during an event-loop turn leave as one batch, in a
  * setImmediate after the turn's I/O callbacks, so many connections share one postMessage;
  * while a shard still owes a reply, its next batch keeps growing and leaves when the
  * reply arrives (MAX_BATCHES_IN_FLIGHT).
  */
-export class ShardRouter {
+export class ShardRouter implements ShardSink {
   readonly #backend: ShardBackend;
   readonly #options: RouterOptions;
   readonly #channels: Channel[] = [];
@@ -85,50 +95,56 @@ export class ShardRouter {
     }
   }
 
+  /** Starts the shards, with this router as their sink; resolves when all are ready. */
+  start(config: ShardConfig): Promise<void> {
+    return this.#backend.start(config, this);
+  }
+
+  /** Ends the shards once the batches already sent have been answered. */
+  close(): Promise<void> {
+    return this.#backend.close();
+  }
+
+  /** The shards and the threads they run on. */
+  describe(): ShardInfo[] {
+    return this.#backend.describe();
+  }
+
   shardFor(name: Uint8Array): number {
     return shardIndex(name, this.#channels.length);
   }
 
   /** LOGIN: how many messages wait for `user`. */
   count(user: Buffer, reply: PendingReply): void {
-    const writer = this.#enqueue(user, reply);
-    writer.u8(OP_COUNT);
-    writer.shortBytes(user);
+    writeCount(this.#enqueue(user, reply), user);
   }
 
   /** COMPOSE: the message is body[start, end). */
   compose(to: Buffer, from: Buffer, body: Buffer, start: number, end: number, reply: PendingReply): void {
-    const writer = this.#enqueue(to, reply);
-    writer.u8(OP_COMPOSE);
-    writer.shortBytes(to);
-    writer.shortBytes(from);
-    writer.u32(end - start);
-    writer.range(body, start, end);
+    writeCompose(this.#enqueue(to, reply), to, from, body, start, end);
   }
 
   read(user: Buffer, reply: PendingReply): void {
-    const writer = this.#enqueue(user, reply);
-    writer.u8(OP_READ);
-    writer.shortBytes(user);
+    writeRead(this.#enqueue(user, reply), user);
   }
 
-  /** A shard's reply batch: one length-prefixed record per request of its oldest unanswered batch. */
+  /** A shard's reply batch: one record per request of its oldest unanswered batch. */
   onReply(shardId: number, batch: Buffer): void {
     const channel = this.#channels[shardId] as Channel;
     const answered = channel.sent.shift();
-    if (answered !== undefined) channel.acked = answered.seq;
+    if (answered === undefined) throw new Error(`shard ${shardId} answered a batch that was never sent`);
+    channel.acked = answered.seq;
     const { pending } = channel;
-    let offset = 0;
-    while (offset < batch.length) {
-      const length = batch.readUInt32LE(offset);
-      offset += 4;
-      const reply = pending.shift() as PendingReply;
-      if (length === ABORTED) {
-        reply.abort();
-      } else {
-        reply.fill(batch, offset, offset + length);
-        offset += length;
-      }
+    const records = new ReplyReader(batch);
+    let count = 0;
+    while (records.next()) {
+      const reply = nextPending(pending, shardId);
+      if (records.aborted) reply.abort();
+      else reply.fill(batch, records.start, records.end);
+      count++;
+    }
+    if (count !== answered.requests) {
+      throw new Error(`shard ${shardId} answered batch ${answered.seq} with ${count} replies for ${answered.requests} requests`);
     }
     // What gathered while the shard worked leaves now. (After the pairing above: an
     // inline shard answers within send(), re-entering here.)
@@ -153,7 +169,7 @@ export class ShardRouter {
     let dropped = 0;
     for (let batch = channel.sent.shift(); batch !== undefined; batch = channel.sent.shift()) {
       for (let i = 0; i < batch.requests; i++) {
-        const reply = channel.pending.shift() as PendingReply;
+        const reply = nextPending(channel.pending, shardId);
         if (reply.op === OP_COMPOSE) {
           reply.fill(REPLY_MESSAGE_FAILED, 0, REPLY_MESSAGE_FAILED.length);
           failed++;
@@ -182,7 +198,7 @@ export class ShardRouter {
       const again = copyForTransfer(batch.copy as Buffer);
       // Only a batch sent again can have been applied already: the flag tells the shard
       // to look in its journal, which it skips otherwise.
-      again.writeUInt32LE(FLAG_RESENT, 8);
+      markResent(again);
       this.#backend.send(shardId, again);
     }
     return true;
@@ -191,8 +207,7 @@ export class ShardRouter {
   #enqueue(name: Buffer, reply: PendingReply): ByteWriter {
     const channel = this.#channels[this.shardFor(name)] as Channel;
     channel.pending.push(reply);
-    // Room for the header, filled in when the batch leaves.
-    if (channel.writer.length === 0) channel.writer.skip(BATCH_HEADER_BYTES);
+    if (channel.writer.length === 0) beginBatch(channel.writer);
     channel.unsent++;
     this.#scheduleFlush();
     return channel.writer;
@@ -215,13 +230,18 @@ export class ShardRouter {
   #send(shardId: number, channel: Channel): void {
     const batch = channel.writer.take();
     const seq = channel.nextSeq++;
-    batch.writeUInt32LE(seq, 0);
-    batch.writeUInt32LE(channel.acked, 4);
-    batch.writeUInt32LE(0, 8);
+    sealBatch(batch, seq, channel.acked);
     channel.sent.push({ seq, requests: channel.unsent, copy: this.#options.replay ? copyForTransfer(batch) : null, attempts: 1 });
     channel.unsent = 0;
     this.#backend.send(shardId, batch);
   }
+}
+
+/** The command the shard's next reply belongs to; a reply with none is a broken shard. */
+function nextPending(pending: RingQueue<PendingReply>, shardId: number): PendingReply {
+  const reply = pending.shift();
+  if (reply === undefined) throw new Error(`shard ${shardId} sent more replies than it was sent commands`);
+  return reply;
 }
 
 /** A copy in a buffer of its own, which may be transferred to another thread. */

@@ -1,4 +1,4 @@
-import { OP_COUNT } from '../shard-messages.js';
+import { OP_COUNT } from '../../shards/messages.js';
 import type { Session } from './session.js';
 
 /** LOGIN <user>: reply with how many messages wait, counted by the user's shard. */

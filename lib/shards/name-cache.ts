@@ -1,4 +1,4 @@
-import { fnv1a } from './shard-hash.js';
+import { fnv1a } from '../util/shard-hash.js';
 
 /**
  * Turns username bytes into strings, reusing the string made last time for the same

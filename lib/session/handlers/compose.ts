@@ -1,5 +1,5 @@
-import type { ComposeCommand } from '../protocol/commands.js';
-import { OP_COMPOSE } from '../shard-messages.js';
+import type { ComposeCommand } from '../../protocol/commands.js';
+import { OP_COMPOSE } from '../../shards/messages.js';
 import { loggedInUser, type Session } from './session.js';
 
 /** COMPOSE <to> + message: stored by the recipient's shard; the sender is the logged-in user. */

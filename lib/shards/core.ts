@@ -1,7 +1,5 @@
-import { ByteReader, ByteWriter } from './byte-writer.js';
-import { StoreError } from './errors.js';
-import type { Logger } from './logger.js';
-import { NameCache } from './name-cache.js';
+import { StoreError } from '../errors.js';
+import type { Logger } from '../logger.js';
 import {
   MAX_COUNT_REPLY_LENGTH,
   REPLY_MESSAGE_FAILED,
@@ -10,9 +8,11 @@ import {
   messageReplyLength,
   writeCountReply,
   writeMessageReply,
-} from './protocol/encode.js';
-import { ABORTED, BATCH_HEADER_BYTES, FLAG_RESENT, OP_COMPOSE, OP_COUNT, OP_READ } from './shard-messages.js';
-import type { MailboxStore } from './store/store.js';
+} from '../protocol/encode.js';
+import type { MailboxStore } from '../store/store.js';
+import { ByteWriter } from '../util/bytes.js';
+import { OP_COMPOSE, OP_COUNT, OP_READ, RequestReader, beginReply, endReply, readBatchHeader, writeAborted, writeReply } from './messages.js';
+import { NameCache } from './name-cache.js';
 
 const REFUSALS_LOG_MS = 10_000;
 
@@ -45,9 +45,7 @@ export class ShardCore {
 
   handle(batch: Uint8Array): Buffer {
     const bytes = Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength);
-    const seq = bytes.readUInt32LE(0);
-    const acked = bytes.readUInt32LE(4);
-    const resent = (bytes.readUInt32LE(8) & FLAG_RESENT) !== 0;
+    const { seq, acked, resent } = readBatchHeader(bytes);
     // A batch sent again after its shard was restarted: if it was committed before the
     // crash, answer exactly as then instead of applying it twice.
     const earlier = resent ? (this.#store.journal?.replyFor(seq) ?? null) : null;
@@ -77,7 +75,7 @@ export class ShardCore {
       // Still nothing took effect. Say so without a wrong answer: COMPOSE fails, READ
       // drops its connection (its message is still stored), LOGIN counts as stored.
       this.#logger.error(`${err.message}; ${err.code}: answering the batch's COMPOSEs MESSAGE FAILED and dropping its READs`);
-      this.#apply(new ByteReader(bytes), 'failed');
+      this.#apply(bytes, 'failed');
       return this.#replies.take();
     }
   }
@@ -86,7 +84,7 @@ export class ShardCore {
   #commit(bytes: Buffer, seq: number, acked: number, mode: ApplyMode): Buffer {
     const journal = this.#store.journal;
     const reply = this.#store.batch(() => {
-      this.#apply(new ByteReader(bytes), mode);
+      this.#apply(bytes, mode);
       const reply = this.#replies.take();
       journal?.record(seq, reply, acked);
       return reply;
@@ -99,58 +97,46 @@ export class ShardCore {
     this.#store.close();
   }
 
-  #apply(reader: ByteReader, mode: ApplyMode): void {
+  #apply(batch: Buffer, mode: ApplyMode): void {
     const failed = mode === 'failed';
     const refuseWrites = mode !== 'apply';
     const store = this.#store;
+    const names = this.#names;
     const out = this.#replies;
-    reader.offset = BATCH_HEADER_BYTES;
-    while (!reader.done) {
-      const op = reader.u8();
-      switch (op) {
+    const record = new RequestReader(batch);
+    while (record.next()) {
+      const name = names.get(batch, record.nameStart, record.nameEnd);
+      switch (record.op) {
         case OP_COUNT: {
-          const count = store.count(this.#name(reader));
-          const at = out.length;
-          const buffer = out.reserve(4 + MAX_COUNT_REPLY_LENGTH);
-          const end = writeCountReply(buffer, at + 4, count);
-          buffer.writeUInt32LE(end - at - 4, at);
-          out.advance(end - at);
+          const start = beginReply(out, MAX_COUNT_REPLY_LENGTH);
+          endReply(out, start, writeCountReply(out.reserve(0), start, store.count(name)));
           break;
         }
         case OP_COMPOSE: {
-          const to = this.#name(reader);
-          const from = this.#name(reader);
-          const body = reader.bytes(reader.u32());
           let ok = false;
           if (!refuseWrites) {
-            const result = store.enqueue(to, { from, body });
+            const from = names.get(batch, record.fromStart, record.fromEnd);
+            const result = store.enqueue(name, { from, body: batch.subarray(record.bodyStart, record.bodyEnd) });
             ok = result.ok;
             if (!result.ok && result.reason === 'unavailable') this.#refused++;
           }
-          this.#reply(ok ? REPLY_MESSAGE_SENT : REPLY_MESSAGE_FAILED);
+          writeReply(out, ok ? REPLY_MESSAGE_SENT : REPLY_MESSAGE_FAILED);
           break;
         }
         case OP_READ: {
-          const user = this.#name(reader);
           if (failed) {
-            out.u32(ABORTED);
+            writeAborted(out);
             break;
           }
-          const message = store.dequeue(user);
+          const message = store.dequeue(name);
           if (message === null) {
-            this.#reply(REPLY_READ_ERROR);
+            writeReply(out, REPLY_READ_ERROR);
           } else {
-            const length = messageReplyLength(message.from.length, message.body.length);
-            const at = out.length;
-            const buffer = out.reserve(4 + length);
-            buffer.writeUInt32LE(length, at);
-            writeMessageReply(buffer, at + 4, message.from, message.body);
-            out.advance(4 + length);
+            const start = beginReply(out, messageReplyLength(message.from.length, message.body.length));
+            endReply(out, start, writeMessageReply(out.reserve(0), start, message.from, message.body));
           }
           break;
         }
-        default:
-          throw new Error(`unknown shard op ${op}`);
       }
     }
   }
@@ -161,17 +147,5 @@ export class ShardCore {
     this.#logger.error(`PH_ERR_STORE_WRITE_FAILED: the mailbox store is full; ${this.#refused} COMPOSE(s) answered MESSAGE FAILED`);
     this.#refused = 0;
     this.#refusedLoggedAt = now;
-  }
-
-  #name(reader: ByteReader): string {
-    const length = reader.u16();
-    const start = reader.offset;
-    reader.offset += length;
-    return this.#names.get(reader.buffer, start, start + length);
-  }
-
-  #reply(bytes: Buffer): void {
-    this.#replies.u32(bytes.length);
-    this.#replies.bytes(bytes);
   }
 }

@@ -1,5 +1,5 @@
 import type { ReplyQueue } from '../reply-queue.js';
-import type { ShardRouter } from '../shard-router.js';
+import type { ShardRouter } from '../../shards/router.js';
 
 /** What a command handler may touch: the router, this connection's replies, its user. */
 export interface Session {

@@ -4,12 +4,9 @@ import { once } from 'node:events';
 import { createServer as createNetServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
-import { silentLogger } from '../../lib/logger.js';
-import type { ServerOptions } from '../../lib/options.js';
-import { type PigeonholeServer, createServer } from '../../lib/server.js';
+import { HOST } from './line-client.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const HOST = '127.0.0.1';
 // A child starts tsx and Node first: generous, but bounded.
 export const CHILD_TIMEOUT_MS = 20_000;
 
@@ -76,13 +73,6 @@ export function runCli(t: ExecutionContext, args: string[], input = '', env?: No
   const cli = startCli(t, args, env);
   cli.child.stdin.end(input);
   return cli.result;
-}
-
-export async function startServer(t: ExecutionContext, options: ServerOptions = {}): Promise<{ server: PigeonholeServer; port: number }> {
-  const server = createServer({ shards: 0, logger: silentLogger, ...options });
-  t.teardown(() => server.close());
-  const { port } = await server.listen({ port: 0, host: HOST });
-  return { server, port };
 }
 
 /** A port nothing listens on: one the OS just handed out and took back. */

@@ -1,4 +1,4 @@
-import { OP_READ } from '../shard-messages.js';
+import { OP_READ } from '../../shards/messages.js';
 import { loggedInUser, type Session } from './session.js';
 
 /** READ: the oldest message of the logged-in user, removed by its shard, or READ ERROR. */

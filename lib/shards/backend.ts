@@ -1,11 +1,11 @@
-import type { ShardError } from './errors.js';
-import type { ShardConfig } from './shard-messages.js';
+import type { ShardError } from '../errors.js';
+import type { ShardConfig } from './messages.js';
 
 /** How the router reaches its shards, whether worker threads or inline. */
 export interface ShardBackend {
   readonly size: number;
-  /** Starts every shard; resolves when all are ready to take batches. */
-  start(config: ShardConfig, events: ShardEvents): Promise<void>;
+  /** Starts every shard, reporting to `sink`; resolves when all are ready to take batches. */
+  start(config: ShardConfig, sink: ShardSink): Promise<void>;
   /** Hands a request batch to a shard; the buffer's memory may be transferred away. */
   send(shardId: number, batch: Buffer): void;
   /** Ends every shard, after the batches already sent have been answered. */
@@ -13,14 +13,15 @@ export interface ShardBackend {
   describe(): ShardInfo[];
 }
 
-export interface ShardEvents {
+/** What hears from the shards: the router. */
+export interface ShardSink {
   /** A reply batch, its records in the order of the shard's requests. */
-  reply(shardId: number, batch: Buffer): void;
+  onReply(shardId: number, batch: Buffer): void;
   /**
    * The shard was lost; every batch sent to it that has no reply yet never will. Later
    * sends go to its replacement.
    */
-  down(shardId: number, error: ShardError): void;
+  onShardDown(shardId: number, error: ShardError): void;
 }
 
 export interface ShardInfo {

@@ -1,6 +1,6 @@
 import test from 'ava';
-import { ReplyQueue } from '../lib/reply-queue.js';
-import { OP_COMPOSE, OP_READ } from '../lib/shard-messages.js';
+import { ReplyQueue } from '../../lib/session/reply-queue.js';
+import { OP_COMPOSE, OP_READ } from '../../lib/shards/messages.js';
 
 function recorder(): { queue: ReplyQueue; writes: Buffer[]; ended: () => boolean } {
   const writes: Buffer[] = [];

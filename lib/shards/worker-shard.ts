@@ -1,0 +1,144 @@
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import type { Piscina } from 'piscina';
+import { ShardError, deserializeError, errorMessage } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { ShardSink } from './backend.js';
+import type { FromShard, ShardConfig, ShardTaskData } from './messages.js';
+
+/** What one shard's worker needs from the pool that owns it. */
+export interface WorkerShardContext {
+  readonly pool: Piscina;
+  readonly config: ShardConfig;
+  readonly sink: ShardSink;
+  readonly logger: Logger;
+  /** Called once when this incarnation is lost (its worker died or could not start). */
+  lost(shard: WorkerShard, error: ShardError): void;
+}
+
+/**
+ * Where an incarnation stands:
+ *   'waiting'   backing off before its task starts (sends queue in the port meanwhile)
+ *   'starting'  its piscina task runs, the worker has not said ready yet
+ *   'ready'     serving batches
+ *   'lost'      its worker died or could not start; a new incarnation replaces it
+ *   'closed'    ended by close()
+ */
+export type WorkerShardState = 'waiting' | 'starting' | 'ready' | 'lost' | 'closed';
+
+/**
+ * One incarnation of a shard on a worker thread, as piscina's WorkerInfo is one worker:
+ * it owns its MessagePort, its long-lived piscina task and what is known of its fate.
+ * A crash ends the incarnation; the supervisor (WorkerShards) starts a new one, so no
+ * state needs resetting and a late event of a dead one is easy to ignore.
+ *
+ * The port is in place at once, so batches sent during a backoff wait in it. When the
+ * worker dies, its port closes and its task rejects; whichever comes first reports the
+ * loss, once.
+ */
+export class WorkerShard {
+  readonly shardId: number;
+  /** How many incarnations came before this one. */
+  readonly restarts: number;
+  /** Crashes in a row, each soon after its start (see WorkerShards' backoff). */
+  readonly quickCrashes: number;
+  /** When the task starts (after any backoff). */
+  readonly startsAt: number;
+  /** Resolves once the worker says ready; rejects if this incarnation is lost first. */
+  readonly ready: Promise<void>;
+  #state: WorkerShardState = 'waiting';
+  #threadId: number | null = null;
+  #task: Promise<unknown> | null = null;
+  readonly #port: MessagePort;
+  readonly #context: WorkerShardContext;
+  #settleReady: { resolve(): void; reject(error: ShardError): void } | null = null;
+
+  constructor(context: WorkerShardContext, shardId: number, previous: WorkerShard | null, quickCrashes: number, delayMs: number) {
+    this.#context = context;
+    this.shardId = shardId;
+    this.restarts = previous === null ? 0 : previous.restarts + 1;
+    this.quickCrashes = quickCrashes;
+    this.startsAt = Date.now() + delayMs;
+    this.ready = new Promise<void>((resolve, reject) => (this.#settleReady = { resolve, reject }));
+    // A failure to start is reported to whoever awaits `ready`; nobody may be.
+    this.ready.catch(() => {});
+    const { port1, port2 } = new MessageChannel();
+    this.#port = port1;
+    port1.on('message', (message: FromShard) => this.#onMessage(message));
+    port1.on('close', () => this.#lose(new ShardError('PH_ERR_SHARD_CRASHED', `shard ${shardId} worker exited`)));
+    if (delayMs === 0) this.#run(port2);
+    else setTimeout(() => this.#run(port2), delayMs).unref();
+  }
+
+  get state(): WorkerShardState {
+    return this.#state;
+  }
+
+  /** The worker thread's id, once it has said ready. */
+  get threadId(): number | null {
+    return this.#threadId;
+  }
+
+  send(batch: Buffer): void {
+    this.#port.postMessage(batch, [batch.buffer as ArrayBuffer]);
+  }
+
+  /** Ends the shard after the batches already sent have been answered. */
+  async close(): Promise<void> {
+    const running = this.#state === 'starting' || this.#state === 'ready';
+    this.#state = 'closed';
+    this.#settleReady?.reject(new ShardError('PH_ERR_SHARD_START_FAILED', `shard ${this.shardId} was closed before it was ready`));
+    if (running) {
+      // The port's close event comes after every reply already posted on it.
+      const closed = new Promise<void>((resolve) => this.#port.once('close', () => resolve()));
+      this.#port.postMessage({ op: 'close' });
+      await closed;
+    } else {
+      this.#port.close();
+    }
+    await this.#task?.catch(() => {});
+  }
+
+  #run(port: MessagePort): void {
+    if (this.#state !== 'waiting') return; // closed during the backoff
+    this.#state = 'starting';
+    const { pool, config } = this.#context;
+    const data: ShardTaskData = { shardId: this.shardId, port, config };
+    const task = pool.run(data, { transferList: [port] });
+    this.#task = task;
+    task.then(
+      () => this.#lose(new ShardError('PH_ERR_SHARD_CRASHED', `shard ${this.shardId} task ended`)),
+      (cause: unknown) =>
+        this.#lose(
+          this.#threadId === null
+            ? new ShardError('PH_ERR_SHARD_START_FAILED', `shard ${this.shardId} could not start: ${errorMessage(cause)}`, { cause })
+            : new ShardError('PH_ERR_SHARD_CRASHED', `shard ${this.shardId} worker died: ${errorMessage(cause)}`, { cause }),
+        ),
+    );
+  }
+
+  #onMessage(message: FromShard): void {
+    // A dead incarnation's last words are not its replacement's replies.
+    if (this.#state === 'lost') return;
+    const { sink, logger } = this.#context;
+    if (message instanceof Uint8Array) {
+      sink.onReply(this.shardId, Buffer.from(message.buffer, message.byteOffset, message.byteLength));
+    } else if (message.op === 'log') {
+      logger[message.level](`shard ${this.shardId}: ${message.message}`);
+    } else if (message.op === 'ready') {
+      this.#threadId = message.threadId;
+      this.#state = 'ready';
+      this.#settleReady?.resolve();
+    } else if (message.op === 'failed') {
+      const cause = deserializeError(message.error);
+      this.#lose(new ShardError('PH_ERR_SHARD_START_FAILED', `shard ${this.shardId} could not start: ${cause.message}`, { cause }));
+    }
+  }
+
+  #lose(error: ShardError): void {
+    if (this.#state === 'lost' || this.#state === 'closed') return;
+    this.#state = 'lost';
+    this.#port.close();
+    this.#settleReady?.reject(error);
+    this.#context.lost(this, error);
+  }
+}

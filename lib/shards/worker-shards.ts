@@ -1,0 +1,101 @@
+import { Piscina } from 'piscina';
+import type { ShardError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { ShardBackend, ShardInfo, ShardSink } from './backend.js';
+import type { ShardConfig } from './messages.js';
+import { WorkerShard, type WorkerShardContext } from './worker-shard.js';
+
+// Under tsx (development, tests) this file is .ts and so is the worker; compiled, both are .js.
+const WORKER_FILE = new URL(`../../workers/shard${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href;
+
+// A shard that dies again within this long of starting is crash-looping: wait before
+// the next start, doubling up to the cap, so a broken shard cannot spin a core.
+const QUICK_CRASH_MS = 1_000;
+const FIRST_BACKOFF_MS = 50;
+const MAX_BACKOFF_MS = 5_000;
+
+/**
+ * Mailbox shards as worker threads, started through piscina and supervised.
+ *
+ * Each shard is one long-lived piscina task holding the MessagePort it was handed, so
+ * `minThreads = maxThreads = size`. The task resolves only at shutdown: piscina parks a
+ * worker with no task in Atomics.wait, which would stall the port (atomics are off too).
+ *
+ * A shard's worker that dies is replaced by a new incarnation (a WorkerShard) at once,
+ * or after a backoff if it keeps dying young; the router hears of the loss and decides
+ * what becomes of the batches the dead one had not answered.
+ */
+export class WorkerShards implements ShardBackend {
+  readonly size: number;
+  readonly #logger: Logger;
+  #pool: Piscina | null = null;
+  readonly #shards: WorkerShard[] = [];
+  #context: WorkerShardContext | null = null;
+  #closing = false;
+  #running = false;
+
+  constructor(size: number, logger: Logger) {
+    this.size = size;
+    this.#logger = logger;
+  }
+
+  async start(config: ShardConfig, sink: ShardSink): Promise<void> {
+    // Threads start here, not in the constructor: a server that never listens holds none.
+    const pool = new Piscina({
+      filename: WORKER_FILE,
+      minThreads: this.size,
+      maxThreads: this.size,
+      concurrentTasksPerWorker: 1,
+      atomics: 'disabled',
+      // Never retire an idle thread: each holds a shard. (piscina treats Infinity as never.)
+      idleTimeout: Infinity,
+    });
+    this.#pool = pool;
+    this.#context = { pool, config, sink, logger: this.#logger, lost: (shard, error) => this.#lost(shard, error) };
+    for (let shardId = 0; shardId < this.size; shardId++) this.#shards.push(new WorkerShard(this.#context, shardId, null, 0, 0));
+    await Promise.all(this.#shards.map((shard) => shard.ready));
+    this.#running = true;
+  }
+
+  send(shardId: number, batch: Buffer): void {
+    (this.#shards[shardId] as WorkerShard).send(batch);
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    await Promise.all(this.#shards.map((shard) => shard.close()));
+    await this.#pool?.destroy();
+  }
+
+  describe(): ShardInfo[] {
+    return this.#shards.map((shard) => ({ shardId: shard.shardId, threadId: shard.threadId, restarts: shard.restarts }));
+  }
+
+  /** Ends a shard's worker as a crash would. For tests of supervision. */
+  async terminate(shardId: number): Promise<void> {
+    const threadId = this.#shards[shardId]?.threadId;
+    const worker = this.#pool?.threads.find((thread) => thread.threadId === threadId);
+    if (worker === undefined) throw new Error(`no worker thread for shard ${shardId}`);
+    await worker.terminate();
+  }
+
+  #lost(shard: WorkerShard, error: ShardError): void {
+    const { shardId } = shard;
+    if (this.#closing || this.#shards[shardId] !== shard) return;
+    // A shard that never became ready during start() is start()'s rejection, for the
+    // caller to report; one that was ready and then died is restarted like any other.
+    if (!this.#running && shard.restarts === 0 && shard.threadId === null) return;
+    this.#logger.error(`${error.message}; restarting it`);
+
+    const quick = Date.now() - shard.startsAt < QUICK_CRASH_MS;
+    const quickCrashes = quick ? shard.quickCrashes + 1 : 0;
+    const delay = quickCrashes === 0 ? 0 : Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** (quickCrashes - 1));
+    const replacement = new WorkerShard(this.#context as WorkerShardContext, shardId, shard, quickCrashes, delay);
+    this.#shards[shardId] = replacement;
+    this.#context?.sink.onShardDown(shardId, error);
+    replacement.ready.then(
+      () => this.#logger.warn(`shard ${shardId} is back (restart #${replacement.restarts})`),
+      () => {}, // a failed restart reports itself through #lost
+    );
+  }
+}

@@ -1,0 +1,71 @@
+import test from 'ava';
+import { silentLogger } from '../../lib/logger.js';
+import type { ShardBackend } from '../../lib/shards/backend.js';
+import { OP_COUNT, writeReply } from '../../lib/shards/messages.js';
+import { type PendingReply, ShardRouter } from '../../lib/shards/router.js';
+import { ByteWriter } from '../../lib/util/bytes.js';
+
+/** A router over one fake shard that answers each batch with `answer(requests)` records. */
+function routerAnswering(records: (requests: number) => number): { router: ShardRouter; errors: unknown[] } {
+  const errors: unknown[] = [];
+  let sent = 0;
+  const backend: ShardBackend = {
+    size: 1,
+    start: async () => {},
+    send: () => {
+      sent++;
+      const writer = new ByteWriter();
+      for (let i = 0; i < records(sent); i++) writeReply(writer, Buffer.from('0\n'));
+      try {
+        router.onReply(0, writer.take());
+      } catch (err) {
+        errors.push(err);
+      }
+    },
+    close: async () => {},
+    describe: () => [],
+  };
+  const router = new ShardRouter(backend, { replay: false, logger: silentLogger });
+  return { router, errors };
+}
+
+const pending = (answers: string[]): PendingReply => ({
+  op: OP_COUNT,
+  fill: (source, start, end) => void answers.push(source.toString('latin1', start, end)),
+  abort: () => void answers.push('ABORTED'),
+});
+
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+test('replies pair with the commands of the batch they answer, in order', async (t) => {
+  const { router, errors } = routerAnswering(() => 2);
+  const answers: string[] = [];
+  router.count(Buffer.from('a'), pending(answers));
+  router.count(Buffer.from('b'), pending(answers));
+  await turn();
+  t.deepEqual(answers, ['0\n', '0\n']);
+  t.deepEqual(errors, []);
+});
+
+test('a reply batch with more records than its batch had commands fails where it happens', async (t) => {
+  const { router, errors } = routerAnswering(() => 3);
+  router.count(Buffer.from('a'), pending([]));
+  router.count(Buffer.from('b'), pending([]));
+  await turn();
+  t.is(errors.length, 1);
+  t.regex(String(errors[0]), /more replies than it was sent commands/);
+});
+
+test('a reply batch with fewer records than its batch had commands fails where it happens', async (t) => {
+  const { router, errors } = routerAnswering(() => 1);
+  router.count(Buffer.from('a'), pending([]));
+  router.count(Buffer.from('b'), pending([]));
+  await turn();
+  t.is(errors.length, 1);
+  t.regex(String(errors[0]), /answered batch 1 with 1 replies for 2 requests/);
+});
+
+test('a reply with no batch sent is refused', (t) => {
+  const { router } = routerAnswering(() => 0);
+  t.throws(() => router.onReply(0, Buffer.alloc(0)), { message: /never sent/ });
+});
