@@ -8,7 +8,7 @@ export {
   defaultShardCount,
 } from './options.js';
 export type { ShardInfo } from './shards/backend.js';
-export { type Logger, consoleLogger, silentLogger } from './logger.js';
+export { type LogFields, type Logger, consoleLogger, silentLogger } from './logger.js';
 export {
   ERROR_CODES,
   type ErrorCode,

@@ -105,7 +105,7 @@ export class PigeonholeServer {
       // No listen() to reject here: a server whose shards cannot start reports it and
       // closes, dropping the sockets it was handed.
       this.#start().catch((err: unknown) => {
-        this.options.logger.error(`cannot serve: ${errorMessage(err)}`);
+        this.options.logger.error({ code: (err as { code?: string }).code }, `cannot serve: ${errorMessage(err)}`);
         void this.close();
       });
     }

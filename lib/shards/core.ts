@@ -62,7 +62,7 @@ export class ShardCore {
       this.#replies.take();
       this.#refused = refusedBefore;
       if (!(err instanceof StoreError)) throw err; // a bug, not a store failure
-      this.#logger.error(`${err.message}; ${err.code}: the batch was rolled back; trying it again without its COMPOSEs`);
+      this.#logger.error({ code: err.code }, `${err.message}; the batch was rolled back; trying it again without its COMPOSEs`);
     }
     try {
       // The batch could not commit (a disk that is really full, an I/O error). Its READs
@@ -74,7 +74,7 @@ export class ShardCore {
       if (!(err instanceof StoreError)) throw err;
       // Still nothing took effect. Say so without a wrong answer: COMPOSE fails, READ
       // drops its connection (its message is still stored), LOGIN counts as stored.
-      this.#logger.error(`${err.message}; ${err.code}: answering the batch's COMPOSEs MESSAGE FAILED and dropping its READs`);
+      this.#logger.error({ code: err.code }, `${err.message}; answering the batch's COMPOSEs MESSAGE FAILED and dropping its READs`);
       this.#apply(bytes, 'failed');
       return this.#replies.take();
     }
@@ -144,7 +144,7 @@ export class ShardCore {
   #reportRefusals(): void {
     const now = performance.now();
     if (now - this.#refusedLoggedAt < REFUSALS_LOG_MS) return;
-    this.#logger.error(`PH_ERR_STORE_WRITE_FAILED: the mailbox store is full; ${this.#refused} COMPOSE(s) answered MESSAGE FAILED`);
+    this.#logger.error({ code: 'PH_ERR_STORE_WRITE_FAILED', refused: this.#refused }, `the mailbox store is full; ${this.#refused} COMPOSE(s) answered MESSAGE FAILED`);
     this.#refused = 0;
     this.#refusedLoggedAt = now;
   }

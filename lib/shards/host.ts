@@ -27,9 +27,9 @@ export function serveShard(port: MessagePort, shardId: number, config: ShardConf
   const post = (message: FromShard, transfer?: ArrayBuffer[]): void => port.postMessage(message, transfer);
   // The host's logger is a function and cannot cross threads: reports travel on the port.
   const logger: Logger = {
-    info: (message) => post({ op: 'log', level: 'info', message }),
-    warn: (message) => post({ op: 'log', level: 'warn', message }),
-    error: (message) => post({ op: 'log', level: 'error', message }),
+    info: (fields, message) => post({ op: 'log', level: 'info', fields, message }),
+    warn: (fields, message) => post({ op: 'log', level: 'warn', fields, message }),
+    error: (fields, message) => post({ op: 'log', level: 'error', fields, message }),
   };
   let core: ShardCore;
   try {

@@ -1,5 +1,5 @@
 import { ShardError, errorMessage } from '../errors.js';
-import type { Logger } from '../logger.js';
+import { type Logger, withFields } from '../logger.js';
 import type { ShardBackend, ShardInfo, ShardSink } from './backend.js';
 import type { ShardCore } from './core.js';
 import { createShardCore } from './host.js';
@@ -22,7 +22,7 @@ export class InlineShards implements ShardBackend {
   async start(config: ShardConfig, sink: ShardSink): Promise<void> {
     this.#sink = sink;
     try {
-      this.#core = createShardCore(config, 0, this.#logger);
+      this.#core = createShardCore(config, 0, withFields(this.#logger, { shard: 0 }));
     } catch (err) {
       throw new ShardError('PH_ERR_SHARD_START_FAILED', `shard 0 could not start: ${errorMessage(err)}`, { cause: err });
     }

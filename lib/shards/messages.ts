@@ -1,5 +1,6 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { SerializedError } from '../errors.js';
+import type { LogFields, LogLevel } from '../logger.js';
 import type { ByteWriter } from '../util/bytes.js';
 
 /**
@@ -202,7 +203,7 @@ export type FromShard =
   | Uint8Array
   | { readonly op: 'ready'; readonly threadId: number }
   | { readonly op: 'failed'; readonly error: SerializedError }
-  | { readonly op: 'log'; readonly level: 'info' | 'warn' | 'error'; readonly message: string };
+  | { readonly op: 'log'; readonly level: LogLevel; readonly fields: LogFields; readonly message: string };
 
 /** What a shard task receives from the pool when it starts. */
 export interface ShardTaskData {

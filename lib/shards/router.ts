@@ -162,7 +162,7 @@ export class ShardRouter implements ShardSink {
     const channel = this.#channels[shardId] as Channel;
     const { logger } = this.#options;
     if (this.#options.replay && this.#resend(shardId, channel)) {
-      if (channel.sent.size > 0) logger.warn(`shard ${shardId}: sent its ${channel.sent.size} unanswered batch(es) again, to its replacement`);
+      if (channel.sent.size > 0) logger.warn({ shard: shardId }, `shard ${shardId}: sent its ${channel.sent.size} unanswered batch(es) again, to its replacement`);
       return;
     }
     let failed = 0;
@@ -180,7 +180,7 @@ export class ShardRouter implements ShardSink {
       }
     }
     if (failed + dropped > 0) {
-      logger.warn(`shard ${shardId}: ${failed} COMPOSE(s) it had not answered got MESSAGE FAILED; the connections of ${dropped} LOGIN/READ command(s) were dropped`);
+      logger.warn({ shard: shardId, failed, dropped }, `shard ${shardId}: ${failed} COMPOSE(s) it had not answered got MESSAGE FAILED; the connections of ${dropped} LOGIN/READ command(s) were dropped`);
     }
     if (channel.writer.length > 0) this.#scheduleFlush();
   }
@@ -189,7 +189,7 @@ export class ShardRouter implements ShardSink {
   #resend(shardId: number, channel: Channel): boolean {
     for (const batch of channel.sent) {
       if (batch.attempts >= MAX_ATTEMPTS) {
-        this.#options.logger.error(`shard ${shardId}: batch ${batch.seq} was sent ${batch.attempts} times and its shard died each time; failing its commands`);
+        this.#options.logger.error({ code: 'PH_ERR_SHARD_CRASHED', shard: shardId }, `shard ${shardId}: batch ${batch.seq} was sent ${batch.attempts} times and its shard died each time; failing its commands`);
         return false;
       }
     }

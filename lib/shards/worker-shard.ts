@@ -123,7 +123,7 @@ export class WorkerShard {
     if (message instanceof Uint8Array) {
       sink.onReply(this.shardId, Buffer.from(message.buffer, message.byteOffset, message.byteLength));
     } else if (message.op === 'log') {
-      logger[message.level](`shard ${this.shardId}: ${message.message}`);
+      logger[message.level]({ ...message.fields, shard: this.shardId }, message.message);
     } else if (message.op === 'ready') {
       this.#threadId = message.threadId;
       this.#state = 'ready';

@@ -85,7 +85,7 @@ export class WorkerShards implements ShardBackend {
     // A shard that never became ready during start() is start()'s rejection, for the
     // caller to report; one that was ready and then died is restarted like any other.
     if (!this.#running && shard.restarts === 0 && shard.threadId === null) return;
-    this.#logger.error(`${error.message}; restarting it`);
+    this.#logger.error({ code: error.code, shard: shardId }, `${error.message}; restarting it`);
 
     const quick = Date.now() - shard.startsAt < QUICK_CRASH_MS;
     const quickCrashes = quick ? shard.quickCrashes + 1 : 0;
@@ -94,7 +94,7 @@ export class WorkerShards implements ShardBackend {
     this.#shards[shardId] = replacement;
     this.#context?.sink.onShardDown(shardId, error);
     replacement.ready.then(
-      () => this.#logger.warn(`shard ${shardId} is back (restart #${replacement.restarts})`),
+      () => this.#logger.warn({ shard: shardId, restarts: replacement.restarts }, `shard ${shardId} is back (restart #${replacement.restarts})`),
       () => {}, // a failed restart reports itself through #lost
     );
   }

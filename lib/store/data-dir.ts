@@ -102,7 +102,7 @@ function layOut(dir: string, shards: number, logger: Logger): { files: string[];
     const started = Date.now();
     migrated = migrate(dir, layout, next);
     writeLayout(dir, next);
-    logger.info(`moved ${migrated} stored messages from ${layout.shards} shard files to ${shards} in ${Date.now() - started} ms`);
+    logger.info({ migrated }, `moved ${migrated} stored messages from ${layout.shards} shard files to ${shards} in ${Date.now() - started} ms`);
     layout = next;
   }
   removeOtherGenerations(dir, layout.generation);

@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import type { Logger } from '../../lib/logger.js';
+import { type Logger, formatLine } from '../../lib/logger.js';
 import { createServer, kShardBackend } from '../../lib/server.js';
 import type { WorkerShards } from '../../lib/shards/worker-shards.js';
 import { LineClient } from '../helpers/line-client.js';
@@ -78,7 +78,7 @@ test('SIGKILL mid-flood: after a restart every acknowledged message is there exa
 test('a shard worker killed mid-flood: nothing acknowledged is lost, nothing is handed out twice', async (t) => {
   const dir = dataDir(t);
   const errors: string[] = [];
-  const logger: Logger = { info: () => {}, warn: () => {}, error: (message) => errors.push(message) };
+  const logger: Logger = { info: () => {}, warn: () => {}, error: (fields, message) => errors.push(formatLine(fields, message)) };
   const { server, port } = await startServer(t, { shards: 2, dataDir: dir, logger });
   const backend = server[kShardBackend] as WorkerShards;
 
@@ -138,7 +138,7 @@ for (const [from, to] of [
     t.is(flooded.acked.size, 4 * 60);
 
     const infos: string[] = [];
-    const { port: after } = await startServer(t, { shards: to, dataDir: dir, logger: { info: (m) => infos.push(m), warn: () => {}, error: () => {} } });
+    const { port: after } = await startServer(t, { shards: to, dataDir: dir, logger: { info: (_fields, m) => infos.push(m), warn: () => {}, error: () => {} } });
     t.true(infos.some((m) => m.includes('moved 240 stored messages')), infos.join('\n'));
     t.deepEqual(checkDelivery(await drain(after, RECIPIENTS), flooded, RECIPIENTS), []);
   });
@@ -167,7 +167,7 @@ test('an unusable data directory is a clear error at start, from the API and the
 test('a full store: COMPOSE answers MESSAGE FAILED, the server keeps serving, stored messages are intact', async (t) => {
   const dir = dataDir(t);
   const errors: string[] = [];
-  const logger: Logger = { info: () => {}, warn: () => {}, error: (message) => errors.push(message) };
+  const logger: Logger = { info: () => {}, warn: () => {}, error: (fields, message) => errors.push(formatLine(fields, message)) };
   const { login } = await startServer(t, { shards: 1, dataDir: dir, maxStoreBytes: 256 * 1024, maxMessagesPerUser: 100_000, logger });
   const bob = await login('bob');
   await bob.send('COMPOSE alice\nfirst\n');

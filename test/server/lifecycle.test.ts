@@ -3,8 +3,7 @@
 import type { Socket } from 'node:net';
 import { threadId as mainThreadId } from 'node:worker_threads';
 import test from 'ava';
-import type { Logger } from '../../lib/logger.js';
-import { silentLogger } from '../../lib/logger.js';
+import { type Logger, formatLine, silentLogger } from '../../lib/logger.js';
 import { createServer, kShardBackend } from '../../lib/server.js';
 import { WorkerShards } from '../../lib/shards/worker-shards.js';
 import { compose, LineClient, type ReadReply, tick } from '../helpers/line-client.js';
@@ -240,7 +239,7 @@ test('shards: 2 runs two worker threads; shards: 0 runs inline', async (t) => {
 
 test('a crashed shard is restarted; pending work on it is answered safely and the server keeps serving', async (t) => {
   const errors: string[] = [];
-  const logger: Logger = { info: () => {}, warn: () => {}, error: (message) => errors.push(message) };
+  const logger: Logger = { info: () => {}, warn: () => {}, error: (fields, message) => errors.push(formatLine(fields, message)) };
   const { server, connect } = await startServer(t, { shards: 2, logger, maxMessagesPerUser: 100_000 });
   const backend = server[kShardBackend];
   if (!(backend instanceof WorkerShards)) throw new Error('shards: 2 should run on WorkerShards');

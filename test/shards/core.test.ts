@@ -1,7 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { StoreError } from '../../lib/errors.js';
-import { type Logger, silentLogger } from '../../lib/logger.js';
+import { type Logger, formatLine, silentLogger } from '../../lib/logger.js';
 import type { ShardBackend } from '../../lib/shards/backend.js';
 import { ShardCore } from '../../lib/shards/core.js';
 import {
@@ -333,7 +333,7 @@ test('a batch the store cannot commit: COMPOSE fails, READ is aborted, LOGIN cou
   const store = new MemoryStore({ maxMessagesPerUser: 10 });
   store.enqueue('alice', { from: 'bob', body: Buffer.from('kept') });
   const errors: string[] = [];
-  const logger: Logger = { ...silentLogger, error: (message) => errors.push(message) };
+  const logger: Logger = { ...silentLogger, error: (fields, message) => errors.push(formatLine(fields, message)) };
   let failing = true;
   const flaky = wrap(store, {
     batch: (work) => {
