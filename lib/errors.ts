@@ -22,6 +22,15 @@ export const ERROR_CODES = {
   // Mailbox storage.
   PH_ERR_STORE_OPEN_FAILED: 'the mailbox store could not be opened',
   PH_ERR_STORE_WRITE_FAILED: 'the mailbox store could not take a write',
+  PH_ERR_STORE_READ_FAILED: 'the mailbox store could not read a message',
+  PH_ERR_STORE_DAMAGED: 'a mailbox store file is damaged',
+  PH_ERR_STORE_FULL: 'the disk or the store size cap is full: COMPOSE is refused until there is room',
+  PH_ERR_STORE_LAYOUT_MISMATCH: 'the data directory does not hold the files its pigeonhole.json describes',
+  // Limits on what clients may hold: over-limit connections are closed, never answered.
+  PH_ERR_LIMIT_CONNECTIONS: 'a connection was refused: maxConnections are open',
+  PH_ERR_LIMIT_CONNECTIONS_PER_IP: 'a connection was refused: its address has maxConnectionsPerIp open',
+  PH_ERR_LIMIT_LINE_TIMEOUT: 'a connection was closed: a line was not complete within lineTimeoutMs',
+  PH_ERR_LIMIT_LINE_BUFFER: 'a connection was closed: unfinished lines of all connections passed maxLineBufferBytes',
   // The client library: checks made before anything is sent, and the connection's fate.
   PH_ERR_CLIENT_INVALID_USERNAME: 'a username must be 1-256 bytes of visible ASCII (0x21-0x7E)',
   PH_ERR_CLIENT_INVALID_MESSAGE: 'a message cannot contain a line break and must fit the line limit',
@@ -34,6 +43,7 @@ export const ERROR_CODES = {
   // The server's lifecycle.
   PH_ERR_SERVER_CLOSED: 'the server is closed',
   PH_ERR_SERVER_LISTENING: 'the server is already listening',
+  PH_ERR_SERVER_ACCEPT_FAILED: 'the server could not accept a connection (out of file descriptors, say)',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -47,6 +57,7 @@ export type ShardErrorCode = AreaCode<'SHARD'>;
 export type StoreErrorCode = AreaCode<'STORE'>;
 export type ClientErrorCode = AreaCode<'CLIENT'>;
 export type ServerErrorCode = AreaCode<'SERVER'>;
+export type LimitErrorCode = AreaCode<'LIMIT'>;
 
 export interface ErrorOptions {
   cause?: unknown;
@@ -95,6 +106,11 @@ export class StoreError extends PigeonholeError<StoreErrorCode> {
   static override readonly area = 'STORE';
 }
 
+/** A client went past a server limit; reported in logs (the client's connection is closed). */
+export class LimitError extends PigeonholeError<LimitErrorCode> {
+  static override readonly area = 'LIMIT';
+}
+
 /** A client call refused before sending, or failed by the connection. */
 export class ClientError extends PigeonholeError<ClientErrorCode> {
   static override readonly area = 'CLIENT';
@@ -134,6 +150,7 @@ const CLASS_BY_AREA: Record<string, new (code: never, message: string) => Pigeon
   STORE: StoreError,
   CLIENT: ClientError,
   SERVER: ServerStateError,
+  LIMIT: LimitError,
 };
 
 /**

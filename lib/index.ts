@@ -5,8 +5,13 @@ export {
   DEFAULT_MAX_IN_FLIGHT,
   DEFAULT_MAX_LINE_BYTES,
   DEFAULT_MAX_MESSAGES_PER_USER,
+  DEFAULT_MAX_CONNECTIONS_PER_IP,
+  DEFAULT_LINE_TIMEOUT_MS,
+  DEFAULT_MAX_LINE_BUFFER_BYTES,
+  defaultMaxConnections,
   defaultShardCount,
 } from './options.js';
+export type { LimitCounts } from './session/connection-guard.js';
 export type { ShardInfo } from './shards/backend.js';
 export { type LogFields, type Logger, consoleLogger, silentLogger } from './logger.js';
 export {
@@ -18,6 +23,7 @@ export {
   ShardError,
   ServerStateError,
   StoreError,
+  LimitError,
   ClientError,
   ClientClosedError,
 } from './errors.js';

@@ -1,8 +1,9 @@
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { InvalidOptionError } from './errors.js';
 import { type Logger, consoleLogger } from './logger.js';
 import { DEFAULT_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES, MIN_MAX_LINE_BYTES } from './protocol/defaults.js';
 import { checkOptionNames, integerOption } from './util/check-options.js';
+import { connectionsFor, descriptorLimit } from './util/descriptors.js';
 
 export { DEFAULT_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES, MIN_MAX_LINE_BYTES } from './protocol/defaults.js';
 
@@ -40,19 +41,63 @@ export interface ServerOptions {
    */
   fsync?: boolean;
   /**
-   * With dataDir: the most bytes each shard's file may grow to; past it COMPOSE is
-   * answered MESSAGE FAILED, as on a full disk. Default: no cap.
+   * The most bytes the stored messages may take, split evenly between the shards; past
+   * it COMPOSE is answered MESSAGE FAILED (reads go on). In memory the default is a
+   * quarter of the machine's memory (or of the container's, when it has a limit); on
+   * disk there is no cap by default (minFreeDiskBytes keeps the disk usable).
    */
   maxStoreBytes?: number;
+  /**
+   * With dataDir: COMPOSE is refused while the data directory's disk has less than this
+   * free (reads, which make room, go on). Default: a twentieth of that filesystem, from
+   * 1 MiB to 256 MiB.
+   */
+  minFreeDiskBytes?: number;
+  /**
+   * Connections open at once; more are closed at once, unanswered. Default: the
+   * process's file descriptor limit less a tenth of it (at least 128) for the server's
+   * own files.
+   */
+  maxConnections?: number;
+  /** Connections open at once from one IP address; 0 sets no such limit. Default 256. */
+  maxConnectionsPerIp?: number;
+  /**
+   * A command or message line must be complete this long after its first byte arrived,
+   * or the connection is closed: a peer trickling bytes cannot hold it. 0 never closes.
+   * Default 60000 (1 min).
+   */
+  lineTimeoutMs?: number;
+  /**
+   * Bytes of unfinished lines the server holds across all connections; past it, the
+   * connections holding the most are closed first. At least maxLineBytes + 1.
+   * Default 67108864 (64 MiB).
+   */
+  maxLineBufferBytes?: number;
   /** Where the server reports shard crashes and other trouble. Default: stderr. */
   logger?: Logger;
 }
 
-export type ResolvedOptions = Required<Omit<ServerOptions, 'dataDir' | 'maxStoreBytes'>> & Pick<ServerOptions, 'dataDir' | 'maxStoreBytes'>;
+export type ResolvedOptions = Required<Omit<ServerOptions, 'dataDir' | 'maxStoreBytes' | 'minFreeDiskBytes'>> &
+  Pick<ServerOptions, 'dataDir' | 'maxStoreBytes' | 'minFreeDiskBytes'>;
 
 export const DEFAULT_MAX_MESSAGES_PER_USER = 1024;
 export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
 export const DEFAULT_MAX_IN_FLIGHT = 1024;
+export const DEFAULT_MAX_CONNECTIONS_PER_IP = 256;
+export const DEFAULT_LINE_TIMEOUT_MS = 60_000;
+export const DEFAULT_MAX_LINE_BUFFER_BYTES = 64 * 1024 * 1024;
+
+/** The default maxConnections: the descriptor limit (`ulimit -n`) less headroom for the server's own files. */
+export function defaultMaxConnections(): number {
+  return connectionsFor(descriptorLimit());
+}
+
+/** The default maxStoreBytes in memory: a quarter of the machine's (or container's) memory. */
+export function defaultMemoryStoreBytes(): number {
+  const constrained = process.constrainedMemory?.() ?? 0;
+  const memory = constrained > 0 ? Math.min(constrained, totalmem()) : totalmem();
+  return Math.floor(memory / 4);
+}
 
 export function defaultShardCount(): number {
   return Math.max(1, availableParallelism() - 1);
@@ -61,7 +106,18 @@ export function defaultShardCount(): number {
 export const MAX_SHARDS = 256;
 export const MAX_MAX_IN_FLIGHT = 1_000_000;
 
-type NumericOption = 'shards' | 'maxMessagesPerUser' | 'maxLineBytes' | 'idleTimeoutMs' | 'maxInFlight' | 'maxStoreBytes';
+type NumericOption =
+  | 'shards'
+  | 'maxMessagesPerUser'
+  | 'maxLineBytes'
+  | 'idleTimeoutMs'
+  | 'maxInFlight'
+  | 'maxStoreBytes'
+  | 'minFreeDiskBytes'
+  | 'maxConnections'
+  | 'maxConnectionsPerIp'
+  | 'lineTimeoutMs'
+  | 'maxLineBufferBytes';
 
 const LIMITS: Record<NumericOption, readonly [min: number, max: number]> = {
   shards: [0, MAX_SHARDS],
@@ -70,6 +126,11 @@ const LIMITS: Record<NumericOption, readonly [min: number, max: number]> = {
   idleTimeoutMs: [0, 2 ** 31 - 1],
   maxInFlight: [1, MAX_MAX_IN_FLIGHT],
   maxStoreBytes: [64 * 1024, Number.MAX_SAFE_INTEGER],
+  minFreeDiskBytes: [0, Number.MAX_SAFE_INTEGER],
+  maxConnections: [1, 10_000_000],
+  maxConnectionsPerIp: [0, 10_000_000],
+  lineTimeoutMs: [0, 2 ** 31 - 1],
+  maxLineBufferBytes: [MIN_MAX_LINE_BYTES + 1, Number.MAX_SAFE_INTEGER],
 };
 const KNOWN_OPTIONS = [...Object.keys(LIMITS), 'dataDir', 'fsync', 'logger'];
 
@@ -84,15 +145,24 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     maxInFlight: integer('maxInFlight', options.maxInFlight, DEFAULT_MAX_IN_FLIGHT),
     dataDir: options.dataDir,
     fsync: options.fsync ?? false,
-    maxStoreBytes: options.maxStoreBytes === undefined ? undefined : integer('maxStoreBytes', options.maxStoreBytes, 0),
+    maxStoreBytes: options.maxStoreBytes === undefined ? undefined : integer('maxStoreBytes', options.maxStoreBytes),
+    minFreeDiskBytes: options.minFreeDiskBytes === undefined ? undefined : integer('minFreeDiskBytes', options.minFreeDiskBytes),
+    maxConnections: integer('maxConnections', options.maxConnections, defaultMaxConnections()),
+    maxConnectionsPerIp: integer('maxConnectionsPerIp', options.maxConnectionsPerIp, DEFAULT_MAX_CONNECTIONS_PER_IP),
+    lineTimeoutMs: integer('lineTimeoutMs', options.lineTimeoutMs, DEFAULT_LINE_TIMEOUT_MS),
+    maxLineBufferBytes: integer('maxLineBufferBytes', options.maxLineBufferBytes, DEFAULT_MAX_LINE_BUFFER_BYTES),
     logger: options.logger ?? consoleLogger,
   };
+  if (resolved.dataDir === undefined) resolved.maxStoreBytes ??= defaultMemoryStoreBytes();
+  if (resolved.maxLineBufferBytes <= resolved.maxLineBytes) {
+    throw new InvalidOptionError(`invalid maxLineBufferBytes: it must exceed maxLineBytes (${resolved.maxLineBytes}), or one long line would be refused`);
+  }
   if (resolved.dataDir !== undefined && (typeof resolved.dataDir !== 'string' || resolved.dataDir.length === 0)) {
     throw new InvalidOptionError('invalid dataDir: expected a directory path');
   }
   if (typeof resolved.fsync !== 'boolean') throw new InvalidOptionError(`invalid fsync: expected true or false, got ${String(resolved.fsync)}`);
-  if (resolved.dataDir === undefined && (options.fsync === true || options.maxStoreBytes !== undefined)) {
-    throw new InvalidOptionError('fsync and maxStoreBytes apply to durable storage: give dataDir too');
+  if (resolved.dataDir === undefined && (options.fsync === true || options.minFreeDiskBytes !== undefined)) {
+    throw new InvalidOptionError('fsync and minFreeDiskBytes apply to durable storage: give dataDir too');
   }
   const { logger } = resolved;
   if (typeof logger.error !== 'function' || typeof logger.warn !== 'function' || typeof logger.info !== 'function') {
@@ -101,7 +171,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   return resolved;
 }
 
-function integer(name: NumericOption, value: unknown, fallback: number): number {
+function integer(name: NumericOption, value: unknown, fallback?: number): number {
   const [min, max] = LIMITS[name];
   return integerOption(name, value, min, max, fallback);
 }

@@ -5,6 +5,7 @@ import { ServerStateError, errorMessage } from './errors.js';
 import { type ResolvedOptions, type ServerOptions, resolveOptions } from './options.js';
 import { DEFAULT_HOST, DEFAULT_PORT } from './protocol/defaults.js';
 import { Connection } from './session/connection.js';
+import { ConnectionGuard, type LimitCounts } from './session/connection-guard.js';
 import type { ShardBackend, ShardInfo } from './shards/backend.js';
 import { InlineShards } from './shards/inline-shards.js';
 import type { ShardConfig } from './shards/messages.js';
@@ -40,6 +41,7 @@ export class PigeonholeServer {
   readonly [kShardBackend]: ShardBackend;
   readonly #router: ShardRouter;
   readonly #connections = new Set<Connection>();
+  readonly #guard: ConnectionGuard;
   #netServer: NetServer | null = null;
   #listening = false;
   #state: Lifecycle = 'new';
@@ -54,6 +56,12 @@ export class PigeonholeServer {
     const backend: ShardBackend = shards === 0 ? new InlineShards(logger) : new WorkerShards(shards, logger);
     this[kShardBackend] = backend;
     this.#router = new ShardRouter(backend, { replay: dataDir !== undefined, logger });
+    this.#guard = new ConnectionGuard(this.options);
+  }
+
+  /** How many connections each limit has closed so far (see ServerOptions). */
+  get limitCounts(): Readonly<LimitCounts> {
+    return this.#guard.counts;
   }
 
   /** Where the server listens, once listen() has resolved. */
@@ -92,6 +100,8 @@ export class PigeonholeServer {
       this.#listening = false;
       throw err;
     }
+    // Once listening, an error is a failed accept (EMFILE, say): logged, and the server goes on.
+    netServer.on('error', (err) => this.#guard.acceptFailed(err));
     return this.address as AddressInfo;
   }
 
@@ -109,7 +119,9 @@ export class PigeonholeServer {
         void this.close();
       });
     }
-    const connection = new Connection(socket, this.#router, this.options, (closed) => {
+    // Over a limit: closed at once, unanswered, counted and logged.
+    if (!this.#guard.admit(socket)) return;
+    const connection = new Connection(socket, this.#router, this.options, this.#guard, (closed) => {
       this.#connections.delete(closed);
       if (this.#connections.size === 0) this.#drained?.();
     });
@@ -145,12 +157,15 @@ export class PigeonholeServer {
 
   /** Where the shards keep mailboxes; lays out (or migrates) the data directory. */
   #shardConfig(): ShardConfig {
-    const { dataDir, maxMessagesPerUser, fsync, maxStoreBytes, logger } = this.options;
-    if (dataDir === undefined) return { maxMessagesPerUser, store: { kind: 'memory' } };
-    const { files, release } = prepareDataDir(dataDir, this[kShardBackend].size, logger);
+    const { dataDir, maxMessagesPerUser, fsync, maxStoreBytes, minFreeDiskBytes, logger } = this.options;
+    const shards = this[kShardBackend].size;
+    // The cap is the server's; each shard holds its share.
+    const maxBytes = maxStoreBytes === undefined ? undefined : Math.max(1, Math.floor(maxStoreBytes / shards));
+    if (dataDir === undefined) return { maxMessagesPerUser, store: { kind: 'memory', maxBytes } };
+    const { files, disk, release } = prepareDataDir(dataDir, shards, logger, { minFreeBytes: minFreeDiskBytes });
     this.#releaseDataDir = release;
     const epoch = randomInt(1, 2 ** 31);
-    return { maxMessagesPerUser, store: { kind: 'sqlite', files, fsync, epoch, maxBytes: maxStoreBytes } };
+    return { maxMessagesPerUser, store: { kind: 'sqlite', files, fsync, epoch, maxBytes, dataDir, disk } };
   }
 
   async #close(): Promise<void> {
@@ -169,6 +184,7 @@ export class PigeonholeServer {
       await this.#started?.catch(() => {});
       await this.#router.close();
     }
+    this.#guard.close();
     // Only once every shard has closed its database file.
     this.#releaseDataDir?.();
     this.#state = 'closed';

@@ -1,13 +1,18 @@
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import test from 'ava';
 import { InvalidOptionError } from '../lib/errors.js';
 import { consoleLogger, silentLogger, type Logger } from '../lib/logger.js';
 import {
+  DEFAULT_LINE_TIMEOUT_MS,
+  DEFAULT_MAX_CONNECTIONS_PER_IP,
+  DEFAULT_MAX_LINE_BUFFER_BYTES,
   DEFAULT_IDLE_TIMEOUT_MS,
   DEFAULT_MAX_IN_FLIGHT,
   DEFAULT_MAX_LINE_BYTES,
   DEFAULT_MAX_MESSAGES_PER_USER,
   type ServerOptions,
+  defaultMaxConnections,
+  defaultMemoryStoreBytes,
   defaultShardCount,
   resolveOptions,
 } from '../lib/options.js';
@@ -26,10 +31,15 @@ test('defaults', (t) => {
     maxLineBytes: 65_536,
     idleTimeoutMs: 300_000,
     maxInFlight: 1024,
-    // Mailboxes in memory unless a data directory is given.
+    // Mailboxes in memory unless a data directory is given, capped at a quarter of memory.
     dataDir: undefined,
     fsync: false,
-    maxStoreBytes: undefined,
+    maxStoreBytes: defaultMemoryStoreBytes(),
+    minFreeDiskBytes: undefined,
+    maxConnections: defaultMaxConnections(),
+    maxConnectionsPerIp: 256,
+    lineTimeoutMs: 60_000,
+    maxLineBufferBytes: 64 * 1024 * 1024,
     logger: consoleLogger,
   };
   t.deepEqual(resolveOptions(), expected);
@@ -44,6 +54,21 @@ test('the documented default constants', (t) => {
   t.is(DEFAULT_MAX_LINE_BYTES, 65_536);
   t.is(DEFAULT_IDLE_TIMEOUT_MS, 300_000);
   t.is(DEFAULT_MAX_IN_FLIGHT, 1024);
+  t.is(DEFAULT_MAX_CONNECTIONS_PER_IP, 256);
+  t.is(DEFAULT_LINE_TIMEOUT_MS, 60_000);
+  t.is(DEFAULT_MAX_LINE_BUFFER_BYTES, 64 * 1024 * 1024);
+  t.true(defaultMemoryStoreBytes() > 0 && defaultMemoryStoreBytes() <= totalmem() / 4);
+});
+
+test('a durable store has no size cap unless asked; memory has one by default', (t) => {
+  t.is(resolveOptions({ dataDir: 'd' }).maxStoreBytes, undefined);
+  t.is(resolveOptions({}).maxStoreBytes, defaultMemoryStoreBytes());
+  t.is(resolveOptions({ maxStoreBytes: 1024 * 1024 }).maxStoreBytes, 1024 * 1024, 'memory takes a cap too');
+});
+
+test('maxLineBufferBytes must exceed maxLineBytes, or one long line would be refused', (t) => {
+  t.regex(t.throws(() => resolveOptions({ maxLineBytes: 1000, maxLineBufferBytes: 1000 }), INVALID)?.message ?? '', /maxLineBufferBytes.*maxLineBytes/);
+  t.is(resolveOptions({ maxLineBytes: 1000, maxLineBufferBytes: 1001 }).maxLineBufferBytes, 1001);
 });
 
 test('given values are kept; an explicit undefined means the default', (t) => {
@@ -57,6 +82,11 @@ test('given values are kept; an explicit undefined means the default', (t) => {
     dataDir: '/var/lib/pigeonhole',
     fsync: true,
     maxStoreBytes: 1024 * 1024,
+    minFreeDiskBytes: 5_000_000,
+    maxConnections: 10,
+    maxConnectionsPerIp: 0,
+    lineTimeoutMs: 1000,
+    maxLineBufferBytes: 1_000_000,
     logger,
   };
   t.deepEqual(resolveOptions(given), given);
@@ -91,6 +121,11 @@ const BAD_VALUES: Record<Exclude<keyof ServerOptions, 'logger'>, unknown[]> = {
   idleTimeoutMs: [-1, 2 ** 31, ...NOT_INTEGERS],
   maxInFlight: [0, -5, 1_000_001, ...NOT_INTEGERS],
   maxStoreBytes: [0, 64 * 1024 - 1, Number.MAX_SAFE_INTEGER + 1, ...NOT_INTEGERS],
+  minFreeDiskBytes: [-1, Number.MAX_SAFE_INTEGER + 1, ...NOT_INTEGERS],
+  maxConnections: [0, -1, 10_000_001, ...NOT_INTEGERS],
+  maxConnectionsPerIp: [-1, 10_000_001, ...NOT_INTEGERS],
+  lineTimeoutMs: [-1, 2 ** 31, ...NOT_INTEGERS],
+  maxLineBufferBytes: [0, 264, Number.MAX_SAFE_INTEGER + 1, ...NOT_INTEGERS],
   dataDir: ['', 42, true, {}, null],
   fsync: ['yes', 1, 0, 'true', {}],
 };
@@ -106,9 +141,9 @@ for (const [name, values] of Object.entries(BAD_VALUES)) {
   });
 }
 
-test('fsync and maxStoreBytes without dataDir throw PH_ERR_OPTION_INVALID naming them', (t) => {
+test('fsync and minFreeDiskBytes without dataDir throw PH_ERR_OPTION_INVALID naming them', (t) => {
   t.regex(t.throws(() => resolveOptions({ fsync: true }), INVALID)?.message ?? '', /fsync.*dataDir/);
-  t.regex(t.throws(() => resolveOptions({ maxStoreBytes: 1024 * 1024 }), INVALID)?.message ?? '', /maxStoreBytes.*dataDir/);
+  t.regex(t.throws(() => resolveOptions({ minFreeDiskBytes: 1024 * 1024 }), INVALID)?.message ?? '', /minFreeDiskBytes.*dataDir/);
 });
 
 test('a logger without info/warn/error throws PH_ERR_OPTION_INVALID naming it', (t) => {

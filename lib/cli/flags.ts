@@ -14,6 +14,18 @@ export function integerFlag(flag: string, value: string | undefined, min: number
   return n;
 }
 
+const BYTE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+
+/** A size in bytes: a whole number, optionally followed by K, M or G (1024-based). */
+export function bytesFlag(flag: string, value: string | undefined, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const match = /^(\d+)([KMG]?)$/i.exec(value);
+  if (match === null) throw new UsageError(`--${flag} must be a size in bytes (a whole number, or one ending in K, M or G), got '${value}'`);
+  const n = Number(match[1]) * (BYTE_UNITS[(match[2] as string).toUpperCase()] as number);
+  if (n < min || n > max) throw new UsageError(`--${flag} must be from ${min} to ${max} bytes, got ${value}`);
+  return n;
+}
+
 /** A required username flag (`--user`, `--from`, ...), checked as the protocol wants it. */
 export function userFlag(flag: string, value: string | undefined): string {
   if (value === undefined) throw new UsageError(`--${flag} is required`);

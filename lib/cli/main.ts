@@ -1,6 +1,8 @@
 #!/usr/bin/env node
+import { check, CHECK_HELP } from './check.js';
 import { client, CLIENT_HELP } from './client.js';
 import { read, READ_HELP } from './read.js';
+import { salvage, SALVAGE_HELP } from './salvage.js';
 import { send, SEND_HELP } from './send.js';
 import { serve, SERVE_HELP } from './serve.js';
 import { PigeonholeError } from '../errors.js';
@@ -15,6 +17,9 @@ Commands:
   client     an interactive client: log in, then compose and read at a prompt
   send       send one message: pigeonhole send --from bob --to alice "Hi Alice!"
   read       read waiting messages: pigeonhole read --user alice [--all]
+  check      check a data directory for damage: pigeonhole check --data-dir DIR
+  salvage    copy every readable message of a damaged data directory into a fresh
+             generation: pigeonhole salvage --data-dir DIR
   help       show this help, or a command's: pigeonhole help serve
 
 Options:
@@ -29,6 +34,8 @@ const COMMANDS: Record<string, { run: CommandRunner; help: string }> = {
   client: { run: client, help: CLIENT_HELP },
   send: { run: send, help: SEND_HELP },
   read: { run: read, help: READ_HELP },
+  check: { run: check, help: CHECK_HELP },
+  salvage: { run: salvage, help: SALVAGE_HELP },
 };
 
 async function version(): Promise<string> {

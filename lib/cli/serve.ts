@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { InvalidOptionError } from '../errors.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_MESSAGES_PER_USER, MAX_MAX_IN_FLIGHT, MAX_MAX_LINE_BYTES, MAX_SHARDS, MIN_MAX_LINE_BYTES, defaultShardCount } from '../options.js';
+import { LIMIT_FLAGS, LIMITS_HELP, limitOptions } from './limit-flags.js';
 import { DEFAULT_HOST, DEFAULT_PORT } from '../protocol/defaults.js';
 import { createServer } from '../server.js';
 import { UsageError, integerFlag } from './flags.js';
@@ -33,7 +34,9 @@ Options:
   --fsync                sync every commit to disk: acknowledged messages also survive
                          power loss (slower); without it they survive the process being
                          killed at any moment
-  -h, --help             show this help
+${LIMITS_HELP}  -h, --help             show this help
+
+A damaged or missing shard file stops the start: see pigeonhole check and salvage.
 `;
 
 export async function serve(args: string[]): Promise<number> {
@@ -50,6 +53,7 @@ export async function serve(args: string[]): Promise<number> {
       'data-dir': { type: 'string' },
       memory: { type: 'boolean' },
       fsync: { type: 'boolean' },
+      ...LIMIT_FLAGS,
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -78,6 +82,7 @@ export async function serve(args: string[]): Promise<number> {
       maxInFlight: integerFlag('max-in-flight', values['max-in-flight'], 1, MAX_MAX_IN_FLIGHT),
       dataDir,
       fsync: values.fsync === true,
+      ...limitOptions(values, dataDir !== undefined),
     });
   } catch (err) {
     if (err instanceof InvalidOptionError) throw new UsageError(err.message);

@@ -3,6 +3,7 @@ import { ProtocolError } from '../errors.js';
 const LF = 0x0a;
 const CR = 0x0d;
 const EMPTY = Buffer.alloc(0);
+const KEPT_PARTIAL_BYTES = 4096;
 
 /**
  * Splits a byte stream into lines. Lines are handed out one at a time, so the reader can
@@ -101,6 +102,10 @@ export class LineFramer {
     partial.copy(line, 0, 0, fromPartial);
     if (length > fromPartial) chunk.copy(line, fromPartial, start, start + (length - fromPartial));
     this.#partialLength = 0;
+    // A big buffer is let go once its line is done: idle connections then hold no more
+    // than KEPT_PARTIAL_BYTES each, and the server's budget for unfinished lines (which
+    // counts held bytes) is what they really cost.
+    if (partial.length > KEPT_PARTIAL_BYTES) this.#partial = null;
     return line;
   }
 

@@ -6,6 +6,7 @@ import { LineFramer } from '../protocol/framer.js';
 import { MAX_USERNAME_BYTES } from '../protocol/username.js';
 import { ReplyQueue } from './reply-queue.js';
 import type { ShardRouter } from '../shards/router.js';
+import type { ConnectionGuard, GuardedConnection } from './connection-guard.js';
 
 export interface ConnectionLimits {
   readonly maxLineBytes: number;
@@ -39,7 +40,7 @@ const READ_REPLY_OVERHEAD = MAX_USERNAME_BYTES + 2;
  * IN_FLIGHT_BUDGET_BYTES in the server (one command's worth when a single message is
  * bigger than that).
  */
-export class Connection implements Session {
+export class Connection implements Session, GuardedConnection {
   readonly router: ShardRouter;
   readonly replies: ReplyQueue;
   readonly #socket: Socket;
@@ -55,9 +56,20 @@ export class Connection implements Session {
   #finished = false;
   // Set by the first idle timeout; the second one destroys the socket.
   #idledOnce = false;
+  /**
+   * performance.now() when the unfinished line this connection holds began to arrive; 0
+   * while it holds none, or while it is not being read (the line cannot finish then, and
+   * that is not the peer's doing). The guard's sweep enforces lineTimeoutMs with it.
+   */
+  lineStartedAt = 0;
+  readonly #guard: ConnectionGuard;
+  // Unfinished input bytes as last told to the guard.
+  #heldReported = 0;
 
-  constructor(socket: Socket, router: ShardRouter, limits: ConnectionLimits, onClose: (connection: Connection) => void) {
+  constructor(socket: Socket, router: ShardRouter, limits: ConnectionLimits, guard: ConnectionGuard, onClose: (connection: Connection) => void) {
     this.#socket = socket;
+    this.#guard = guard;
+    guard.watch(this, socket);
     this.router = router;
     this.#limits = limits;
     this.#framer = new LineFramer(limits.maxLineBytes);
@@ -114,6 +126,7 @@ export class Connection implements Session {
         const replies = this.replies;
         if (replies.size >= max || replies.bytesInFlight >= IN_FLIGHT_BUDGET_BYTES || this.#socket.writableNeedDrain) {
           this.#pause();
+          this.#account();
           return;
         }
         const framer = this.#framer;
@@ -122,6 +135,7 @@ export class Connection implements Session {
           if (this.#draining) this.replies.end();
           break;
         }
+        if (this.lineStartedAt !== 0) this.lineStartedAt = 0;
         const command = this.#parser.feed(framer.source, framer.start, framer.end);
         if (command !== null) dispatch(this, command);
       }
@@ -131,15 +145,35 @@ export class Connection implements Session {
       // replies, in order, and nothing from it on runs. No error text is sent.
       this.replies.end();
       this.#pause();
+      this.#account();
       return;
     }
     if (!this.#framer.hasUnreadBytes && this.#paused && !this.#draining && !this.replies.ending) {
       this.#paused = false;
       this.#socket.resume();
     }
+    this.#account();
+  }
+
+  /**
+   * After a read: tells the guard how many unfinished bytes this connection holds (only
+   * when that changed), and stamps when an unfinished line began (only when it has one).
+   */
+  #account(): void {
+    const framer = this.#framer;
+    const held = framer.bufferedBytes;
+    if (held === 0 && this.#heldReported === 0) return;
+    if (held > 0 && this.lineStartedAt === 0 && !this.#paused && !framer.hasUnreadBytes) this.lineStartedAt = performance.now();
+    if (held !== this.#heldReported) {
+      this.#heldReported = held;
+      // Last: over the server's budget, this may close connections, this one included.
+      this.#guard.heldChanged(this, held);
+    }
   }
 
   #pause(): void {
+    // A line cannot finish while it is not read: its clock stops.
+    this.lineStartedAt = 0;
     if (this.#paused || this.#finished) return;
     this.#paused = true;
     this.#socket.pause();

@@ -11,10 +11,9 @@ import {
 } from '../protocol/encode.js';
 import type { MailboxStore } from '../store/store.js';
 import { ByteWriter } from '../util/bytes.js';
+import { RateLimitedLog } from '../util/rate-limited-log.js';
 import { OP_COMPOSE, OP_COUNT, OP_READ, RequestReader, beginReply, endReply, readBatchHeader, writeAborted, writeReply } from './messages.js';
 import { NameCache } from './name-cache.js';
-
-const REFUSALS_LOG_MS = 10_000;
 
 /**
  * How a batch is applied: 'apply' as asked; 'refuse-writes' with every COMPOSE answered
@@ -27,20 +26,26 @@ type ApplyMode = 'apply' | 'refuse-writes' | 'failed';
  * A mailbox shard's whole logic: apply a request batch to the store, in order, as one
  * unit, and answer with the reply batch. It runs the same whether the shard lives in a
  * worker thread or inline in the acceptor's thread; it knows nothing of sockets or ports.
+ *
+ * A damaged mailbox (the store throws PH_ERR_STORE_DAMAGED while a command touches it)
+ * is fenced off: the batch is rolled back and applied again with that mailbox's
+ * commands failed (LOGIN and READ drop their connections, since any answer could be
+ * wrong; COMPOSE to it gets MESSAGE FAILED), so its neighbours in the batch are served.
+ * It stays fenced off, and is logged once, for the life of the shard.
  */
 export class ShardCore {
   readonly #store: MailboxStore;
-  readonly #logger: Logger;
+  readonly #log: RateLimitedLog;
   readonly #replies = new ByteWriter(16 * 1024);
   readonly #names = new NameCache();
-  // COMPOSEs the store refused for want of room, not yet reported; reported at most once
-  // per REFUSALS_LOG_MS so a full disk does not flood the log.
-  #refused = 0;
-  #refusedLoggedAt = -Infinity;
+  readonly #damaged = new Set<string>();
+  // The mailbox of the command the store is working on, so that damage it throws can
+  // be pinned on it; null outside commands (the journal, the commit).
+  #touching: string | null = null;
 
   constructor(store: MailboxStore, logger: Logger) {
     this.#store = store;
-    this.#logger = logger;
+    this.#log = new RateLimitedLog(logger);
   }
 
   handle(batch: Uint8Array): Buffer {
@@ -48,35 +53,50 @@ export class ShardCore {
     const { seq, acked, resent } = readBatchHeader(bytes);
     // A batch sent again after its shard was restarted: if it was committed before the
     // crash, answer exactly as then instead of applying it twice.
-    const earlier = resent ? (this.#store.journal?.replyFor(seq) ?? null) : null;
-    if (earlier !== null) {
-      // Its own ArrayBuffer: the reply is transferred, and a pooled Buffer's is shared.
-      const copy = Buffer.allocUnsafeSlow(earlier.length);
-      earlier.copy(copy);
-      return copy;
+    if (resent) {
+      let earlier: Buffer | null;
+      try {
+        earlier = this.#store.journal?.replyFor(seq) ?? null;
+      } catch (err) {
+        if (!(err instanceof StoreError)) throw err;
+        // Whether it was applied cannot be known: no answer is the only right one.
+        this.#log.error(`${err.code}:journal`, { code: err.code }, `${err.message}; a batch sent again cannot be matched with its journal, so its connections are dropped`);
+        return this.#abortAll(bytes);
+      }
+      if (earlier !== null) {
+        // Its own ArrayBuffer: the reply is transferred, and a pooled Buffer's is shared.
+        const copy = Buffer.allocUnsafeSlow(earlier.length);
+        earlier.copy(copy);
+        return copy;
+      }
     }
-    const refusedBefore = this.#refused;
-    try {
-      return this.#commit(bytes, seq, acked, 'apply');
-    } catch (err) {
-      this.#replies.take();
-      this.#refused = refusedBefore;
-      if (!(err instanceof StoreError)) throw err; // a bug, not a store failure
-      this.#logger.error({ code: err.code }, `${err.message}; the batch was rolled back; trying it again without its COMPOSEs`);
-    }
-    try {
-      // The batch could not commit (a disk that is really full, an I/O error). Its READs
-      // free room and must not be lost with its COMPOSEs: commit it once more with every
-      // COMPOSE refused.
-      return this.#commit(bytes, seq, acked, 'refuse-writes');
-    } catch (err) {
-      this.#replies.take();
-      if (!(err instanceof StoreError)) throw err;
-      // Still nothing took effect. Say so without a wrong answer: COMPOSE fails, READ
-      // drops its connection (its message is still stored), LOGIN counts as stored.
-      this.#logger.error({ code: err.code }, `${err.message}; answering the batch's COMPOSEs MESSAGE FAILED and dropping its READs`);
-      this.#apply(bytes, 'failed');
-      return this.#replies.take();
+    let mode: ApplyMode = 'apply';
+    for (;;) {
+      try {
+        return this.#commit(bytes, seq, acked, mode);
+      } catch (err) {
+        this.#replies.take();
+        const touching = this.#touching;
+        this.#touching = null;
+        if (!(err instanceof StoreError)) throw err; // a bug, not a store failure
+        if (err.code === 'PH_ERR_STORE_DAMAGED' && touching !== null && !this.#damaged.has(touching)) {
+          this.#fenceOff(touching, err);
+          continue;
+        }
+        if (mode === 'apply') {
+          // The batch could not commit (a disk that is really full, an I/O error). Its
+          // READs free room and must not be lost with its COMPOSEs: commit it once more
+          // with every COMPOSE refused.
+          this.#log.error(`${err.code}:retry`, { code: err.code }, `${err.message}; the batch was rolled back and is tried again without its COMPOSEs`);
+          mode = 'refuse-writes';
+          continue;
+        }
+        // Still nothing took effect. Say so without a wrong answer: COMPOSE fails, READ
+        // drops its connection (its message is still stored), LOGIN counts as stored.
+        this.#log.error(`${err.code}:failed`, { code: err.code }, `${err.message}; the batch's COMPOSEs were answered MESSAGE FAILED and its READs' connections dropped`);
+        this.#apply(bytes, 'failed');
+        return this.#replies.take();
+      }
     }
   }
 
@@ -89,12 +109,28 @@ export class ShardCore {
       journal?.record(seq, reply, acked);
       return reply;
     });
-    if (this.#refused > 0) this.#reportRefusals();
     return reply;
   }
 
   close(): void {
+    this.#log.flush();
     this.#store.close();
+  }
+
+  /** A reply batch with no answer for any command: every connection in it is dropped. */
+  #abortAll(batch: Buffer): Buffer {
+    const record = new RequestReader(batch);
+    while (record.next()) writeAborted(this.#replies);
+    return this.#replies.take();
+  }
+
+  #fenceOff(user: string, err: StoreError): void {
+    this.#damaged.add(user);
+    this.#log.error(
+      'PH_ERR_STORE_DAMAGED',
+      { code: err.code, user },
+      `${err.message}; mailbox ${user} is fenced off: its LOGIN and READ drop their connections and COMPOSE to it fails. Run 'pigeonhole check' and 'pigeonhole salvage' on the data directory`,
+    );
   }
 
   #apply(batch: Buffer, mode: ApplyMode): void {
@@ -103,28 +139,37 @@ export class ShardCore {
     const store = this.#store;
     const names = this.#names;
     const out = this.#replies;
+    const damaged = this.#damaged;
     const record = new RequestReader(batch);
     while (record.next()) {
       const name = names.get(batch, record.nameStart, record.nameEnd);
+      const fenced = damaged.size !== 0 && damaged.has(name);
+      this.#touching = name;
       switch (record.op) {
         case OP_COUNT: {
+          if (fenced) {
+            writeAborted(out);
+            break;
+          }
           const start = beginReply(out, MAX_COUNT_REPLY_LENGTH);
           endReply(out, start, writeCountReply(out.reserve(0), start, store.count(name)));
           break;
         }
         case OP_COMPOSE: {
           let ok = false;
-          if (!refuseWrites) {
+          if (!refuseWrites && !fenced) {
             const from = names.get(batch, record.fromStart, record.fromEnd);
             const result = store.enqueue(name, { from, body: batch.subarray(record.bodyStart, record.bodyEnd) });
             ok = result.ok;
-            if (!result.ok && result.reason === 'unavailable') this.#refused++;
+            if (!result.ok && result.reason === 'unavailable') {
+              this.#log.error('PH_ERR_STORE_FULL', { code: 'PH_ERR_STORE_FULL' }, 'the mailbox store is full (its disk below the free space it keeps, or maxStoreBytes reached): COMPOSE answered MESSAGE FAILED; READs go on');
+            }
           }
           writeReply(out, ok ? REPLY_MESSAGE_SENT : REPLY_MESSAGE_FAILED);
           break;
         }
         case OP_READ: {
-          if (failed) {
+          if (failed || fenced) {
             writeAborted(out);
             break;
           }
@@ -139,13 +184,6 @@ export class ShardCore {
         }
       }
     }
-  }
-
-  #reportRefusals(): void {
-    const now = performance.now();
-    if (now - this.#refusedLoggedAt < REFUSALS_LOG_MS) return;
-    this.#logger.error({ code: 'PH_ERR_STORE_WRITE_FAILED', refused: this.#refused }, `the mailbox store is full; ${this.#refused} COMPOSE(s) answered MESSAGE FAILED`);
-    this.#refused = 0;
-    this.#refusedLoggedAt = now;
+    this.#touching = null;
   }
 }

@@ -9,10 +9,12 @@ import type { FromShard, ShardConfig, ToShard } from './messages.js';
 
 export function createStore(config: ShardConfig, shardId: number): MailboxStore {
   const { store, maxMessagesPerUser } = config;
-  if (store.kind === 'memory') return new MemoryStore({ maxMessagesPerUser });
+  if (store.kind === 'memory') return new MemoryStore({ maxMessagesPerUser, maxBytes: store.maxBytes });
   const file = store.files[shardId];
   if (file === undefined) throw new Error(`no store file for shard ${shardId}`);
-  return new SqliteStore({ file, maxMessagesPerUser, fsync: store.fsync, epoch: store.epoch, maxBytes: store.maxBytes });
+  const { fsync, epoch, maxBytes, dataDir, disk } = store;
+  // The data directory's layout made the file; one that vanished since is not recreated.
+  return new SqliteStore({ file, maxMessagesPerUser, fsync, epoch, maxBytes, dataDir, disk, create: false, verify: true });
 }
 
 export function createShardCore(config: ShardConfig, shardId: number, logger: Logger): ShardCore {

@@ -1,6 +1,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { SerializedError } from '../errors.js';
 import type { LogFields, LogLevel } from '../logger.js';
+import type { DiskSpaceOptions } from '../store/disk-space.js';
 import type { ByteWriter } from '../util/bytes.js';
 
 /**
@@ -214,14 +215,22 @@ export interface ShardTaskData {
 
 /** Where a shard keeps its mailboxes. */
 export type StoreConfig =
-  | { readonly kind: 'memory' }
+  | {
+      readonly kind: 'memory';
+      /** Each shard's share of maxStoreBytes. */
+      readonly maxBytes?: number;
+    }
   | {
       readonly kind: 'sqlite';
       /** One file per shard, by shard id. */
       readonly files: readonly string[];
       readonly fsync: boolean;
       readonly epoch: number;
+      /** Each shard's share of maxStoreBytes. */
       readonly maxBytes?: number;
+      readonly dataDir: string;
+      /** The disk's watermark and reserve (store/disk-space.ts). */
+      readonly disk: DiskSpaceOptions;
     };
 
 /** Everything a shard needs to build its store; plain data, so it can be cloned. */

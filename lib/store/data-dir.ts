@@ -1,60 +1,56 @@
-import { accessSync, closeSync, constants, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { shardIndex } from '../util/shard-hash.js';
-import { SCHEMA } from './sqlite.js';
+import {
+  type DiskSpaceOptions,
+  defaultMinFreeBytes,
+  filesystemBytes,
+  freeBytes,
+  releaseReserve,
+  removeStaleReserves,
+  reserveBytesFor,
+  takeReserve,
+} from './disk-space.js';
+import { recoveryAdvice } from './integrity.js';
+import { FORMAT, LOCK_FILE, type Layout, createGeneration, generationsIn, layoutProblems, readLayout, shardFiles, writeLayout } from './layout.js';
+import { migrate } from './migrate.js';
 
 /**
- * A data directory holds one SQLite file per shard, in a generation folder named by
- * `pigeonhole.json`:
- *
- *   DATA/pigeonhole.json        {"format":1,"shards":2,"generation":1}
- *   DATA/lock.db                held locked by the server using the directory
- *   DATA/gen-1/shard-0.db       (+ -wal, -shm while open)
- *   DATA/gen-1/shard-1.db
- *
- * Starting with another shard count migrates: every message is copied, in order, into a
- * new generation laid out for the new count; then pigeonhole.json is replaced by an
- * atomic rename, and only then is the old generation removed. A crash at any point
- * leaves either the old layout intact (the half-built generation is removed at the next
- * start) or the new one complete.
+ * Readying a data directory (its layout is in layout.ts) for a server with `shards`
+ * shards. Starting with another shard count migrates (migrate.ts): every message is
+ * copied, in order, into a new generation laid out for the new count; then
+ * pigeonhole.json is replaced by an atomic rename, and only then is the old generation
+ * removed. A crash at any point leaves either the old layout intact (the half-built
+ * generation is removed at the next start) or the new one complete.
  */
-const LAYOUT_FILE = 'pigeonhole.json';
-const LOCK_FILE = 'lock.db';
-const FORMAT = 1;
-const MIGRATION_BATCH_ROWS = 50_000;
-
-interface Layout {
-  format: number;
-  shards: number;
-  generation: number;
-}
-
 export interface PreparedDataDir {
   /** The database file of each shard, by shard id. */
   readonly files: string[];
   /** How many messages were moved to a new layout at this start (0 when none). */
   readonly migrated: number;
+  /** The watermark and reserve the shards keep (disk-space.ts). */
+  readonly disk: DiskSpaceOptions;
   /** Gives the directory up (drops the lock), once every shard has closed its file. */
   release(): void;
 }
 
+export interface DataDirOptions {
+  /** COMPOSE is refused below this much free disk; default from the filesystem's size. */
+  readonly minFreeBytes?: number;
+}
+
 /**
  * Makes `dir` ready for `shards` shards and locks it for this process; throws StoreError
- * PH_ERR_STORE_OPEN_FAILED when it can't.
+ * PH_ERR_STORE_OPEN_FAILED when it can't, PH_ERR_STORE_LAYOUT_MISMATCH when its files
+ * are not those its layout records.
  */
-export function prepareDataDir(dir: string, shards: number, logger: Logger): PreparedDataDir {
+export function prepareDataDir(dir: string, shards: number, logger: Logger, options: DataDirOptions = {}): PreparedDataDir {
+  const release = openDataDir(dir);
   try {
-    mkdirSync(dir, { recursive: true });
-    accessSync(dir, constants.R_OK | constants.W_OK);
-  } catch (cause) {
-    throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `data directory ${dir} is not usable: ${errorMessage(cause)}`, { cause });
-  }
-  const release = lock(dir);
-  try {
-    return { ...layOut(dir, shards, logger), release };
+    const disk = prepareDisk(dir, logger, options);
+    return { ...layOut(dir, shards, logger), disk, release };
   } catch (cause) {
     release();
     if (cause instanceof StoreError) throw cause;
@@ -62,11 +58,23 @@ export function prepareDataDir(dir: string, shards: number, logger: Logger): Pre
   }
 }
 
+/** Creates `dir` if needed and locks it; returns the unlock. For the server and the tools alike. */
+export function openDataDir(dir: string): () => void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.R_OK | constants.W_OK);
+  } catch (cause) {
+    throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `data directory ${dir} is not usable: ${errorMessage(cause)}`, { cause });
+  }
+  return lock(dir);
+}
+
 /**
- * One server per data directory: a second one would migrate or remove files the first
- * still has open. The lock is SQLite's own exclusive lock on `lock.db`, held for as long
- * as the server runs: the operating system drops it when the process ends however it
- * ends (kill -9 included), so there is no stale lock to clean up and no pid to trust.
+ * One process per data directory: a second server would migrate or remove files the
+ * first still has open. The lock is SQLite's own exclusive lock on `lock.db`, held for
+ * as long as the server runs: the operating system drops it when the process ends
+ * however it ends (kill -9 included), so there is no stale lock to clean up and no pid
+ * to trust.
  */
 function lock(dir: string): () => void {
   const file = join(dir, LOCK_FILE);
@@ -79,7 +87,7 @@ function lock(dir: string): () => void {
   } catch (cause) {
     db?.close();
     if ((cause as { code?: string }).code === 'SQLITE_BUSY') {
-      throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `data directory ${dir} is in use by another pigeonhole server`, { cause });
+      throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `data directory ${dir} is in use by another pigeonhole process`, { cause });
     }
     throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `cannot lock data directory ${dir}: ${errorMessage(cause)}`, { cause });
   }
@@ -89,121 +97,74 @@ function lock(dir: string): () => void {
   };
 }
 
+/**
+ * The watermark and the reserve, before any shard opens its file: on a disk already
+ * below the watermark the reserve is given back first, so that the shards can open
+ * (a database left by kill -9 needs room for its -shm index) and serve reads.
+ */
+function prepareDisk(dir: string, logger: Logger, options: DataDirOptions): DiskSpaceOptions {
+  const minFreeBytes = options.minFreeBytes ?? defaultMinFreeBytes(filesystemBytes(dir));
+  const disk: DiskSpaceOptions = { dir, minFreeBytes, reserveBytes: reserveBytesFor(minFreeBytes) };
+  removeStaleReserves(dir);
+  const free = freeBytes(dir);
+  if (free < minFreeBytes) {
+    const released = releaseReserve(dir);
+    logger.warn(
+      { code: 'PH_ERR_STORE_FULL', free, minFreeBytes },
+      `the disk of ${dir} has ${free} bytes free, below the ${minFreeBytes} kept free: COMPOSE is refused until READs or the operator make room${released ? '; its reserve file was released for reads' : ''}`,
+    );
+  } else if (free >= minFreeBytes + disk.reserveBytes) {
+    takeReserve(dir, disk.reserveBytes);
+  }
+  return disk;
+}
+
 function layOut(dir: string, shards: number, logger: Logger): { files: string[]; migrated: number } {
-  const current = readLayout(dir);
-  let layout = current;
+  let layout = readLayout(dir);
   let migrated = 0;
   if (layout === null) {
+    const found = generationsIn(dir);
+    if (found.length > 0) {
+      throw new StoreError(
+        'PH_ERR_STORE_LAYOUT_MISMATCH',
+        `data directory ${dir} has no pigeonhole.json but holds ${found.map((n) => `gen-${n}/`).join(', ')}: nothing was changed. If gen-${found.at(-1)}/ is the data to serve, write {"format":${FORMAT},"shards":N,"generation":${found.at(-1)}} into ${join(dir, 'pigeonhole.json')} (N: its number of shard files)`,
+      );
+    }
     layout = { format: FORMAT, shards, generation: 1 };
-    mkdirSync(generationDir(dir, layout.generation), { recursive: true });
+    // Every shard file exists before the layout names it: a layout with a missing file
+    // is refused at the next start, and a crash here leaves no layout at all.
+    createGeneration(dir, layout);
     writeLayout(dir, layout);
-  } else if (layout.shards !== shards) {
-    const next: Layout = { format: FORMAT, shards, generation: layout.generation + 1 };
-    const started = Date.now();
-    migrated = migrate(dir, layout, next);
-    writeLayout(dir, next);
-    logger.info({ migrated }, `moved ${migrated} stored messages from ${layout.shards} shard files to ${shards} in ${Date.now() - started} ms`);
-    layout = next;
+  } else {
+    const problems = layoutProblems(dir, layout);
+    if (problems.length > 0) {
+      throw new StoreError(
+        'PH_ERR_STORE_LAYOUT_MISMATCH',
+        `data directory ${dir} does not match its pigeonhole.json (${layout.shards} shards, generation ${layout.generation}): ${problems.join('; ')}. Nothing was changed. Put the files back (from a backup), or run 'pigeonhole salvage --data-dir ${dir}' to rebuild a generation from the shard files that are there (the messages of a missing file are lost)`,
+      );
+    }
+    if (layout.shards !== shards) {
+      const next: Layout = { format: FORMAT, shards, generation: layout.generation + 1 };
+      const started = Date.now();
+      try {
+        migrated = migrate(dir, layout, next);
+      } catch (cause) {
+        rmSync(join(dir, `gen-${next.generation}`), { recursive: true, force: true });
+        if (!(cause instanceof StoreError) || cause.code !== 'PH_ERR_STORE_DAMAGED') throw cause;
+        throw new StoreError('PH_ERR_STORE_DAMAGED', `${cause.message}; the layout was not changed. ${recoveryAdvice(dir)}, then start with the new shard count`, { cause });
+      }
+      writeLayout(dir, next);
+      logger.info({ migrated }, `moved ${migrated} stored messages from ${layout.shards} shard files to ${shards} in ${Date.now() - started} ms`);
+      layout = next;
+    }
   }
   removeOtherGenerations(dir, layout.generation);
   return { files: shardFiles(dir, layout), migrated };
 }
 
-function shardFiles(dir: string, layout: Layout): string[] {
-  return Array.from({ length: layout.shards }, (_, shardId) => join(generationDir(dir, layout.generation), `shard-${shardId}.db`));
-}
-
-function generationDir(dir: string, generation: number): string {
-  return join(dir, `gen-${generation}`);
-}
-
-function readLayout(dir: string): Layout | null {
-  let text: string;
-  try {
-    text = readFileSync(join(dir, LAYOUT_FILE), 'utf8');
-  } catch (cause) {
-    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `cannot read ${join(dir, LAYOUT_FILE)}: ${errorMessage(cause)}`, { cause });
-  }
-  let layout: Partial<Layout> = {};
-  try {
-    layout = JSON.parse(text) as Partial<Layout>;
-  } catch {
-    // reported below as not a layout
-  }
-  if (layout.format !== FORMAT || !Number.isInteger(layout.shards) || !Number.isInteger(layout.generation)) {
-    throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `${join(dir, LAYOUT_FILE)} is not a pigeonhole data directory layout (format ${FORMAT})`);
-  }
-  return layout as Layout;
-}
-
-function writeLayout(dir: string, layout: Layout): void {
-  const file = join(dir, LAYOUT_FILE);
-  const temporary = `${file}.tmp`;
-  writeFileSync(temporary, `${JSON.stringify(layout)}\n`);
-  fsyncPath(temporary);
-  renameSync(temporary, file);
-  fsyncPath(dir);
-}
-
-function fsyncPath(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
+/** Half-built generations of an interrupted migration or salvage, and replaced ones. */
 function removeOtherGenerations(dir: string, keep: number): void {
-  for (const entry of readdirSync(dir)) {
-    if (/^gen-\d+$/.test(entry) && entry !== `gen-${keep}`) rmSync(join(dir, entry), { recursive: true, force: true });
+  for (const generation of generationsIn(dir)) {
+    if (generation !== keep) rmSync(join(dir, `gen-${generation}`), { recursive: true, force: true });
   }
-}
-
-/** Copies every message of `from` into a fresh generation laid out as `to`; returns how many. */
-function migrate(dir: string, from: Layout, to: Layout): number {
-  const target = generationDir(dir, to.generation);
-  rmSync(target, { recursive: true, force: true });
-  mkdirSync(target, { recursive: true });
-  const outputs = shardFiles(dir, to).map((file) => {
-    const db = new Database(file);
-    db.pragma('journal_mode = WAL');
-    db.exec(SCHEMA);
-    return { db, insert: db.prepare('INSERT INTO messages (recipient, sender, body) VALUES (?, ?, ?)') };
-  });
-  let moved = 0;
-  try {
-    const begin = (): void => outputs.forEach(({ db }) => db.exec('BEGIN'));
-    const commit = (): void => outputs.forEach(({ db }) => db.exec('COMMIT'));
-    begin();
-    for (const file of shardFiles(dir, from)) {
-      const source = new Database(file, { fileMustExist: false });
-      try {
-        source.exec(SCHEMA);
-        // In seq order: a user's messages all sit in one source file, so each mailbox
-        // keeps its FIFO order in the target.
-        const rows = source.prepare('SELECT recipient, sender, body FROM messages ORDER BY seq').iterate() as IterableIterator<{
-          recipient: string;
-          sender: string;
-          body: Buffer;
-        }>;
-        for (const row of rows) {
-          const shard = shardIndex(Buffer.from(row.recipient, 'latin1'), to.shards);
-          (outputs[shard] as (typeof outputs)[number]).insert.run(row.recipient, row.sender, row.body);
-          if (++moved % MIGRATION_BATCH_ROWS === 0) {
-            commit();
-            begin();
-          }
-        }
-      } finally {
-        source.close();
-      }
-    }
-    commit();
-  } finally {
-    // Closing checkpoints each WAL into its file (and syncs it) before the layout flips.
-    for (const { db } of outputs) db.close();
-  }
-  return moved;
 }

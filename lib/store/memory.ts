@@ -1,15 +1,33 @@
 import { RingQueue } from '../util/ring-queue.js';
-import { ENQUEUED, MAILBOX_FULL, type EnqueueResult, type MailboxStore, type StoreLimits, type StoredMessage } from './store.js';
+import { ENQUEUED, MAILBOX_FULL, STORE_UNAVAILABLE, type EnqueueResult, type MailboxStore, type StoreLimits, type StoredMessage } from './store.js';
+
+// What a stored message costs besides its bytes (its object, its Buffer, its ring slot),
+// and what a mailbox costs (its map entry and ring), as counted against maxBytes.
+export const MESSAGE_OVERHEAD_BYTES = 160;
+export const MAILBOX_OVERHEAD_BYTES = 200;
+
+export interface MemoryStoreOptions extends StoreLimits {
+  /** Past this many bytes held (messages, senders, mailboxes), COMPOSE fails. Default: no cap. */
+  readonly maxBytes?: number;
+}
 
 /** Mailboxes in memory: fast, and gone when the process ends. */
 export class MemoryStore implements MailboxStore {
   readonly #limits: StoreLimits;
+  readonly #maxBytes: number;
+  #bytes = 0;
   // An emptied mailbox is deleted, so names that were only ever written to once do not
   // stay in the map forever.
   readonly #boxes = new Map<string, RingQueue<StoredMessage>>();
 
-  constructor(limits: StoreLimits) {
-    this.#limits = limits;
+  constructor(options: MemoryStoreOptions) {
+    this.#limits = options;
+    this.#maxBytes = options.maxBytes ?? Infinity;
+  }
+
+  /** Bytes held, as counted against maxBytes. */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   batch<T>(work: () => T): T {
@@ -19,12 +37,15 @@ export class MemoryStore implements MailboxStore {
   enqueue(user: string, message: StoredMessage): EnqueueResult {
     let box = this.#boxes.get(user);
     if ((box?.size ?? 0) >= this.#limits.maxMessagesPerUser) return MAILBOX_FULL;
+    const cost = messageCost(message) + (box === undefined ? mailboxCost(user) : 0);
+    if (this.#bytes + cost > this.#maxBytes) return STORE_UNAVAILABLE;
     if (box === undefined) {
       box = new RingQueue<StoredMessage>();
       this.#boxes.set(user, box);
     }
     // A copy: the caller's bytes are a view into a batch buffer that must not be kept.
     box.push({ from: message.from, body: Buffer.from(message.body) });
+    this.#bytes += cost;
     return ENQUEUED;
   }
 
@@ -32,7 +53,11 @@ export class MemoryStore implements MailboxStore {
     const box = this.#boxes.get(user);
     if (box === undefined) return null;
     const message = box.shift() as StoredMessage;
-    if (box.size === 0) this.#boxes.delete(user);
+    this.#bytes -= messageCost(message);
+    if (box.size === 0) {
+      this.#boxes.delete(user);
+      this.#bytes -= mailboxCost(user);
+    }
     return message;
   }
 
@@ -42,5 +67,14 @@ export class MemoryStore implements MailboxStore {
 
   close(): void {
     this.#boxes.clear();
+    this.#bytes = 0;
   }
+}
+
+function messageCost(message: StoredMessage): number {
+  return message.body.length + message.from.length + MESSAGE_OVERHEAD_BYTES;
+}
+
+function mailboxCost(user: string): number {
+  return user.length + MAILBOX_OVERHEAD_BYTES;
 }

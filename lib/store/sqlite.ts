@@ -1,5 +1,10 @@
+import { statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { StoreError, errorMessage } from '../errors.js';
+import { DiskGuard, type DiskSpaceOptions } from './disk-space.js';
+import { quickCheck, recoveryAdvice } from './integrity.js';
+import { SCHEMA, missingShardObjects } from './schema.js';
+import { isDamage, isFull, storeErrorFrom } from './sqlite-errors.js';
 import {
   ENQUEUED,
   MAILBOX_FULL,
@@ -11,9 +16,23 @@ import {
   type StoredMessage,
 } from './store.js';
 
+export { SCHEMA } from './schema.js';
+
 export interface SqliteStoreOptions extends StoreLimits {
-  /** The database file; created with its schema when missing. */
+  /** The database file. */
   readonly file: string;
+  /**
+   * Create the file (with its schema) when it is missing. Default true; a data directory
+   * passes false, since its layout says which files must already be there.
+   */
+  readonly create?: boolean;
+  /**
+   * Check the file at open (PRAGMA quick_check, and the rows counted through the table
+   * and through the index agree) and refuse it if it is damaged. Default false.
+   */
+  readonly verify?: boolean;
+  /** The data directory the file belongs to, named in the way out of damage. */
+  readonly dataDir?: string;
   /** Also survive power loss: fsync every commit (synchronous=FULL). Default false. */
   readonly fsync?: boolean;
   /**
@@ -21,25 +40,11 @@ export interface SqliteStoreOptions extends StoreLimits {
    * can never be asked for again and are dropped on open.
    */
   readonly epoch?: number;
-  /** Caps the file's size (PRAGMA max_page_count); writes past it fail as on a full disk. */
+  /** Caps the file's size: past it COMPOSE fails as on a full disk. */
   readonly maxBytes?: number;
+  /** Watch the disk: COMPOSE is refused below its watermark (see disk-space.ts). */
+  readonly disk?: DiskSpaceOptions;
 }
-
-export const SCHEMA = `
-  CREATE TABLE IF NOT EXISTS messages (
-    seq       INTEGER PRIMARY KEY,  -- rowid: always above every row present, so FIFO order
-    recipient TEXT NOT NULL,
-    sender    TEXT NOT NULL,
-    body      BLOB NOT NULL
-  );
-  CREATE INDEX IF NOT EXISTS messages_by_recipient ON messages (recipient, seq);
-  CREATE TABLE IF NOT EXISTS journal (
-    epoch INTEGER NOT NULL,
-    seq   INTEGER NOT NULL,
-    reply BLOB NOT NULL,
-    PRIMARY KEY (epoch, seq)
-  ) WITHOUT ROWID;
-`;
 
 interface CountRow {
   recipient: string;
@@ -47,8 +52,28 @@ interface CountRow {
 }
 
 interface MessageRow {
-  sender: string;
-  body: Buffer;
+  sender: unknown;
+  body: unknown;
+}
+
+// Above maxBytes, pages SQLite may still use: deletes, the journal of a batch of READs
+// and index splits must commit when COMPOSE is refused, or a full store could not drain.
+const HEADROOM_FRACTION = 8;
+const MIN_HEADROOM_BYTES = 256 * 1024;
+// What a row costs the disk, for the watermark: the row itself, its index entry, and its
+// copy in the WAL until a checkpoint.
+const ROW_OVERHEAD_BYTES = 64;
+// SQLite's default wal_autocheckpoint (pages), and what each page costs in the WAL: the
+// WAL grows to about this many frames before a checkpoint lets it start over.
+const WAL_CHECKPOINT_PAGES = 1000;
+const WAL_FRAME_HEADER_BYTES = 24;
+
+function fileSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
 }
 
 /**
@@ -61,11 +86,17 @@ interface MessageRow {
  * and survives the process being killed at any moment; `fsync: true` (synchronous=FULL)
  * also survives power loss.
  *
+ * Failures say what they are (sqlite-errors.ts): PH_ERR_STORE_DAMAGED when the file's
+ * bytes are not what SQLite wrote, PH_ERR_STORE_FULL when there is no room,
+ * PH_ERR_STORE_READ_FAILED / _WRITE_FAILED otherwise. A READ that finds its mailbox's
+ * count and rows disagree is damage too, never an empty mailbox.
+ *
  * Memory stays bounded: bodies live on disk; the store keeps only a count per mailbox.
  */
 export class SqliteStore implements MailboxStore {
   readonly journal: BatchJournal;
   readonly #db: Database.Database;
+  readonly #file: string;
   readonly #limits: StoreLimits;
   readonly #epoch: number;
   readonly #counts = new Map<string, number>();
@@ -76,7 +107,10 @@ export class SqliteStore implements MailboxStore {
   // With maxBytes: bytes that may still be written, checked before each insert so a
   // message that does not fit fails alone instead of rolling back its whole batch.
   readonly #maxBytes: number | undefined;
-  readonly #usedPages: Database.Statement<[], { used: number }> | undefined;
+  readonly #disk: DiskGuard | null;
+  readonly #usedPages: Database.Statement<[], number>;
+  readonly #freePages: Database.Statement<[], number>;
+  readonly #pageCount: Database.Statement<[], number>;
   #pageSize = 4096;
   readonly #insert: Database.Statement<[string, string, Uint8Array]>;
   readonly #takeOldest: Database.Statement<[string], MessageRow>;
@@ -86,38 +120,63 @@ export class SqliteStore implements MailboxStore {
   readonly #transaction: (work: () => unknown) => unknown;
 
   constructor(options: SqliteStoreOptions) {
+    this.#file = options.file;
     this.#limits = options;
     this.#epoch = options.epoch ?? 0;
+    this.#maxBytes = options.maxBytes;
+    this.#disk = options.disk === undefined ? null : new DiskGuard(options.disk);
+    let db: Database.Database | null = null;
     try {
-      this.#db = new Database(options.file);
-      this.#db.pragma('journal_mode = WAL');
-      this.#db.pragma(`synchronous = ${options.fsync === true ? 'FULL' : 'NORMAL'}`);
-      // A smaller page cache than SQLite's 2 MB default per connection is plenty: reads
-      // touch the head of each mailbox only.
-      this.#db.pragma('cache_size = -1024');
-      this.#db.exec(SCHEMA);
-      this.#maxBytes = options.maxBytes;
+      db = new Database(options.file, { fileMustExist: options.create === false });
+      this.#db = db;
+      db.pragma('journal_mode = WAL');
+      db.pragma(`synchronous = ${options.fsync === true ? 'FULL' : 'NORMAL'}`);
+      // A smaller page cache than SQLite's default is plenty: reads touch the head of
+      // each mailbox only.
+      db.pragma('cache_size = -1024');
+      this.#prepareSchema(options.create !== false);
+      this.#pageSize = db.pragma('page_size', { simple: true }) as number;
       if (options.maxBytes !== undefined) {
-        this.#pageSize = this.#db.pragma('page_size', { simple: true }) as number;
-        this.#db.pragma(`max_page_count = ${Math.max(1, Math.floor(options.maxBytes / this.#pageSize))}`);
-        this.#usedPages = this.#db.prepare('SELECT (SELECT page_count FROM pragma_page_count) - (SELECT freelist_count FROM pragma_freelist_count) AS used');
+        const headroom = Math.max(MIN_HEADROOM_BYTES, Math.floor(options.maxBytes / HEADROOM_FRACTION));
+        db.pragma(`max_page_count = ${Math.max(1, Math.floor((options.maxBytes + headroom) / this.#pageSize))}`);
       }
-      this.#insert = this.#db.prepare('INSERT INTO messages (recipient, sender, body) VALUES (?, ?, ?)');
-      this.#takeOldest = this.#db.prepare(
+      this.#usedPages = db.prepare('SELECT (SELECT page_count FROM pragma_page_count) - (SELECT freelist_count FROM pragma_freelist_count)').pluck() as Database.Statement<[], number>;
+      this.#freePages = db.prepare('SELECT freelist_count FROM pragma_freelist_count').pluck() as Database.Statement<[], number>;
+      this.#pageCount = db.prepare('SELECT page_count FROM pragma_page_count').pluck() as Database.Statement<[], number>;
+      this.#insert = db.prepare('INSERT INTO messages (recipient, sender, body) VALUES (?, ?, ?)');
+      this.#takeOldest = db.prepare(
         'DELETE FROM messages WHERE seq = (SELECT seq FROM messages WHERE recipient = ? ORDER BY seq LIMIT 1) RETURNING sender, body',
       );
-      this.#journalGet = this.#db.prepare('SELECT reply FROM journal WHERE epoch = ? AND seq = ?');
-      this.#journalPut = this.#db.prepare('INSERT OR REPLACE INTO journal (epoch, seq, reply) VALUES (?, ?, ?)');
-      this.#journalTrim = this.#db.prepare('DELETE FROM journal WHERE epoch = ? AND seq <= ?');
-      this.#db.prepare('DELETE FROM journal WHERE epoch <> ?').run(this.#epoch);
-      this.#transaction = this.#db.transaction((work: () => unknown) => work());
-      this.#loadCounts();
+      this.#journalGet = db.prepare('SELECT reply FROM journal WHERE epoch = ? AND seq = ?');
+      this.#journalPut = db.prepare('INSERT OR REPLACE INTO journal (epoch, seq, reply) VALUES (?, ?, ?)');
+      this.#journalTrim = db.prepare('DELETE FROM journal WHERE epoch = ? AND seq <= ?');
+      this.#transaction = db.transaction((work: () => unknown) => work());
+      const indexed = this.#loadCounts();
+      if (options.verify === true) this.#verify(indexed, options.dataDir);
+      this.#forgetEarlierRuns();
+      if (this.#disk !== null) {
+        // A start on a nearly full disk (after kill -9, say) reaches the file with what
+        // waits in the WAL at once, while the reserve's room is there for it.
+        this.#disk.lookNow(this.#diskSlack());
+        if (this.#disk.tight) this.#checkpoint();
+      }
     } catch (cause) {
+      db?.close();
+      if (cause instanceof StoreError) throw cause;
+      if (isDamage(cause)) {
+        throw new StoreError('PH_ERR_STORE_DAMAGED', `${options.file} is damaged (${errorMessage(cause)}). ${recoveryAdvice(options.dataDir)}`, { cause });
+      }
       throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `cannot open mailbox store ${options.file}: ${errorMessage(cause)}`, { cause });
     }
     const epoch = this.#epoch;
     this.journal = {
-      replyFor: (seq) => this.#journalGet.get(epoch, seq)?.reply ?? null,
+      replyFor: (seq) => {
+        try {
+          return this.#journalGet.get(epoch, seq)?.reply ?? null;
+        } catch (cause) {
+          throw storeErrorFrom(cause, 'read', `${this.#file} (journal)`);
+        }
+      },
       record: (seq, reply, ackedThrough) => {
         // Trim first: the pages freed make room for this reply on a nearly full store.
         if (ackedThrough > 0) this.#journalTrim.run(epoch, ackedThrough);
@@ -129,23 +188,32 @@ export class SqliteStore implements MailboxStore {
   batch<T>(work: () => T): T {
     this.#inBatch = true;
     try {
-      return this.#transaction(work) as T;
+      const result = this.#transaction(work) as T;
+      // Below the watermark, the WAL is checkpointed after every commit so the next one
+      // reuses it from its start: it must not grow on a disk with no room to grow into.
+      if (this.#disk?.tight === true) this.#checkpoint();
+      return result;
     } catch (cause) {
-      // Rolled back (a disk that is really full, an I/O error): so are the counts.
+      // Rolled back (a disk that is really full, damage, an I/O error): so are the counts.
       for (const [user, count] of this.#undo) this.#setCount(user, count);
-      if (cause instanceof StoreError) throw cause;
-      throw new StoreError('PH_ERR_STORE_WRITE_FAILED', `mailbox store write failed: ${errorMessage(cause)}`, { cause });
+      if (isFull(cause) || (cause instanceof StoreError && cause.code === 'PH_ERR_STORE_FULL')) this.#disk?.onFull();
+      throw storeErrorFrom(cause, 'write', this.#file);
     } finally {
       this.#inBatch = false;
       this.#undo.clear();
+      this.#disk?.settled();
     }
   }
 
   enqueue(user: string, message: StoredMessage): EnqueueResult {
     const count = this.#counts.get(user) ?? 0;
     if (count >= this.#limits.maxMessagesPerUser) return MAILBOX_FULL;
-    if (!this.#fits(user.length + message.from.length + message.body.length)) return STORE_UNAVAILABLE;
-    this.#insert.run(user, message.from, message.body);
+    if (!this.#fits(user.length + message.from.length + message.body.length + ROW_OVERHEAD_BYTES)) return STORE_UNAVAILABLE;
+    try {
+      this.#insert.run(user, message.from, message.body);
+    } catch (cause) {
+      throw storeErrorFrom(cause, 'write', `${this.#file} (mailbox ${user})`);
+    }
     this.#changeCount(user, count, count + 1);
     return ENQUEUED;
   }
@@ -153,8 +221,16 @@ export class SqliteStore implements MailboxStore {
   dequeue(user: string): StoredMessage | null {
     const count = this.#counts.get(user);
     if (count === undefined) return null;
-    const row = this.#takeOldest.get(user);
-    if (row === undefined) return null;
+    let row: MessageRow | undefined;
+    try {
+      row = this.#takeOldest.get(user);
+    } catch (cause) {
+      throw storeErrorFrom(cause, 'read', `${this.#file} (mailbox ${user})`);
+    }
+    // The count says a message waits: no row, or a row that is not one, is damage.
+    if (row === undefined || typeof row.sender !== 'string' || !(row.body instanceof Uint8Array)) {
+      throw new StoreError('PH_ERR_STORE_DAMAGED', `${this.#file} (mailbox ${user}) is damaged: ${count} message(s) counted, but the oldest cannot be read`);
+    }
     this.#changeCount(user, count, count - 1);
     return { from: row.sender, body: row.body };
   }
@@ -169,12 +245,62 @@ export class SqliteStore implements MailboxStore {
     this.#db.close();
   }
 
-  /** Whether a row of about `bytes` bytes still fits under maxBytes (always, without it). */
+  /** Whether a row of about `bytes` bytes still fits under maxBytes and the disk's watermark. */
   #fits(bytes: number): boolean {
-    if (this.#maxBytes === undefined || this.#usedPages === undefined) return true;
-    const used = (this.#usedPages.get() as { used: number }).used * this.#pageSize;
-    // Room for the row, its index entry and a page split.
-    return used + 2 * bytes + 2 * this.#pageSize <= this.#maxBytes;
+    if (this.#maxBytes !== undefined) {
+      const used = this.#usedPages.get() as number;
+      // Room for the row, its index entry and a page split.
+      if (used * this.#pageSize + 2 * bytes + 2 * this.#pageSize > this.#maxBytes) return false;
+    }
+    return this.#disk === null || this.#disk.allows(2 * bytes, () => this.#diskSlack());
+  }
+
+  /**
+   * How this store's files change the disk's free space as statfs reports it: plus the
+   * free pages inside the file (new rows reuse them); minus the growth still to come:
+   * pages in the WAL beyond the file's end (written into it at the next checkpoint),
+   * and the WAL's own growth up to the size it reaches between checkpoints.
+   */
+  #diskSlack(): number {
+    const page = this.#pageSize;
+    const logical = (this.#pageCount.get() as number) * page;
+    const pendingFile = Math.max(0, logical - fileSize(this.#file));
+    const pendingWal = Math.max(0, WAL_CHECKPOINT_PAGES * (page + WAL_FRAME_HEADER_BYTES) - fileSize(`${this.#file}-wal`));
+    return (this.#freePages.get() as number) * page - pendingFile - pendingWal;
+  }
+
+  #checkpoint(): void {
+    try {
+      this.#db.pragma('wal_checkpoint(PASSIVE)');
+    } catch {
+      // Nothing is lost: the pages stay in the WAL, and the next commit tries again.
+    }
+  }
+
+  #prepareSchema(create: boolean): void {
+    const missing = missingShardObjects(this.#db);
+    if (missing.length === 0) return;
+    if (create) {
+      this.#db.exec(SCHEMA);
+      return;
+    }
+    throw new StoreError('PH_ERR_STORE_DAMAGED', `${this.#file} is not a pigeonhole shard file (it has no ${missing.join(', ')})`);
+  }
+
+  #verify(indexed: number, dataDir: string | undefined): void {
+    const problems = quickCheck(this.#db, indexed);
+    if (problems.length === 0) return;
+    throw new StoreError('PH_ERR_STORE_DAMAGED', `${this.#file} is damaged (${problems.slice(0, 3).join('; ')}); the server will not serve it. ${recoveryAdvice(dataDir)}`);
+  }
+
+  /** Drops the journal of earlier runs; on a full disk that waits for the next start. */
+  #forgetEarlierRuns(): void {
+    try {
+      this.#db.prepare('DELETE FROM journal WHERE epoch <> ?').run(this.#epoch);
+    } catch (cause) {
+      // An earlier run's replies are never asked for again: leaving them costs room only.
+      if (!isFull(cause)) throw cause;
+    }
   }
 
   #changeCount(user: string, from: number, to: number): void {
@@ -187,9 +313,15 @@ export class SqliteStore implements MailboxStore {
     else this.#counts.set(user, count);
   }
 
-  #loadCounts(): void {
+  /** Counts every mailbox (through the index); returns the total. */
+  #loadCounts(): number {
     this.#counts.clear();
+    let total = 0;
     const rows = this.#db.prepare('SELECT recipient, COUNT(*) AS n FROM messages GROUP BY recipient').all() as CountRow[];
-    for (const row of rows) this.#counts.set(row.recipient, row.n);
+    for (const row of rows) {
+      this.#counts.set(row.recipient, row.n);
+      total += row.n;
+    }
+    return total;
   }
 }

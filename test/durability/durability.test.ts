@@ -181,7 +181,7 @@ test('a full store: COMPOSE answers MESSAGE FAILED, the server keeps serving, st
     else t.is(reply, 'MESSAGE SENT');
   }
   t.is(failed, 1, 'the store filled up within 100 messages of 8 kB');
-  t.true(errors.some((message) => message.includes('PH_ERR_STORE_WRITE_FAILED')), 'the reason is logged');
+  t.true(errors.some((message) => message.includes('PH_ERR_STORE_FULL')), 'the reason is logged');
 
   const alice = await login('alice');
   await alice.send('READ\n');
@@ -201,7 +201,7 @@ test('a data directory serves one server at a time; the lock goes with close()',
   const second = createServer({ shards: 2, dataDir: dir, logger: quiet });
   const error = await t.throwsAsync(second.listen({ port: 0 }));
   t.is((error as { code?: string }).code, 'PH_ERR_STORE_OPEN_FAILED');
-  t.regex(error?.message ?? '', /is in use by another pigeonhole server/);
+  t.regex(error?.message ?? '', /is in use by another pigeonhole process/);
   t.deepEqual(readdirSync(dir).filter((entry) => entry.startsWith('gen-')), ['gen-1'], 'the refused server migrated nothing');
   await first.close();
   const third = createServer({ shards: 2, dataDir: dir, logger: quiet });
@@ -216,7 +216,7 @@ test('the lock holds across processes and dies with its process (kill -9)', asyn
   const quiet = { info: () => {}, warn: () => {}, error: () => {} };
   const refused = createServer({ shards: 0, dataDir: dir, logger: quiet });
   const error = await t.throwsAsync(refused.listen({ port: 0 }));
-  t.regex(error?.message ?? '', /is in use by another pigeonhole server/);
+  t.regex(error?.message ?? '', /is in use by another pigeonhole process/);
   other.child.kill('SIGKILL');
   await once(other.child, 'exit');
   const after = createServer({ shards: 0, dataDir: dir, logger: quiet });

@@ -12,7 +12,7 @@ test('a shard whose store cannot open fails start() with a typed cause rebuilt f
   const shards = new WorkerShards(1, silentLogger);
   t.teardown(() => shards.close());
   const missing = join(tmpdir(), `pigeonhole-no-such-dir-${process.pid}`, 'sub', 'shard-0.db');
-  const err = await t.throwsAsync(shards.start({ maxMessagesPerUser: 8, store: { kind: 'sqlite', files: [missing], fsync: false, epoch: 1 } }, sink), {
+  const err = await t.throwsAsync(shards.start({ maxMessagesPerUser: 8, store: { kind: 'sqlite', files: [missing], fsync: false, epoch: 1, dataDir: tmpdir(), disk: { dir: tmpdir(), minFreeBytes: 0, reserveBytes: 0 } } }, sink), {
     instanceOf: ShardError,
     code: 'PH_ERR_SHARD_START_FAILED',
   });

@@ -1,0 +1,51 @@
+import { DEFAULT_LINE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_LINE_BUFFER_BYTES, type ServerOptions, defaultMaxConnections } from '../options.js';
+import { UsageError, bytesFlag, integerFlag } from './flags.js';
+
+/** `pigeonhole serve`'s flags for the limits on what clients and the store may hold. */
+export const LIMIT_FLAGS = {
+  'max-connections': { type: 'string' },
+  'max-connections-per-ip': { type: 'string' },
+  'line-timeout': { type: 'string' },
+  'max-line-buffer': { type: 'string' },
+  'max-store-bytes': { type: 'string' },
+  'min-free-disk': { type: 'string' },
+} as const;
+
+const MiB = 1024 * 1024;
+
+export const LIMITS_HELP = `  --max-connections N    connections open at once; more are closed unanswered
+                         (default ${defaultMaxConnections()} here: the descriptor limit less a tenth, at least 128)
+  --max-connections-per-ip N
+                         connections open at once from one address; 0 for no such
+                         limit (default ${DEFAULT_MAX_CONNECTIONS_PER_IP})
+  --line-timeout SECONDS a command or message line must be complete this long after
+                         its first byte, or the connection is closed; 0 never
+                         (default ${DEFAULT_LINE_TIMEOUT_MS / 1000})
+  --max-line-buffer BYTES
+                         unfinished lines held across all connections; past it the
+                         connections holding the most are closed (default ${DEFAULT_MAX_LINE_BUFFER_BYTES / MiB}M)
+  --max-store-bytes BYTES
+                         the most the stored messages may take, split between the
+                         shards; past it COMPOSE fails (default: a quarter of memory
+                         with --memory, no cap on disk)
+  --min-free-disk BYTES  on disk: COMPOSE fails while the data directory's disk has
+                         less free; READs go on (default: a twentieth of the disk,
+                         1M to 256M)
+                         BYTES may end in K, M or G.
+`;
+
+type LimitValues = Partial<Record<keyof typeof LIMIT_FLAGS, string>>;
+
+/** The server options the limit flags ask for (undefined where a flag is not given). */
+export function limitOptions(values: LimitValues, durable: boolean): Partial<ServerOptions> {
+  const lineSeconds = integerFlag('line-timeout', values['line-timeout'], 0, 2_147_483);
+  if (!durable && values['min-free-disk'] !== undefined) throw new UsageError('--min-free-disk applies to on-disk storage; drop --memory');
+  return {
+    maxConnections: integerFlag('max-connections', values['max-connections'], 1, 10_000_000),
+    maxConnectionsPerIp: integerFlag('max-connections-per-ip', values['max-connections-per-ip'], 0, 10_000_000),
+    lineTimeoutMs: lineSeconds === undefined ? undefined : lineSeconds * 1000,
+    maxLineBufferBytes: bytesFlag('max-line-buffer', values['max-line-buffer'], 1, Number.MAX_SAFE_INTEGER),
+    maxStoreBytes: bytesFlag('max-store-bytes', values['max-store-bytes'], 64 * 1024, Number.MAX_SAFE_INTEGER),
+    minFreeDiskBytes: bytesFlag('min-free-disk', values['min-free-disk'], 0, Number.MAX_SAFE_INTEGER),
+  };
+}

@@ -1,0 +1,58 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { openDataDir } from '../store/data-dir.js';
+import { salvageDataDir } from '../store/salvage.js';
+import { UsageError } from './flags.js';
+import { DEFAULT_DATA_DIR } from './serve.js';
+
+export const SALVAGE_HELP = `Usage: pigeonhole salvage [--data-dir DIR]
+
+Copies every message that can still be read from the data directory's shard files,
+in order, into a fresh generation with the same number of shards, and makes that the
+one the server serves. It reports how many messages were saved and exactly how many
+could not be (a lower bound only when a file's table and its index are both damaged,
+or a shard file is missing). Run it while no server uses the directory, when the
+server will not start because a shard file is damaged or missing. The old generation
+is kept as DIR/salvaged-gen-N for you to remove once you no longer need it.
+
+Options:
+  --data-dir DIR   the data directory (default ${DEFAULT_DATA_DIR})
+  -h, --help       show this help
+
+Exit codes: 0 salvaged (whatever was lost is reported); 1 it could not be done (a
+server is using the directory, the disk is full, ...); 2 a bad option.
+`;
+
+export async function salvage(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { 'data-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    process.stdout.write(SALVAGE_HELP);
+    return 0;
+  }
+  if (values['data-dir'] === '') throw new UsageError('--data-dir cannot be empty');
+  const dir = resolve(values['data-dir'] ?? DEFAULT_DATA_DIR);
+  if (!existsSync(dir)) throw new UsageError(`no data directory at ${dir}`);
+  const release = openDataDir(dir);
+  try {
+    const report = salvageDataDir(dir);
+    const out: string[] = [];
+    for (const file of report.files) {
+      const lost = file.lost === 0 ? '' : `, ${file.lost}${file.exact ? '' : ' or more'} could not be saved`;
+      out.push(`${file.file}: ${file.saved} saved${lost}${file.problems.length === 0 ? '' : ` (${file.problems.join('; ')})`}`);
+    }
+    const lost = report.exact ? `${report.lost}` : `at least ${report.lost}`;
+    out.push(`saved ${report.saved} message(s) into ${report.generation}/; ${lost} could not be saved`);
+    if (!report.exact) out.push('(where a file\'s table and its index are both damaged, or a file is missing, messages lost from both cannot be counted)');
+    out.push(`the old generation is kept as ${join(dir, report.keptAs)}/: remove it once you no longer need it`);
+    process.stdout.write(`${out.join('\n')}\n`);
+    return 0;
+  } finally {
+    release();
+  }
+}

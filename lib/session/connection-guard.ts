@@ -1,0 +1,185 @@
+import type { Socket } from 'node:net';
+import type { LimitErrorCode } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { RateLimitedLog } from '../util/rate-limited-log.js';
+
+export interface ConnectionGuardOptions {
+  /** Connections open at once; more are closed at once, unanswered. */
+  readonly maxConnections: number;
+  /** Connections open at once from one address; 0: no such limit. */
+  readonly maxConnectionsPerIp: number;
+  /** A line must be complete this long after its first byte arrived; 0: no limit. */
+  readonly lineTimeoutMs: number;
+  /** Bytes of unfinished lines held across all connections. */
+  readonly maxLineBufferBytes: number;
+  readonly logger: Logger;
+}
+
+/** What the guard watches of a connection. */
+export interface GuardedConnection {
+  /** performance.now() when its unfinished line began to arrive; 0 while it holds none (or is not being read). */
+  readonly lineStartedAt: number;
+  /** Closes it at once: nothing more is sent. */
+  destroy(): void;
+}
+
+/** How many connections each limit has closed since the server started. */
+export interface LimitCounts {
+  /** Refused at accept: maxConnections were open. */
+  refusedConnections: number;
+  /** Refused at accept: their address had maxConnectionsPerIp open. */
+  refusedPerIp: number;
+  /** Closed: a line took longer than lineTimeoutMs. */
+  lineTimeouts: number;
+  /** Closed: they held the most unfinished line bytes when the total passed maxLineBufferBytes. */
+  lineBufferDrops: number;
+  /** accept() failures (out of file descriptors, say). */
+  acceptErrors: number;
+}
+
+// The sweep for overdue lines runs this often: a trickle is cut between lineTimeoutMs
+// and lineTimeoutMs plus this.
+const MAX_SWEEP_MS = 5_000;
+const MIN_SWEEP_MS = 50;
+
+/**
+ * The server-wide limits on what clients may hold: connections (in all, per address),
+ * time to finish a line, and memory for unfinished lines. A connection over a limit is
+ * closed at once without a reply, counted, and logged (rate-limited: one line per
+ * cause per interval, with the count).
+ *
+ * Nothing here runs per command or per line. A connection tells the guard how many
+ * bytes of unfinished input it holds only when a read leaves that figure changed, and
+ * stamps the start of an unfinished line only when a read ends mid-line; one timer for
+ * the whole server sweeps for lines that are overdue.
+ */
+export class ConnectionGuard {
+  readonly counts: LimitCounts = { refusedConnections: 0, refusedPerIp: 0, lineTimeouts: 0, lineBufferDrops: 0, acceptErrors: 0 };
+  readonly #options: ConnectionGuardOptions;
+  readonly #log: RateLimitedLog;
+  readonly #perAddress = new Map<string, number>();
+  // Each connection with the unfinished bytes it last reported.
+  readonly #held = new Map<GuardedConnection, number>();
+  #open = 0;
+  #heldTotal = 0;
+  #sweep: ReturnType<typeof setInterval> | null = null;
+
+  constructor(options: ConnectionGuardOptions) {
+    this.#options = options;
+    this.#log = new RateLimitedLog(options.logger);
+  }
+
+  /** Connections open now. */
+  get open(): number {
+    return this.#open;
+  }
+
+  /** Bytes of unfinished lines held across all connections now. */
+  get heldBytes(): number {
+    return this.#heldTotal;
+  }
+
+  /**
+   * Lets a new socket in, or closes it at once (over a limit) and returns false. An
+   * admitted socket counts until it closes.
+   */
+  admit(socket: Socket): boolean {
+    const { maxConnections, maxConnectionsPerIp } = this.#options;
+    const address = socket.remoteAddress ?? '';
+    if (this.#open >= maxConnections) {
+      this.counts.refusedConnections++;
+      return this.#refuse(socket, 'PH_ERR_LIMIT_CONNECTIONS', `refused a connection from ${address}: ${maxConnections} connections are open (maxConnections)`);
+    }
+    const fromAddress = this.#perAddress.get(address) ?? 0;
+    if (maxConnectionsPerIp > 0 && fromAddress >= maxConnectionsPerIp) {
+      this.counts.refusedPerIp++;
+      return this.#refuse(socket, 'PH_ERR_LIMIT_CONNECTIONS_PER_IP', `refused a connection from ${address}: it has ${maxConnectionsPerIp} open (maxConnectionsPerIp)`);
+    }
+    this.#open++;
+    this.#perAddress.set(address, fromAddress + 1);
+    socket.once('close', () => {
+      this.#open--;
+      const left = (this.#perAddress.get(address) ?? 1) - 1;
+      if (left === 0) this.#perAddress.delete(address);
+      else this.#perAddress.set(address, left);
+    });
+    return true;
+  }
+
+  /** Watches an admitted connection's lines until its socket closes. */
+  watch(connection: GuardedConnection, socket: Socket): void {
+    this.#held.set(connection, 0);
+    socket.once('close', () => this.#forget(connection));
+    if (this.#sweep === null && this.#options.lineTimeoutMs > 0) {
+      const every = Math.min(MAX_SWEEP_MS, Math.max(MIN_SWEEP_MS, Math.floor(this.#options.lineTimeoutMs / 4)));
+      this.#sweep = setInterval(() => this.#sweepOverdue(), every).unref();
+    }
+  }
+
+  /** `connection` now holds `held` bytes of unfinished input. */
+  heldChanged(connection: GuardedConnection, held: number): void {
+    const before = this.#held.get(connection);
+    if (before === undefined) return; // closed, or dropped already
+    this.#held.set(connection, held);
+    this.#heldTotal += held - before;
+    if (this.#heldTotal > this.#options.maxLineBufferBytes) this.#shed();
+  }
+
+  /** accept() failed (EMFILE, ENFILE...): the server goes on; logged, rate-limited. */
+  acceptFailed(error: Error): void {
+    this.counts.acceptErrors++;
+    const code = (error as NodeJS.ErrnoException).code ?? 'unknown';
+    this.#log.error(`accept:${code}`, { code: 'PH_ERR_SERVER_ACCEPT_FAILED', errno: code, open: this.#open }, `could not accept a connection: ${error.message}`);
+  }
+
+  /** Stops the sweep and tells pending log counts. */
+  close(): void {
+    if (this.#sweep !== null) clearInterval(this.#sweep);
+    this.#sweep = null;
+    this.#log.flush();
+  }
+
+  #refuse(socket: Socket, code: LimitErrorCode, message: string): false {
+    // PROTOCOL: over a limit, the connection is closed without a word.
+    socket.destroy();
+    this.#log.warn(code, { code, open: this.#open }, message);
+    return false;
+  }
+
+  #forget(connection: GuardedConnection): void {
+    const held = this.#held.get(connection);
+    if (held === undefined) return;
+    this.#held.delete(connection);
+    this.#heldTotal -= held;
+  }
+
+  /** Drops the connections holding the most unfinished bytes until the total fits again. */
+  #shed(): void {
+    const { maxLineBufferBytes } = this.#options;
+    const biggest = [...this.#held].sort((a, b) => b[1] - a[1]);
+    for (const [connection, held] of biggest) {
+      if (this.#heldTotal <= maxLineBufferBytes || held === 0) break;
+      this.#forget(connection);
+      this.counts.lineBufferDrops++;
+      this.#log.warn(
+        'PH_ERR_LIMIT_LINE_BUFFER',
+        { code: 'PH_ERR_LIMIT_LINE_BUFFER', held },
+        `closed a connection holding ${held} bytes of unfinished lines: all connections together held more than ${maxLineBufferBytes} (maxLineBufferBytes)`,
+      );
+      connection.destroy();
+    }
+  }
+
+  #sweepOverdue(): void {
+    const now = performance.now();
+    const { lineTimeoutMs } = this.#options;
+    for (const connection of this.#held.keys()) {
+      const started = connection.lineStartedAt;
+      if (started === 0 || now - started <= lineTimeoutMs) continue;
+      this.#forget(connection);
+      this.counts.lineTimeouts++;
+      this.#log.warn('PH_ERR_LIMIT_LINE_TIMEOUT', { code: 'PH_ERR_LIMIT_LINE_TIMEOUT' }, `closed a connection whose line was not complete ${lineTimeoutMs} ms after it began (lineTimeoutMs)`);
+      connection.destroy();
+    }
+  }
+}

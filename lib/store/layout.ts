@@ -1,0 +1,120 @@
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { StoreError, errorMessage } from '../errors.js';
+import { createShardFile } from './schema.js';
+
+/**
+ * What a data directory holds, as `pigeonhole.json` records it:
+ *
+ *   DATA/pigeonhole.json        {"format":1,"shards":2,"generation":1}
+ *   DATA/lock.db                held locked by the process using the directory
+ *   DATA/reserve                room given back when the disk fills (disk-space.ts)
+ *   DATA/gen-1/shard-0.db       (+ -wal, -shm while open)
+ *   DATA/gen-1/shard-1.db
+ *
+ * A generation folder holds exactly one file per shard: a missing one, or one that does
+ * not belong to the layout, means someone else changed the directory, and the server
+ * will not guess (it would serve an empty mailbox in place of lost ones).
+ */
+export const LAYOUT_FILE = 'pigeonhole.json';
+export const LOCK_FILE = 'lock.db';
+export const FORMAT = 1;
+
+export interface Layout {
+  readonly format: number;
+  readonly shards: number;
+  readonly generation: number;
+}
+
+export function generationDir(dir: string, generation: number): string {
+  return join(dir, `gen-${generation}`);
+}
+
+export function shardFileName(shardId: number): string {
+  return `shard-${shardId}.db`;
+}
+
+export function shardFiles(dir: string, layout: Layout): string[] {
+  return Array.from({ length: layout.shards }, (_, shardId) => join(generationDir(dir, layout.generation), shardFileName(shardId)));
+}
+
+/** The generation folders present (gen-N), lowest first. */
+export function generationsIn(dir: string): number[] {
+  return readdirSync(dir)
+    .map((entry) => /^gen-(\d+)$/.exec(entry)?.[1])
+    .filter((n): n is string => n !== undefined)
+    .map(Number)
+    .sort((a, b) => a - b);
+}
+
+/** The layout, or null in a directory that has none yet. */
+export function readLayout(dir: string): Layout | null {
+  const file = join(dir, LAYOUT_FILE);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `cannot read ${file}: ${errorMessage(cause)}`, { cause });
+  }
+  let layout: Partial<Layout> = {};
+  try {
+    layout = JSON.parse(text) as Partial<Layout>;
+  } catch {
+    // reported below as not a layout
+  }
+  if (layout.format !== FORMAT || !Number.isInteger(layout.shards) || !Number.isInteger(layout.generation)) {
+    throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `${file} is not a pigeonhole data directory layout (format ${FORMAT})`);
+  }
+  return layout as Layout;
+}
+
+/** Replaces pigeonhole.json atomically (write, sync, rename, sync the directory). */
+export function writeLayout(dir: string, layout: Layout): void {
+  const file = join(dir, LAYOUT_FILE);
+  const temporary = `${file}.tmp`;
+  writeFileSync(temporary, `${JSON.stringify(layout)}\n`);
+  fsyncPath(temporary);
+  renameSync(temporary, file);
+  fsyncPath(dir);
+}
+
+export function fsyncPath(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * How the generation folder differs from the layout: shard files missing, and files
+ * that are not one of its shards' (a shard file of another layout, say). Empty when
+ * they match.
+ */
+export function layoutProblems(dir: string, layout: Layout): string[] {
+  const folder = generationDir(dir, layout.generation);
+  const name = `gen-${layout.generation}`;
+  if (!existsSync(folder)) return [`${name}/ is missing`];
+  const expected = new Set(Array.from({ length: layout.shards }, (_, shardId) => shardFileName(shardId)));
+  const entries = readdirSync(folder);
+  const problems: string[] = [];
+  for (const file of expected) if (!entries.includes(file)) problems.push(`${name}/${file} is missing`);
+  for (const entry of entries) {
+    // A shard file and the WAL, index and journal SQLite keeps beside it.
+    const base = entry.replace(/-(wal|shm|journal)$/, '');
+    if (!expected.has(base)) problems.push(`${name}/${entry} is not a file of this ${layout.shards}-shard layout`);
+  }
+  return problems;
+}
+
+/** A new generation folder holding an empty shard file per shard (replacing any half-built one). */
+export function createGeneration(dir: string, layout: Layout): string[] {
+  const folder = generationDir(dir, layout.generation);
+  rmSync(folder, { recursive: true, force: true });
+  mkdirSync(folder, { recursive: true });
+  const files = shardFiles(dir, layout);
+  for (const file of files) createShardFile(file);
+  return files;
+}

@@ -1,0 +1,90 @@
+import { existsSync, renameSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import Database from 'better-sqlite3';
+import { StoreError } from '../errors.js';
+import { shardIndex } from '../util/shard-hash.js';
+import { FORMAT, type Layout, createGeneration, generationDir, layoutProblems, readLayout, shardFiles, writeLayout } from './layout.js';
+import { readShardFile } from './salvage-reader.js';
+
+export interface SalvagedFile {
+  /** The source file, relative to the data directory. */
+  readonly file: string;
+  readonly saved: number;
+  readonly lost: number;
+  /** Whether `lost` is exact (see ShardFileContents); false for a missing file. */
+  readonly exact: boolean;
+  readonly problems: string[];
+}
+
+export interface SalvageReport {
+  readonly saved: number;
+  readonly lost: number;
+  readonly exact: boolean;
+  readonly files: SalvagedFile[];
+  /** The new generation's folder, relative to the data directory. */
+  readonly generation: string;
+  /** Where the old generation was kept, relative to the data directory. */
+  readonly keptAs: string;
+}
+
+const COMMIT_EVERY_ROWS = 50_000;
+
+/**
+ * Copies every readable message of the data directory's current generation, in order,
+ * into a fresh generation with the same shard count, then makes that the layout (the
+ * same atomic flip as a migration). The old generation is kept beside it, renamed
+ * `salvaged-gen-N`, for the operator to remove. The caller holds the directory's lock.
+ *
+ * Shard files the layout names but that are missing count as read with nothing in
+ * them, and make the count of lost messages inexact (their messages cannot be known).
+ */
+export function salvageDataDir(dir: string): SalvageReport {
+  const layout = readLayout(dir);
+  if (layout === null) throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `${dir} has no pigeonhole.json: there is nothing to salvage`);
+  const next: Layout = { format: FORMAT, shards: layout.shards, generation: layout.generation + 1 };
+  const outputs = createGeneration(dir, next).map((file) => {
+    const db = new Database(file, { fileMustExist: true });
+    return { db, insert: db.prepare('INSERT INTO messages (recipient, sender, body) VALUES (?, ?, ?)') };
+  });
+  const files: SalvagedFile[] = [];
+  const missing = new Set(layoutProblems(dir, layout).filter((problem) => problem.endsWith(' is missing')));
+  let pending = 0;
+  const begin = (): void => outputs.forEach(({ db }) => db.exec('BEGIN'));
+  const commit = (): void => outputs.forEach(({ db }) => db.exec('COMMIT'));
+  try {
+    begin();
+    for (const file of shardFiles(dir, layout)) {
+      const name = relative(dir, file);
+      if (missing.has(`${name} is missing`) || !existsSync(file)) {
+        files.push({ file: name, saved: 0, lost: 0, exact: false, problems: ['missing: its messages cannot be known'] });
+        continue;
+      }
+      const contents = readShardFile(file, (message) => {
+        // Placed by the name, as the server finds it: a misplaced mailbox lands right.
+        const shard = shardIndex(Buffer.from(message.recipient, 'latin1'), next.shards);
+        (outputs[shard] as (typeof outputs)[number]).insert.run(message.recipient, message.sender, message.body);
+        if (++pending % COMMIT_EVERY_ROWS === 0) {
+          commit();
+          begin();
+        }
+      });
+      files.push({ file: name, ...contents });
+    }
+    commit();
+  } finally {
+    // Closing checkpoints each WAL into its file before the layout flips.
+    for (const { db } of outputs) db.close();
+  }
+  writeLayout(dir, next);
+  const keptAs = keptName(dir, layout.generation);
+  renameSync(generationDir(dir, layout.generation), join(dir, keptAs));
+  const saved = files.reduce((sum, file) => sum + file.saved, 0);
+  const lost = files.reduce((sum, file) => sum + file.lost, 0);
+  return { saved, lost, exact: files.every((file) => file.exact), files, generation: `gen-${next.generation}`, keptAs };
+}
+
+function keptName(dir: string, generation: number): string {
+  const base = `salvaged-gen-${generation}`;
+  if (!existsSync(join(dir, base))) return base;
+  for (let n = 2; ; n++) if (!existsSync(join(dir, `${base}.${n}`))) return `${base}.${n}`;
+}
