@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { errorMessage } from '../errors.js';
 import { usernameProblem } from '../protocol/username.js';
+import { pagesNamed, untrustedRows } from './page-reader.js';
 
 /** One message read back whole from a shard file. */
 export interface SalvagedMessage {
@@ -13,7 +14,7 @@ export interface SalvagedMessage {
 export interface ShardFileContents {
   /** Messages read whole and well formed (each handed to the caller, in seq order). */
   readonly saved: number;
-  /** Messages known to have been stored (by the table or its index) that could not be read. */
+  /** Messages known to have been stored (by the table or its index) that could not be saved. */
   readonly lost: number;
   /**
    * Whether `lost` is exact: it is unless both the table and its index are damaged, in
@@ -27,14 +28,26 @@ export interface ShardFileContents {
 const LF = 0x0a;
 const MIN_SEQ = Number.MIN_SAFE_INTEGER;
 
+interface IndexWalk {
+  /** seq -> recipient, as the index (recipient, seq) names them. */
+  readonly entries: Map<number, string>;
+  readonly complete: boolean;
+}
+
 /**
- * Reads every readable message of a shard file that may be damaged. SQLite stops a scan
- * at the first bad page, so the table is walked in seq order and, where a walk breaks,
- * probed at growing distances past the last good row until a page answers again; from
- * there it is walked backwards too, down to the damage, so rows between are not skipped.
- * Each row found is then read on its own: a damaged row costs itself, not its page. The
- * index (recipient, seq) is walked as well: it names the messages the table lost, which
- * is how the report can say exactly how many could not be saved.
+ * Reads every message of a shard file that may be damaged and can still be trusted.
+ *
+ * - SQLite stops a scan at the first bad page, so the table is walked in seq order and,
+ *   where a walk breaks, probed at growing distances past the last good row until a page
+ *   answers again; from there it is walked backwards too, down to the damage, so rows
+ *   between are not skipped. Each row found is then read on its own.
+ * - A row on a page that PRAGMA integrity_check names is not trusted even if SQLite reads
+ *   it: a message whose bytes were overwritten can still look like one. Those rows are
+ *   found by reading the page's cells from the file.
+ * - The index (recipient, seq) is walked too. When it is whole it is the list of what was
+ *   stored: only rows it names, in the mailbox it names, are saved (a row it does not
+ *   name is an old deleted one reached through damage, or garbage), and the messages it
+ *   names that could not be saved are counted exactly.
  */
 export function readShardFile(file: string, onMessage: (message: SalvagedMessage) => void): ShardFileContents {
   const problems: string[] = [];
@@ -46,40 +59,66 @@ export function readShardFile(file: string, onMessage: (message: SalvagedMessage
   }
   try {
     let table: { seqs: number[]; complete: boolean };
-    let index: { seqs: Set<number>; complete: boolean };
+    let index: IndexWalk;
+    let untrusted: Set<number>;
     let lookup: RowLookup;
     try {
+      // What waits in the WAL goes into the file first: its pages are read from there.
+      tryTo(() => db.pragma('wal_checkpoint(TRUNCATE)'));
       lookup = db.prepare('SELECT recipient, sender, body FROM messages WHERE seq = ?');
+      untrusted = findUntrusted(db, file, problems);
       table = walkTable(db, problems);
       index = walkIndex(db, problems);
     } catch (cause) {
       // Not even the schema could be read: nothing is known about this file's messages.
       return { saved: 0, lost: 0, exact: false, problems: [...problems, `cannot be read at all: ${errorMessage(cause)}`] };
     }
-    const candidates = [...new Set([...table.seqs, ...index.seqs])].sort((a, b) => a - b);
+    const candidates = index.complete ? [...index.entries.keys()] : [...new Set([...table.seqs, ...index.entries.keys()])];
+    candidates.sort((a, b) => a - b);
     let saved = 0;
-    let unreadable = 0;
+    let lost = 0;
     for (const seq of candidates) {
-      const message = readRow(lookup, seq);
-      if (message !== null) {
+      const named = index.entries.get(seq);
+      const message = untrusted.has(seq) ? null : readRow(lookup, seq);
+      if (message !== null && (named === undefined || named === message.recipient)) {
         // A failure to write the copy is the caller's, and stops the salvage.
         onMessage(message);
         saved++;
-        continue;
+      } else {
+        lost++;
       }
-      // A row the table walk saw but that is no message and that a whole index does not
-      // name was never one (a mangled rowid): not a lost message.
-      if (index.complete && !index.seqs.has(seq)) continue;
-      unreadable++;
     }
-    if (unreadable > 0) problems.push(`${unreadable} message(s) could not be read`);
-    return { saved, lost: unreadable, exact: table.complete || index.complete, problems };
+    if (lost > 0) problems.push(`${lost} message(s) could not be read whole`);
+    return { saved, lost, exact: table.complete || index.complete, problems };
   } finally {
     db.close();
   }
 }
 
 type RowLookup = Database.Statement<[number], { recipient: unknown; sender: unknown; body: unknown }>;
+
+function tryTo(work: () => unknown): void {
+  try {
+    work();
+  } catch {
+    // best effort: what it would have helped with is checked on its own
+  }
+}
+
+/** Rows on table pages that integrity_check names, or whose cells are not message rows. */
+function findUntrusted(db: Database.Database, file: string, problems: string[]): Set<number> {
+  let named = new Set<number>();
+  try {
+    const report = (db.pragma('integrity_check(1000000)') as { integrity_check: string }[]).map((row) => row.integrity_check);
+    named = pagesNamed(report.filter((line) => line !== 'ok'));
+  } catch (cause) {
+    // It stops at some damage; the pages are read below either way.
+    problems.push(`integrity_check stopped: ${errorMessage(cause)}`);
+  }
+  const { rowids, pages } = untrustedRows(file, db.pragma('page_size', { simple: true }) as number, named);
+  if (pages.length > 0) problems.push(`damaged table page(s) ${pages.join(', ')}`);
+  return rowids;
+}
 
 function readRow(lookup: RowLookup, seq: number): SalvagedMessage | null {
   let row: { recipient: unknown; sender: unknown; body: unknown } | undefined;
@@ -113,7 +152,7 @@ function walkTable(db: Database.Database, problems: string[]): { seqs: number[];
       }
       break;
     } catch (cause) {
-      if (complete) problems.push(`the messages table is damaged after seq ${after === MIN_SEQ ? 'its start' : after}: ${errorMessage(cause)}`);
+      if (complete) problems.push(`the messages table cannot be read past seq ${after === MIN_SEQ ? '(its start)' : after}: ${errorMessage(cause)}`);
       complete = false;
     }
     // Past the damage: the first seq a probe reaches, or the end.
@@ -147,15 +186,15 @@ function walkTable(db: Database.Database, problems: string[]): { seqs: number[];
   return { seqs, complete };
 }
 
-/** The seqs the index (recipient, seq) names, and whether it could be read to its end. */
-function walkIndex(db: Database.Database, problems: string[]): { seqs: Set<number>; complete: boolean } {
-  const seqs = new Set<number>();
+/** What the index (recipient, seq) names, and whether it could be read to its end. */
+function walkIndex(db: Database.Database, problems: string[]): IndexWalk {
+  const entries = new Map<number, string>();
   try {
-    const all = db.prepare('SELECT seq FROM messages INDEXED BY messages_by_recipient ORDER BY recipient, seq').pluck();
-    for (const seq of all.iterate() as IterableIterator<number>) seqs.add(seq);
-    return { seqs, complete: true };
+    const all = db.prepare('SELECT seq, recipient FROM messages INDEXED BY messages_by_recipient ORDER BY recipient, seq').raw();
+    for (const [seq, recipient] of all.iterate() as IterableIterator<[number, string]>) entries.set(seq, recipient);
+    return { entries, complete: true };
   } catch (cause) {
-    problems.push(`the index of mailboxes is damaged: ${errorMessage(cause)}`);
-    return { seqs, complete: false };
+    problems.push(`the index of mailboxes cannot be read to its end: ${errorMessage(cause)}`);
+    return { entries, complete: false };
   }
 }
