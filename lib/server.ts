@@ -102,6 +102,7 @@ export class PigeonholeServer {
     }
     // Once listening, an error is a failed accept (EMFILE, say): logged, and the server goes on.
     netServer.on('error', (err) => this.#guard.acceptFailed(err));
+    this.#guard.checkDescriptors();
     return this.address as AddressInfo;
   }
 

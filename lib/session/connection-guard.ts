@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { LimitErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { connectionsFor, descriptorLimit } from '../util/descriptors.js';
 import { RateLimitedLog } from '../util/rate-limited-log.js';
 
 export interface ConnectionGuardOptions {
@@ -123,6 +124,20 @@ export class ConnectionGuard {
     this.#held.set(connection, held);
     this.#heldTotal += held - before;
     if (this.#heldTotal > this.#options.maxLineBufferBytes) this.#shed();
+  }
+
+  /**
+   * Warns when maxConnections is above what the descriptor limit leaves for connections:
+   * past that, the operating system (libuv's accept) drops new connections itself, and
+   * nothing reaches this log. Below it, the server refuses them first and says so.
+   */
+  checkDescriptors(limit: number | null = descriptorLimit()): void {
+    const fits = connectionsFor(limit);
+    if (limit === null || this.#options.maxConnections <= fits) return;
+    this.#options.logger.warn(
+      { code: 'PH_ERR_SERVER_ACCEPT_FAILED', maxConnections: this.#options.maxConnections, descriptors: limit },
+      `maxConnections ${this.#options.maxConnections} is more than the descriptor limit (${limit}, ulimit -n) leaves for connections (${fits}): past that, connections are dropped by the system without a trace here. Raise the limit or lower maxConnections`,
+    );
   }
 
   /** accept() failed (EMFILE, ENFILE...): the server goes on; logged, rate-limited. */

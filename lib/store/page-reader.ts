@@ -19,16 +19,19 @@ export function pagesNamed(report: readonly string[]): Set<number> {
 }
 
 export interface UntrustedRows {
-  /** Rowids shown on table leaves that are damaged. */
+  /** Rowids of rows on damaged table leaves that still look whole (their bytes may not be). */
   readonly rowids: Set<number>;
   /** Those table leaves' page numbers. */
   readonly pages: number[];
 }
 
 /**
- * The rowids on table leaves of `file` that are `named` (by integrity_check) or whose
- * cells are not well-formed message rows: (NULL, TEXT, TEXT, BLOB) records that fit their
- * page, under rowids that rise from cell to cell. Page 1 (the schema) is skipped.
+ * The table leaves of `file` that are `named` (by integrity_check) or whose cells are not
+ * all well-formed message rows ((NULL, TEXT, TEXT, BLOB) records that fit their page,
+ * under rowids that rise from cell to cell), and the rowids of the cells on them that do
+ * look whole: SQLite may hand those back, and their bytes may be the damage. A cell that
+ * does not parse names no rowid (its bytes would name a random one); SQLite cannot find
+ * its row by the real one either. Page 1 (the schema) is skipped.
  */
 export function untrustedRows(file: string, pageSize: number, named: ReadonlySet<number>): UntrustedRows {
   const rowids = new Set<number>();
@@ -41,7 +44,7 @@ export function untrustedRows(file: string, pageSize: number, named: ReadonlySet
       const leaf = readLeaf(page, pageSize);
       if (leaf.wellFormed && !named.has(number)) continue;
       pages.push(number);
-      for (const rowid of leaf.rowids) rowids.add(rowid);
+      for (const rowid of leaf.wholeRows) rowids.add(rowid);
     }
   } finally {
     closeSync(fd);
@@ -49,10 +52,10 @@ export function untrustedRows(file: string, pageSize: number, named: ReadonlySet
   return { rowids, pages };
 }
 
-/** A table leaf's rowids, and whether every cell is a well-formed message row. */
-function readLeaf(page: Buffer, pageSize: number): { rowids: number[]; wellFormed: boolean } {
+/** A table leaf's rowids of cells that parse as message rows, and whether every cell does. */
+function readLeaf(page: Buffer, pageSize: number): { wholeRows: number[]; wellFormed: boolean } {
   const cells = page.readUInt16BE(3);
-  const rowids: number[] = [];
+  const wholeRows: number[] = [];
   let wellFormed = LEAF_HEADER_BYTES + 2 * cells <= pageSize;
   let previous: bigint | null = null;
   for (let i = 0; i < cells; i++) {
@@ -61,16 +64,15 @@ function readLeaf(page: Buffer, pageSize: number): { rowids: number[]; wellForme
     const cell = page.readUInt16BE(pointer);
     const payload = varint(page, cell);
     const rowid = payload === null ? null : varint(page, payload.next);
-    if (payload === null || rowid === null) {
+    if (payload === null || rowid === null || !isMessageRecord(page, rowid.next, Number(payload.value), pageSize)) {
       wellFormed = false;
       continue;
     }
-    rowids.push(Number(rowid.value));
     if (previous !== null && rowid.value <= previous) wellFormed = false;
     previous = rowid.value;
-    if (!isMessageRecord(page, rowid.next, Number(payload.value), pageSize)) wellFormed = false;
+    wholeRows.push(Number(rowid.value));
   }
-  return { rowids, wellFormed };
+  return { wholeRows, wellFormed };
 }
 
 /** Whether the record at `at` (its payload `size` bytes) is (TEXT, TEXT, BLOB) and fits its page. */

@@ -1,0 +1,131 @@
+// Damage is never silent: a shard file overwritten mid-file stops the start, `check`
+// finds it, `salvage` saves every readable message and says exactly how many it could
+// not; a missing or foreign shard file stops the start too.
+import { copyFileSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { silentLogger } from '../../lib/logger.js';
+import { createServer } from '../../lib/server.js';
+import { runCli } from '../helpers/cli.js';
+import { middleTableLeaf, overwrite } from '../helpers/damage.js';
+import { LineClient } from '../helpers/line-client.js';
+import { checkDelivery, drain, flood } from './flood.js';
+
+const RECIPIENTS = Array.from({ length: 12 }, (_, i) => `r${i}`);
+
+function dataDir(t: { teardown(fn: () => void): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'pigeonhole-damage-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A data directory of two shards holding `perSender` × 8 acknowledged messages, cleanly closed. */
+async function filled(dir: string, perSender: number): Promise<Awaited<ReturnType<typeof flood>>> {
+  const server = createServer({ shards: 2, dataDir: dir, maxMessagesPerUser: 100_000, logger: silentLogger });
+  const { port } = await server.listen({ port: 0 });
+  const flooded = await flood({ port, senders: 8, recipients: RECIPIENTS, pipeline: 64, perSender });
+  await server.close();
+  return flooded;
+}
+
+async function countsAt(port: number): Promise<number> {
+  let total = 0;
+  for (const user of RECIPIENTS) {
+    const client = await LineClient.connect(port);
+    await client.send(`LOGIN ${user}\nEXIT\n`);
+    total += Number((await client.readLine()).toString());
+    client.destroy();
+  }
+  return total;
+}
+
+test('512 bytes overwritten mid-file: the start refuses it, check finds it, salvage saves the rest and counts the loss exactly', async (t) => {
+  const dir = dataDir(t);
+  const flooded = await filled(dir, 2_500);
+  t.is(flooded.acked.size, 20_000);
+  const file = join(dir, 'gen-1', 'shard-1.db');
+  const page = middleTableLeaf(file);
+  overwrite(file, page.offset + 1024, Buffer.alloc(512, 0xa5));
+
+  // The start: refused, naming the file and the way out; nothing served.
+  const refused = createServer({ shards: 2, dataDir: dir, logger: silentLogger });
+  const error = await t.throwsAsync(refused.listen({ port: 0 }));
+  t.is((error?.cause as { code?: string } | undefined)?.code, 'PH_ERR_STORE_DAMAGED');
+  t.true(error?.message.includes(file), error?.message);
+  t.regex(error?.message ?? '', /pigeonhole salvage --data-dir/);
+
+  const check = await runCli(t, ['check', '--data-dir', dir]);
+  t.is(check.code, 1, check.stdout + check.stderr);
+  t.regex(check.stdout, /gen-1\/shard-0\.db: ok, \d+ message/);
+  t.regex(check.stdout, /gen-1\/shard-1\.db: DAMAGED/);
+
+  const salvage = await runCli(t, ['salvage', '--data-dir', dir]);
+  t.is(salvage.code, 0, salvage.stdout + salvage.stderr);
+  // Every row of the damaged page is lost (its bytes cannot be trusted), nothing else.
+  const saved = 20_000 - page.cells;
+  t.regex(salvage.stdout, new RegExp(`saved ${saved} message\\(s\\) into gen-2/; ${page.cells} could not be saved`));
+  t.true(readdirSync(dir).includes('salvaged-gen-1'), 'the damaged generation is kept for the operator');
+  const recheck = await runCli(t, ['check', '--data-dir', dir]);
+  t.is(recheck.code, 0, recheck.stdout);
+
+  // Served again: LOGIN counts only what READ delivers, and it delivers exactly that.
+  const server = createServer({ shards: 2, dataDir: dir, logger: silentLogger });
+  t.teardown(() => server.close());
+  const { port } = await server.listen({ port: 0 });
+  t.is(await countsAt(port), saved);
+  const delivered = await drain(port, RECIPIENTS);
+  const problems = checkDelivery(delivered, flooded, RECIPIENTS);
+  // The only problems: the lost messages, missing. Nothing invented, doubled or reordered.
+  t.is(problems.length, page.cells, problems.filter((problem) => !problem.startsWith('acknowledged')).join('\n'));
+  t.true(problems.every((problem) => /^acknowledged .* is missing$/.test(problem)));
+});
+
+test('a deleted shard file stops the start with a clear error; nothing is recreated or changed', async (t) => {
+  const dir = dataDir(t);
+  await filled(dir, 100);
+  unlinkSync(join(dir, 'gen-1', 'shard-1.db'));
+  const server = createServer({ shards: 2, dataDir: dir, logger: silentLogger });
+  const error = await t.throwsAsync(server.listen({ port: 0 }));
+  t.is((error as { code?: string }).code, 'PH_ERR_STORE_LAYOUT_MISMATCH');
+  t.regex(error?.message ?? '', /gen-1\/shard-1\.db is missing/);
+  t.regex(error?.message ?? '', /pigeonhole salvage --data-dir/);
+  t.deepEqual(readdirSync(join(dir, 'gen-1')).sort(), ['shard-0.db'], 'no empty file was made in its place');
+
+  // Asked for another shard count, it does not migrate the half that is left either.
+  const migrating = createServer({ shards: 3, dataDir: dir, logger: silentLogger });
+  t.is(((await t.throwsAsync(migrating.listen({ port: 0 }))) as { code?: string }).code, 'PH_ERR_STORE_LAYOUT_MISMATCH');
+  t.false(readdirSync(dir).includes('gen-2'));
+
+  // The way out the message names: salvage what is there, then serve it.
+  const salvage = await runCli(t, ['salvage', '--data-dir', dir]);
+  t.is(salvage.code, 0, salvage.stderr);
+  t.regex(salvage.stdout, /gen-1\/shard-1\.db: 0 saved.*missing/);
+  t.regex(salvage.stdout, /at least 0 could not be saved/);
+  const after = createServer({ shards: 2, dataDir: dir, logger: silentLogger });
+  t.teardown(() => after.close());
+  await t.notThrowsAsync(after.listen({ port: 0 }));
+});
+
+test('a shard file that does not belong to the layout, or a lost pigeonhole.json, stops the start', async (t) => {
+  const dir = dataDir(t);
+  await filled(dir, 10);
+  copyFileSync(join(dir, 'gen-1', 'shard-0.db'), join(dir, 'gen-1', 'shard-2.db'));
+  const server = createServer({ shards: 2, dataDir: dir, logger: silentLogger });
+  const error = await t.throwsAsync(server.listen({ port: 0 }));
+  t.is((error as { code?: string }).code, 'PH_ERR_STORE_LAYOUT_MISMATCH');
+  t.regex(error?.message ?? '', /gen-1\/shard-2\.db is not a file of this 2-shard layout/);
+  unlinkSync(join(dir, 'gen-1', 'shard-2.db'));
+
+  unlinkSync(join(dir, 'pigeonhole.json'));
+  const lost = createServer({ shards: 2, dataDir: dir, logger: silentLogger });
+  const noLayout = await t.throwsAsync(lost.listen({ port: 0 }));
+  t.is((noLayout as { code?: string }).code, 'PH_ERR_STORE_LAYOUT_MISMATCH');
+  t.regex(noLayout?.message ?? '', /no pigeonhole\.json but holds gen-1\//);
+  t.deepEqual(readdirSync(join(dir, 'gen-1')).sort(), ['shard-0.db', 'shard-1.db'], 'the generation was left alone');
+
+  writeFileSync(join(dir, 'pigeonhole.json'), '{"format":1,"shards":2,"generation":1}\n');
+  const back = createServer({ shards: 2, dataDir: dir, logger: silentLogger });
+  t.teardown(() => back.close());
+  await t.notThrowsAsync(back.listen({ port: 0 }));
+});

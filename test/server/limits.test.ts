@@ -1,0 +1,189 @@
+// Limits on what clients may hold: connections (in all and per address), time to finish a
+// line, memory for unfinished lines, and the store's size in memory. Over a limit, a
+// connection is closed without a word, counted and logged.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { connect as netConnect } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import test from 'ava';
+import { type Logger, formatLine } from '../../lib/logger.js';
+import { MAILBOX_OVERHEAD_BYTES, MESSAGE_OVERHEAD_BYTES } from '../../lib/store/memory.js';
+import { LineClient, compose, tick } from '../helpers/line-client.js';
+import { startServer } from '../helpers/server.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+function recorder(): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const keep = (fields: Parameters<Logger['warn']>[0], message: string): void => {
+    lines.push(formatLine(fields, message));
+  };
+  return { logger: { info: () => {}, warn: keep, error: keep }, lines };
+}
+
+test('a line trickled in byte by byte is cut lineTimeoutMs after its first byte, though the idle clock never runs out', async (t) => {
+  const { logger, lines } = recorder();
+  const { server, connect } = await startServer(t, { idleTimeoutMs: 5_000, lineTimeoutMs: 1_000, logger });
+  const client = await connect();
+  const text = 'LOGIN a-trickler-whose-line-would-take-eight-seconds';
+  let sent = 0;
+  const trickle = setInterval(() => {
+    if (!client.closed && sent < text.length) client.socket.write(text[sent++] as string);
+  }, 150);
+  t.teardown(() => clearInterval(trickle));
+  // Bytes come every 150 ms, so the 5 s idle timeout never fires while it trickles; only
+  // the line's own clock can end it, long before the line is done.
+  const closed = await client.waitClosed(7_000);
+  clearInterval(trickle);
+  t.is(closed.trailing.length, 0, 'no reply was sent');
+  t.is(server.limitCounts.lineTimeouts, 1);
+  t.true(lines.some((line) => line.includes('PH_ERR_LIMIT_LINE_TIMEOUT')), lines.join('\n'));
+});
+
+test('complete lines are never timed, however slowly they follow each other', async (t) => {
+  const { server, login } = await startServer(t, { idleTimeoutMs: 10_000, lineTimeoutMs: 500 });
+  const client = await login('slow-but-whole');
+  await tick(1_500);
+  await client.send('READ\n');
+  t.is((await client.readLine()).toString(), 'READ ERROR');
+  t.is(server.limitCounts.lineTimeouts, 0);
+});
+
+test('past maxConnections a new connection is closed at once, unanswered and counted; a freed slot is taken again', async (t) => {
+  const { logger, lines } = recorder();
+  const { server, port, login } = await startServer(t, { maxConnections: 2, logger });
+  const a = await login('first');
+  await login('second');
+  const refused = await LineClient.connect(port);
+  t.teardown(() => refused.destroy());
+  const closed = await refused.waitClosed();
+  t.is(closed.trailing.length, 0);
+  t.is(refused.bytesReceived, 0, 'not a byte sent to it');
+  t.is(server.limitCounts.refusedConnections, 1);
+  t.true(lines.some((line) => line.includes('PH_ERR_LIMIT_CONNECTIONS')), lines.join('\n'));
+
+  a.destroy();
+  // Bounded retries until the server has seen the close.
+  let third: LineClient | null = null;
+  for (let attempt = 0; attempt < 100 && third === null; attempt++) {
+    const candidate = await LineClient.connect(port);
+    t.teardown(() => candidate.destroy());
+    await candidate.send('LOGIN third\n');
+    try {
+      t.is((await candidate.readLine(2_000)).toString(), '0');
+      third = candidate;
+    } catch {
+      await tick(50);
+    }
+  }
+  t.not(third, null, 'a connection is accepted once a slot is free');
+});
+
+test('past maxConnectionsPerIp one address is refused while another is served', async (t) => {
+  const { server, port, login } = await startServer(t, { maxConnectionsPerIp: 2 });
+  await login('one');
+  await login('two');
+  const refused = await LineClient.connect(port);
+  t.teardown(() => refused.destroy());
+  await refused.waitClosed();
+  t.is(refused.bytesReceived, 0);
+  t.is(server.limitCounts.refusedPerIp, 1);
+
+  // The server is still reached at 127.0.0.1, from another loopback address.
+  const socket = netConnect({ port, host: '127.0.0.1', localAddress: '127.0.0.2', noDelay: true });
+  await once(socket, 'connect');
+  const other = new LineClient(socket);
+  t.teardown(() => other.destroy());
+  await other.send('LOGIN three\n');
+  t.is((await other.readLine()).toString(), '0');
+});
+
+test('past maxLineBufferBytes of unfinished lines in all, the connection holding the most is closed first', async (t) => {
+  const { server, login } = await startServer(t, { maxLineBytes: 65_536, maxLineBufferBytes: 100_000 });
+  const big = await login('big');
+  const middle = await login('middle');
+  const small = await login('small');
+  await big.send(`COMPOSE x\n${'a'.repeat(60_000)}`);
+  await middle.send(`COMPOSE x\n${'b'.repeat(30_000)}`);
+  await small.send(`COMPOSE x\n${'c'.repeat(20_000)}`);
+  await big.waitClosed();
+  t.is(server.limitCounts.lineBufferDrops, 1);
+  // The others, back under the budget, finish their lines and are answered.
+  await middle.send('\n');
+  await small.send('\n');
+  t.is((await middle.readLine()).toString(), 'MESSAGE SENT');
+  t.is((await small.readLine()).toString(), 'MESSAGE SENT');
+});
+
+test('in memory, past maxStoreBytes COMPOSE fails and READs go on; a READ makes room again', async (t) => {
+  const { login } = await startServer(t, { maxStoreBytes: 1024 * 1024 });
+  const hoarder = await login('hoarder');
+  const body = 'h'.repeat(60_000);
+  let sent = 0;
+  let failed = false;
+  // To new names each time, as a hoarder would.
+  for (let i = 0; i < 100 && !failed; i++) {
+    await hoarder.send(compose(`name${i}`, body));
+    const reply = (await hoarder.readLine()).toString();
+    if (reply === 'MESSAGE SENT') sent++;
+    else failed = reply === 'MESSAGE FAILED';
+  }
+  t.true(failed, 'refused before 100 messages of 60 kB');
+  // What the store counts for each: the message, its sender, and a new mailbox.
+  let fits = 0;
+  for (let held = 0; ; fits++) {
+    held += body.length + 'hoarder'.length + MESSAGE_OVERHEAD_BYTES + `name${fits}`.length + MAILBOX_OVERHEAD_BYTES;
+    if (held > 1024 * 1024) break;
+  }
+  t.is(sent, fits);
+  const reader = await login('name0');
+  await reader.send('READ\n');
+  t.deepEqual(await reader.lines(2), ['hoarder', body]);
+  await hoarder.send(compose('one-more', body));
+  t.is((await hoarder.readLine()).toString(), 'MESSAGE SENT');
+});
+
+test('under a low descriptor limit the default maxConnections refuses first, and each refusal is in the log', async (t) => {
+  const child = spawn('sh', ['-c', `ulimit -n 200 && exec "${process.execPath}" --import tsx lib/cli/main.ts serve --memory --port 0 --shards 0`], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.teardown(() => child.kill('SIGKILL'));
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  let stdout = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no start: ${stderr}`)), 20_000);
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const match = /listening on 127\.0\.0\.1:(\d+)/.exec(stdout);
+      if (match !== null) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    });
+  });
+  // 200 descriptors leave 72 for connections: of 100, 28 are refused by the server itself.
+  const clients = await Promise.all(Array.from({ length: 100 }, () => LineClient.connect(port)));
+  t.teardown(() => clients.forEach((client) => client.destroy()));
+  const answered = await Promise.all(
+    clients.map(async (client, i) => {
+      try {
+        await client.send(`LOGIN c${i}\n`);
+        await client.readLine(10_000);
+        return true;
+      } catch {
+        return false;
+      }
+    }),
+  );
+  const refused = answered.filter((ok) => !ok).length;
+  t.is(refused, 28);
+  child.kill('SIGTERM');
+  await once(child, 'exit');
+  // The first refusal at once; the others in one line with their count, at the latest on close.
+  const first = stderr.split('\n').filter((line) => line.includes('PH_ERR_LIMIT_CONNECTIONS'));
+  t.true(first.length >= 1, stderr);
+  const repeats = first.map((line) => Number(/repeats=(\d+)/.exec(line)?.[1] ?? 0)).reduce((a, b) => a + b, 0);
+  t.is(first.filter((line) => !line.includes('repeats=')).length + repeats, refused, stderr);
+});

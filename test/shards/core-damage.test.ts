@@ -1,0 +1,96 @@
+// A shard file damaged under a running shard: only the commands that touch the damaged
+// mailbox fail; the rest of their batch is served; the damage is logged once, as damage.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { type Logger, formatLine } from '../../lib/logger.js';
+import { ShardCore } from '../../lib/shards/core.js';
+import { ReplyReader, beginBatch, sealBatch, writeCompose, writeCount, writeRead } from '../../lib/shards/messages.js';
+import { SqliteStore } from '../../lib/store/sqlite.js';
+import { ByteWriter } from '../../lib/util/bytes.js';
+import { overwrite, tableLeafPages } from '../helpers/damage.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'pigeonhole-core-damage-'));
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+
+type Request = readonly ['count' | 'read', string] | readonly ['compose', string, string, string];
+
+let seq = 1;
+function batch(requests: Request[]): Buffer {
+  const writer = new ByteWriter(64);
+  beginBatch(writer);
+  for (const request of requests) {
+    const name = Buffer.from(request[1]);
+    if (request[0] === 'compose') {
+      const body = Buffer.from(request[3]);
+      writeCompose(writer, name, Buffer.from(request[2]), body, 0, body.length);
+    } else if (request[0] === 'count') {
+      writeCount(writer, name);
+    } else {
+      writeRead(writer, name);
+    }
+  }
+  const bytes = writer.take();
+  sealBatch(bytes, seq, seq - 1);
+  seq++;
+  return bytes;
+}
+
+/** Each reply's text, or null where the connection is to be dropped. */
+function replies(reply: Buffer): (string | null)[] {
+  const out: (string | null)[] = [];
+  const reader = new ReplyReader(reply);
+  while (reader.next()) out.push(reader.aborted ? null : reply.subarray(reader.start, reader.end).toString());
+  return out;
+}
+
+/**
+ * A shard file where `victim`'s oldest messages sit on the first table page and
+ * `healthy`'s elsewhere; that first page is then overwritten, as a bad disk would.
+ */
+function damagedStore(name: string): string {
+  const file = join(dir, `${name}.db`);
+  const store = new SqliteStore({ file, maxMessagesPerUser: 1000 });
+  const body = (i: number): Buffer => Buffer.from(`message ${i} `.padEnd(100, '.'));
+  store.batch(() => {
+    for (let i = 0; i < 80; i++) store.enqueue('victim', { from: 'sender', body: body(i) });
+    for (let i = 0; i < 80; i++) store.enqueue('healthy', { from: 'sender', body: body(i) });
+  });
+  store.close();
+  const first = tableLeafPages(file)[0];
+  if (first === undefined) throw new Error('no table page');
+  // The oldest rows sit at the end of the page (cells grow down from it).
+  overwrite(file, first.offset + first.size - 1024, Buffer.alloc(1024, 0xff));
+  return file;
+}
+
+test('a READ that meets damage drops only its own connection; its batch is served; logged once as damage', (t) => {
+  const file = damagedStore('fence');
+  const lines: string[] = [];
+  const logger: Logger = { info: () => {}, warn: () => {}, error: (fields, message) => lines.push(formatLine(fields, message)) };
+  // Opened without the start's check, as if the damage happened while it ran.
+  const core = new ShardCore(new SqliteStore({ file, maxMessagesPerUser: 1000 }), logger);
+  t.teardown(() => core.close());
+
+  const first = replies(core.handle(batch([['read', 'healthy'], ['read', 'victim'], ['count', 'healthy'], ['compose', 'healthy', 'bob', 'new one'], ['read', 'healthy']])));
+  t.deepEqual(first, ['sender\nmessage 0 '.padEnd(107, '.') + '\n', null, '79\n', 'MESSAGE SENT\n', 'sender\nmessage 1 '.padEnd(107, '.') + '\n']);
+  t.is(lines.length, 1, lines.join('\n'));
+  t.regex(lines[0] ?? '', /PH_ERR_STORE_DAMAGED/);
+  t.regex(lines[0] ?? '', /victim/);
+  t.notRegex(lines[0] ?? '', /WRITE_FAILED/);
+
+  // From then on the victim's mailbox is fenced off: no count, no READ, no COMPOSE to it,
+  // and no more log lines; the healthy mailbox goes on.
+  const later = replies(core.handle(batch([['count', 'victim'], ['read', 'victim'], ['compose', 'victim', 'bob', 'x'], ['count', 'healthy']])));
+  t.deepEqual(later, [null, null, 'MESSAGE FAILED\n', '79\n']);
+  t.is(lines.length, 1, 'logged once');
+});
+
+test('the start check refuses the same file, naming it and the way out', (t) => {
+  const file = damagedStore('refused');
+  const error = t.throws(() => new SqliteStore({ file, maxMessagesPerUser: 1000, verify: true, dataDir: dir }));
+  t.is((error as { code?: string }).code, 'PH_ERR_STORE_DAMAGED');
+  t.true(error?.message.includes(file), error?.message);
+  t.regex(error?.message ?? '', /'pigeonhole check --data-dir .*'.*'pigeonhole salvage --data-dir .*'/);
+});
