@@ -37,7 +37,8 @@ const { values } = parseArgs({
 });
 const shards = Number(values.shards ?? '0');
 const dataDir = values.durable === true ? mkdtempSync(join(tmpdir(), 'pigeonhole-bench-')) : undefined;
-const server = createServer({ shards, dataDir, fsync: values.fsync === true });
+// Every load connection comes from 127.0.0.1: no per-address limit.
+const server = createServer({ shards, dataDir, fsync: values.fsync === true, maxConnectionsPerIp: 0 });
 const address = await server.listen({ host: '127.0.0.1', port: Number(values.port ?? '0') });
 emit('listening', { port: address.port, pid: process.pid, shards, ...stats() });
 

@@ -14,6 +14,7 @@ import { HOST } from '../helpers/server.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SERVE_SOURCE = fileURLToPath(new URL('../../lib/cli/serve.ts', import.meta.url));
+const LIMIT_FLAGS_SOURCE = fileURLToPath(new URL('../../lib/cli/limit-flags.ts', import.meta.url));
 
 // Children each start Node and tsx; on 2 cores more than a handful at once only queue up.
 const MAX_CHILDREN = 6;
@@ -112,8 +113,12 @@ async function serveFlags(): Promise<string[]> {
   const source = await readFile(SERVE_SOURCE, 'utf8');
   const block = /parseArgs\(\{[\s\S]*?options:\s*\{([\s\S]*?)\n\s*\},\n/.exec(source)?.[1];
   if (block === undefined) throw new Error('no parseArgs options block in lib/cli/serve.ts');
+  // The limit flags live in their own table, spread into serve's.
+  if (!block.includes('...LIMIT_FLAGS')) throw new Error('serve.ts no longer spreads LIMIT_FLAGS: update this reader');
+  const limits = /export const LIMIT_FLAGS = \{([\s\S]*?)\n\} as const;/.exec(await readFile(LIMIT_FLAGS_SOURCE, 'utf8'))?.[1];
+  if (limits === undefined) throw new Error('no LIMIT_FLAGS table in lib/cli/limit-flags.ts');
   const flags: string[] = [];
-  for (const [, name, rest] of block.matchAll(/^\s*'?([a-z][a-z0-9-]*)'?:\s*\{([^}]*)\}/gm)) {
+  for (const [, name, rest] of `${block}\n${limits}`.matchAll(/^\s*'?([a-z][a-z0-9-]*)'?:\s*\{([^}]*)\}/gm)) {
     flags.push(`--${name}`);
     const short = /short:\s*'(\w)'/.exec(rest ?? '')?.[1];
     if (short !== undefined) flags.push(`-${short}`);
@@ -127,7 +132,7 @@ test('--help lists every command and exits 0; no arguments prints usage and exit
   const [help, bare] = await Promise.all([run(t, ['--help']), run(t, [])]);
   t.is(help.code, 0, help.stderr);
   t.regex(help.stdout, /^Usage: pigeonhole <command>/);
-  for (const command of ['serve', 'client', 'send', 'read']) t.regex(help.stdout, new RegExp(`^ {2}${command} `, 'm'), command);
+  for (const command of ['serve', 'client', 'send', 'read', 'check', 'salvage']) t.regex(help.stdout, new RegExp(`^ {2}${command} `, 'm'), command);
 
   t.is(bare.code, 2);
   t.is(bare.stdout, '', 'asked for nothing: the usage is an error, on stderr');
@@ -145,7 +150,25 @@ test('help serve and serve --help print the serve help, which names every flag s
   t.is(short.stdout, viaHelp.stdout);
 
   // The brief's flags must be among those read from the source, so a broken reader can't pass.
-  for (const flag of ['--host', '--port', '--shards', '--max-messages', '--max-line', '--idle-timeout', '--data-dir', '--memory', '--fsync', '--help', '-h']) {
+  for (const flag of [
+    '--host',
+    '--port',
+    '--shards',
+    '--max-messages',
+    '--max-line',
+    '--idle-timeout',
+    '--data-dir',
+    '--memory',
+    '--fsync',
+    '--max-connections',
+    '--max-connections-per-ip',
+    '--line-timeout',
+    '--max-line-buffer',
+    '--max-store-bytes',
+    '--min-free-disk',
+    '--help',
+    '-h',
+  ]) {
     t.true(flags.includes(flag), `${flag} read from serve.ts: ${flags.join(' ')}`);
   }
   for (const flag of flags) {
@@ -178,6 +201,14 @@ const USAGE_ERRORS: [string[], RegExp][] = [
   [['serve', '--memory', '--data-dir', 'd'], /--memory and --data-dir/],
   [['serve', '--memory', '--fsync'], /--fsync/],
   [['serve', 'extra'], /'extra'/],
+  [['serve', '--max-store-bytes', '10'], /--max-store-bytes must be from 65536 to \d+ bytes, got 10/],
+  [['serve', '--max-store-bytes', '1T'], /--max-store-bytes must be a size in bytes/],
+  [['serve', '--line-timeout', 'soon'], /--line-timeout must be a whole number/],
+  [['serve', '--max-connections', '0'], /--max-connections must be from 1/],
+  [['serve', '--memory', '--min-free-disk', '1M'], /--min-free-disk applies to on-disk storage/],
+  [['serve', '--max-line', '70000', '--max-line-buffer', '64K'], /maxLineBufferBytes: it must exceed maxLineBytes/],
+  [['check', '--data-dir', '/nonexistent/pigeonhole-data'], /no data directory at \/nonexistent\/pigeonhole-data/],
+  [['salvage', '--bogus'], /'--bogus'/],
 ];
 
 for (const [args, reason] of USAGE_ERRORS) {
@@ -300,4 +331,28 @@ test('a port already in use: exit 1 with "cannot listen", no stack, and no threa
     t.regex(result.stderr, /^pigeonhole: cannot listen: .*EADDRINUSE.*\n$/);
     t.notRegex(result.stderr, /^\s+at /m);
   }
+});
+
+test('help check and help salvage say what they do and their exit codes', async (t) => {
+  const [check, salvage] = await Promise.all([run(t, ['help', 'check']), run(t, ['salvage', '--help'])]);
+  t.is(check.code, 0, check.stderr);
+  t.regex(check.stdout, /^Usage: pigeonhole check /);
+  t.regex(check.stdout, /Exit codes: 0 no damage; 1 damage found/);
+  t.is(salvage.code, 0, salvage.stderr);
+  t.regex(salvage.stdout, /^Usage: pigeonhole salvage /);
+  t.regex(salvage.stdout, /exactly how many/);
+});
+
+test('serve --memory --max-store-bytes caps the memory store: COMPOSE fails past it', async (t) => {
+  const { port } = await serve(t, ['--memory', '--port', '0', '--shards', '0', '--max-store-bytes', '64K']);
+  const client = await connect(t, port);
+  await client.send('LOGIN hoarder\n');
+  await client.lines(1);
+  const replies: string[] = [];
+  for (let i = 0; i < 40 && !replies.includes('MESSAGE FAILED'); i++) {
+    await client.send(compose(`to${i}`, 'm'.repeat(4000)));
+    replies.push(...(await client.lines(1)));
+  }
+  t.true(replies.includes('MESSAGE FAILED'), 'refused within 40 messages of 4 kB');
+  t.true(replies.filter((reply) => reply === 'MESSAGE SENT').length >= 10);
 });

@@ -8,6 +8,8 @@ import { type Logger, formatLine } from '../../lib/logger.js';
 import { ShardCore } from '../../lib/shards/core.js';
 import { ReplyReader, beginBatch, sealBatch, writeCompose, writeCount, writeRead } from '../../lib/shards/messages.js';
 import { SqliteStore } from '../../lib/store/sqlite.js';
+import { storeErrorFrom } from '../../lib/store/sqlite-errors.js';
+import type { MailboxStore } from '../../lib/store/store.js';
 import { ByteWriter } from '../../lib/util/bytes.js';
 import { overwrite, tableLeafPages } from '../helpers/damage.js';
 
@@ -93,4 +95,31 @@ test('the start check refuses the same file, naming it and the way out', (t) => 
   t.is((error as { code?: string }).code, 'PH_ERR_STORE_DAMAGED');
   t.true(error?.message.includes(file), error?.message);
   t.regex(error?.message ?? '', /'pigeonhole check --data-dir .*'.*'pigeonhole salvage --data-dir .*'/);
+});
+
+test('a store that cannot commit at all, batch after batch, costs the log a line per cause, not one per batch', (t) => {
+  const lines: string[] = [];
+  const logger: Logger = { info: () => {}, warn: () => {}, error: (fields, message) => lines.push(formatLine(fields, message)) };
+  const file = join(dir, 'full.db');
+  const store = new SqliteStore({ file, maxMessagesPerUser: 1000 });
+  store.batch(() => store.enqueue('alice', { from: 'bob', body: Buffer.from('kept') }));
+  // Every commit fails as SqliteStore reports a disk with no byte left.
+  const full = storeErrorFrom(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }), 'write', file);
+  const failing: MailboxStore = {
+    batch: () => {
+      throw full;
+    },
+    enqueue: (user, message) => store.enqueue(user, message),
+    dequeue: (user) => store.dequeue(user),
+    count: (user) => store.count(user),
+    close: () => store.close(),
+  };
+  const core = new ShardCore(failing, logger);
+  t.teardown(() => core.close());
+  for (let i = 0; i < 200; i++) {
+    t.deepEqual(replies(core.handle(batch([['compose', 'alice', 'bob', 'x'], ['read', 'alice']]))), ['MESSAGE FAILED\n', null]);
+  }
+  // The retry without COMPOSEs and the final failure: two causes, one line each.
+  t.is(lines.length, 2, lines.join('\n'));
+  t.true(lines.every((line) => line.includes('code=PH_ERR_STORE_FULL')), lines.join('\n'));
 });

@@ -1,0 +1,54 @@
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { DiskGuard, defaultMinFreeBytes, freeBytes, releaseReserve, reserveBytesFor, reserveFile, takeReserve } from '../../lib/store/disk-space.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'pigeonhole-disk-space-'));
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+const MiB = 1024 * 1024;
+
+test('the watermark is a twentieth of the disk within [1 MiB, 256 MiB]; the reserve a quarter of it within [256 KiB, 16 MiB]', (t) => {
+  t.is(defaultMinFreeBytes(20 * MiB), MiB);
+  t.is(defaultMinFreeBytes(100 * MiB), 5 * MiB);
+  t.is(defaultMinFreeBytes(1024 * 1024 * MiB), 256 * MiB);
+  t.is(reserveBytesFor(MiB), 256 * 1024);
+  t.is(reserveBytesFor(40 * MiB), 10 * MiB);
+  t.is(reserveBytesFor(256 * MiB), 16 * MiB);
+});
+
+test('the reserve is written whole, kept, and released once', (t) => {
+  const own = mkdtempSync(join(dir, 'reserve-'));
+  t.true(takeReserve(own, 300_000));
+  t.is(statSync(reserveFile(own)).size, 300_000);
+  t.true(takeReserve(own, 300_000), 'already there');
+  t.true(releaseReserve(own));
+  t.false(existsSync(reserveFile(own)));
+  t.false(releaseReserve(own), 'nothing left to release');
+});
+
+test('COMPOSE is allowed while the disk has room above the watermark, refused below it', (t) => {
+  const free = freeBytes(dir);
+  const roomy = new DiskGuard({ dir, minFreeBytes: 0, reserveBytes: 0 });
+  t.true(roomy.allows(1000, () => 0));
+  t.false(roomy.tight);
+  const above = new DiskGuard({ dir, minFreeBytes: free + 10 * MiB, reserveBytes: 0 });
+  t.false(above.allows(1000, () => 0), 'the disk has less free than the watermark');
+  t.true(above.tight);
+  // Free pages inside the store count as room: a drained store takes COMPOSEs again.
+  const drained = new DiskGuard({ dir, minFreeBytes: free + 10 * MiB, reserveBytes: 0 });
+  t.true(drained.allows(1000, () => 20 * MiB));
+  // What the store's files will still grow by counts against it.
+  const pending = new DiskGuard({ dir, minFreeBytes: 0, reserveBytes: 0 });
+  t.false(pending.allows(1000, () => -(free + 10 * MiB)));
+});
+
+test('a write that found the disk full releases the reserve and refuses COMPOSE until the next look', (t) => {
+  const own = mkdtempSync(join(dir, 'full-'));
+  takeReserve(own, 256 * 1024);
+  const guard = new DiskGuard({ dir: own, minFreeBytes: 0, reserveBytes: 256 * 1024 });
+  t.true(guard.onFull(), 'the reserve was there to release');
+  t.false(existsSync(reserveFile(own)));
+  t.true(guard.tight);
+  t.false(guard.allows(1, () => 0), 'refused until the next look is due');
+});
