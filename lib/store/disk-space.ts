@@ -217,6 +217,32 @@ export class DiskGuard {
   }
 }
 
+// SQLite's default wal_autocheckpoint (pages), and what each page costs in the WAL: the
+// WAL grows to about this many frames before a checkpoint lets it start over.
+const WAL_CHECKPOINT_PAGES = 1000;
+const WAL_FRAME_HEADER_BYTES = 24;
+
+/**
+ * How a SQLite file and its WAL change the disk's free space as statfs reports it: plus
+ * the free pages inside the file (new rows reuse them); minus the growth still to come:
+ * pages of the database beyond the file's end, which wait in the WAL until a checkpoint
+ * writes them into the file, and the WAL's own growth up to the size it reaches between
+ * checkpoints.
+ */
+export function sqliteSlack(file: string, pageSize: number, pageCount: number, freePages: number): number {
+  const pendingFile = Math.max(0, pageCount * pageSize - fileSize(file));
+  const pendingWal = Math.max(0, WAL_CHECKPOINT_PAGES * (pageSize + WAL_FRAME_HEADER_BYTES) - fileSize(`${file}-wal`));
+  return freePages * pageSize - pendingFile - pendingWal;
+}
+
+function fileSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
 function clamp(value: number, min: number, max: number): number {
   return Math.min(max, Math.max(min, value));
 }

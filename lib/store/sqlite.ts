@@ -1,7 +1,6 @@
-import { statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { StoreError, errorMessage } from '../errors.js';
-import { DiskGuard, type DiskSpaceOptions } from './disk-space.js';
+import { DiskGuard, type DiskSpaceOptions, sqliteSlack } from './disk-space.js';
 import { quickCheck, recoveryAdvice } from './integrity.js';
 import { SCHEMA, missingShardObjects } from './schema.js';
 import { isDamage, isFull, storeErrorFrom } from './sqlite-errors.js';
@@ -63,18 +62,6 @@ const MIN_HEADROOM_BYTES = 256 * 1024;
 // What a row costs the disk, for the watermark: the row itself, its index entry, and its
 // copy in the WAL until a checkpoint.
 const ROW_OVERHEAD_BYTES = 64;
-// SQLite's default wal_autocheckpoint (pages), and what each page costs in the WAL: the
-// WAL grows to about this many frames before a checkpoint lets it start over.
-const WAL_CHECKPOINT_PAGES = 1000;
-const WAL_FRAME_HEADER_BYTES = 24;
-
-function fileSize(file: string): number {
-  try {
-    return statSync(file).size;
-  } catch {
-    return 0;
-  }
-}
 
 /**
  * One shard's mailboxes in one SQLite file (WAL mode), through better-sqlite3. Its
@@ -255,18 +242,8 @@ export class SqliteStore implements MailboxStore {
     return this.#disk === null || this.#disk.allows(2 * bytes, () => this.#diskSlack());
   }
 
-  /**
-   * How this store's files change the disk's free space as statfs reports it: plus the
-   * free pages inside the file (new rows reuse them); minus the growth still to come:
-   * pages in the WAL beyond the file's end (written into it at the next checkpoint),
-   * and the WAL's own growth up to the size it reaches between checkpoints.
-   */
   #diskSlack(): number {
-    const page = this.#pageSize;
-    const logical = (this.#pageCount.get() as number) * page;
-    const pendingFile = Math.max(0, logical - fileSize(this.#file));
-    const pendingWal = Math.max(0, WAL_CHECKPOINT_PAGES * (page + WAL_FRAME_HEADER_BYTES) - fileSize(`${this.#file}-wal`));
-    return (this.#freePages.get() as number) * page - pendingFile - pendingWal;
+    return sqliteSlack(this.#file, this.#pageSize, this.#pageCount.get() as number, this.#freePages.get() as number);
   }
 
   #checkpoint(): void {
