@@ -1,5 +1,7 @@
 import Database from 'better-sqlite3';
+import { StoreError } from '../errors.js';
 import { shardIndex } from '../util/shard-hash.js';
+import { quickCheck } from './integrity.js';
 import { type Layout, createGeneration, shardFiles } from './layout.js';
 import { storeErrorFrom } from './sqlite-errors.js';
 
@@ -29,6 +31,10 @@ export function migrate(dir: string, from: Layout, to: Layout): number {
     for (const file of shardFiles(dir, from)) {
       const source = new Database(file, { fileMustExist: true });
       try {
+        // Damage must not travel into the new layout, where no check would see it.
+        const indexed = source.prepare('SELECT count(*) FROM messages INDEXED BY messages_by_recipient').pluck().get() as number;
+        const problems = quickCheck(source, indexed);
+        if (problems.length > 0) throw new StoreError('PH_ERR_STORE_DAMAGED', `${file} is damaged (${problems.slice(0, 3).join('; ')})`);
         // In seq order: a user's messages all sit in one source file, so each mailbox
         // keeps its FIFO order in the target.
         const rows = source.prepare('SELECT recipient, sender, body FROM messages ORDER BY seq').iterate() as IterableIterator<Row>;

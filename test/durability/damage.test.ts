@@ -129,3 +129,17 @@ test('a shard file that does not belong to the layout, or a lost pigeonhole.json
   t.teardown(() => back.close());
   await t.notThrowsAsync(back.listen({ port: 0 }));
 });
+
+test('a damaged file is not migrated: asked for another shard count, the start stops and the layout stays', async (t) => {
+  const dir = dataDir(t);
+  await filled(dir, 300);
+  const file = join(dir, 'gen-1', 'shard-0.db');
+  const page = middleTableLeaf(file);
+  overwrite(file, page.offset + 1024, Buffer.alloc(512, 0xa5));
+  const server = createServer({ shards: 3, dataDir: dir, logger: silentLogger });
+  const error = await t.throwsAsync(server.listen({ port: 0 }));
+  t.is((error as { code?: string }).code, 'PH_ERR_STORE_DAMAGED');
+  t.true(error?.message.includes(file), error?.message);
+  t.regex(error?.message ?? '', /the layout was not changed/);
+  t.deepEqual(readdirSync(dir).filter((entry) => entry.startsWith('gen-')), ['gen-1']);
+});
