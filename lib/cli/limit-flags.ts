@@ -14,7 +14,7 @@ export const LIMIT_FLAGS = {
 const MiB = 1024 * 1024;
 
 export const LIMITS_HELP = `  --max-connections N    connections open at once; more are closed unanswered
-                         (default ${defaultMaxConnections()} here: the descriptor limit less a tenth, at least 128)
+                         (default ${defaultMaxConnections()} here: ulimit -n less max(128, a tenth))
   --max-connections-per-ip N
                          connections open at once from one address; 0 for no such
                          limit (default ${DEFAULT_MAX_CONNECTIONS_PER_IP})
@@ -30,8 +30,7 @@ export const LIMITS_HELP = `  --max-connections N    connections open at once; m
                          with --memory, no cap on disk)
   --min-free-disk BYTES  on disk: COMPOSE fails while the data directory's disk has
                          less free; READs go on (default: a twentieth of the disk,
-                         1M to 256M)
-                         BYTES may end in K, M or G.
+                         1M to 256M); BYTES may end in K, M or G
 `;
 
 type LimitValues = Partial<Record<keyof typeof LIMIT_FLAGS, string>>;
