@@ -50,7 +50,7 @@ export interface ServerOptions {
   /**
    * With dataDir: COMPOSE is refused while the data directory's disk has less than this
    * free (reads, which make room, go on). Default: a twentieth of that filesystem, from
-   * 1 MiB to 256 MiB.
+   * 1 MiB to 64 MiB; 0 turns this off.
    */
   minFreeDiskBytes?: number;
   /**

@@ -106,6 +106,11 @@ function prepareDisk(dir: string, logger: Logger, options: DataDirOptions): Disk
   const minFreeBytes = options.minFreeBytes ?? defaultMinFreeBytes(filesystemBytes(dir));
   const disk: DiskSpaceOptions = { dir, minFreeBytes, reserveBytes: reserveBytesFor(minFreeBytes) };
   removeStaleReserves(dir);
+  if (minFreeBytes === 0) {
+    // Asked for no watermark: no reserve either.
+    releaseReserve(dir);
+    return disk;
+  }
   const free = freeBytes(dir);
   if (free < minFreeBytes) {
     const released = releaseReserve(dir);

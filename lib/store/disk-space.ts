@@ -31,18 +31,20 @@ export interface DiskSpaceOptions {
 const MiB = 1024 * 1024;
 export const RESERVE_FILE = 'reserve';
 
-/** Default watermark: a twentieth of the filesystem, from 1 MiB to 256 MiB. */
+/** Default watermark: a twentieth of the filesystem, from 1 MiB to 64 MiB. */
 export function defaultMinFreeBytes(filesystemBytes: number): number {
-  return clamp(Math.floor(filesystemBytes / 20), MiB, 256 * MiB);
+  return clamp(Math.floor(filesystemBytes / 20), MiB, 64 * MiB);
 }
 
 /**
- * The reserve kept for a watermark: a quarter of it, from 256 KiB to 16 MiB. It has to
- * hold what reads need once the disk is really full: each shard's -shm index (32 KiB)
- * and the WAL pages of a few batches of deletes, checkpointed after each.
+ * The reserve kept for a watermark: a quarter of it, from 256 KiB to 8 MiB (none when
+ * the watermark is 0, which turns the guard off). It has to hold what reads need once
+ * the disk is really full: each shard's -shm index (32 KiB) and the WAL pages of a few
+ * batches of deletes, checkpointed after each.
  */
 export function reserveBytesFor(minFreeBytes: number): number {
-  return clamp(Math.floor(minFreeBytes / 4), 256 * 1024, 16 * MiB);
+  if (minFreeBytes === 0) return 0;
+  return clamp(Math.floor(minFreeBytes / 4), 256 * 1024, 8 * MiB);
 }
 
 export function freeBytes(dir: string): number {

@@ -111,7 +111,8 @@ export class SqliteStore implements MailboxStore {
     this.#limits = options;
     this.#epoch = options.epoch ?? 0;
     this.#maxBytes = options.maxBytes;
-    this.#disk = options.disk === undefined ? null : new DiskGuard(options.disk);
+    // A watermark of 0 turns the guard off.
+    this.#disk = options.disk === undefined || options.disk.minFreeBytes === 0 ? null : new DiskGuard(options.disk);
     let db: Database.Database | null = null;
     try {
       db = new Database(options.file, { fileMustExist: options.create === false });

@@ -8,13 +8,14 @@ const dir = mkdtempSync(join(tmpdir(), 'pigeonhole-disk-space-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 const MiB = 1024 * 1024;
 
-test('the watermark is a twentieth of the disk within [1 MiB, 256 MiB]; the reserve a quarter of it within [256 KiB, 16 MiB]', (t) => {
+test('the watermark is a twentieth of the disk within [1 MiB, 64 MiB]; the reserve a quarter of it within [256 KiB, 8 MiB]', (t) => {
   t.is(defaultMinFreeBytes(20 * MiB), MiB);
   t.is(defaultMinFreeBytes(100 * MiB), 5 * MiB);
-  t.is(defaultMinFreeBytes(1024 * 1024 * MiB), 256 * MiB);
+  t.is(defaultMinFreeBytes(1024 * 1024 * MiB), 64 * MiB);
   t.is(reserveBytesFor(MiB), 256 * 1024);
-  t.is(reserveBytesFor(40 * MiB), 10 * MiB);
-  t.is(reserveBytesFor(256 * MiB), 16 * MiB);
+  t.is(reserveBytesFor(20 * MiB), 5 * MiB);
+  t.is(reserveBytesFor(64 * MiB), 8 * MiB);
+  t.is(reserveBytesFor(0), 0, 'no watermark, no reserve');
 });
 
 test('the reserve is written whole, kept, and released once', (t) => {
