@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { InvalidOptionError } from './errors.js';
 import { type Logger, consoleLogger } from './logger.js';
 import { DEFAULT_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES, MIN_MAX_LINE_BYTES } from './protocol/defaults.js';
+import { type ResolvedServerTls, type ServerTlsOptions, resolveServerTls } from './tls/server-tls.js';
 import { checkOptionNames, integerOption } from './util/check-options.js';
 
 export { DEFAULT_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES, MIN_MAX_LINE_BYTES } from './protocol/defaults.js';
@@ -44,11 +45,21 @@ export interface ServerOptions {
    * answered MESSAGE FAILED, as on a full disk. Default: no cap.
    */
   maxStoreBytes?: number;
-  /** Where the server reports shard crashes and other trouble. Default: stderr. */
+  /**
+   * Where the server reports shard crashes and other trouble: a pino logger, or anything
+   * with info(), warn() and error() called pino's way, `(fields, message)`. Wrap a logger
+   * that takes only a message in lineLogger(). Default: stderr.
+   */
   logger?: Logger;
+  /**
+   * Serve over TLS only. With `ca`, clients must present a certificate signed by it, and
+   * LOGIN must name that certificate's subject CN. Default: plain TCP.
+   */
+  tls?: ServerTlsOptions;
 }
 
-export type ResolvedOptions = Required<Omit<ServerOptions, 'dataDir' | 'maxStoreBytes'>> & Pick<ServerOptions, 'dataDir' | 'maxStoreBytes'>;
+export type ResolvedOptions = Required<Omit<ServerOptions, 'dataDir' | 'maxStoreBytes' | 'tls'>> &
+  Pick<ServerOptions, 'dataDir' | 'maxStoreBytes'> & { readonly tls: ResolvedServerTls | null };
 
 export const DEFAULT_MAX_MESSAGES_PER_USER = 1024;
 export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
@@ -71,7 +82,7 @@ const LIMITS: Record<NumericOption, readonly [min: number, max: number]> = {
   maxInFlight: [1, MAX_MAX_IN_FLIGHT],
   maxStoreBytes: [64 * 1024, Number.MAX_SAFE_INTEGER],
 };
-const KNOWN_OPTIONS = [...Object.keys(LIMITS), 'dataDir', 'fsync', 'logger'];
+const KNOWN_OPTIONS = [...Object.keys(LIMITS), 'dataDir', 'fsync', 'logger', 'tls'];
 
 /** Checks every option and fills in defaults; throws InvalidOptionError before anything starts. */
 export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
@@ -86,6 +97,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     fsync: options.fsync ?? false,
     maxStoreBytes: options.maxStoreBytes === undefined ? undefined : integer('maxStoreBytes', options.maxStoreBytes, 0),
     logger: options.logger ?? consoleLogger,
+    tls: options.tls === undefined ? null : resolveServerTls(options.tls),
   };
   if (resolved.dataDir !== undefined && (typeof resolved.dataDir !== 'string' || resolved.dataDir.length === 0)) {
     throw new InvalidOptionError('invalid dataDir: expected a directory path');
@@ -98,6 +110,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   if (typeof logger.error !== 'function' || typeof logger.warn !== 'function' || typeof logger.info !== 'function') {
     throw new InvalidOptionError('logger must have info(), warn() and error() methods');
   }
+  if (logger.debug !== undefined && typeof logger.debug !== 'function') throw new InvalidOptionError('logger.debug, when present, must be a method');
   return resolved;
 }
 

@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { silentLogger } from '../../lib/logger.js';
 import { Connection } from '../../lib/session/connection.js';
+import { SessionCounters } from '../../lib/session/counters.js';
 import { InlineShards } from '../../lib/shards/inline-shards.js';
 import { ShardRouter } from '../../lib/shards/router.js';
 
@@ -63,7 +64,9 @@ async function run(): Promise<{ ops: number; cpuMs: number }> {
   await router.start({ maxMessagesPerUser: 1_000_000, store: { kind: 'memory' } });
   const limits = { maxLineBytes: 65_536, idleTimeoutMs: 0, maxInFlight: 1024 };
   const sockets = Array.from({ length: connections }, () => new FakeSocket());
-  for (const socket of sockets) new Connection(socket as unknown as Socket, router, limits, () => {});
+  // As the server does: one set of counters shared by every connection.
+  const context = { counters: new SessionCounters(), identity: null, logger: silentLogger };
+  for (const socket of sockets) new Connection(socket as unknown as Socket, router, limits, context, () => {});
   const body = 'x'.repeat(messageBytes);
   // Each round: every connection sends `pipeline` commands, half COMPOSE (to itself, so
   // READs find messages), half READ, in one chunk; the turn ends as the event loop's would.

@@ -1,16 +1,27 @@
 import type { Socket } from 'node:net';
 import { ProtocolError } from '../errors.js';
+import type { Logger } from '../logger.js';
 import { dispatch, type Session } from './handlers/index.js';
 import { CommandParser } from '../protocol/commands.js';
 import { LineFramer } from '../protocol/framer.js';
 import { MAX_USERNAME_BYTES } from '../protocol/username.js';
 import { ReplyQueue } from './reply-queue.js';
 import type { ShardRouter } from '../shards/router.js';
+import type { SessionCounters } from './counters.js';
+import { remoteAddress } from '../util/remote-address.js';
 
 export interface ConnectionLimits {
   readonly maxLineBytes: number;
   readonly idleTimeoutMs: number;
   readonly maxInFlight: number;
+}
+
+/** What a connection shares with the server besides the router and its limits. */
+export interface ConnectionContext {
+  readonly counters: SessionCounters;
+  /** With client certificates: the certificate's name, the only user it may LOGIN as. */
+  readonly identity: Buffer | null;
+  readonly logger: Logger;
 }
 
 // After the server has said its last, it keeps reading (and discarding) for this long
@@ -47,6 +58,10 @@ export class Connection implements Session {
   readonly #framer: LineFramer;
   readonly #parser = new CommandParser();
   readonly maxReadReplyBytes: number;
+  readonly identity: Buffer | null;
+  readonly counters: SessionCounters;
+  readonly logger: Logger;
+  readonly remote: string;
   #paused = false;
   // Set once no more input will be taken (the peer finished sending, or the server is
   // closing): the whole lines already received still run, then the connection closes.
@@ -56,9 +71,13 @@ export class Connection implements Session {
   // Set by the first idle timeout; the second one destroys the socket.
   #idledOnce = false;
 
-  constructor(socket: Socket, router: ShardRouter, limits: ConnectionLimits, onClose: (connection: Connection) => void) {
+  constructor(socket: Socket, router: ShardRouter, limits: ConnectionLimits, context: ConnectionContext, onClose: (connection: Connection) => void) {
     this.#socket = socket;
     this.router = router;
+    this.identity = context.identity;
+    this.counters = context.counters;
+    this.logger = context.logger;
+    this.remote = remoteAddress(socket);
     this.#limits = limits;
     this.#framer = new LineFramer(limits.maxLineBytes);
     this.maxReadReplyBytes = limits.maxLineBytes + READ_REPLY_OVERHEAD;
@@ -102,6 +121,7 @@ export class Connection implements Session {
 
   #onData(chunk: Buffer): void {
     if (this.#finished || this.#draining || this.replies.ending) return;
+    this.counters.bytesIn += chunk.length;
     this.#framer.push(chunk);
     this.#pump();
   }
@@ -127,6 +147,7 @@ export class Connection implements Session {
       }
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
+      this.counters.protocolError(err.code);
       // PROTOCOL: drop the connection; the commands before the bad line still get their
       // replies, in order, and nothing from it on runs. No error text is sent.
       this.replies.end();
@@ -148,6 +169,7 @@ export class Connection implements Session {
   #write(replies: Buffer): void {
     const socket = this.#socket;
     if (socket.destroyed) return;
+    this.counters.bytesOut += replies.length;
     socket.write(replies);
     if (this.#paused) this.#pump();
   }
@@ -185,3 +207,4 @@ export class Connection implements Session {
     socket.setTimeout(this.#limits.idleTimeoutMs);
   }
 }
+

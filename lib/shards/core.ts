@@ -9,7 +9,7 @@ import {
   writeCountReply,
   writeMessageReply,
 } from '../protocol/encode.js';
-import type { MailboxStore } from '../store/store.js';
+import type { MailboxStore, StoreStats } from '../store/store.js';
 import { ByteWriter } from '../util/bytes.js';
 import { OP_COMPOSE, OP_COUNT, OP_READ, RequestReader, beginReply, endReply, readBatchHeader, writeAborted, writeReply } from './messages.js';
 import { NameCache } from './name-cache.js';
@@ -95,6 +95,11 @@ export class ShardCore {
 
   close(): void {
     this.#store.close();
+  }
+
+  /** What the store holds, if it can tell. */
+  stats(): StoreStats | null {
+    return this.#store.stats?.() ?? null;
   }
 
   #apply(batch: Buffer, mode: ApplyMode): void {

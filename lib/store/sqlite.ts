@@ -8,6 +8,7 @@ import {
   type EnqueueResult,
   type MailboxStore,
   type StoreLimits,
+  type StoreStats,
   type StoredMessage,
 } from './store.js';
 
@@ -97,8 +98,8 @@ export class SqliteStore implements MailboxStore {
       this.#db.pragma('cache_size = -1024');
       this.#db.exec(SCHEMA);
       this.#maxBytes = options.maxBytes;
+      this.#pageSize = this.#db.pragma('page_size', { simple: true }) as number;
       if (options.maxBytes !== undefined) {
-        this.#pageSize = this.#db.pragma('page_size', { simple: true }) as number;
         this.#db.pragma(`max_page_count = ${Math.max(1, Math.floor(options.maxBytes / this.#pageSize))}`);
         this.#usedPages = this.#db.prepare('SELECT (SELECT page_count FROM pragma_page_count) - (SELECT freelist_count FROM pragma_freelist_count) AS used');
       }
@@ -161,6 +162,17 @@ export class SqliteStore implements MailboxStore {
 
   count(user: string): number {
     return this.#counts.get(user) ?? 0;
+  }
+
+  /**
+   * Messages from the per-mailbox counts (no query); bytes are the database file's pages,
+   * as maxBytes counts them (the WAL beside it not included).
+   */
+  stats(): StoreStats {
+    let messages = 0;
+    for (const count of this.#counts.values()) messages += count;
+    const pages = this.#db.pragma('page_count', { simple: true }) as number;
+    return { messages, bytes: pages * this.#pageSize };
   }
 
   close(): void {
