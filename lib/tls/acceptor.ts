@@ -38,7 +38,9 @@ export class TlsAcceptor {
       requestCert: this.clientCertificates,
       rejectUnauthorized: this.clientCertificates,
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
-      allowHalfOpen: true,
+      // Not allowHalfOpen: a peer that leaves mid-handshake must end the socket here (it
+      // would otherwise sit half-open, never secure, never failed). A connection that
+      // reaches the protocol turns half-open on itself.
       noDelay: true,
     });
     this.server.on('secureConnection', (socket: TLSSocket) => handlers.secure(socket));
