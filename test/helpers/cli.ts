@@ -21,6 +21,8 @@ export interface CliChild {
   readonly result: Promise<CliResult>;
   /** Resolves once stdout contains `text`; rejects if the child exits or time runs out first. */
   waitForStdout(text: string): Promise<void>;
+  /** Everything the child has printed so far. */
+  output(): { stdout: string; stderr: string };
 }
 
 /** Starts `pigeonhole <args>` with a clean environment (no NO_COLOR, no TTY). */
@@ -65,7 +67,7 @@ export function startCli(t: ExecutionContext, args: string[], env: NodeJS.Proces
       watchers.add(watch);
       watch();
     });
-  return { child, result, waitForStdout };
+  return { child, result, waitForStdout, output: () => ({ stdout, stderr }) };
 }
 
 /** Runs `pigeonhole <args>` with `input` piped to its stdin (then closed), to the end. */
