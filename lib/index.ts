@@ -8,7 +8,10 @@ export {
   defaultShardCount,
 } from './options.js';
 export type { ShardInfo } from './shards/backend.js';
-export { type LogFields, type Logger, consoleLogger, silentLogger } from './logger.js';
+export { type LineLogger, type LogFields, type Logger, consoleLogger, lineLogger, silentLogger } from './logger.js';
+export { type Health, type MetricsEndpoint, type MetricsTarget, serveMetrics } from './metrics/http.js';
+export type { ServerTlsOptions } from './tls/server-tls.js';
+export type { ClientTlsOptions } from './tls/client-tls.js';
 export {
   ERROR_CODES,
   type ErrorCode,
@@ -18,6 +21,7 @@ export {
   ShardError,
   ServerStateError,
   StoreError,
+  TlsError,
   ClientError,
   ClientClosedError,
 } from './errors.js';

@@ -4,6 +4,9 @@ import type { ExecutionContext } from 'ava';
 import { type CliChild, type CliResult, startCli } from './cli.js';
 import { REPLY_TIMEOUT_MS } from './line-client.js';
 
+// A server lives through the client commands of its test, each a Node process of its own.
+const SERVER_LIFETIME_MS = 90_000;
+
 /** A JSON log line as pino writes it. */
 export interface LogLine {
   level: number;
@@ -38,7 +41,7 @@ export interface Served extends CliChild {
 
 /** Starts `pigeonhole serve <args>` with `env` and waits for its `listening on` line. */
 export async function startServe(t: ExecutionContext, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Served> {
-  const cli = startCli(t, ['serve', ...args], env);
+  const cli = startCli(t, ['serve', ...args], env, SERVER_LIFETIME_MS);
   await cli.waitForStdout('\n').catch((err: Error) => {
     throw new Error(`${err.message}; stderr: ${cli.output().stderr}`);
   });
