@@ -183,11 +183,13 @@ export class PigeonholeServer {
 
   #handshakeFailed(err: Error & { code?: string }, socket: TLSSocket): void {
     this.#counters.rejected.tls_handshake++;
-    // Debug, not warn: anyone who can reach the port can fail a handshake, as often as they like.
-    // Node ends a connection whose certificate did not verify with a bare hang-up; the reason is on the socket.
-    const refused = socket.authorizationError;
-    const why = refused === undefined || refused === null ? err.message : `client certificate not accepted (${String(refused)})`;
-    this.options.logger.debug?.({ code: refused === undefined || refused === null ? err.code : String(refused), remote: remoteAddress(socket) }, `TLS handshake failed: ${why}`);
+    // Node ends a connection whose certificate did not verify with a bare hang-up; the
+    // reason is on the socket. Debug, not warn: anyone who can reach the port can fail a
+    // handshake, as often as they like.
+    const refused = socket.authorizationError ?? null;
+    const code = refused === null ? err.code : String(refused);
+    const why = refused === null ? err.message : `client certificate not accepted (${code})`;
+    this.options.logger.debug?.({ code, remote: remoteAddress(socket) }, `TLS handshake failed: ${why}`);
   }
 
   #serve(socket: Socket, identity: Buffer | null): void {
@@ -266,7 +268,6 @@ export class PigeonholeServer {
     this.#state = 'closed';
   }
 }
-
 
 /** Creates a server; options are checked here, before anything starts. */
 export function createServer(options?: ServerOptions): PigeonholeServer {

@@ -41,7 +41,7 @@ export function createMetricsRegistry(source: MetricsSource): Registry {
 
   new Gauge({
     name: `${METRIC_PREFIX}connections_open`,
-    help: 'Client connections open now.',
+    help: 'Client connections open now (past the TLS handshake, with TLS).',
     registers,
     collect() {
       this.set(source.openConnections());

@@ -207,4 +207,3 @@ export class Connection implements Session {
     socket.setTimeout(this.#limits.idleTimeoutMs);
   }
 }
-
