@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { type TestCertificates, makeTestCertificates } from '../test/helpers/certs.js';
 import { type CpuProbe, type LoadResult, runLoad } from './load/generator.js';
 import { type GitInfo, type MachineInfo, describeGit, describeMachine } from './machine.js';
 import type { BenchOptions, BenchTarget } from './options.js';
@@ -41,6 +42,8 @@ interface Served {
   readonly port: number;
   readonly probe: CpuProbe | undefined;
   readonly startRss: number | null;
+  /** The CA the generator must trust: the server speaks TLS. */
+  readonly tlsCa?: Buffer;
   stop(): Promise<{ peakRss: number | null }>;
   kill(): void;
 }
@@ -62,18 +65,27 @@ export async function runBenchmark(options: BenchOptions, hooks: BenchHooks = {}
     const target: BenchTarget = options.target;
     report.rows.push(await runRow(options, 'target', `target ${target.host}:${target.port}`, null, async () => ({ ...target, probe: undefined, startRss: null, stop: async () => ({ peakRss: null }), kill: () => {} }), log));
   }
-  for (const shards of options.shards) {
-    report.rows.push(
-      await runRow(options, 'pigeonhole', `shards=${shards}${options.durable ? (options.fsync ? ' fsync' : ' durable') : ''}`, shards, async () => {
-        const server = await ServerProcess.start({
-          shards,
-          durable: options.durable,
-          fsync: options.fsync,
-          ...(options.cpuProfDir === null ? {} : { cpuProfDir: options.cpuProfDir }),
-        });
-        return { host: '127.0.0.1', port: server.port, probe: server, startRss: server.startRss, stop: () => server.stop(), kill: () => server.kill() };
-      }, log),
-    );
+  // One certificate for the run's TLS servers, made with openssl in a temporary folder.
+  const certs: TestCertificates | null = options.tls && options.shards.length > 0 ? makeTestCertificates() : null;
+  try {
+    for (const shards of options.shards) {
+      const label = `shards=${shards}${options.durable ? (options.fsync ? ' fsync' : ' durable') : ''}${certs === null ? '' : ' tls'}`;
+      report.rows.push(
+        await runRow(options, 'pigeonhole', label, shards, async () => {
+          const server = await ServerProcess.start({
+            shards,
+            durable: options.durable,
+            fsync: options.fsync,
+            ...(certs === null ? {} : { tls: { certFile: certs.server.certFile, keyFile: certs.server.keyFile } }),
+            ...(options.cpuProfDir === null ? {} : { cpuProfDir: options.cpuProfDir }),
+          });
+          const tlsCa = certs === null ? {} : { tlsCa: certs.ca };
+          return { host: '127.0.0.1', port: server.port, probe: server, startRss: server.startRss, ...tlsCa, stop: () => server.stop(), kill: () => server.kill() };
+        }, log),
+      );
+    }
+  } finally {
+    certs?.remove();
   }
   if (options.redis) {
     const binary = findRedisServer();
@@ -117,6 +129,7 @@ async function runRow(options: BenchOptions, kind: RowKind, label: string, shard
       messageBytes: options.messageBytes,
       // New names every row: a target server or a reused Redis never mixes in old messages.
       prefix: `bench-${randomBytes(3).toString('hex')}-`,
+      tlsCa: served.tlsCa ?? null,
       threads: options.threads,
       warmupMs: options.warmupSeconds * 1000,
       durationMs: options.durationSeconds * 1000,

@@ -28,6 +28,8 @@ export interface BenchOptions {
   /** Servers keep mailboxes on disk (a fresh temporary data directory each), fsync'd or not. */
   readonly durable: boolean;
   readonly fsync: boolean;
+  /** pigeonhole servers serve over TLS (a certificate made for the run) and the generator connects over TLS. */
+  readonly tls: boolean;
 }
 
 // Half the cores: the server needs the rest. On 2 cores that is 1 generator thread, which
@@ -81,6 +83,9 @@ Servers:
   --durable             pigeonhole servers keep mailboxes on disk (SQLite, a fresh temporary
                         data directory each) instead of in memory
   --fsync               with --durable: sync every commit to disk (survives power loss)
+  --tls                 pigeonhole servers serve over TLS (TLS 1.3, a certificate made with
+                        openssl for the run, no client certificates) and every connection
+                        is TLS; the Redis row stays plain
 
 Output:
   --json FILE           also write every figure, with the machine's description, to FILE
@@ -111,6 +116,7 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions | 'help' {
         'cpu-prof': { type: 'string' },
         durable: { type: 'boolean' },
         fsync: { type: 'boolean' },
+        tls: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -124,6 +130,7 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions | 'help' {
   const target = values.target === undefined ? null : parseTarget(values.target);
   if (target !== null && values.shards !== undefined) throw new UsageError('--target drives one running server: leave out --shards');
   if (values.fsync === true && values.durable !== true) throw new UsageError('--fsync applies to --durable servers');
+  if (values.tls === true && target !== null) throw new UsageError('--tls starts its own servers with a certificate made for the run: leave out --target');
   return {
     connections: integer('connections', values.connections, 1, 10_000) ?? DEFAULTS.connections,
     pipeline: integer('pipeline', values.pipeline, 1, MAX_PIPELINE) ?? DEFAULTS.pipeline,
@@ -141,6 +148,7 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions | 'help' {
     cpuProfDir: values['cpu-prof'] ?? null,
     durable: values.durable === true,
     fsync: values.fsync === true,
+    tls: values.tls === true,
   };
 }
 

@@ -16,6 +16,8 @@ export interface ServerProcessOptions {
   /** Keep mailboxes on disk, in a temporary data directory removed when the server exits. */
   readonly durable?: boolean;
   readonly fsync?: boolean;
+  /** Serve over TLS with this certificate and key (files). */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
 }
 
 interface ServerEvent extends Partial<ServerStats> {
@@ -48,6 +50,7 @@ export class ServerProcess {
     const serverArgs = ['--shards', String(options.shards)];
     if (options.durable === true) serverArgs.push('--durable');
     if (options.fsync === true) serverArgs.push('--fsync');
+    if (options.tls !== undefined) serverArgs.push('--tls-cert', options.tls.certFile, '--tls-key', options.tls.keyFile);
     const child = spawn(process.execPath, [...nodeArgs, SERVER_FILE, ...serverArgs], {
       cwd: REPO_ROOT,
       stdio: ['pipe', 'pipe', 'inherit'],

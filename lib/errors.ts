@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   PH_ERR_PROTOCOL_BAD_USERNAME: 'a username must be 1-256 bytes of visible ASCII (0x21-0x7E)',
   PH_ERR_PROTOCOL_NOT_LOGGED_IN: 'the command needs LOGIN first',
   PH_ERR_PROTOCOL_ALREADY_LOGGED_IN: 'LOGIN may only be the first command',
+  PH_ERR_PROTOCOL_IDENTITY_MISMATCH: "with client certificates, LOGIN must name the certificate's subject CN",
   // Options given to createServer(), listen() or the CLI.
   PH_ERR_OPTION_INVALID: 'an option has a bad value',
   PH_ERR_OPTION_UNKNOWN: 'an option is not known',
@@ -40,6 +41,11 @@ export const ERROR_CODES = {
   PH_ERR_CLIENT_CLOSED: 'the connection to the server is closed',
   PH_ERR_CLIENT_TIMEOUT: 'the server did not answer in time',
   PH_ERR_CLIENT_UNEXPECTED_REPLY: 'the server sent a reply the protocol does not allow here',
+  PH_ERR_CLIENT_TLS_UNTRUSTED: "the server's certificate could not be verified",
+  PH_ERR_CLIENT_TLS_REJECTED: "the server refused this client's certificate, or wanted one",
+  // TLS material: certificate, key and CA files or contents, for the server or the client.
+  PH_ERR_TLS_FILE_UNREADABLE: 'a certificate, key or CA file cannot be read',
+  PH_ERR_TLS_INVALID: 'the certificate, key or CA cannot be used',
   // The server's lifecycle.
   PH_ERR_SERVER_CLOSED: 'the server is closed',
   PH_ERR_SERVER_LISTENING: 'the server is already listening',
@@ -58,6 +64,7 @@ export type StoreErrorCode = AreaCode<'STORE'>;
 export type ClientErrorCode = AreaCode<'CLIENT'>;
 export type ServerErrorCode = AreaCode<'SERVER'>;
 export type LimitErrorCode = AreaCode<'LIMIT'>;
+export type TlsErrorCode = AreaCode<'TLS'>;
 
 export interface ErrorOptions {
   cause?: unknown;
@@ -111,6 +118,11 @@ export class LimitError extends PigeonholeError<LimitErrorCode> {
   static override readonly area = 'LIMIT';
 }
 
+/** Certificates, keys or CAs that cannot be read or used, on either side. */
+export class TlsError extends PigeonholeError<TlsErrorCode> {
+  static override readonly area = 'TLS';
+}
+
 /** A client call refused before sending, or failed by the connection. */
 export class ClientError extends PigeonholeError<ClientErrorCode> {
   static override readonly area = 'CLIENT';
@@ -151,6 +163,7 @@ const CLASS_BY_AREA: Record<string, new (code: never, message: string) => Pigeon
   CLIENT: ClientError,
   SERVER: ServerStateError,
   LIMIT: LimitError,
+  TLS: TlsError,
 };
 
 /**

@@ -13,7 +13,10 @@ export {
 } from './options.js';
 export type { LimitCounts } from './session/connection-guard.js';
 export type { ShardInfo } from './shards/backend.js';
-export { type LogFields, type Logger, consoleLogger, silentLogger } from './logger.js';
+export { type LineLogger, type LogFields, type Logger, consoleLogger, lineLogger, silentLogger } from './logger.js';
+export { type Health, type MetricsEndpoint, type MetricsTarget, serveMetrics } from './metrics/http.js';
+export type { ServerTlsOptions } from './tls/server-tls.js';
+export type { ClientTlsOptions } from './tls/client-tls.js';
 export {
   ERROR_CODES,
   type ErrorCode,
@@ -24,6 +27,7 @@ export {
   ServerStateError,
   StoreError,
   LimitError,
+  TlsError,
   ClientError,
   ClientClosedError,
 } from './errors.js';

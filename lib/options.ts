@@ -2,6 +2,7 @@ import { availableParallelism, totalmem } from 'node:os';
 import { InvalidOptionError } from './errors.js';
 import { type Logger, consoleLogger } from './logger.js';
 import { DEFAULT_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES, MIN_MAX_LINE_BYTES } from './protocol/defaults.js';
+import { type ResolvedServerTls, type ServerTlsOptions, resolveServerTls } from './tls/server-tls.js';
 import { checkOptionNames, integerOption } from './util/check-options.js';
 import { connectionsFor, descriptorLimit } from './util/descriptors.js';
 
@@ -73,12 +74,21 @@ export interface ServerOptions {
    * Default 67108864 (64 MiB).
    */
   maxLineBufferBytes?: number;
-  /** Where the server reports shard crashes and other trouble. Default: stderr. */
+  /**
+   * Where the server reports shard crashes and other trouble: a pino logger, or anything
+   * with info(), warn() and error() called pino's way, `(fields, message)`. Wrap a logger
+   * that takes only a message in lineLogger(). Default: stderr.
+   */
   logger?: Logger;
+  /**
+   * Serve over TLS only. With `ca`, clients must present a certificate signed by it, and
+   * LOGIN must name that certificate's subject CN. Default: plain TCP.
+   */
+  tls?: ServerTlsOptions;
 }
 
-export type ResolvedOptions = Required<Omit<ServerOptions, 'dataDir' | 'maxStoreBytes' | 'minFreeDiskBytes'>> &
-  Pick<ServerOptions, 'dataDir' | 'maxStoreBytes' | 'minFreeDiskBytes'>;
+export type ResolvedOptions = Required<Omit<ServerOptions, 'dataDir' | 'maxStoreBytes' | 'minFreeDiskBytes' | 'tls'>> &
+  Pick<ServerOptions, 'dataDir' | 'maxStoreBytes' | 'minFreeDiskBytes'> & { readonly tls: ResolvedServerTls | null };
 
 export const DEFAULT_MAX_MESSAGES_PER_USER = 1024;
 export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
@@ -132,7 +142,7 @@ const LIMITS: Record<NumericOption, readonly [min: number, max: number]> = {
   lineTimeoutMs: [0, 2 ** 31 - 1],
   maxLineBufferBytes: [MIN_MAX_LINE_BYTES + 1, Number.MAX_SAFE_INTEGER],
 };
-const KNOWN_OPTIONS = [...Object.keys(LIMITS), 'dataDir', 'fsync', 'logger'];
+const KNOWN_OPTIONS = [...Object.keys(LIMITS), 'dataDir', 'fsync', 'logger', 'tls'];
 
 /** Checks every option and fills in defaults; throws InvalidOptionError before anything starts. */
 export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
@@ -152,6 +162,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     lineTimeoutMs: integer('lineTimeoutMs', options.lineTimeoutMs, DEFAULT_LINE_TIMEOUT_MS),
     maxLineBufferBytes: integer('maxLineBufferBytes', options.maxLineBufferBytes, DEFAULT_MAX_LINE_BUFFER_BYTES),
     logger: options.logger ?? consoleLogger,
+    tls: options.tls === undefined ? null : resolveServerTls(options.tls),
   };
   if (resolved.dataDir === undefined) resolved.maxStoreBytes ??= defaultMemoryStoreBytes();
   if (resolved.maxLineBufferBytes <= resolved.maxLineBytes) {
@@ -168,6 +179,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   if (typeof logger.error !== 'function' || typeof logger.warn !== 'function' || typeof logger.info !== 'function') {
     throw new InvalidOptionError('logger must have info(), warn() and error() methods');
   }
+  if (logger.debug !== undefined && typeof logger.debug !== 'function') throw new InvalidOptionError('logger.debug, when present, must be a method');
   return resolved;
 }
 

@@ -1,18 +1,28 @@
 import { randomInt } from 'node:crypto';
 import { once } from 'node:events';
 import { type AddressInfo, type Server as NetServer, type Socket, createServer as createNetServer } from 'node:net';
-import { ServerStateError, errorMessage } from './errors.js';
+import type { TLSSocket } from 'node:tls';
+import type { Registry } from 'prom-client';
+import { InvalidOptionError, ServerStateError, errorMessage } from './errors.js';
+import type { Health } from './metrics/http.js';
+import { createMetricsRegistry } from './metrics/registry.js';
 import { type ResolvedOptions, type ServerOptions, resolveOptions } from './options.js';
 import { DEFAULT_HOST, DEFAULT_PORT } from './protocol/defaults.js';
-import { Connection } from './session/connection.js';
+import { usernameProblem } from './protocol/username.js';
+import { Connection, type ConnectionContext } from './session/connection.js';
 import { ConnectionGuard, type LimitCounts } from './session/connection-guard.js';
+import { SessionCounters } from './session/counters.js';
 import type { ShardBackend, ShardInfo } from './shards/backend.js';
 import { InlineShards } from './shards/inline-shards.js';
 import type { ShardConfig } from './shards/messages.js';
 import { ShardRouter } from './shards/router.js';
 import { WorkerShards } from './shards/worker-shards.js';
 import { prepareDataDir } from './store/data-dir.js';
+import { TlsAcceptor } from './tls/acceptor.js';
+import { certificateName } from './tls/identity.js';
+import { type ServerTlsOptions, resolveServerTls } from './tls/server-tls.js';
 import { checkHost, integerOption } from './util/check-options.js';
+import { remoteAddress } from './util/remote-address.js';
 
 export { DEFAULT_HOST, DEFAULT_PORT } from './protocol/defaults.js';
 
@@ -41,7 +51,10 @@ export class PigeonholeServer {
   readonly [kShardBackend]: ShardBackend;
   readonly #router: ShardRouter;
   readonly #connections = new Set<Connection>();
+  readonly #counters = new SessionCounters();
   readonly #guard: ConnectionGuard;
+  readonly #tls: TlsAcceptor | null;
+  #metrics: Registry | null = null;
   #netServer: NetServer | null = null;
   #listening = false;
   #state: Lifecycle = 'new';
@@ -57,11 +70,55 @@ export class PigeonholeServer {
     this[kShardBackend] = backend;
     this.#router = new ShardRouter(backend, { replay: dataDir !== undefined, logger });
     this.#guard = new ConnectionGuard(this.options);
+    // Certificate files are read here, so a bad one fails createServer(), not a client.
+    this.#tls =
+      this.options.tls === null
+        ? null
+        : new TlsAcceptor(this.options.tls, {
+            admit: (socket) => this.#admit(socket),
+            secure: (socket) => this.#secured(socket),
+            failed: (err, socket) => this.#handshakeFailed(err, socket),
+          });
+  }
+
+  /**
+   * The server's metrics (names start with `pigeonhole_`), made on first use. A host can
+   * serve them itself or merge them into its own registry with prom-client's
+   * `Registry.merge([...])`; `pigeonhole serve --metrics` serves them over HTTP.
+   */
+  get metrics(): Registry {
+    this.#metrics ??= createMetricsRegistry({
+      session: this.#counters,
+      limits: this.#guard.counts,
+      replies: this.#router.counters,
+      openConnections: () => this.#connections.size,
+      shards: () => this.#router.describe(),
+      storeStats: () => this.#router.stats(),
+    });
+    return this.#metrics;
   }
 
   /** How many connections each limit has closed so far (see ServerOptions). */
   get limitCounts(): Readonly<LimitCounts> {
     return this.#guard.counts;
+  }
+
+  /** Whether the server can serve: running, with every shard ready (not starting or restarting). */
+  health(): Health {
+    if (this.#state !== 'running') return { ok: false, status: this.#state === 'new' ? 'not started' : this.#state };
+    const down = this.#router.describe().filter((shard) => !shard.ready);
+    if (down.length > 0) return { ok: false, status: `shard${down.length === 1 ? '' : 's'} ${down.map((shard) => shard.shardId).join(', ')} not ready` };
+    return { ok: true, status: 'ok' };
+  }
+
+  /**
+   * Reads the TLS certificate, key and CA files again (or takes `tls` instead) for new
+   * connections; connections already open carry on. If anything cannot be read or used,
+   * this rejects and the certificates in use stay.
+   */
+  async reloadTls(tls?: ServerTlsOptions): Promise<void> {
+    if (this.#tls === null) throw new InvalidOptionError('reloadTls(): this server was created without tls');
+    await this.#tls.reload(tls === undefined ? undefined : resolveServerTls(tls));
   }
 
   /** Where the server listens, once listen() has resolved. */
@@ -90,7 +147,9 @@ export class PigeonholeServer {
       await this.close();
       throw err;
     }
-    const netServer = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.handle(socket));
+    // With TLS the TLS server listens itself (limits first, then the handshake); its
+    // secured sockets come to #secured().
+    const netServer = this.#tls?.server ?? createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.handle(socket));
     this.#netServer = netServer;
     netServer.listen(port, host);
     try {
@@ -106,12 +165,58 @@ export class PigeonholeServer {
     return this.address as AddressInfo;
   }
 
-  /** Serves a socket that the host application accepted itself. */
+  /**
+   * Serves a socket that the host application accepted itself. With `tls`, pass the raw
+   * TCP socket: the server runs the TLS handshake on it (and checks the client's
+   * certificate) exactly as for a connection it accepted.
+   */
   handle(socket: Socket): void {
-    if (this.#state === 'closing' || this.#state === 'closed') {
-      socket.destroy();
-      return;
+    if (this.#tls !== null) this.#tls.handle(socket);
+    else if (this.#admit(socket)) this.#serve(socket, null);
+  }
+
+  /** A new TCP connection: let in, or (closing, over a limit) closed at once, unanswered, counted and logged. */
+  #admit(socket: Socket): boolean {
+    return !this.#refuseIfClosing(socket) && this.#guard.admit(socket);
+  }
+
+  #refuseIfClosing(socket: Socket): boolean {
+    if (this.#state !== 'closing' && this.#state !== 'closed') return false;
+    this.#counters.rejected.closing++;
+    socket.destroy();
+    return true;
+  }
+
+  /** A TLS handshake completed: with client certificates, the certificate names the user. */
+  #secured(socket: TLSSocket): void {
+    if (this.#refuseIfClosing(socket)) return;
+    let identity: Buffer | null = null;
+    if (this.#tls?.clientCertificates === true) {
+      const name = certificateName(socket);
+      const problem = name === null ? 'it has no single subject CN' : usernameProblem(name);
+      if (problem !== null) {
+        this.#counters.rejected.no_identity++;
+        this.options.logger.warn({ remote: remoteAddress(socket), certificate: name ?? undefined }, `client certificate refused: ${problem}, so it names no user; connection closed`);
+        socket.destroy();
+        return;
+      }
+      identity = Buffer.from(name as string, 'latin1');
     }
+    this.#serve(socket, identity);
+  }
+
+  #handshakeFailed(err: Error & { code?: string }, socket: TLSSocket): void {
+    this.#counters.rejected.tls_handshake++;
+    // Node ends a connection whose certificate did not verify with a bare hang-up; the
+    // reason is on the socket. Debug, not warn: anyone who can reach the port can fail a
+    // handshake, as often as they like.
+    const refused = socket.authorizationError ?? null;
+    const code = refused === null ? err.code : String(refused);
+    const why = refused === null ? err.message : `client certificate not accepted (${code})`;
+    this.options.logger.debug?.({ code, remote: remoteAddress(socket) }, `TLS handshake failed: ${why}`);
+  }
+
+  #serve(socket: Socket, identity: Buffer | null): void {
     if (this.#state === 'new') {
       // No listen() to reject here: a server whose shards cannot start reports it and
       // closes, dropping the sockets it was handed.
@@ -120,9 +225,9 @@ export class PigeonholeServer {
         void this.close();
       });
     }
-    // Over a limit: closed at once, unanswered, counted and logged.
-    if (!this.#guard.admit(socket)) return;
-    const connection = new Connection(socket, this.#router, this.options, this.#guard, (closed) => {
+    this.#counters.accepted++;
+    const context: ConnectionContext = { guard: this.#guard, counters: this.#counters, identity, logger: this.options.logger };
+    const connection = new Connection(socket, this.#router, this.options, context, (closed) => {
       this.#connections.delete(closed);
       if (this.#connections.size === 0) this.#drained?.();
     });

@@ -16,11 +16,15 @@ const LAYERS: [prefix: string, rank: number, group: string][] = [
   ['lib/errors.ts', 0, 'base'],
   ['lib/logger.ts', 0, 'base'],
   ['lib/protocol/', 1, 'protocol'],
+  // TLS material and identity: below the client library and the session, which use them.
+  ['lib/tls/', 1.5, 'tls'],
   ['lib/store/', 2, 'store'],
   ['lib/client/', 2, 'client'],
   ['lib/shards/', 3, 'shards'],
   ['workers/', 4, 'workers'],
   ['lib/session/', 4, 'session'],
+  // Reads the session's and the shards' counters; the server (the face) makes the registry.
+  ['lib/metrics/', 4.5, 'metrics'],
   ['lib/options.ts', 5, 'face'],
   ['lib/server.ts', 5, 'face'],
   ['lib/index.ts', 5, 'face'],

@@ -41,6 +41,8 @@ test('defaults', (t) => {
     lineTimeoutMs: 60_000,
     maxLineBufferBytes: 64 * 1024 * 1024,
     logger: consoleLogger,
+    // Plain TCP unless certificates are given.
+    tls: null,
   };
   t.deepEqual(resolveOptions(), expected);
   t.deepEqual(resolveOptions({}), expected);
@@ -89,7 +91,13 @@ test('given values are kept; an explicit undefined means the default', (t) => {
     maxLineBufferBytes: 1_000_000,
     logger,
   };
-  t.deepEqual(resolveOptions(given), given);
+  t.deepEqual(resolveOptions(given), { ...given, tls: null });
+  t.deepEqual(resolveOptions({ tls: { certFile: 'c.pem', key: 'KEY', caFile: 'ca.pem' } }).tls, {
+    cert: { file: 'c.pem' },
+    key: { pem: 'KEY' },
+    ca: { file: 'ca.pem' },
+    passphrase: undefined,
+  });
   t.is(resolveOptions({ shards: undefined }).shards, defaultShardCount());
   t.is(resolveOptions({ logger: silentLogger }).logger, silentLogger);
 });
@@ -128,6 +136,7 @@ const BAD_VALUES: Record<Exclude<keyof ServerOptions, 'logger'>, unknown[]> = {
   maxLineBufferBytes: [0, 264, Number.MAX_SAFE_INTEGER + 1, ...NOT_INTEGERS],
   dataDir: ['', 42, true, {}, null],
   fsync: ['yes', 1, 0, 'true', {}],
+  tls: ['yes', 42, null, true, {}, { cert: 'c' }, { key: 'k' }, { cert: 1, key: 'k' }, { certFile: '', key: 'k' }, { cert: 'c', certFile: 'f', key: 'k' }, { cert: 'c', key: 'k', ca: [] }, { cert: 'c', key: 'k', passphrase: 7 }],
 };
 
 for (const [name, values] of Object.entries(BAD_VALUES)) {
@@ -151,6 +160,11 @@ test('a logger without info/warn/error throws PH_ERR_OPTION_INVALID naming it', 
     const err = t.throws(() => resolveOptions(untyped({ logger })), INVALID, JSON.stringify(logger));
     t.regex(err?.message ?? '', /logger/);
   }
+});
+
+test('an unknown tls option throws PH_ERR_OPTION_UNKNOWN with the closest name', (t) => {
+  const err = t.throws(() => resolveOptions(untyped({ tls: { cert: 'c', key: 'k', caFiles: 'x' } })), UNKNOWN);
+  t.regex(err?.message ?? '', /'caFiles'.*did you mean 'caFile'/);
 });
 
 test('options that are not an object throw PH_ERR_OPTION_INVALID', (t) => {

@@ -1,7 +1,8 @@
-import { type Socket, connect } from 'node:net';
+import type { Socket } from 'node:net';
 import { userName } from './body.js';
 import { commandsFor, parserFor } from './dialect.js';
 import { KIND_LOGIN, KIND_READ, NEED_MORE, REPLY_COUNT, REPLY_EMPTY, REPLY_MESSAGE, type ReplyParser } from './reply.js';
+import { openSocket } from './socket.js';
 import type { LoadShape } from './types.js';
 import type { Verifier } from './verify.js';
 
@@ -97,12 +98,12 @@ class DrainClient {
     this.#verifier = verifier;
     this.#recipient = recipient;
     this.#lastSeq = new Int32Array(shape.connections).fill(-1);
-    this.#socket = connect({ host: shape.host, port: shape.port, noDelay: true });
+    const { socket, connected } = openSocket(shape, (chunk) => this.#onData(chunk));
+    this.#socket = socket;
     this.connected = new Promise((resolve, reject) => {
-      this.#socket.once('connect', () => resolve());
+      this.#socket.once(connected, () => resolve());
       this.#settle = (error) => (error === null ? resolve() : reject(error));
     });
-    this.#socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     this.#socket.on('error', (err) => this.#fail(err));
     this.#socket.on('close', () => this.#fail(new Error('the server closed the connection')));
   }

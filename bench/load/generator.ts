@@ -24,7 +24,9 @@ export interface CpuProbe {
   cpuMicros(): Promise<number | null>;
 }
 
-export interface LoadOptions extends LoadShape {
+export interface LoadOptions extends Omit<LoadShape, 'tlsCa'> {
+  /** Connect over TLS trusting this CA (PEM). Default: plain TCP. */
+  readonly tlsCa?: Uint8Array | null;
   /** Generator worker threads; connections are split evenly between them. */
   readonly threads: number;
   readonly warmupMs: number;
@@ -92,6 +94,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     toReaders: options.toReaders,
     messageBytes: options.messageBytes,
     prefix: options.prefix,
+    tlsCa: options.tlsCa ?? null,
   };
   const threads = Math.max(1, Math.min(options.threads, shape.connections));
   const phaseBuffer = new SharedArrayBuffer(4);

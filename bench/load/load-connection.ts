@@ -1,8 +1,9 @@
-import { type Socket, connect } from 'node:net';
+import type { Socket } from 'node:net';
 import { performance, type RecordableHistogram } from 'node:perf_hooks';
 import type { BodyCodec } from './body.js';
 import { KIND_COMPOSE, KIND_LOGIN, KIND_READ, NEED_MORE, REPLY_COUNT, REPLY_EMPTY, REPLY_FAILED, REPLY_MESSAGE, REPLY_SENT, type ReplyParser } from './reply.js';
 import { type LoadShape, OUTCOME_FAILED, OUTCOME_SENT, PHASE_MEASURE, PHASE_STOP, type RunCounts, type WindowCounts } from './types.js';
+import { openSocket } from './socket.js';
 import type { Verifier } from './verify.js';
 
 // A peer that sends bytes which never complete a reply could otherwise grow the buffer forever.
@@ -41,6 +42,7 @@ export class LoadConnection {
   nextSeq = 0;
   readonly #ctx: LoadContext;
   readonly #socket: Socket;
+  readonly #connected: 'connect' | 'secureConnect';
   readonly #readCommand: Buffer;
   readonly #lastSeq: Int32Array;
   // Outstanding commands, a ring of `capacity` slots.
@@ -69,18 +71,9 @@ export class LoadConnection {
     this.#sentAt = new Float64Array(this.#capacity);
     // xorshift32 seeded by the index: the same command sequence on every run.
     this.#random = Math.imul(index + 1, 0x9e3779b1) || 1;
-    this.#socket = connect({
-      host: ctx.shape.host,
-      port: ctx.shape.port,
-      noDelay: true,
-      onread: {
-        buffer: ctx.readBuffer,
-        callback: (n: number, buf: Uint8Array): boolean => {
-          this.#onData((buf as Buffer).subarray(0, n));
-          return true;
-        },
-      },
-    });
+    const { socket, connected } = openSocket(ctx.shape, (chunk) => this.#onData(chunk), ctx.readBuffer);
+    this.#socket = socket;
+    this.#connected = connected;
     this.#socket.on('error', (err) => this.#onClose(err));
     this.#socket.on('close', () => this.#onClose(null));
   }
@@ -90,7 +83,7 @@ export class LoadConnection {
     return new Promise((resolve, reject) => {
       this.#onLogin = (error) => (error === null ? resolve() : reject(error));
       if (login === null) {
-        this.#socket.once('connect', () => {
+        this.#socket.once(this.#connected, () => {
           this.#loggedIn = true;
           this.#settleLogin(null);
         });

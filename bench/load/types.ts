@@ -20,6 +20,8 @@ export interface LoadShape {
   readonly messageBytes: number;
   /** Start of every user name in this run, unique per run so leftovers of an old run never mix in. */
   readonly prefix: string;
+  /** Connect over TLS, trusting this CA (PEM); null for plain TCP. */
+  readonly tlsCa: Uint8Array | null;
 }
 
 // Phases, shared with the worker threads through one Int32 in a SharedArrayBuffer so a

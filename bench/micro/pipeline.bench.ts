@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { silentLogger } from '../../lib/logger.js';
 import { Connection } from '../../lib/session/connection.js';
 import { ConnectionGuard } from '../../lib/session/connection-guard.js';
+import { SessionCounters } from '../../lib/session/counters.js';
 import { InlineShards } from '../../lib/shards/inline-shards.js';
 import { ShardRouter } from '../../lib/shards/router.js';
 
@@ -65,7 +66,9 @@ async function run(): Promise<{ ops: number; cpuMs: number }> {
   const limits = { maxLineBytes: 65_536, idleTimeoutMs: 0, maxInFlight: 1024 };
   const guard = new ConnectionGuard({ maxConnections: connections, maxConnectionsPerIp: 0, lineTimeoutMs: 0, maxLineBufferBytes: 64 * 1024 * 1024, logger: silentLogger });
   const sockets = Array.from({ length: connections }, () => new FakeSocket());
-  for (const socket of sockets) new Connection(socket as unknown as Socket, router, limits, guard, () => {});
+  // As the server does: one guard and one set of counters shared by every connection.
+  const context = { guard, counters: new SessionCounters(), identity: null, logger: silentLogger };
+  for (const socket of sockets) new Connection(socket as unknown as Socket, router, limits, context, () => {});
   const body = 'x'.repeat(messageBytes);
   // Each round: every connection sends `pipeline` commands, half COMPOSE (to itself, so
   // READs find messages), half READ, in one chunk; the turn ends as the event loop's would.

@@ -1,8 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ClientError } from '../errors.js';
-import { DEFAULT_HOST, DEFAULT_PORT } from '../protocol/defaults.js';
-import { UsageError, integerFlag } from './flags.js';
 import { INTERACTIVE_HELP, runInteractive } from './interactive.js';
+import { SERVER_FLAGS, SERVER_FLAGS_HELP, serverAddress } from './server-flags.js';
 
 export const CLIENT_HELP = `Usage: pigeonhole client [options]
 
@@ -10,28 +9,15 @@ An interactive client: logs in, then takes commands at a prompt. With piped inpu
 prints no prompts, so it can be scripted: printf 'read\\nexit\\n' | pigeonhole client --user bob
 
 Options:
-  --host HOST    server address (default ${DEFAULT_HOST})
-  --port N       server port (default ${DEFAULT_PORT})
-  --user NAME    log in as NAME; without it the client asks
-  -h, --help     show this help
+${SERVER_FLAGS_HELP}
+  --user NAME      log in as NAME; without it the client asks
+  -h, --help       show this help
 
 ${INTERACTIVE_HELP}
 Exit codes: 0 after exit or end of input; 1 when the server is unreachable or drops
 the connection; 2 for a bad option, or (piped input only) a refused line.
 `;
 
-/** The --host and --port flags every client command shares. */
-export const SERVER_FLAGS = {
-  host: { type: 'string' },
-  port: { type: 'string' },
-} as const;
-
-export function serverAddress(values: { host?: string; port?: string }): { host: string; port: number } {
-  const host = values.host ?? DEFAULT_HOST;
-  if (host.length === 0) throw new UsageError('--host cannot be empty');
-  const port = integerFlag('port', values.port, 1, 65_535) ?? DEFAULT_PORT;
-  return { host, port };
-}
 
 /**
  * An expected failure of a client command (unreachable server, dropped connection,
@@ -55,10 +41,11 @@ export async function client(args: string[]): Promise<number> {
     process.stdout.write(CLIENT_HELP);
     return 0;
   }
-  const { host, port } = serverAddress(values);
+  const { host, port, tls } = serverAddress(values);
   return runInteractive({
     host,
     port,
+    tls,
     user: values.user,
     input: process.stdin,
     output: process.stdout,

@@ -1,5 +1,5 @@
 import { type Interface, createInterface } from 'node:readline';
-import { type Client, connect } from '../client/index.js';
+import { type Client, type ConnectOptions, connect } from '../client/index.js';
 import { ClientError } from '../errors.js';
 import { usernameProblem } from '../protocol/username.js';
 import { type Style, colourWanted, createStyle, printable } from './terminal.js';
@@ -7,6 +7,7 @@ import { type Style, colourWanted, createStyle, printable } from './terminal.js'
 export interface InteractiveOptions {
   host: string;
   port: number;
+  tls?: ConnectOptions['tls'];
   /** Log in as this user; when absent the user is asked. */
   user?: string;
   timeoutMs?: number;
@@ -141,7 +142,7 @@ export async function runInteractive(options: InteractiveOptions): Promise<numbe
 
   let client: Client;
   try {
-    client = await connect({ host: options.host, port: options.port, timeoutMs: options.timeoutMs, maxLineBytes: options.maxLineBytes });
+    client = await connect({ host: options.host, port: options.port, tls: options.tls, timeoutMs: options.timeoutMs, maxLineBytes: options.maxLineBytes });
   } catch (err) {
     if (err instanceof ClientError) {
       complain(err.message);

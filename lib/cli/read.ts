@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { type ReadResult, connect } from '../client/index.js';
-import { DEFAULT_HOST, DEFAULT_PORT } from '../protocol/defaults.js';
-import { SERVER_FLAGS, clientFailure, serverAddress } from './client.js';
+import { clientFailure } from './client.js';
+import { SERVER_FLAGS, SERVER_FLAGS_HELP, serverAddress } from './server-flags.js';
 import { userFlag } from './flags.js';
 import { printable } from './terminal.js';
 
@@ -17,11 +17,10 @@ The sender is everything before the first ": " (a username never contains a spac
 On a terminal, control characters in a message are shown escaped as \\xNN.
 
 Options:
-  --user USER    whose mailbox to read
-  --all          read every waiting message, not just the oldest
-  --host HOST    server address (default ${DEFAULT_HOST})
-  --port N       server port (default ${DEFAULT_PORT})
-  -h, --help     show this help
+  --user USER      whose mailbox to read
+  --all            read every waiting message, not just the oldest
+${SERVER_FLAGS_HELP}
+  -h, --help       show this help
 
 Exit codes: 0 at least one message was read; 1 there was none (a note goes to
 stderr), or the server is unreachable or dropped the connection; 2 a bad option.
@@ -42,12 +41,12 @@ export async function read(args: string[]): Promise<number> {
     return 0;
   }
   const user = userFlag('user', values.user);
-  const { host, port } = serverAddress(values);
+  const server = serverAddress(values);
   const terminal = process.stdout.isTTY === true;
   const show = (result: ReadResult): void => void process.stdout.write(`${result.from}: ${printable(result.message, terminal)}\n`);
 
   try {
-    const client = await connect({ host, port });
+    const client = await connect(server);
     try {
       const waiting = await client.login(user);
       let shown = 0;

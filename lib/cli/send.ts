@@ -2,8 +2,9 @@ import { parseArgs } from 'node:util';
 import { connect } from '../client/index.js';
 import { messageBytes } from '../client/options.js';
 import { ClientError } from '../errors.js';
-import { DEFAULT_HOST, DEFAULT_MAX_LINE_BYTES, DEFAULT_PORT } from '../protocol/defaults.js';
-import { SERVER_FLAGS, clientFailure, serverAddress } from './client.js';
+import { DEFAULT_MAX_LINE_BYTES } from '../protocol/defaults.js';
+import { clientFailure } from './client.js';
+import { SERVER_FLAGS, SERVER_FLAGS_HELP, serverAddress } from './server-flags.js';
 import { UsageError, userFlag } from './flags.js';
 
 export const SEND_HELP = `Usage: pigeonhole send --from USER --to USER [options] MESSAGE...
@@ -12,11 +13,10 @@ Logs in as --from, sends one message to --to and leaves. Several MESSAGE words a
 joined with single spaces, as echo does: quote the message to keep its spacing.
 
 Options:
-  --from USER    log in as USER: the sender the recipient will see
-  --to USER      the recipient
-  --host HOST    server address (default ${DEFAULT_HOST})
-  --port N       server port (default ${DEFAULT_PORT})
-  -h, --help     show this help
+  --from USER      log in as USER: the sender the recipient will see
+  --to USER        the recipient
+${SERVER_FLAGS_HELP}
+  -h, --help       show this help
 
 Exit codes: 0 the message was stored (MESSAGE SENT); 1 it was not, because the
 recipient's mailbox is full or the server could not store it (MESSAGE FAILED), or the server is unreachable or dropped
@@ -46,10 +46,10 @@ export async function send(args: string[]): Promise<number> {
     if (err instanceof ClientError) throw new UsageError(err.message);
     throw err;
   }
-  const { host, port } = serverAddress(values);
+  const server = serverAddress(values);
 
   try {
-    const client = await connect({ host, port });
+    const client = await connect(server);
     try {
       const [, sent] = await Promise.all([client.login(from), client.compose(to, message)]);
       await client.exit();

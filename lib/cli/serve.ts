@@ -1,22 +1,57 @@
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { InvalidOptionError } from '../errors.js';
+import { InvalidOptionError, errorMessage } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { type MetricsEndpoint, serveMetrics } from '../metrics/http.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_MESSAGES_PER_USER, MAX_MAX_IN_FLIGHT, MAX_MAX_LINE_BYTES, MAX_SHARDS, MIN_MAX_LINE_BYTES, defaultShardCount } from '../options.js';
-import { LIMIT_FLAGS, LIMITS_HELP, limitOptions } from './limit-flags.js';
 import { DEFAULT_HOST, DEFAULT_PORT } from '../protocol/defaults.js';
-import { createServer } from '../server.js';
+import type { ServerOptions } from '../options.js';
+import { type PigeonholeServer, createServer } from '../server.js';
+import type { ServerTlsOptions } from '../tls/server-tls.js';
+import { hostPortFlag, isLoopback, showAddress } from './addresses.js';
+import { type FlagSpec, blameEnvironment, envName, withEnvironment } from './env.js';
+import { LIMIT_FLAGS, LIMITS_HELP, limitOptions } from './limit-flags.js';
 import { UsageError, integerFlag } from './flags.js';
+import { createCliLogger, logFormatFlag, logLevelFlag } from './log.js';
 
 export const DEFAULT_DATA_DIR = './pigeonhole-data';
 
+/** Every flag of `serve`: what parseArgs takes, and what PIGEONHOLE_<FLAG> may set. */
+export const SERVE_FLAGS = {
+  host: { type: 'string' },
+  port: { type: 'string' },
+  shards: { type: 'string' },
+  'max-messages': { type: 'string' },
+  'max-line': { type: 'string' },
+  'idle-timeout': { type: 'string' },
+  'max-in-flight': { type: 'string' },
+  'data-dir': { type: 'string' },
+  memory: { type: 'boolean' },
+  fsync: { type: 'boolean' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'tls-ca': { type: 'string' },
+  metrics: { type: 'string' },
+  'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
+  ...LIMIT_FLAGS,
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies FlagSpec;
+
 export const SERVE_HELP = `Usage: pigeonhole serve [options]
 
-Runs a pigeonhole server until SIGINT or SIGTERM, then closes gracefully.
+Runs a pigeonhole server until SIGINT or SIGTERM, then closes gracefully. SIGHUP
+reads the TLS certificate files again; open connections carry on.
+
+Security: without --tls-ca any client that can reach the server may LOGIN as anyone,
+read their mail and send in their name; without TLS all of it crosses the network in
+clear text. Listen beyond this machine only with --tls-cert, --tls-key and --tls-ca
+(the server warns when it does not).
 
 Options:
   --host HOST            address to listen on (default ${DEFAULT_HOST}: this machine only;
-                         use 0.0.0.0 or :: to accept connections from a network)
+                         0.0.0.0 or :: accept connections from a network: see above)
   --port N               TCP port, 0 picks a free one (default ${DEFAULT_PORT})
   --shards N             mailbox shard worker threads; 0 runs them inline in the
                          acceptor thread (default ${defaultShardCount()} here: cores - 1, at least 1)
@@ -34,35 +69,49 @@ Options:
   --fsync                sync every commit to disk: acknowledged messages also survive
                          power loss (slower); without it they survive the process being
                          killed at any moment
+  --tls-cert FILE        serve over TLS only (1.2 or later), with this certificate chain
+                         (PEM); needs --tls-key
+  --tls-key FILE         the certificate's private key (PEM)
+  --tls-ca FILE          require a client certificate signed by this CA (PEM); LOGIN must
+                         then name the certificate's subject CN, any other name is
+                         dropped like every protocol error
+  --metrics HOST:PORT    serve GET /metrics (Prometheus text) and GET /healthz (200 once
+                         every shard is ready, 503 otherwise) over HTTP there
+  --log-level LEVEL      fatal, error, warn, info, debug (adds failed TLS handshakes),
+                         trace or silent (default info)
+  --log-format FORMAT    json: one JSON object per line on stderr; pretty: readable
+                         lines; auto: pretty on a terminal, json otherwise (default auto)
 ${LIMITS_HELP}  -h, --help             show this help
 
 A damaged or missing shard file stops the start: see pigeonhole check and salvage.
+
+Environment:
+  Every option can also be set as ${envName('<option>')}, in upper case with _ for -:
+  ${envName('port')}=4000, ${envName('tls-cert')}=/etc/pigeonhole/cert.pem, ${envName('memory')}=1
+  (switches take 1, true, yes or on; 0, false, no or off). An option given on the
+  command line wins over the environment.
 `;
 
-export async function serve(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      host: { type: 'string' },
-      port: { type: 'string' },
-      shards: { type: 'string' },
-      'max-messages': { type: 'string' },
-      'max-line': { type: 'string' },
-      'idle-timeout': { type: 'string' },
-      'max-in-flight': { type: 'string' },
-      'data-dir': { type: 'string' },
-      memory: { type: 'boolean' },
-      fsync: { type: 'boolean' },
-      ...LIMIT_FLAGS,
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
-  if (values.help) {
-    process.stdout.write(SERVE_HELP);
-    return 0;
-  }
+interface ServeSettings {
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string | undefined;
+  readonly fsync: boolean;
+  readonly tls: ServerTlsOptions | undefined;
+  readonly metrics: { host: string; port: number } | undefined;
+  readonly shards: number | undefined;
+  readonly maxMessagesPerUser: number | undefined;
+  readonly maxLineBytes: number | undefined;
+  readonly idleTimeoutMs: number | undefined;
+  readonly maxInFlight: number | undefined;
+  /** What the limit flags ask for (see limit-flags.ts). */
+  readonly limits: Partial<ServerOptions>;
+}
+
+type ServeValues = { [K in keyof typeof SERVE_FLAGS]?: (typeof SERVE_FLAGS)[K]['type'] extends 'boolean' ? boolean : string };
+
+/** The flags checked and turned into settings; a mistake is a UsageError. */
+function settingsFrom(values: ServeValues): ServeSettings {
   const host = values.host ?? DEFAULT_HOST;
   if (host.length === 0) throw new UsageError('--host cannot be empty');
   const port = integerFlag('port', values.port, 0, 65_535) ?? DEFAULT_PORT;
@@ -70,19 +119,61 @@ export async function serve(args: string[]): Promise<number> {
   if (values.memory && values['data-dir'] !== undefined) throw new UsageError('--memory and --data-dir exclude each other');
   if (values.memory && values.fsync) throw new UsageError('--fsync applies to on-disk storage; drop --memory');
   if (values['data-dir'] === '') throw new UsageError('--data-dir cannot be empty');
+  const certFile = values['tls-cert'];
+  const keyFile = values['tls-key'];
+  const caFile = values['tls-ca'];
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new UsageError('--tls-cert and --tls-key go together: give both');
+  if (caFile !== undefined && certFile === undefined) throw new UsageError('--tls-ca needs --tls-cert and --tls-key: client certificates are checked over TLS');
+  for (const [flag, file] of [['tls-cert', certFile], ['tls-key', keyFile], ['tls-ca', caFile]] as const) {
+    if (file === '') throw new UsageError(`--${flag} cannot be empty`);
+  }
   const dataDir = values.memory ? undefined : resolve(values['data-dir'] ?? DEFAULT_DATA_DIR);
+  return {
+    host,
+    port,
+    dataDir,
+    fsync: values.fsync === true,
+    tls: certFile === undefined || keyFile === undefined ? undefined : { certFile, keyFile, caFile },
+    metrics: values.metrics === undefined ? undefined : hostPortFlag('metrics', values.metrics),
+    shards: integerFlag('shards', values.shards, 0, MAX_SHARDS),
+    maxMessagesPerUser: integerFlag('max-messages', values['max-messages'], 1, 2 ** 32 - 1),
+    maxLineBytes: integerFlag('max-line', values['max-line'], MIN_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES),
+    idleTimeoutMs: idleSeconds === undefined ? undefined : idleSeconds * 1000,
+    maxInFlight: integerFlag('max-in-flight', values['max-in-flight'], 1, MAX_MAX_IN_FLIGHT),
+    limits: limitOptions(values, dataDir !== undefined),
+  };
+}
 
-  let server;
+export async function serve(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const parsed = parseArgs({ args, options: SERVE_FLAGS, strict: true, allowPositionals: false });
+  if (parsed.values.help) {
+    process.stdout.write(SERVE_HELP);
+    return 0;
+  }
+  const { values, fromEnv, unknown } = withEnvironment(parsed.values, SERVE_FLAGS, env);
+  let settings: ServeSettings;
+  let logger: ReturnType<typeof createCliLogger>;
+  try {
+    settings = settingsFrom(values);
+    logger = createCliLogger(logLevelFlag(values['log-level']), logFormatFlag(values['log-format']));
+  } catch (err) {
+    throw blameEnvironment(err, fromEnv);
+  }
+  for (const name of unknown) logger.warn({ variable: name }, `${name} is not an option of pigeonhole serve; ignored`);
+
+  let server: PigeonholeServer;
   try {
     server = createServer({
-      shards: integerFlag('shards', values.shards, 0, MAX_SHARDS),
-      maxMessagesPerUser: integerFlag('max-messages', values['max-messages'], 1, 2 ** 32 - 1),
-      maxLineBytes: integerFlag('max-line', values['max-line'], MIN_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES),
-      idleTimeoutMs: idleSeconds === undefined ? undefined : idleSeconds * 1000,
-      maxInFlight: integerFlag('max-in-flight', values['max-in-flight'], 1, MAX_MAX_IN_FLIGHT),
-      dataDir,
-      fsync: values.fsync === true,
-      ...limitOptions(values, dataDir !== undefined),
+      shards: settings.shards,
+      maxMessagesPerUser: settings.maxMessagesPerUser,
+      maxLineBytes: settings.maxLineBytes,
+      idleTimeoutMs: settings.idleTimeoutMs,
+      maxInFlight: settings.maxInFlight,
+      dataDir: settings.dataDir,
+      fsync: settings.fsync,
+      tls: settings.tls,
+      ...settings.limits,
+      logger,
     });
   } catch (err) {
     if (err instanceof InvalidOptionError) throw new UsageError(err.message);
@@ -94,35 +185,88 @@ export async function serve(args: string[]): Promise<number> {
   let stop: (signal: NodeJS.Signals) => void = () => {};
   const stopped = new Promise<void>((resolve) => {
     stop = (signal) => {
-      process.stderr.write(`pigeonhole: ${signal}: closing\n`);
+      logger.info({ signal }, `${signal}: closing`);
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
       resolve();
     };
   });
+  // SIGHUP is a reload, never the end: by default it would kill the process.
+  const reload = (): void => void reloadTls(server, logger, settings.tls !== undefined);
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
-
-  let address: AddressInfo;
-  try {
-    address = await server.listen({ port, host });
-  } catch (err) {
+  process.on('SIGHUP', reload);
+  const forgetSignals = (): void => {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
+    process.off('SIGHUP', reload);
+  };
+
+  let address: AddressInfo;
+  let metrics: MetricsEndpoint | null = null;
+  try {
+    // Before the server listens, so /healthz answers 503 while it starts.
+    if (settings.metrics !== undefined) {
+      metrics = await serveMetrics(server, settings.metrics);
+      const where = showAddress(metrics.address.address, metrics.address.port);
+      logger.info({ url: `http://${where}/metrics` }, `metrics on http://${where}/metrics and /healthz`);
+    }
+    address = await server.listen({ port: settings.port, host: settings.host });
+  } catch (err) {
+    forgetSignals();
     // A failed listen() keeps the shards it started (a library caller may retry); the CLI
     // won't, and their worker threads would keep the process from ever exiting.
-    await server.close();
+    await Promise.all([server.close(), metrics?.close()]);
     throw err;
   }
-  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const { shards } = server.options;
-  process.stdout.write(`listening on ${shown}:${address.port}\n`);
-  const threads = shards === 0 ? 'mailboxes inline in the acceptor thread' : `${shards} mailbox shard worker thread${shards === 1 ? '' : 's'}`;
-  const storage = dataDir === undefined ? 'in memory (lost when the server stops)' : `in ${dataDir}${values.fsync ? ' (fsync on every commit)' : ''}`;
-  process.stderr.write(`pigeonhole: ${threads}; mailboxes stored ${storage}\n`);
+  const shown = showAddress(address.address, address.port);
+  process.stdout.write(`listening on ${shown}\n`);
+  logger.info({ address: shown }, `listening on ${shown}${settings.tls === undefined ? '' : ' (TLS)'}`);
+  reportSetup(server, settings, logger);
+  warnIfExposed(address.address, settings, logger);
 
   await stopped;
   await server.close();
-  process.stderr.write('pigeonhole: closed\n');
+  await metrics?.close();
+  process.off('SIGHUP', reload);
+  logger.info({}, 'closed');
   return 0;
+}
+
+function reportSetup(server: PigeonholeServer, settings: ServeSettings, logger: Logger): void {
+  const { shards } = server.options;
+  const { dataDir, fsync, tls } = settings;
+  const threads = shards === 0 ? 'mailboxes inline in the acceptor thread' : `${shards} mailbox shard worker thread${shards === 1 ? '' : 's'}`;
+  const storage = dataDir === undefined ? 'in memory (lost when the server stops)' : `in ${dataDir}${fsync ? ' (fsync on every commit)' : ''}`;
+  logger.info({ shards, dataDir, fsync }, `${threads}; mailboxes stored ${storage}`);
+  if (tls !== undefined) {
+    logger.info(
+      { tlsCert: tls.certFile, tlsCa: tls.caFile },
+      tls.caFile === undefined ? 'TLS on; no client certificates asked for' : 'TLS on; client certificates required: LOGIN must name the certificate subject CN',
+    );
+  }
+}
+
+// SECURITY: say so when the server is reachable from a network and anyone can be anyone.
+function warnIfExposed(address: string, settings: ServeSettings, logger: Logger): void {
+  if (isLoopback(address) || settings.tls?.caFile !== undefined) return;
+  const what = settings.tls === undefined ? 'without TLS or client certificates' : 'with TLS but without client certificates (--tls-ca)';
+  const cleartext = settings.tls === undefined ? ', and everything crosses the network in clear text' : '';
+  logger.warn(
+    { address, tls: settings.tls !== undefined, clientCertificates: false },
+    `listening on ${address} ${what}: anyone who can reach it may LOGIN as any user, read their mail and send in their name${cleartext}. See --tls-cert, --tls-key and --tls-ca`,
+  );
+}
+
+async function reloadTls(server: PigeonholeServer, logger: Logger, tls: boolean): Promise<void> {
+  if (!tls) {
+    logger.info({ signal: 'SIGHUP' }, 'SIGHUP: nothing to reload (no TLS)');
+    return;
+  }
+  try {
+    await server.reloadTls();
+    logger.info({ signal: 'SIGHUP' }, 'SIGHUP: TLS certificates reloaded; new connections use them');
+  } catch (err) {
+    logger.error({ signal: 'SIGHUP', code: (err as { code?: string }).code }, `SIGHUP: TLS reload failed, the certificates in use stay: ${errorMessage(err)}`);
+  }
 }

@@ -1,7 +1,10 @@
 import { type Socket, connect as netConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { ClientClosedError, ClientError } from '../errors.js';
 import { isValidUsername } from '../protocol/username.js';
+import { TLS_MIN_VERSION } from '../tls/version.js';
 import { PendingQueue } from './pending.js';
+import { tlsFailure } from './tls-errors.js';
 import {
   type ConnectOptions,
   type ResolvedConnectOptions,
@@ -67,6 +70,9 @@ export class Client {
   #status: ClientStatus = 'ready';
   // Set when login() is called, not when it is answered, so `login(); compose()` pipelines.
   #loggedIn = false;
+  readonly #overTls: boolean;
+  // Set by the first byte from the server.
+  #answered = false;
   #held: Buffer[] = [];
   #heldBytes = 0;
   #settleClosed!: (reason: ClientClosedError | null) => void;
@@ -77,13 +83,19 @@ export class Client {
     this.host = options.host;
     this.port = options.port;
     this.maxLineBytes = options.maxLineBytes;
+    this.#overTls = options.tls !== null;
     this.closed = new Promise((resolve) => (this.#settleClosed = resolve));
     this.#pending = new PendingQueue<Pending>(options.timeoutMs, (err) => {
       this.#shut(new ClientClosedError('the connection was closed because the server did not answer in time', { cause: err }));
     });
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('end', () => this.#shut(new ClientClosedError(`the server at ${this.#where()} closed the connection`)));
-    socket.on('error', (err) => this.#shut(new ClientClosedError(`the connection to ${this.#where()} failed: ${err.message}`, { cause: err })));
+    socket.on('end', () => this.#shut(new ClientClosedError(`the server at ${this.#where()} closed the connection${this.#closeHint()}`)));
+    socket.on('error', (err) => {
+      // Over TLS 1.3 a server that refuses this client's certificate says so only now.
+      const tls = tlsFailure(err, this.#where());
+      if (tls !== null) this.#shut(new ClientClosedError(`the connection to ${this.#where()} was closed: ${tls.message}`, { cause: tls }));
+      else this.#shut(new ClientClosedError(`the connection to ${this.#where()} failed: ${err.message}`, { cause: err }));
+    });
     socket.on('close', () => this.#shut(new ClientClosedError(`the connection to ${this.#where()} closed`)));
   }
 
@@ -140,6 +152,13 @@ export class Client {
     this.#shut(null);
   }
 
+  // A server that requires client certificates ends a connection whose certificate it does
+  // not trust right after the handshake, with no word (Node sends no TLS alert for it).
+  #closeHint(): string {
+    if (!this.#overTls || this.#answered) return '';
+    return ' before answering anything: over TLS that is how a server that requires client certificates refuses one not signed by its CA, or a LOGIN other than the name in the certificate';
+  }
+
   #where(): string {
     return this.host.includes(':') ? `[${this.host}]:${this.port}` : `${this.host}:${this.port}`;
   }
@@ -162,6 +181,7 @@ export class Client {
 
   #onData(chunk: Buffer): void {
     if (this.#status === 'closed') return;
+    this.#answered = true;
     this.#pending.progress();
     let start = 0;
     while (start < chunk.length) {
@@ -284,24 +304,33 @@ function preview(line: Buffer): string {
 /** Connects to a pigeonhole server; rejects with PH_ERR_CLIENT_CONNECT_FAILED when it cannot. */
 export async function connect(options: ConnectOptions = {}): Promise<Client> {
   const resolved = resolveConnectOptions(options);
-  const { host, port, timeoutMs } = resolved;
+  const { host, port, timeoutMs, tls } = resolved;
   const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-  const socket = netConnect({ host, port, noDelay: true });
+  const socket: Socket = tls === null ? netConnect({ host, port, noDelay: true }) : tlsConnect({ host, port, ...tls, minVersion: TLS_MIN_VERSION });
+  if (tls !== null) socket.setNoDelay(true);
+  // Over TLS the connection is usable once the handshake is done and the server verified.
+  const connected = tls === null ? 'connect' : 'secureConnect';
   await new Promise<void>((resolve, reject) => {
-    const fail = (message: string, cause?: unknown): void => {
+    const fail = (error: ClientError): void => {
       clearTimeout(timer);
-      socket.off('connect', onConnect);
+      socket.off(connected, onConnect);
       socket.destroy();
-      reject(new ClientError('PH_ERR_CLIENT_CONNECT_FAILED', `cannot connect to ${where}: ${message}`, { cause }));
+      reject(error);
     };
+    const failed = (message: string, cause?: unknown): ClientError =>
+      new ClientError('PH_ERR_CLIENT_CONNECT_FAILED', `cannot connect to ${where}: ${message}`, { cause });
     const onConnect = (): void => {
       clearTimeout(timer);
       socket.off('error', onError);
       resolve();
     };
-    const onError = (err: Error): void => fail(err.message, err);
-    const timer = setTimeout(() => fail(`no answer within ${timeoutMs} ms (timeoutMs)`), timeoutMs);
-    socket.once('connect', onConnect);
+    const onError = (err: Error & { code?: string }): void => {
+      if (tls === null) return fail(failed(err.message, err));
+      // A reset during the handshake is most often a server that does not speak TLS.
+      fail(tlsFailure(err, where) ?? failed(`${err.message}${err.code === 'ECONNRESET' ? ' (is the server serving TLS?)' : ''}`, err));
+    };
+    const timer = setTimeout(() => fail(failed(`no answer within ${timeoutMs} ms (timeoutMs)${tls === null ? '' : '; is the server serving TLS?'}`)), timeoutMs);
+    socket.once(connected, onConnect);
     socket.once('error', onError);
   });
   return new Client(socket, resolved);

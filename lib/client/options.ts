@@ -1,6 +1,7 @@
 import { ClientError } from '../errors.js';
 import { DEFAULT_HOST, DEFAULT_MAX_LINE_BYTES, DEFAULT_PORT, MAX_MAX_LINE_BYTES, MIN_MAX_LINE_BYTES } from '../protocol/defaults.js';
 import { usernameProblem } from '../protocol/username.js';
+import { type ClientTlsOptions, resolveClientTls } from '../tls/client-tls.js';
 import { checkHost, checkOptionNames, integerOption } from '../util/check-options.js';
 
 /*
@@ -25,13 +26,20 @@ export interface ConnectOptions {
    * server. Set it to match a server started with another `--max-line`.
    */
   maxLineBytes?: number;
+  /**
+   * Connect over TLS: `true` verifies the server against Node's built-in public CAs; an
+   * object may give the CA to verify against, this client's certificate and key (for a
+   * server that requires one) and the name the server's certificate must carry.
+   * Default: plain TCP.
+   */
+  tls?: boolean | ClientTlsOptions;
 }
 
-export type ResolvedConnectOptions = Required<ConnectOptions>;
+export type ResolvedConnectOptions = Required<Omit<ConnectOptions, 'tls'>> & { readonly tls: ClientTlsOptions | null };
 
 export const DEFAULT_CLIENT_TIMEOUT_MS = 10_000;
 
-const KNOWN: readonly string[] = ['host', 'port', 'timeoutMs', 'maxLineBytes'];
+const KNOWN: readonly string[] = ['host', 'port', 'timeoutMs', 'maxLineBytes', 'tls'];
 
 export function resolveConnectOptions(options: ConnectOptions = {}): ResolvedConnectOptions {
   checkOptionNames(options, KNOWN, 'connect()');
@@ -43,6 +51,7 @@ export function resolveConnectOptions(options: ConnectOptions = {}): ResolvedCon
     // Capped at setTimeout's limit; there is no "never": no call may hang forever.
     timeoutMs: integerOption('timeoutMs', timeoutMs, 1, 2 ** 31 - 1),
     maxLineBytes: integerOption('maxLineBytes', maxLineBytes, MIN_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES),
+    tls: resolveClientTls(options.tls),
   };
 }
 

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { ProtocolError } from '../errors.js';
+import type { Logger } from '../logger.js';
 import { dispatch, type Session } from './handlers/index.js';
 import { CommandParser } from '../protocol/commands.js';
 import { LineFramer } from '../protocol/framer.js';
@@ -7,11 +8,23 @@ import { MAX_USERNAME_BYTES } from '../protocol/username.js';
 import { ReplyQueue } from './reply-queue.js';
 import type { ShardRouter } from '../shards/router.js';
 import type { ConnectionGuard, GuardedConnection } from './connection-guard.js';
+import type { SessionCounters } from './counters.js';
+import { remoteAddress } from '../util/remote-address.js';
 
 export interface ConnectionLimits {
   readonly maxLineBytes: number;
   readonly idleTimeoutMs: number;
   readonly maxInFlight: number;
+}
+
+/** What a connection shares with the server besides the router and its limits. */
+export interface ConnectionContext {
+  /** The server's limits on connections and unfinished lines, which watches this one. */
+  readonly guard: ConnectionGuard;
+  readonly counters: SessionCounters;
+  /** With client certificates: the certificate's name, the only user it may LOGIN as. */
+  readonly identity: Buffer | null;
+  readonly logger: Logger;
 }
 
 // After the server has said its last, it keeps reading (and discarding) for this long
@@ -48,6 +61,10 @@ export class Connection implements Session, GuardedConnection {
   readonly #framer: LineFramer;
   readonly #parser = new CommandParser();
   readonly maxReadReplyBytes: number;
+  readonly identity: Buffer | null;
+  readonly counters: SessionCounters;
+  readonly logger: Logger;
+  readonly remote: string;
   #paused = false;
   // Set once no more input will be taken (the peer finished sending, or the server is
   // closing): the whole lines already received still run, then the connection closes.
@@ -66,11 +83,16 @@ export class Connection implements Session, GuardedConnection {
   // Unfinished input bytes as last told to the guard.
   #heldReported = 0;
 
-  constructor(socket: Socket, router: ShardRouter, limits: ConnectionLimits, guard: ConnectionGuard, onClose: (connection: Connection) => void) {
+  constructor(socket: Socket, router: ShardRouter, limits: ConnectionLimits, context: ConnectionContext, onClose: (connection: Connection) => void) {
     this.#socket = socket;
+    const { guard } = context;
     this.#guard = guard;
     guard.watch(this, socket);
     this.router = router;
+    this.identity = context.identity;
+    this.counters = context.counters;
+    this.logger = context.logger;
+    this.remote = remoteAddress(socket);
     this.#limits = limits;
     this.#framer = new LineFramer(limits.maxLineBytes);
     this.maxReadReplyBytes = limits.maxLineBytes + READ_REPLY_OVERHEAD;
@@ -114,6 +136,7 @@ export class Connection implements Session, GuardedConnection {
 
   #onData(chunk: Buffer): void {
     if (this.#finished || this.#draining || this.replies.ending) return;
+    this.counters.bytesIn += chunk.length;
     this.#framer.push(chunk);
     this.#pump();
   }
@@ -141,6 +164,7 @@ export class Connection implements Session, GuardedConnection {
       }
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
+      this.counters.protocolError(err.code);
       // PROTOCOL: drop the connection; the commands before the bad line still get their
       // replies, in order, and nothing from it on runs. No error text is sent.
       this.replies.end();
@@ -182,6 +206,7 @@ export class Connection implements Session, GuardedConnection {
   #write(replies: Buffer): void {
     const socket = this.#socket;
     if (socket.destroyed) return;
+    this.counters.bytesOut += replies.length;
     socket.write(replies);
     if (this.#paused) this.#pump();
   }

@@ -1,4 +1,5 @@
 import type { ShardError } from '../errors.js';
+import type { StoreStats } from '../store/store.js';
 import type { ShardConfig } from './messages.js';
 
 /** How the router reaches its shards, whether worker threads or inline. */
@@ -11,6 +12,12 @@ export interface ShardBackend {
   /** Ends every shard, after the batches already sent have been answered. */
   close(): Promise<void>;
   describe(): ShardInfo[];
+  /**
+   * What each shard's store holds, asked of the shard itself (so it waits behind the
+   * batches already sent to it); null for a shard that is not running or does not answer
+   * in time.
+   */
+  stats(): Promise<(StoreStats | null)[]>;
 }
 
 /** What hears from the shards: the router. */
@@ -30,4 +37,6 @@ export interface ShardInfo {
   readonly threadId: number | null;
   /** How many times the shard was restarted after a crash. */
   readonly restarts: number;
+  /** Serving batches; false while it starts or restarts. */
+  readonly ready: boolean;
 }

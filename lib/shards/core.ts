@@ -9,7 +9,7 @@ import {
   writeCountReply,
   writeMessageReply,
 } from '../protocol/encode.js';
-import type { MailboxStore } from '../store/store.js';
+import type { MailboxStore, StoreStats } from '../store/store.js';
 import { ByteWriter } from '../util/bytes.js';
 import { RateLimitedLog } from '../util/rate-limited-log.js';
 import { OP_COMPOSE, OP_COUNT, OP_READ, RequestReader, beginReply, endReply, readBatchHeader, writeAborted, writeReply } from './messages.js';
@@ -131,6 +131,11 @@ export class ShardCore {
       { code: err.code, user },
       `${err.message}; mailbox ${user} is fenced off: its LOGIN and READ drop their connections and COMPOSE to it fails. Run 'pigeonhole check' and 'pigeonhole salvage' on the data directory`,
     );
+  }
+
+  /** What the store holds, if it can tell. */
+  stats(): StoreStats | null {
+    return this.#store.stats?.() ?? null;
   }
 
   #apply(batch: Buffer, mode: ApplyMode): void {

@@ -49,6 +49,10 @@ export function serveShard(port: MessagePort, shardId: number, config: ShardConf
         post(reply, [reply.buffer as ArrayBuffer]);
         return;
       }
+      if (message.op === 'stats') {
+        post({ op: 'stats', stats: core.stats() });
+        return;
+      }
       if (message.op === 'close') {
         core.close();
         port.close();

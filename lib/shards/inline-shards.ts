@@ -4,6 +4,7 @@ import type { ShardBackend, ShardInfo, ShardSink } from './backend.js';
 import type { ShardCore } from './core.js';
 import { createShardCore } from './host.js';
 import type { ShardConfig } from './messages.js';
+import type { StoreStats } from '../store/store.js';
 
 /**
  * `shards: 0`: one shard running the very same ShardCore in the acceptor's thread. The
@@ -41,6 +42,10 @@ export class InlineShards implements ShardBackend {
   }
 
   describe(): ShardInfo[] {
-    return [{ shardId: 0, threadId: null, restarts: 0 }];
+    return [{ shardId: 0, threadId: null, restarts: 0, ready: this.#core !== null }];
+  }
+
+  async stats(): Promise<(StoreStats | null)[]> {
+    return [this.#core?.stats() ?? null];
   }
 }

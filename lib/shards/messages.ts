@@ -2,6 +2,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { SerializedError } from '../errors.js';
 import type { LogFields, LogLevel } from '../logger.js';
 import type { DiskSpaceOptions } from '../store/disk-space.js';
+import type { StoreStats } from '../store/store.js';
 import type { ByteWriter } from '../util/bytes.js';
 
 /**
@@ -197,13 +198,14 @@ export class ReplyReader {
 // ---- Control messages ---------------------------------------------------------------
 
 /** Acceptor to shard. */
-export type ToShard = Uint8Array | { readonly op: 'close' };
+export type ToShard = Uint8Array | { readonly op: 'close' } | { readonly op: 'stats' };
 
 /** Shard to acceptor. */
 export type FromShard =
   | Uint8Array
   | { readonly op: 'ready'; readonly threadId: number }
   | { readonly op: 'failed'; readonly error: SerializedError }
+  | { readonly op: 'stats'; readonly stats: StoreStats | null }
   | { readonly op: 'log'; readonly level: LogLevel; readonly fields: LogFields; readonly message: string };
 
 /** What a shard task receives from the pool when it starts. */

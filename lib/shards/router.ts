@@ -1,10 +1,12 @@
 import type { ShardError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { StoreStats } from '../store/store.js';
 import { REPLY_MESSAGE_FAILED } from '../protocol/encode.js';
 import { ByteWriter } from '../util/bytes.js';
 import { RingQueue } from '../util/ring-queue.js';
 import { shardIndex } from '../util/shard-hash.js';
 import type { ShardBackend, ShardInfo, ShardSink } from './backend.js';
+import { ReplyCounters } from './counters.js';
 import {
   OP_COMPOSE,
   ReplyReader,
@@ -34,6 +36,8 @@ interface SentBatch {
   /** A copy kept for sending again after a crash (durable stores only). */
   readonly copy: Buffer | null;
   attempts: number;
+  /** When it was (last) sent, performance.now(): its round trip is a metric. */
+  sentAt: number;
 }
 
 interface Channel {
@@ -81,6 +85,8 @@ export interface RouterOptions {
  * reply arrives (MAX_BATCHES_IN_FLIGHT).
  */
 export class ShardRouter implements ShardSink {
+  /** Replies by kind and batch samples, for metrics. */
+  readonly counters = new ReplyCounters();
   readonly #backend: ShardBackend;
   readonly #options: RouterOptions;
   readonly #channels: Channel[] = [];
@@ -110,6 +116,11 @@ export class ShardRouter implements ShardSink {
     return this.#backend.describe();
   }
 
+  /** What each shard's store holds (null for a shard that cannot say now). */
+  stats(): Promise<(StoreStats | null)[]> {
+    return this.#backend.stats();
+  }
+
   shardFor(name: Uint8Array): number {
     return shardIndex(name, this.#channels.length);
   }
@@ -135,12 +146,19 @@ export class ShardRouter implements ShardSink {
     if (answered === undefined) throw new Error(`shard ${shardId} answered a batch that was never sent`);
     channel.acked = answered.seq;
     const { pending } = channel;
+    const counters = this.counters;
+    counters.batches.record(shardId, answered.requests, (performance.now() - answered.sentAt) / 1000);
     const records = new ReplyReader(batch);
     let count = 0;
     while (records.next()) {
       const reply = nextPending(pending, shardId);
-      if (records.aborted) reply.abort();
-      else reply.fill(batch, records.start, records.end);
+      if (records.aborted) {
+        counters.aborted++;
+        reply.abort();
+      } else {
+        counters.reply(reply.op, batch, records.start, records.end);
+        reply.fill(batch, records.start, records.end);
+      }
       count++;
     }
     if (count !== answered.requests) {
@@ -171,9 +189,11 @@ export class ShardRouter implements ShardSink {
       for (let i = 0; i < batch.requests; i++) {
         const reply = nextPending(channel.pending, shardId);
         if (reply.op === OP_COMPOSE) {
+          this.counters.messageFailed++;
           reply.fill(REPLY_MESSAGE_FAILED, 0, REPLY_MESSAGE_FAILED.length);
           failed++;
         } else {
+          this.counters.aborted++;
           reply.abort();
           dropped++;
         }
@@ -195,6 +215,7 @@ export class ShardRouter implements ShardSink {
     }
     for (const batch of channel.sent) {
       batch.attempts++;
+      batch.sentAt = performance.now();
       const again = copyForTransfer(batch.copy as Buffer);
       // Only a batch sent again can have been applied already: the flag tells the shard
       // to look in its journal, which it skips otherwise.
@@ -231,7 +252,7 @@ export class ShardRouter implements ShardSink {
     const batch = channel.writer.take();
     const seq = channel.nextSeq++;
     sealBatch(batch, seq, channel.acked);
-    channel.sent.push({ seq, requests: channel.unsent, copy: this.#options.replay ? copyForTransfer(batch) : null, attempts: 1 });
+    channel.sent.push({ seq, requests: channel.unsent, copy: this.#options.replay ? copyForTransfer(batch) : null, attempts: 1, sentAt: performance.now() });
     channel.unsent = 0;
     this.#backend.send(shardId, batch);
   }

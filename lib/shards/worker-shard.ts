@@ -4,6 +4,16 @@ import { ShardError, deserializeError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ShardSink } from './backend.js';
 import type { FromShard, ShardConfig, ShardTaskData } from './messages.js';
+import type { StoreStats } from '../store/store.js';
+
+// A stats request unanswered this long (a shard stuck in a long batch) counts as no answer:
+// a metrics scrape must not hang on one shard.
+const STATS_TIMEOUT_MS = 2_000;
+
+interface StatsWaiter {
+  settled: boolean;
+  resolve(stats: StoreStats | null): void;
+}
 
 /** What one shard's worker needs from the pool that owns it. */
 export interface WorkerShardContext {
@@ -51,6 +61,8 @@ export class WorkerShard {
   readonly #port: MessagePort;
   readonly #context: WorkerShardContext;
   #settleReady: { resolve(): void; reject(error: ShardError): void } | null = null;
+  // Stats requests in the order sent; the shard answers them in the same order.
+  readonly #statsWaiters: StatsWaiter[] = [];
 
   constructor(context: WorkerShardContext, shardId: number, previous: WorkerShard | null, quickCrashes: number, delayMs: number) {
     this.#context = context;
@@ -82,10 +94,30 @@ export class WorkerShard {
     this.#port.postMessage(batch, [batch.buffer as ArrayBuffer]);
   }
 
+  /** What the shard's store holds, or null if the shard is not serving or does not answer in time. */
+  stats(): Promise<StoreStats | null> {
+    if (this.#state !== 'ready') return Promise.resolve(null);
+    return new Promise((resolve) => {
+      const waiter: StatsWaiter = { settled: false, resolve };
+      const settle = (stats: StoreStats | null): void => {
+        if (waiter.settled) return;
+        waiter.settled = true;
+        clearTimeout(timer);
+        resolve(stats);
+      };
+      waiter.resolve = settle;
+      const timer = setTimeout(() => settle(null), STATS_TIMEOUT_MS);
+      timer.unref();
+      this.#statsWaiters.push(waiter);
+      this.#port.postMessage({ op: 'stats' });
+    });
+  }
+
   /** Ends the shard after the batches already sent have been answered. */
   async close(): Promise<void> {
     const running = this.#state === 'starting' || this.#state === 'ready';
     this.#state = 'closed';
+    this.#answerStats();
     this.#settleReady?.reject(new ShardError('PH_ERR_SHARD_START_FAILED', `shard ${this.shardId} was closed before it was ready`));
     if (running) {
       // The port's close event comes after every reply already posted on it.
@@ -124,6 +156,8 @@ export class WorkerShard {
       sink.onReply(this.shardId, Buffer.from(message.buffer, message.byteOffset, message.byteLength));
     } else if (message.op === 'log') {
       logger[message.level]({ ...message.fields, shard: this.shardId }, message.message);
+    } else if (message.op === 'stats') {
+      this.#statsWaiters.shift()?.resolve(message.stats);
     } else if (message.op === 'ready') {
       this.#threadId = message.threadId;
       this.#state = 'ready';
@@ -134,9 +168,15 @@ export class WorkerShard {
     }
   }
 
+  /** Stats requests still waiting get no answer: the incarnation is gone. */
+  #answerStats(): void {
+    for (const waiter of this.#statsWaiters.splice(0)) waiter.resolve(null);
+  }
+
   #lose(error: ShardError): void {
     if (this.#state === 'lost' || this.#state === 'closed') return;
     this.#state = 'lost';
+    this.#answerStats();
     this.#port.close();
     this.#settleReady?.reject(error);
     this.#context.lost(this, error);

@@ -3,6 +3,7 @@ import type { ShardError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ShardBackend, ShardInfo, ShardSink } from './backend.js';
 import type { ShardConfig } from './messages.js';
+import type { StoreStats } from '../store/store.js';
 import { WorkerShard, type WorkerShardContext } from './worker-shard.js';
 
 // Under tsx (development, tests) this file is .ts and so is the worker; compiled, both are .js.
@@ -68,7 +69,11 @@ export class WorkerShards implements ShardBackend {
   }
 
   describe(): ShardInfo[] {
-    return this.#shards.map((shard) => ({ shardId: shard.shardId, threadId: shard.threadId, restarts: shard.restarts }));
+    return this.#shards.map((shard) => ({ shardId: shard.shardId, threadId: shard.threadId, restarts: shard.restarts, ready: shard.state === 'ready' }));
+  }
+
+  stats(): Promise<(StoreStats | null)[]> {
+    return Promise.all(this.#shards.map((shard) => shard.stats()));
   }
 
   /** Ends a shard's worker as a crash would. For tests of supervision. */

@@ -1,5 +1,5 @@
 import { RingQueue } from '../util/ring-queue.js';
-import { ENQUEUED, MAILBOX_FULL, STORE_UNAVAILABLE, type EnqueueResult, type MailboxStore, type StoreLimits, type StoredMessage } from './store.js';
+import { ENQUEUED, MAILBOX_FULL, STORE_UNAVAILABLE, type EnqueueResult, type MailboxStore, type StoreLimits, type StoreStats, type StoredMessage } from './store.js';
 
 // What a stored message costs besides its bytes (its object, its Buffer, its ring slot),
 // and what a mailbox costs (its map entry and ring), as counted against maxBytes.
@@ -19,6 +19,9 @@ export class MemoryStore implements MailboxStore {
   // An emptied mailbox is deleted, so names that were only ever written to once do not
   // stay in the map forever.
   readonly #boxes = new Map<string, RingQueue<StoredMessage>>();
+  // Kept as messages come and go: adding up every message at each metrics scrape would
+  // cost as much as there are messages.
+  #messages = 0;
 
   constructor(options: MemoryStoreOptions) {
     this.#limits = options;
@@ -46,6 +49,7 @@ export class MemoryStore implements MailboxStore {
     // A copy: the caller's bytes are a view into a batch buffer that must not be kept.
     box.push({ from: message.from, body: Buffer.from(message.body) });
     this.#bytes += cost;
+    this.#messages++;
     return ENQUEUED;
   }
 
@@ -54,6 +58,7 @@ export class MemoryStore implements MailboxStore {
     if (box === undefined) return null;
     const message = box.shift() as StoredMessage;
     this.#bytes -= messageCost(message);
+    this.#messages--;
     if (box.size === 0) {
       this.#boxes.delete(user);
       this.#bytes -= mailboxCost(user);
@@ -65,8 +70,14 @@ export class MemoryStore implements MailboxStore {
     return this.#boxes.get(user)?.size ?? 0;
   }
 
+  /** `bytes` is what counts against maxBytes: messages with their bookkeeping, and mailboxes. */
+  stats(): StoreStats {
+    return { messages: this.#messages, bytes: this.#bytes };
+  }
+
   close(): void {
     this.#boxes.clear();
+    this.#messages = 0;
     this.#bytes = 0;
   }
 }

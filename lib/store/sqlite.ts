@@ -12,6 +12,7 @@ import {
   type EnqueueResult,
   type MailboxStore,
   type StoreLimits,
+  type StoreStats,
   type StoredMessage,
 } from './store.js';
 
@@ -225,6 +226,17 @@ export class SqliteStore implements MailboxStore {
 
   count(user: string): number {
     return this.#counts.get(user) ?? 0;
+  }
+
+  /**
+   * Messages from the per-mailbox counts (no query); bytes are the database file's pages,
+   * as maxBytes counts them (the WAL beside it not included).
+   */
+  stats(): StoreStats {
+    let messages = 0;
+    for (const count of this.#counts.values()) messages += count;
+    const pages = this.#db.pragma('page_count', { simple: true }) as number;
+    return { messages, bytes: pages * this.#pageSize };
   }
 
   close(): void {

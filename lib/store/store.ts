@@ -32,6 +32,8 @@ export interface MailboxStore {
   dequeue(user: string): StoredMessage | null;
   count(user: string): number;
   close(): void;
+  /** What the store holds, for metrics; a store that cannot tell cheaply leaves it out. */
+  stats?(): StoreStats;
   /** Present on durable stores: lets a restarted shard answer a batch it already applied. */
   readonly journal?: BatchJournal;
 }
@@ -48,6 +50,13 @@ export interface BatchJournal {
   replyFor(seq: number): Buffer | null;
   /** Within batch(): records this batch's reply and forgets replies up to `ackedThrough`. */
   record(seq: number, reply: Uint8Array, ackedThrough: number): void;
+}
+
+export interface StoreStats {
+  /** Messages stored, all mailboxes together. */
+  readonly messages: number;
+  /** Bytes the store takes: a database's size on disk, or the senders and bodies held in memory. */
+  readonly bytes: number;
 }
 
 export interface StoreLimits {

@@ -28,6 +28,7 @@ function benchOptions(overrides: Partial<BenchOptions>): BenchOptions {
     cpuProfDir: null,
     durable: false,
     fsync: false,
+    tls: false,
     ...overrides,
   };
 }
@@ -71,6 +72,13 @@ test('each configuration runs as its own server process, measured from outside',
   t.is(row?.label, 'shards=0');
   t.true((row?.serverPeakRss ?? 0) > 0);
   t.not(row?.result?.serverCpuPercent, null);
+});
+
+test('--tls: the server process serves TLS and every generator and drain connection speaks it', async (t) => {
+  const report = await runBenchmark(benchOptions({ shards: [0], durationSeconds: 0.3, warmupSeconds: 0, tls: true }));
+  const row = report.rows[0];
+  assertClean(t, row);
+  t.is(row?.label, 'shards=0 tls');
 });
 
 async function againstFake(dialect: 'pigeonhole' | 'redis', flaw: FakeFlaw): Promise<LoadResult> {

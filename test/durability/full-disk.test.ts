@@ -158,8 +158,9 @@ async function readAll(port: number): Promise<Map<string, string[]>> {
   return out;
 }
 
+/** The error lines of the server's log (JSON lines: pino's level 50 and up). */
 function errorLines(stderr: string): string[] {
-  return stderr.split('\n').filter((line) => line.includes('ERROR'));
+  return stderr.split('\n').filter((line) => line.startsWith('{') && (JSON.parse(line) as { level: number }).level >= 50);
 }
 
 if (problem !== null) {

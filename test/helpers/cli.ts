@@ -21,10 +21,15 @@ export interface CliChild {
   readonly result: Promise<CliResult>;
   /** Resolves once stdout contains `text`; rejects if the child exits or time runs out first. */
   waitForStdout(text: string): Promise<void>;
+  /** Everything the child has printed so far. */
+  output(): { stdout: string; stderr: string };
 }
 
-/** Starts `pigeonhole <args>` with a clean environment (no NO_COLOR, no TTY). */
-export function startCli(t: ExecutionContext, args: string[], env: NodeJS.ProcessEnv = {}): CliChild {
+/**
+ * Starts `pigeonhole <args>` with a clean environment (no NO_COLOR, no TTY); it is killed
+ * after `timeoutMs` (a server that outlives several client commands needs more).
+ */
+export function startCli(t: ExecutionContext, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = CHILD_TIMEOUT_MS): CliChild {
   const child = spawn(process.execPath, ['--import', 'tsx', 'lib/cli/main.ts', ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, ...env },
@@ -39,7 +44,7 @@ export function startCli(t: ExecutionContext, args: string[], env: NodeJS.Proces
   });
   child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
   child.stdin.on('error', () => {}); // the child may exit before reading all its input
-  const killer = setTimeout(() => child.kill('SIGKILL'), CHILD_TIMEOUT_MS);
+  const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   const result = new Promise<CliResult>((resolve) => {
     child.on('close', (code) => {
       clearTimeout(killer);
@@ -65,7 +70,7 @@ export function startCli(t: ExecutionContext, args: string[], env: NodeJS.Proces
       watchers.add(watch);
       watch();
     });
-  return { child, result, waitForStdout };
+  return { child, result, waitForStdout, output: () => ({ stdout, stderr }) };
 }
 
 /** Runs `pigeonhole <args>` with `input` piped to its stdin (then closed), to the end. */

@@ -223,7 +223,7 @@ test('shards: 2 runs two worker threads; shards: 0 runs inline', async (t) => {
   const two = await startServer(t, { shards: 2 });
   const info = two.server.shards();
   t.is(info.length, 2);
-  t.deepEqual(info.map((shard) => [shard.shardId, shard.restarts]), [[0, 0], [1, 0]]);
+  t.deepEqual(info.map((shard) => [shard.shardId, shard.restarts, shard.ready]), [[0, 0, true], [1, 0, true]]);
   const ids = info.map((shard) => shard.threadId);
   for (const id of ids) {
     t.is(typeof id, 'number');
@@ -234,7 +234,7 @@ test('shards: 2 runs two worker threads; shards: 0 runs inline', async (t) => {
   for (const id of ids) t.true(live.includes(id as number), `thread ${id} is alive`);
 
   const inline = await startServer(t, { shards: 0 });
-  t.deepEqual(inline.server.shards(), [{ shardId: 0, threadId: null, restarts: 0 }]);
+  t.deepEqual(inline.server.shards(), [{ shardId: 0, threadId: null, restarts: 0, ready: true }]);
 });
 
 test('a crashed shard is restarted; pending work on it is answered safely and the server keeps serving', async (t) => {

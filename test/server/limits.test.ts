@@ -182,8 +182,12 @@ test('under a low descriptor limit the default maxConnections refuses first, and
   child.kill('SIGTERM');
   await once(child, 'exit');
   // The first refusal at once; the others in one line with their count, at the latest on close.
-  const first = stderr.split('\n').filter((line) => line.includes('PH_ERR_LIMIT_CONNECTIONS'));
-  t.true(first.length >= 1, stderr);
-  const repeats = first.map((line) => Number(/repeats=(\d+)/.exec(line)?.[1] ?? 0)).reduce((a, b) => a + b, 0);
-  t.is(first.filter((line) => !line.includes('repeats=')).length + repeats, refused, stderr);
+  const logged = stderr
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as { code?: string; repeats?: number })
+    .filter((entry) => entry.code === 'PH_ERR_LIMIT_CONNECTIONS');
+  t.true(logged.length >= 1, stderr);
+  const repeats = logged.reduce((sum, entry) => sum + (entry.repeats ?? 0), 0);
+  t.is(logged.filter((entry) => entry.repeats === undefined).length + repeats, refused, stderr);
 });

@@ -415,6 +415,7 @@ test("ShardRouter's batches are the layout these tests build, and its pairing of
     },
     close: async () => {},
     describe: () => [],
+    stats: async () => [],
   };
   const router = new ShardRouter(backend, { replay: false, logger: silentLogger });
   const answers: string[] = [];

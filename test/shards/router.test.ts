@@ -24,6 +24,7 @@ function routerAnswering(records: (requests: number) => number): { router: Shard
     },
     close: async () => {},
     describe: () => [],
+    stats: async () => [],
   };
   const router = new ShardRouter(backend, { replay: false, logger: silentLogger });
   return { router, errors };

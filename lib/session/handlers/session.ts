@@ -1,5 +1,7 @@
+import type { Logger } from '../../logger.js';
 import type { ReplyQueue } from '../reply-queue.js';
 import type { ShardRouter } from '../../shards/router.js';
+import type { SessionCounters } from '../counters.js';
 
 /** What a command handler may touch: the router, this connection's replies, its user. */
 export interface Session {
@@ -9,6 +11,15 @@ export interface Session {
   readonly user: Buffer | null;
   /** The largest reply a READ can bring (a whole message and its sender): its cost in flight. */
   readonly maxReadReplyBytes: number;
+  /**
+   * With client certificates, the name the connection's certificate gives (its subject
+   * CN): the only user it may LOGIN as. Null when the server takes no client certificates.
+   */
+  readonly identity: Buffer | null;
+  readonly counters: SessionCounters;
+  readonly logger: Logger;
+  /** The client's address, host:port, for log lines. */
+  readonly remote: string;
 }
 
 export function loggedInUser(session: Session): Buffer {

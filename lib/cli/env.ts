@@ -1,0 +1,61 @@
+import { UsageError } from './flags.js';
+
+/** The flags of a command as parseArgs takes them. */
+export type FlagSpec = Readonly<Record<string, { readonly type: 'string' | 'boolean'; readonly short?: string }>>;
+
+export const ENV_PREFIX = 'PIGEONHOLE_';
+
+/** `--data-dir` is PIGEONHOLE_DATA_DIR. */
+export function envName(flag: string): string {
+  return `${ENV_PREFIX}${flag.toUpperCase().replaceAll('-', '_')}`;
+}
+
+const TRUE = new Set(['1', 'true', 'yes', 'on']);
+const FALSE = new Set(['0', 'false', 'no', 'off', '']);
+
+export interface WithEnvironment<V> {
+  readonly values: V;
+  /** Flags whose value came from the environment. */
+  readonly fromEnv: readonly string[];
+  /** PIGEONHOLE_* variables that name no flag (a typo, most likely). */
+  readonly unknown: readonly string[];
+}
+
+/**
+ * Fills in every flag not given on the command line from its PIGEONHOLE_<FLAG> variable:
+ * a flag given wins. A switch's variable takes 1/true/yes/on or 0/false/no/off. `--help`
+ * never comes from the environment.
+ */
+export function withEnvironment<V extends Record<string, string | boolean | undefined>>(values: V, spec: FlagSpec, env: NodeJS.ProcessEnv): WithEnvironment<V> {
+  const filled: Record<string, string | boolean | undefined> = { ...values };
+  const fromEnv: string[] = [];
+  const known = new Set<string>();
+  for (const [flag, { type }] of Object.entries(spec)) {
+    if (flag === 'help') continue;
+    const name = envName(flag);
+    known.add(name);
+    const raw = env[name];
+    if (raw === undefined || filled[flag] !== undefined) continue;
+    if (type === 'string') {
+      filled[flag] = raw;
+    } else {
+      const word = raw.trim().toLowerCase();
+      if (!TRUE.has(word) && !FALSE.has(word)) throw new UsageError(`${name} must be 1, true, yes or on, or 0, false, no or off; got '${raw}'`);
+      // A switch turned off in the environment is simply not given.
+      if (TRUE.has(word)) filled[flag] = true;
+    }
+    fromEnv.push(flag);
+  }
+  const unknown = Object.keys(env).filter((name) => name.startsWith(ENV_PREFIX) && !known.has(name) && name !== envName('help'));
+  return { values: filled as V, fromEnv, unknown };
+}
+
+/**
+ * A usage error about a flag whose value came from the environment says so, since
+ * `--port must be ...` would send a user looking at a command line that has no --port.
+ */
+export function blameEnvironment(err: unknown, fromEnv: readonly string[]): unknown {
+  if (!(err instanceof UsageError)) return err;
+  const flag = fromEnv.find((name) => new RegExp(`--${name}(?![\\w-])`).test(err.message));
+  return flag === undefined ? err : new UsageError(`${err.message} (from ${envName(flag)} in the environment)`);
+}

@@ -1,0 +1,233 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { LimitCounts } from '../session/connection-guard.js';
+import { REJECT_REASONS, type SessionCounters } from '../session/counters.js';
+import type { ShardInfo } from '../shards/backend.js';
+import type { BatchSamples, ReplyCounters } from '../shards/counters.js';
+import type { StoreStats } from '../store/store.js';
+
+/** Where the metrics come from: the server's plain counters and what it can be asked. */
+export interface MetricsSource {
+  readonly session: SessionCounters;
+  /** What the connection limits turned away or cut (see ConnectionGuard). */
+  readonly limits: Readonly<LimitCounts>;
+  readonly replies: ReplyCounters;
+  openConnections(): number;
+  shards(): ShardInfo[];
+  storeStats(): Promise<(StoreStats | null)[]>;
+}
+
+export const METRIC_PREFIX = 'pigeonhole_';
+
+// Commands per batch: 1 when idle, up to thousands under a deep pipeline.
+const BATCH_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096];
+// A batch's round trip to its shard and back: tens of microseconds in memory, up to a
+// disk's sync time (and a restart's) for durable stores.
+const ROUND_TRIP_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+
+/** A counter set to a total kept elsewhere: prom-client counters only go up, so reset, then add. */
+function setCounter(counter: Counter<string>, value: number, labels?: Record<string, string>): void {
+  if (labels === undefined) counter.inc(value);
+  else counter.inc(labels, value);
+}
+
+/**
+ * The server's metrics as a prom-client registry (a host may merge it into its own with
+ * `Registry.merge`). Nothing here runs per command: every metric reads the server's plain
+ * counters in a collect() callback, when the registry is read, and the per-batch
+ * histograms take the samples the router kept since the last read.
+ */
+export function createMetricsRegistry(source: MetricsSource): Registry {
+  const registry = new Registry();
+  const registers = [registry];
+  const { session, replies } = source;
+  const shardLabel = (shard: number): string => String(shard);
+
+  new Gauge({
+    name: `${METRIC_PREFIX}connections_open`,
+    help: 'Client connections open now (past the TLS handshake, with TLS).',
+    registers,
+    collect() {
+      this.set(source.openConnections());
+    },
+  });
+  new Counter({
+    name: `${METRIC_PREFIX}connections_accepted_total`,
+    help: 'Client connections that reached the protocol (after the TLS handshake, with TLS).',
+    registers,
+    collect() {
+      this.reset();
+      setCounter(this, session.accepted);
+    },
+  });
+  new Counter({
+    name: `${METRIC_PREFIX}connections_rejected_total`,
+    help:
+      'Client connections turned away before the protocol, by reason: max_connections, max_connections_per_ip (limits), tls_handshake, no_identity (a client certificate naming no usable user), closing.',
+    labelNames: ['reason'],
+    registers,
+    collect() {
+      this.reset();
+      setCounter(this, source.limits.refusedConnections, { reason: 'max_connections' });
+      setCounter(this, source.limits.refusedPerIp, { reason: 'max_connections_per_ip' });
+      for (const reason of REJECT_REASONS) setCounter(this, session.rejected[reason], { reason });
+    },
+  });
+  new Counter({
+    name: `${METRIC_PREFIX}connections_cut_total`,
+    help: 'Client connections closed by a limit after they were let in, by reason: line_timeout (a line not complete within lineTimeoutMs), line_buffer (the most unfinished bytes when all connections held more than maxLineBufferBytes).',
+    labelNames: ['reason'],
+    registers,
+    collect() {
+      this.reset();
+      setCounter(this, source.limits.lineTimeouts, { reason: 'line_timeout' });
+      setCounter(this, source.limits.lineBufferDrops, { reason: 'line_buffer' });
+    },
+  });
+  new Counter({
+    name: `${METRIC_PREFIX}accept_errors_total`,
+    help: 'Connections the server could not accept (out of file descriptors, say).',
+    registers,
+    collect() {
+      this.reset();
+      setCounter(this, source.limits.acceptErrors);
+    },
+  });
+  new Counter({
+    name: `${METRIC_PREFIX}commands_total`,
+    help: 'Commands received, by command: login, compose, read, exit.',
+    labelNames: ['command'],
+    registers,
+    collect() {
+      this.reset();
+      setCounter(this, session.login, { command: 'login' });
+      setCounter(this, session.compose, { command: 'compose' });
+      setCounter(this, session.read, { command: 'read' });
+      setCounter(this, session.exit, { command: 'exit' });
+    },
+  });
+  new Counter({
+    name: `${METRIC_PREFIX}replies_total`,
+    help: 'Replies sent, by kind: login_count, message_sent, message_failed, read_message, read_error; aborted counts commands whose connection was dropped unanswered (their shard was lost).',
+    labelNames: ['kind'],
+    registers,
+    collect() {
+      this.reset();
+      setCounter(this, replies.loginCount, { kind: 'login_count' });
+      setCounter(this, replies.messageSent, { kind: 'message_sent' });
+      setCounter(this, replies.messageFailed, { kind: 'message_failed' });
+      setCounter(this, replies.readMessage, { kind: 'read_message' });
+      setCounter(this, replies.readError, { kind: 'read_error' });
+      setCounter(this, replies.aborted, { kind: 'aborted' });
+    },
+  });
+  new Counter({
+    name: `${METRIC_PREFIX}protocol_errors_total`,
+    help: 'Connections dropped for breaking the protocol, by error code (PH_ERR_PROTOCOL_*).',
+    labelNames: ['code'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [code, count] of session.protocolErrors) setCounter(this, count, { code });
+    },
+  });
+  new Counter({
+    name: `${METRIC_PREFIX}received_bytes_total`,
+    help: 'Protocol bytes received from clients (decrypted, with TLS).',
+    registers,
+    collect() {
+      this.reset();
+      setCounter(this, session.bytesIn);
+    },
+  });
+  new Counter({
+    name: `${METRIC_PREFIX}sent_bytes_total`,
+    help: 'Protocol bytes written to clients (before encryption, with TLS).',
+    registers,
+    collect() {
+      this.reset();
+      setCounter(this, session.bytesOut);
+    },
+  });
+
+  // Both histograms come from the same samples: whichever is read first takes them all.
+  const batchSize = new Histogram({
+    name: `${METRIC_PREFIX}shard_batch_commands`,
+    help: 'Commands per batch sent to a shard (one batch per shard per event-loop turn at most).',
+    labelNames: ['shard'],
+    buckets: BATCH_SIZE_BUCKETS,
+    registers,
+    collect: () => takeSamples(replies.batches),
+  });
+  const roundTrip = new Histogram({
+    name: `${METRIC_PREFIX}shard_round_trip_seconds`,
+    help: 'Time from sending a batch to a shard to its reply batch arriving.',
+    labelNames: ['shard'],
+    buckets: ROUND_TRIP_BUCKETS,
+    registers,
+    collect: () => takeSamples(replies.batches),
+  });
+  const labelsByShard: { shard: string }[] = [];
+  const takeSamples = (samples: BatchSamples): void => {
+    for (let i = 0; i < samples.length; i++) {
+      const shard = samples.shard[i] as number;
+      const labels = (labelsByShard[shard] ??= { shard: shardLabel(shard) });
+      batchSize.observe(labels, samples.size[i] as number);
+      roundTrip.observe(labels, samples.seconds[i] as number);
+    }
+    samples.length = 0;
+  };
+  replies.batches.drain = takeSamples;
+
+  new Counter({
+    name: `${METRIC_PREFIX}shard_restarts_total`,
+    help: 'Times a shard was restarted after its worker died.',
+    labelNames: ['shard'],
+    registers,
+    collect() {
+      this.reset();
+      for (const shard of source.shards()) setCounter(this, shard.restarts, { shard: shardLabel(shard.shardId) });
+    },
+  });
+  new Gauge({
+    name: `${METRIC_PREFIX}shard_up`,
+    help: '1 while a shard serves batches, 0 while it starts or restarts.',
+    labelNames: ['shard'],
+    registers,
+    collect() {
+      this.reset();
+      for (const shard of source.shards()) this.set({ shard: shardLabel(shard.shardId) }, shard.ready ? 1 : 0);
+    },
+  });
+
+  // One request to the shards per read of the registry, shared by the two gauges.
+  let asking: Promise<(StoreStats | null)[]> | null = null;
+  const storeStats = (): Promise<(StoreStats | null)[]> => {
+    asking ??= source.storeStats().finally(() => (asking = null));
+    return asking;
+  };
+  new Gauge({
+    name: `${METRIC_PREFIX}stored_messages`,
+    help: "Messages stored in a shard's mailboxes (absent while the shard cannot answer).",
+    labelNames: ['shard'],
+    registers,
+    async collect() {
+      const stats = await storeStats();
+      this.reset();
+      stats.forEach((stat, shard) => stat !== null && this.set({ shard: shardLabel(shard) }, stat.messages));
+    },
+  });
+  new Gauge({
+    name: `${METRIC_PREFIX}store_bytes`,
+    help: "Bytes a shard's store takes: its SQLite database (WAL not included), or senders and bodies held in memory.",
+    labelNames: ['shard'],
+    registers,
+    async collect() {
+      const stats = await storeStats();
+      this.reset();
+      stats.forEach((stat, shard) => stat !== null && this.set({ shard: shardLabel(shard) }, stat.bytes));
+    },
+  });
+
+  collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+  return registry;
+}

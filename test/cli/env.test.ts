@@ -1,0 +1,54 @@
+import test from 'ava';
+import { blameEnvironment, envName, withEnvironment } from '../../lib/cli/env.js';
+import { UsageError, integerFlag } from '../../lib/cli/flags.js';
+import { SERVE_FLAGS } from '../../lib/cli/serve.js';
+
+type Values = Record<string, string | boolean | undefined>;
+const none: Values = {};
+
+test('every serve flag but --help can come from PIGEONHOLE_<FLAG>', (t) => {
+  const env: NodeJS.ProcessEnv = {};
+  const expected: Record<string, string | boolean> = {};
+  for (const [flag, { type }] of Object.entries(SERVE_FLAGS)) {
+    if (flag === 'help') continue;
+    env[envName(flag)] = type === 'boolean' ? 'yes' : `value of ${flag}`;
+    expected[flag] = type === 'boolean' ? true : `value of ${flag}`;
+  }
+  env[envName('help')] = '1';
+  const { values, fromEnv, unknown } = withEnvironment(none, SERVE_FLAGS, env);
+  t.deepEqual(values, expected);
+  t.deepEqual([...fromEnv].sort(), Object.keys(expected).sort());
+  t.deepEqual(unknown, []);
+  t.is(envName('data-dir'), 'PIGEONHOLE_DATA_DIR');
+  t.is(envName('tls-cert'), 'PIGEONHOLE_TLS_CERT');
+});
+
+test('a flag on the command line wins over the environment', (t) => {
+  const { values, fromEnv } = withEnvironment<Values>({ port: '4001', fsync: true }, SERVE_FLAGS, { PIGEONHOLE_PORT: '5000', PIGEONHOLE_FSYNC: 'no', PIGEONHOLE_SHARDS: '3' });
+  t.is(values.port, '4001');
+  t.is(values.fsync, true);
+  t.is(values.shards, '3');
+  t.deepEqual(fromEnv, ['shards']);
+});
+
+test('switches take 1/true/yes/on and 0/false/no/off; anything else is a usage error naming the variable', (t) => {
+  for (const word of ['1', 'true', 'YES', 'on']) t.is(withEnvironment(none, SERVE_FLAGS, { PIGEONHOLE_MEMORY: word }).values.memory, true, word);
+  for (const word of ['0', 'false', 'No', 'off', '']) t.is(withEnvironment(none, SERVE_FLAGS, { PIGEONHOLE_MEMORY: word }).values.memory, undefined, word);
+  const err = t.throws(() => withEnvironment(none, SERVE_FLAGS, { PIGEONHOLE_FSYNC: 'maybe' }), { instanceOf: UsageError });
+  t.regex(err?.message ?? '', /^PIGEONHOLE_FSYNC must be .*got 'maybe'$/);
+});
+
+test('PIGEONHOLE_* variables that are no flag are reported; a bad value from the environment says where it came from', (t) => {
+  const { unknown } = withEnvironment(none, SERVE_FLAGS, { PIGEONHOLE_PROT: '1', PIGEONHOLE_PORT: '1', HOME: '/root' });
+  t.deepEqual(unknown, ['PIGEONHOLE_PROT']);
+  const err = (() => {
+    try {
+      integerFlag('port', 'abc', 0, 65_535);
+    } catch (e) {
+      return e;
+    }
+  })();
+  t.regex((blameEnvironment(err, ['port']) as Error).message, /--port must be a whole number, got 'abc' \(from PIGEONHOLE_PORT in the environment\)$/);
+  t.is(blameEnvironment(err, ['host']), err, 'not from the environment: unchanged');
+  t.is(blameEnvironment(err, ['port-range']), err, 'a flag whose name only starts the same is another flag');
+});
