@@ -22,6 +22,10 @@ export const ERROR_CODES = {
   // Mailbox storage.
   PH_ERR_STORE_OPEN_FAILED: 'the mailbox store could not be opened',
   PH_ERR_STORE_WRITE_FAILED: 'the mailbox store could not take a write',
+  PH_ERR_STORE_UNAVAILABLE: 'the mailbox store (Redis) cannot be reached: the command was not applied',
+  PH_ERR_STORE_OUTCOME_UNKNOWN: 'the connection to the mailbox store (Redis) failed with the command in flight: it may or may not have been applied',
+  PH_ERR_STORE_NOT_REPLICATED: 'a write was stored, but fewer replicas than asked confirmed it in time',
+  PH_ERR_STORE_BAD_RECORD: 'the mailbox store holds or answered something that is not a pigeonhole message',
   // The client library: checks made before anything is sent, and the connection's fate.
   PH_ERR_CLIENT_INVALID_USERNAME: 'a username must be 1-256 bytes of visible ASCII (0x21-0x7E)',
   PH_ERR_CLIENT_INVALID_MESSAGE: 'a message cannot contain a line break and must fit the line limit',
