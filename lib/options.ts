@@ -2,9 +2,11 @@ import { availableParallelism } from 'node:os';
 import { InvalidOptionError } from './errors.js';
 import { type Logger, consoleLogger } from './logger.js';
 import { DEFAULT_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES, MIN_MAX_LINE_BYTES } from './protocol/defaults.js';
+import { type RedisOptions, type ResolvedRedisOptions, resolveRedisOptions } from './store/redis/options.js';
 import { checkOptionNames, integerOption } from './util/check-options.js';
 
 export { DEFAULT_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES, MIN_MAX_LINE_BYTES } from './protocol/defaults.js';
+export type { RedisOptions } from './store/redis/options.js';
 
 export interface ServerOptions {
   /**
@@ -44,11 +46,17 @@ export interface ServerOptions {
    * answered MESSAGE FAILED, as on a full disk. Default: no cap.
    */
   maxStoreBytes?: number;
+  /**
+   * Keep mailboxes in Redis (`{ url }`) or a Redis Cluster (`{ cluster: ['host:port', ...] }`)
+   * instead, so several servers can serve the same users. Excludes dataDir.
+   */
+  redis?: RedisOptions;
   /** Where the server reports shard crashes and other trouble. Default: stderr. */
   logger?: Logger;
 }
 
-export type ResolvedOptions = Required<Omit<ServerOptions, 'dataDir' | 'maxStoreBytes'>> & Pick<ServerOptions, 'dataDir' | 'maxStoreBytes'>;
+export type ResolvedOptions = Required<Omit<ServerOptions, 'dataDir' | 'maxStoreBytes' | 'redis'>> &
+  Pick<ServerOptions, 'dataDir' | 'maxStoreBytes'> & { redis?: ResolvedRedisOptions };
 
 export const DEFAULT_MAX_MESSAGES_PER_USER = 1024;
 export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
@@ -71,7 +79,7 @@ const LIMITS: Record<NumericOption, readonly [min: number, max: number]> = {
   maxInFlight: [1, MAX_MAX_IN_FLIGHT],
   maxStoreBytes: [64 * 1024, Number.MAX_SAFE_INTEGER],
 };
-const KNOWN_OPTIONS = [...Object.keys(LIMITS), 'dataDir', 'fsync', 'logger'];
+const KNOWN_OPTIONS = [...Object.keys(LIMITS), 'dataDir', 'fsync', 'redis', 'logger'];
 
 /** Checks every option and fills in defaults; throws InvalidOptionError before anything starts. */
 export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
@@ -87,6 +95,10 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     maxStoreBytes: options.maxStoreBytes === undefined ? undefined : integer('maxStoreBytes', options.maxStoreBytes, 0),
     logger: options.logger ?? consoleLogger,
   };
+  if (options.redis !== undefined) {
+    if (options.dataDir !== undefined) throw new InvalidOptionError('redis and dataDir exclude each other: mailboxes live in one place');
+    resolved.redis = resolveRedisOptions(options.redis);
+  }
   if (resolved.dataDir !== undefined && (typeof resolved.dataDir !== 'string' || resolved.dataDir.length === 0)) {
     throw new InvalidOptionError('invalid dataDir: expected a directory path');
   }

@@ -50,10 +50,10 @@ export class PigeonholeServer {
 
   constructor(options: ServerOptions = {}) {
     this.options = Object.freeze(resolveOptions(options));
-    const { shards, logger, dataDir } = this.options;
+    const { shards, logger, dataDir, redis } = this.options;
     const backend: ShardBackend = shards === 0 ? new InlineShards(logger) : new WorkerShards(shards, logger);
     this[kShardBackend] = backend;
-    this.#router = new ShardRouter(backend, { replay: dataDir !== undefined, logger });
+    this.#router = new ShardRouter(backend, { replay: dataDir !== undefined, sharedStore: redis !== undefined, logger });
   }
 
   /** Where the server listens, once listen() has resolved. */
@@ -145,7 +145,8 @@ export class PigeonholeServer {
 
   /** Where the shards keep mailboxes; lays out (or migrates) the data directory. */
   #shardConfig(): ShardConfig {
-    const { dataDir, maxMessagesPerUser, fsync, maxStoreBytes, logger } = this.options;
+    const { dataDir, maxMessagesPerUser, fsync, maxStoreBytes, logger, redis } = this.options;
+    if (redis !== undefined) return { maxMessagesPerUser, store: { kind: 'redis', ...redis } };
     if (dataDir === undefined) return { maxMessagesPerUser, store: { kind: 'memory' } };
     const { files, release } = prepareDataDir(dataDir, this[kShardBackend].size, logger);
     this.#releaseDataDir = release;

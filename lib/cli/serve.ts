@@ -2,9 +2,10 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { InvalidOptionError } from '../errors.js';
-import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_MESSAGES_PER_USER, MAX_MAX_IN_FLIGHT, MAX_MAX_LINE_BYTES, MAX_SHARDS, MIN_MAX_LINE_BYTES, defaultShardCount } from '../options.js';
+import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_MESSAGES_PER_USER, MAX_MAX_IN_FLIGHT, MAX_MAX_LINE_BYTES, MAX_SHARDS, MIN_MAX_LINE_BYTES, defaultShardCount, type RedisOptions } from '../options.js';
 import { DEFAULT_HOST, DEFAULT_PORT } from '../protocol/defaults.js';
 import { createServer } from '../server.js';
+import { DEFAULT_WAIT_TIMEOUT_MS } from '../store/redis/redis-store.js';
 import { UsageError, integerFlag } from './flags.js';
 
 export const DEFAULT_DATA_DIR = './pigeonhole-data';
@@ -33,6 +34,16 @@ Options:
   --fsync                sync every commit to disk: acknowledged messages also survive
                          power loss (slower); without it they survive the process being
                          killed at any moment
+  --redis URL            keep mailboxes in one Redis (7 or later, or Valkey) at URL,
+                         redis://[USER:PASSWORD@]HOST:PORT; several servers may share it
+  --redis-cluster HOST:PORT[,HOST:PORT...]
+                         keep mailboxes in a Redis Cluster; give some of its nodes, the
+                         rest are discovered
+  --redis-wait N         with --redis or --redis-cluster: answer MESSAGE SENT only once
+                         N replicas have the message (Redis WAIT; default 0)
+  --redis-wait-timeout MS
+                         how long --redis-wait waits; if fewer replicas confirm by then,
+                         the connection is closed instead of answered (default ${DEFAULT_WAIT_TIMEOUT_MS})
   -h, --help             show this help
 `;
 
@@ -50,6 +61,10 @@ export async function serve(args: string[]): Promise<number> {
       'data-dir': { type: 'string' },
       memory: { type: 'boolean' },
       fsync: { type: 'boolean' },
+      redis: { type: 'string' },
+      'redis-cluster': { type: 'string' },
+      'redis-wait': { type: 'string' },
+      'redis-wait-timeout': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -66,7 +81,11 @@ export async function serve(args: string[]): Promise<number> {
   if (values.memory && values['data-dir'] !== undefined) throw new UsageError('--memory and --data-dir exclude each other');
   if (values.memory && values.fsync) throw new UsageError('--fsync applies to on-disk storage; drop --memory');
   if (values['data-dir'] === '') throw new UsageError('--data-dir cannot be empty');
-  const dataDir = values.memory ? undefined : resolve(values['data-dir'] ?? DEFAULT_DATA_DIR);
+  const redis = redisFlags(values);
+  if (redis !== undefined && (values.memory || values['data-dir'] !== undefined || values.fsync)) {
+    throw new UsageError('--redis and --redis-cluster keep mailboxes in Redis: drop --memory, --data-dir and --fsync');
+  }
+  const dataDir = values.memory || redis !== undefined ? undefined : resolve(values['data-dir'] ?? DEFAULT_DATA_DIR);
 
   let server;
   try {
@@ -78,6 +97,7 @@ export async function serve(args: string[]): Promise<number> {
       maxInFlight: integerFlag('max-in-flight', values['max-in-flight'], 1, MAX_MAX_IN_FLIGHT),
       dataDir,
       fsync: values.fsync === true,
+      ...(redis === undefined ? {} : { redis }),
     });
   } catch (err) {
     if (err instanceof InvalidOptionError) throw new UsageError(err.message);
@@ -113,11 +133,40 @@ export async function serve(args: string[]): Promise<number> {
   const { shards } = server.options;
   process.stdout.write(`listening on ${shown}:${address.port}\n`);
   const threads = shards === 0 ? 'mailboxes inline in the acceptor thread' : `${shards} mailbox shard worker thread${shards === 1 ? '' : 's'}`;
-  const storage = dataDir === undefined ? 'in memory (lost when the server stops)' : `in ${dataDir}${values.fsync ? ' (fsync on every commit)' : ''}`;
+  const storage =
+    redis !== undefined
+      ? `in Redis at ${redis.url === undefined ? `cluster ${(redis.cluster ?? []).join(',')}` : describeUrl(redis.url)}`
+      : dataDir === undefined
+        ? 'in memory (lost when the server stops)'
+        : `in ${dataDir}${values.fsync ? ' (fsync on every commit)' : ''}`;
   process.stderr.write(`pigeonhole: ${threads}; mailboxes stored ${storage}\n`);
 
   await stopped;
   await server.close();
   process.stderr.write('pigeonhole: closed\n');
   return 0;
+}
+
+/** The server's `redis` option from the --redis* flags, or undefined when none is given. */
+function redisFlags(values: { redis?: string; 'redis-cluster'?: string; 'redis-wait'?: string; 'redis-wait-timeout'?: string }): RedisOptions | undefined {
+  const url = values.redis;
+  const cluster = values['redis-cluster'];
+  const waitReplicas = integerFlag('redis-wait', values['redis-wait'], 0, 1_000);
+  const waitTimeoutMs = integerFlag('redis-wait-timeout', values['redis-wait-timeout'], 1, 600_000);
+  if (url === undefined && cluster === undefined) {
+    if (waitReplicas !== undefined || waitTimeoutMs !== undefined) throw new UsageError('--redis-wait and --redis-wait-timeout need --redis or --redis-cluster');
+    return undefined;
+  }
+  if (url !== undefined && cluster !== undefined) throw new UsageError('--redis and --redis-cluster exclude each other');
+  return {
+    ...(url === undefined ? { cluster: (cluster as string).split(',').map((seed) => seed.trim()) } : { url }),
+    ...(waitReplicas === undefined ? {} : { waitReplicas }),
+    ...(waitTimeoutMs === undefined ? {} : { waitTimeoutMs }),
+  };
+}
+
+/** A Redis URL for the start-up line, without its password. */
+function describeUrl(url: string): string {
+  const parsed = new URL(url);
+  return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
 }

@@ -222,6 +222,15 @@ export type StoreConfig =
       readonly fsync: boolean;
       readonly epoch: number;
       readonly maxBytes?: number;
+    }
+  | {
+      readonly kind: 'redis';
+      /** One Redis (`url`) or a cluster's seed nodes (`cluster`, HOST:PORT each). */
+      readonly target: { readonly url: string } | { readonly cluster: readonly string[] };
+      /** Replicas that must confirm a batch's writes before MESSAGE SENT; 0 none. */
+      readonly waitReplicas: number;
+      readonly waitTimeoutMs: number;
+      readonly keyPrefix: string;
     };
 
 /** Everything a shard needs to build its store; plain data, so it can be cloned. */
