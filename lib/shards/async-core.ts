@@ -1,5 +1,4 @@
 import { StoreError } from '../errors.js';
-import type { Logger } from '../logger.js';
 import {
   MAX_COUNT_REPLY_LENGTH,
   REPLY_MESSAGE_FAILED,
@@ -13,8 +12,6 @@ import type { AsyncMailboxStore, EnqueueResult, StoredMessage } from '../store/s
 import { ByteWriter } from '../util/bytes.js';
 import { OP_COMPOSE, OP_COUNT, OP_READ, RequestReader, beginReply, endReply, writeAborted, writeReply } from './messages.js';
 import { NameCache } from './name-cache.js';
-
-const FAILURES_LOG_MS = 10_000;
 
 // No true answer: the connection that asked is dropped.
 const ABORT = Symbol('abort');
@@ -38,18 +35,12 @@ type Answer = Buffer | number | StoredMessage | typeof ABORT;
  */
 export class AsyncShardCore {
   readonly #store: AsyncMailboxStore;
-  readonly #logger: Logger;
   readonly #replies = new ByteWriter(16 * 1024);
   readonly #names = new NameCache();
-  // Reported at most once per FAILURES_LOG_MS, so an outage does not flood the log.
-  #refused = 0;
-  #dropped = 0;
-  #lastDropCode = '';
-  #reportedAt = -Infinity;
 
-  constructor(store: AsyncMailboxStore, logger: Logger) {
+  // The store reports its own failures: it knows their reasons.
+  constructor(store: AsyncMailboxStore) {
     this.#store = store;
-    this.#logger = logger;
   }
 
   async handle(batch: Uint8Array): Promise<Buffer> {
@@ -89,7 +80,6 @@ export class AsyncShardCore {
         endReply(out, start, writeMessageReply(out.reserve(0), start, answer.from, answer.body));
       }
     }
-    if (this.#refused + this.#dropped > 0) this.#reportFailures();
     return out.take();
   }
 
@@ -97,30 +87,10 @@ export class AsyncShardCore {
     return this.#store.close();
   }
 
-  readonly #composed = (result: EnqueueResult): Answer => {
-    if (result.ok) return REPLY_MESSAGE_SENT;
-    if (result.reason === 'unavailable') this.#refused++;
-    return REPLY_MESSAGE_FAILED;
-  };
+  readonly #composed = (result: EnqueueResult): Answer => (result.ok ? REPLY_MESSAGE_SENT : REPLY_MESSAGE_FAILED);
 
   readonly #noAnswer = (err: unknown): Answer => {
     if (!(err instanceof StoreError)) throw err; // a bug, not a store failure
-    this.#dropped++;
-    this.#lastDropCode = err.code;
     return ABORT;
   };
-
-  #reportFailures(): void {
-    const now = performance.now();
-    if (now - this.#reportedAt < FAILURES_LOG_MS) return;
-    const refused = this.#refused;
-    const dropped = this.#dropped;
-    this.#logger.error(
-      { code: dropped > 0 ? this.#lastDropCode : 'PH_ERR_STORE_UNAVAILABLE', refused, dropped },
-      `the mailbox store failed: ${refused} COMPOSE(s) answered MESSAGE FAILED (not stored), ${dropped} command(s) dropped their connection (no true answer)`,
-    );
-    this.#refused = 0;
-    this.#dropped = 0;
-    this.#reportedAt = now;
-  }
 }

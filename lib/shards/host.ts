@@ -30,7 +30,7 @@ export async function openShardCore(config: ShardConfig, shardId: number, logger
   const { store, maxMessagesPerUser } = config;
   if (store.kind !== 'redis') return createShardCore(config, shardId, logger);
   const { target, waitReplicas, waitTimeoutMs, keyPrefix } = store;
-  return new AsyncShardCore(await RedisStore.open({ target, maxMessagesPerUser, waitReplicas, waitTimeoutMs, keyPrefix, logger }), logger);
+  return new AsyncShardCore(await RedisStore.open({ target, maxMessagesPerUser, waitReplicas, waitTimeoutMs, keyPrefix, logger }));
 }
 
 /**

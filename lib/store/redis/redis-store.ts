@@ -2,6 +2,7 @@ import { ClientClosedError, ClientOfflineError, ErrorReply, MaxCommandRedirectio
 import { StoreError, errorMessage } from '../../errors.js';
 import { type Logger, silentLogger } from '../../logger.js';
 import { type AsyncMailboxStore, ENQUEUED, type EnqueueResult, MAILBOX_FULL, STORE_UNAVAILABLE, type StoredMessage } from '../store.js';
+import { FailureReport } from './failure-report.js';
 import { COMPOSE_FUNCTION, LIBRARY_CODE, isFunctionMissing } from './library.js';
 import { COMMAND_TIMEOUT_MS, type RedisNode, RedisLink, type RedisTarget } from './link.js';
 import { DEFAULT_KEY_PREFIX, decodeRecord, encodeRecord, mailboxKey } from './records.js';
@@ -39,9 +40,11 @@ export class RedisStore implements AsyncMailboxStore {
   #loading: Promise<void> | null = null;
   // WAITs about to be sent, one per node: writes whose replies came in the same turn share it.
   readonly #waits = new Map<RedisNode, Promise<number>>();
+  readonly #failures: FailureReport;
 
   private constructor(link: RedisLink, options: RedisStoreOptions) {
     this.#link = link;
+    this.#failures = new FailureReport(options.logger ?? silentLogger);
     this.#max = String(options.maxMessagesPerUser);
     this.#prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     this.#waitReplicas = options.waitReplicas ?? 0;
@@ -68,13 +71,13 @@ export class RedisStore implements AsyncMailboxStore {
     try {
       length = await this.#link.send(key, args);
     } catch (err) {
-      if (!isFunctionMissing(err)) return failedWrite(err);
+      if (!isFunctionMissing(err)) return this.#failedWrite(err);
       // Refused before it ran: load the library there and ask once more.
       try {
         await this.#loadLibrary();
         length = await this.#link.send(key, args);
       } catch (again) {
-        return failedWrite(again);
+        return this.#failedWrite(again);
       }
     }
     if (length === 0) return MAILBOX_FULL;
@@ -107,10 +110,26 @@ export class RedisStore implements AsyncMailboxStore {
       return await this.#link.send(key, args);
     } catch (err) {
       // A READ or LOGIN with no answer has no true answer to give: the shard drops it.
-      throw notRun(err)
-        ? new StoreError('PH_ERR_STORE_UNAVAILABLE', `Redis did not run ${String(args[0])}: ${errorMessage(err)}`, { cause: err })
-        : new StoreError('PH_ERR_STORE_OUTCOME_UNKNOWN', `the connection to Redis failed during ${String(args[0])}: ${errorMessage(err)}`, { cause: err });
+      throw this.#failed(
+        notRun(err)
+          ? new StoreError('PH_ERR_STORE_UNAVAILABLE', `Redis did not run ${String(args[0])}: ${errorMessage(err)}`, { cause: err })
+          : new StoreError('PH_ERR_STORE_OUTCOME_UNKNOWN', `the connection to Redis failed during ${String(args[0])}: ${errorMessage(err)}`, { cause: err }),
+      );
     }
+  }
+
+  /** A COMPOSE that failed: MESSAGE FAILED when it certainly did not run; otherwise no answer. */
+  #failedWrite(err: unknown): EnqueueResult {
+    if (notRun(err)) {
+      this.#failures.add('PH_ERR_STORE_UNAVAILABLE', errorMessage(err));
+      return STORE_UNAVAILABLE;
+    }
+    throw this.#failed(new StoreError('PH_ERR_STORE_OUTCOME_UNKNOWN', `the connection to Redis failed with a COMPOSE in flight, which may or may not be stored: ${errorMessage(err)}`, { cause: err }));
+  }
+
+  #failed(err: StoreError): StoreError {
+    this.#failures.add(err.code, err.message);
+    return err;
   }
 
   #loadLibrary(): Promise<void> {
@@ -134,10 +153,10 @@ export class RedisStore implements AsyncMailboxStore {
       }
       acked = await pending;
     } catch (err) {
-      throw new StoreError('PH_ERR_STORE_NOT_REPLICATED', `stored, but WAIT for ${this.#waitReplicas} replica(s) failed: ${errorMessage(err)}`, { cause: err });
+      throw this.#failed(new StoreError('PH_ERR_STORE_NOT_REPLICATED', `stored, but WAIT for ${this.#waitReplicas} replica(s) failed: ${errorMessage(err)}`, { cause: err }));
     }
     if (acked < this.#waitReplicas) {
-      throw new StoreError('PH_ERR_STORE_NOT_REPLICATED', `stored, but only ${acked} of ${this.#waitReplicas} replica(s) confirmed it within ${this.#waitTimeoutMs} ms`);
+      throw this.#failed(new StoreError('PH_ERR_STORE_NOT_REPLICATED', `stored, but only ${acked} of ${this.#waitReplicas} replica(s) confirmed it within ${this.#waitTimeoutMs} ms`));
     }
   }
 
@@ -162,8 +181,3 @@ function notRun(err: unknown): boolean {
   return err instanceof ErrorReply || err instanceof MaxCommandRedirectionsError || err instanceof ClientOfflineError || err instanceof ClientClosedError;
 }
 
-/** A COMPOSE that failed: MESSAGE FAILED when it certainly did not run; otherwise no answer. */
-function failedWrite(err: unknown): EnqueueResult {
-  if (notRun(err)) return STORE_UNAVAILABLE;
-  throw new StoreError('PH_ERR_STORE_OUTCOME_UNKNOWN', `the connection to Redis failed with a COMPOSE in flight, which may or may not be stored: ${errorMessage(err)}`, { cause: err });
-}
