@@ -2,6 +2,7 @@
 // as a crash would, or run several nodes side by side.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExecutionContext } from 'ava';
 
 const MAIN = new URL('../../lib/cli/main.ts', import.meta.url).pathname;
@@ -14,6 +15,8 @@ export interface ServeProcess {
   readonly stderr: () => string;
   /** SIGKILL, resolving once it has exited. */
   kill(): Promise<void>;
+  /** Resolves with stderr once it matches `pattern`; rejects after `ms`. */
+  waitForStderr(pattern: RegExp, ms?: number): Promise<string>;
 }
 
 /** Starts `pigeonhole serve --port 0 ...args` and resolves once it listens; SIGKILLed at the end if still running. */
@@ -43,5 +46,13 @@ export async function serveProcess(t: Pick<ExecutionContext, 'teardown'> | null,
       reject(new Error(`server exited with ${code}: ${stderr}`));
     });
   });
-  return { child, port, stderr: () => stderr, kill };
+  const waitForStderr = async (pattern: RegExp, ms = 10_000): Promise<string> => {
+    const deadline = Date.now() + ms;
+    while (!pattern.test(stderr)) {
+      if (Date.now() > deadline) throw new Error(`stderr never matched ${pattern}: ${stderr}`);
+      await sleep(20);
+    }
+    return stderr;
+  };
+  return { child, port, stderr: () => stderr, kill, waitForStderr };
 }
