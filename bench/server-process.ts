@@ -16,6 +16,8 @@ export interface ServerProcessOptions {
   /** Keep mailboxes on disk, in a temporary data directory removed when the server exits. */
   readonly durable?: boolean;
   readonly fsync?: boolean;
+  /** Keep mailboxes in this Redis (a URL) or Redis Cluster (seed addresses). */
+  readonly redis?: { readonly url: string } | { readonly cluster: readonly string[] };
 }
 
 interface ServerEvent extends Partial<ServerStats> {
@@ -48,6 +50,7 @@ export class ServerProcess {
     const serverArgs = ['--shards', String(options.shards)];
     if (options.durable === true) serverArgs.push('--durable');
     if (options.fsync === true) serverArgs.push('--fsync');
+    if (options.redis !== undefined) serverArgs.push(...('url' in options.redis ? ['--redis', options.redis.url] : ['--redis-cluster', options.redis.cluster.join(',')]));
     const child = spawn(process.execPath, [...nodeArgs, SERVER_FILE, ...serverArgs], {
       cwd: REPO_ROOT,
       stdio: ['pipe', 'pipe', 'inherit'],

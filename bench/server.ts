@@ -1,7 +1,7 @@
 // A pigeonhole server in a process of its own, for the harness: the load generator must
 // never share its event loop. Started as `node --import tsx bench/server.ts --shards N
-// [--durable [--fsync]]`; --durable stores mailboxes in a temporary data directory that
-// is removed when the server exits.
+// [--durable [--fsync] | --redis URL | --redis-cluster HOST:PORT,...]`; --durable stores
+// mailboxes in a temporary data directory that is removed when the server exits.
 //
 // stdout carries one JSON object per line:
 //   {"event":"listening","port":N,"pid":P,...}    once listening on 127.0.0.1 (with stats)
@@ -32,12 +32,21 @@ function emit(event: string, body: object = {}): void {
 }
 
 const { values } = parseArgs({
-  options: { shards: { type: 'string' }, port: { type: 'string' }, durable: { type: 'boolean' }, fsync: { type: 'boolean' } },
+  options: {
+    shards: { type: 'string' },
+    port: { type: 'string' },
+    durable: { type: 'boolean' },
+    fsync: { type: 'boolean' },
+    redis: { type: 'string' },
+    'redis-cluster': { type: 'string' },
+  },
   strict: true,
 });
 const shards = Number(values.shards ?? '0');
 const dataDir = values.durable === true ? mkdtempSync(join(tmpdir(), 'pigeonhole-bench-')) : undefined;
-const server = createServer({ shards, dataDir, fsync: values.fsync === true });
+const redisCluster = values['redis-cluster']?.split(',');
+const redis = values.redis !== undefined ? { url: values.redis } : redisCluster !== undefined ? { cluster: redisCluster } : undefined;
+const server = createServer({ shards, dataDir, fsync: values.fsync === true, ...(redis === undefined ? {} : { redis }) });
 const address = await server.listen({ host: '127.0.0.1', port: Number(values.port ?? '0') });
 emit('listening', { port: address.port, pid: process.pid, shards, ...stats() });
 

@@ -71,7 +71,7 @@ export class LoadConnection {
     this.#random = Math.imul(index + 1, 0x9e3779b1) || 1;
     this.#socket = connect({
       host: ctx.shape.host,
-      port: ctx.shape.port,
+      port: ctx.shape.ports?.[index % ctx.shape.ports.length] ?? ctx.shape.port,
       noDelay: true,
       onread: {
         buffer: ctx.readBuffer,

@@ -28,6 +28,7 @@ function benchOptions(overrides: Partial<BenchOptions>): BenchOptions {
     cpuProfDir: null,
     durable: false,
     fsync: false,
+    store: 'local',
     ...overrides,
   };
 }
