@@ -5,7 +5,7 @@ import { InvalidOptionError } from '../errors.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_MESSAGES_PER_USER, MAX_MAX_IN_FLIGHT, MAX_MAX_LINE_BYTES, MAX_SHARDS, MIN_MAX_LINE_BYTES, defaultShardCount, type RedisOptions } from '../options.js';
 import { DEFAULT_HOST, DEFAULT_PORT } from '../protocol/defaults.js';
 import { createServer } from '../server.js';
-import { DEFAULT_WAIT_TIMEOUT_MS } from '../store/redis/redis-store.js';
+import { DEFAULT_WAIT_TIMEOUT_MS } from '../store/redis/defaults.js';
 import { UsageError, integerFlag } from './flags.js';
 
 export const DEFAULT_DATA_DIR = './pigeonhole-data';

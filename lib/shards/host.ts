@@ -2,7 +2,6 @@ import { type MessagePort, threadId } from 'node:worker_threads';
 import { serializeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { MemoryStore } from '../store/memory.js';
-import { RedisStore } from '../store/redis/redis-store.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { MailboxStore } from '../store/store.js';
 import { AsyncShardCore } from './async-core.js';
@@ -30,6 +29,8 @@ export async function openShardCore(config: ShardConfig, shardId: number, logger
   const { store, maxMessagesPerUser } = config;
   if (store.kind !== 'redis') return createShardCore(config, shardId, logger);
   const { target, waitReplicas, waitTimeoutMs, keyPrefix } = store;
+  // Loaded only here: a shard over memory or SQLite never pays for the Redis client.
+  const { RedisStore } = await import('../store/redis/redis-store.js');
   return new AsyncShardCore(await RedisStore.open({ target, maxMessagesPerUser, waitReplicas, waitTimeoutMs, keyPrefix, logger }));
 }
 
@@ -56,7 +57,7 @@ export class BatchRunner {
       return;
     }
     // A rejection is a bug (store failures are answers): left unhandled, it ends the
-    // worker, which is restarted like any crashed shard.
+    // worker, which is restarted like any crashed shard (inline, the process).
     this.#idle = this.#idle.then(async () => this.#deliver(await core.handle(batch)));
   }
 

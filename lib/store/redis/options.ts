@@ -1,8 +1,7 @@
 import { InvalidOptionError } from '../../errors.js';
 import { checkOptionNames, integerOption } from '../../util/check-options.js';
 import type { RedisTarget } from './link.js';
-import { DEFAULT_KEY_PREFIX } from './records.js';
-import { DEFAULT_WAIT_TIMEOUT_MS } from './redis-store.js';
+import { DEFAULT_KEY_PREFIX, DEFAULT_WAIT_TIMEOUT_MS } from './defaults.js';
 
 /** `createServer({ redis })`: keep mailboxes in Redis or a Redis Cluster. */
 export interface RedisOptions {

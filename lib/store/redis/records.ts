@@ -15,7 +15,7 @@ import type { StoredMessage } from '../store.js';
  * The sender needs no length: a username never contains a space (0x20), so the first
  * space ends it and every byte after it is the message, exactly as sent.
  */
-export const DEFAULT_KEY_PREFIX = 'ph';
+export { DEFAULT_KEY_PREFIX } from './defaults.js';
 
 const SPACE = 0x20;
 

@@ -5,7 +5,8 @@ import { type AsyncMailboxStore, ENQUEUED, type EnqueueResult, MAILBOX_FULL, STO
 import { FailureReport } from './failure-report.js';
 import { COMPOSE_FUNCTION, LIBRARY_CODE, isFunctionMissing } from './library.js';
 import { COMMAND_TIMEOUT_MS, type RedisNode, RedisLink, type RedisTarget } from './link.js';
-import { DEFAULT_KEY_PREFIX, decodeRecord, encodeRecord, mailboxKey } from './records.js';
+import { DEFAULT_KEY_PREFIX, DEFAULT_WAIT_TIMEOUT_MS } from './defaults.js';
+import { decodeRecord, encodeRecord, mailboxKey } from './records.js';
 
 export interface RedisStoreOptions {
   readonly target: RedisTarget;
@@ -22,7 +23,7 @@ export interface RedisStoreOptions {
   readonly logger?: Logger;
 }
 
-export const DEFAULT_WAIT_TIMEOUT_MS = 1_000;
+export { DEFAULT_WAIT_TIMEOUT_MS } from './defaults.js';
 
 /**
  * Mailboxes in Redis or a Redis Cluster (see records.ts for the keys). Every operation
