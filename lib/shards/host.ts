@@ -3,10 +3,18 @@ import { serializeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { MemoryStore } from '../store/memory.js';
 import { SqliteStore } from '../store/sqlite.js';
-import type { MailboxStore } from '../store/store.js';
+import type { RedisStoreOptions } from '../store/redis/redis-store.js';
+import type { AsyncMailboxStore, MailboxStore } from '../store/store.js';
 import { AsyncShardCore } from './async-core.js';
 import { ShardCore } from './core.js';
 import type { FromShard, ShardConfig, ToShard } from './messages.js';
+
+// Under tsx (development, tests) this file is .ts and so is the Redis store; compiled,
+// both are .js.
+const REDIS_STORE_MODULE = new URL(`../store/redis/redis-store${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href;
+
+/** Opens a Redis store: RedisStore.open, handed in by a worker entry that imports it. */
+export type RedisStoreOpener = (options: RedisStoreOptions) => Promise<AsyncMailboxStore>;
 
 export function createStore(config: ShardConfig, shardId: number): MailboxStore {
   const { store, maxMessagesPerUser } = config;
@@ -25,13 +33,15 @@ export function createShardCore(config: ShardConfig, shardId: number, logger: Lo
 export type AnyShardCore = ShardCore | AsyncShardCore;
 
 /** Opens the shard's store (connecting, for Redis) and the core that applies batches to it. */
-export async function openShardCore(config: ShardConfig, shardId: number, logger: Logger): Promise<AnyShardCore> {
+export async function openShardCore(config: ShardConfig, shardId: number, logger: Logger, openRedis?: RedisStoreOpener): Promise<AnyShardCore> {
   const { store, maxMessagesPerUser } = config;
   if (store.kind !== 'redis') return createShardCore(config, shardId, logger);
   const { target, waitReplicas, waitTimeoutMs, keyPrefix } = store;
-  // Loaded only here: a shard over memory or SQLite never pays for the Redis client.
-  const { RedisStore } = await import('../store/redis/redis-store.js');
-  return new AsyncShardCore(await RedisStore.open({ target, maxMessagesPerUser, waitReplicas, waitTimeoutMs, keyPrefix, logger }));
+  // Loaded only here: a shard over memory or SQLite never pays for the Redis client. (A
+  // worker thread under tsx cannot import TypeScript by a computed name: its entry,
+  // workers/redis-shard.ts, imports the store and hands in its opener.)
+  const open = openRedis ?? ((await import(REDIS_STORE_MODULE)) as typeof import('../store/redis/redis-store.js')).RedisStore.open;
+  return new AsyncShardCore(await open({ target, maxMessagesPerUser, waitReplicas, waitTimeoutMs, keyPrefix, logger }));
 }
 
 /**
@@ -72,7 +82,7 @@ export class BatchRunner {
  * Serves one shard over `port` until the acceptor says close; resolves then. Each
  * request batch is answered by one reply batch whose buffer is transferred, not copied.
  */
-export function serveShard(port: MessagePort, shardId: number, config: ShardConfig): Promise<void> {
+export function serveShard(port: MessagePort, shardId: number, config: ShardConfig, openRedis?: RedisStoreOpener): Promise<void> {
   const post = (message: FromShard, transfer?: ArrayBuffer[]): void => port.postMessage(message, transfer);
   // The host's logger is a function and cannot cross threads: reports travel on the port.
   const logger: Logger = {
@@ -80,7 +90,7 @@ export function serveShard(port: MessagePort, shardId: number, config: ShardConf
     warn: (fields, message) => post({ op: 'log', level: 'warn', fields, message }),
     error: (fields, message) => post({ op: 'log', level: 'error', fields, message }),
   };
-  const opened = openShardCore(config, shardId, logger).catch((err: unknown) => {
+  const opened = openShardCore(config, shardId, logger, openRedis).catch((err: unknown) => {
     // Sent as {code, message}: the acceptor rebuilds the typed error as the cause.
     post({ op: 'failed', error: serializeError(err) });
     port.close();
