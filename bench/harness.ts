@@ -3,8 +3,9 @@ import { type TestCertificates, makeTestCertificates } from '../test/helpers/cer
 import { type CpuProbe, type LoadResult, runLoad } from './load/generator.js';
 import { type GitInfo, type MachineInfo, describeGit, describeMachine } from './machine.js';
 import type { BenchOptions, BenchTarget } from './options.js';
+import { RedisCluster, findRedisCli } from './redis-cluster.js';
 import { RedisProcess, findRedisServer, redisVersion } from './redis.js';
-import { ServerProcess } from './server-process.js';
+import { ServerProcess, type ServerProcessOptions } from './server-process.js';
 
 export type RowKind = 'pigeonhole' | 'redis' | 'target';
 
@@ -40,6 +41,8 @@ export interface BenchHooks {
 interface Served {
   readonly host: string;
   readonly port: number;
+  /** Every node of the row, when there are several; connections are spread over them. */
+  readonly ports?: readonly number[];
   readonly probe: CpuProbe | undefined;
   readonly startRss: number | null;
   /** The CA the generator must trust: the server speaks TLS. */
@@ -69,20 +72,10 @@ export async function runBenchmark(options: BenchOptions, hooks: BenchHooks = {}
   const certs: TestCertificates | null = options.tls && options.shards.length > 0 ? makeTestCertificates() : null;
   try {
     for (const shards of options.shards) {
-      const label = `shards=${shards}${options.durable ? (options.fsync ? ' fsync' : ' durable') : ''}${certs === null ? '' : ' tls'}`;
-      report.rows.push(
-        await runRow(options, 'pigeonhole', label, shards, async () => {
-          const server = await ServerProcess.start({
-            shards,
-            durable: options.durable,
-            fsync: options.fsync,
-            ...(certs === null ? {} : { tls: { certFile: certs.server.certFile, keyFile: certs.server.keyFile } }),
-            ...(options.cpuProfDir === null ? {} : { cpuProfDir: options.cpuProfDir }),
-          });
-          const tlsCa = certs === null ? {} : { tlsCa: certs.ca };
-          return { host: '127.0.0.1', port: server.port, probe: server, startRss: server.startRss, ...tlsCa, stop: () => server.stop(), kill: () => server.kill() };
-        }, log),
-      );
+      for (const nodes of options.nodes) {
+        const label = `shards=${shards}${nodes > 1 ? ` nodes=${nodes}` : ''}${storeLabel(options)}${certs === null ? '' : ' tls'}`;
+        report.rows.push(await runRow(options, 'pigeonhole', label, shards, () => startPigeonhole(options, shards, nodes, certs), log));
+      }
     }
   } finally {
     certs?.remove();
@@ -111,6 +104,69 @@ export async function runBenchmark(options: BenchOptions, hooks: BenchHooks = {}
   return report;
 }
 
+function storeLabel(options: BenchOptions): string {
+  if (options.store !== 'local') return ` ${options.store}`;
+  return options.durable ? (options.fsync ? ' fsync' : ' durable') : '';
+}
+
+/**
+ * One pigeonhole row's servers: `nodes` server processes, over a redis-server or a
+ * 3-master Redis Cluster started for the row when the store is Redis (no persistence,
+ * as the Redis row). Their CPU and peak RSS are the nodes' sums; Redis's are not in them.
+ */
+async function startPigeonhole(options: BenchOptions, shards: number, nodes: number, certs: TestCertificates | null): Promise<Served> {
+  const common = {
+    shards,
+    durable: options.durable,
+    fsync: options.fsync,
+    ...(certs === null ? {} : { tls: { certFile: certs.server.certFile, keyFile: certs.server.keyFile } }),
+    ...(options.cpuProfDir === null ? {} : { cpuProfDir: options.cpuProfDir }),
+  };
+  let store: { stop(): Promise<unknown>; kill(): void } | null = null;
+  let redis: ServerProcessOptions['redis'];
+  if (options.store !== 'local') {
+    const binary = findRedisServer();
+    const cli = binary === null ? null : findRedisCli(binary);
+    if (binary === null || cli === null) throw new Error('--store redis needs redis-server and redis-cli on PATH (apt-get install redis-server)');
+    if (options.store === 'redis') {
+      const server = await RedisProcess.start(binary);
+      store = server;
+      redis = { url: `redis://${server.address}` };
+    } else {
+      const cluster = await RedisCluster.start(binary, cli, 3);
+      store = cluster;
+      redis = { cluster: cluster.addresses };
+    }
+  }
+  const servers: ServerProcess[] = [];
+  try {
+    for (let i = 0; i < nodes; i++) servers.push(await ServerProcess.start({ ...common, ...(redis === undefined ? {} : { redis }) }));
+  } catch (err) {
+    for (const server of servers) server.kill();
+    store?.kill();
+    throw err;
+  }
+  const sum = (values: (number | null)[]): number | null => (values.some((value) => value === null) ? null : values.reduce<number>((total, value) => total + (value as number), 0));
+  const first = servers[0] as ServerProcess;
+  return {
+    host: '127.0.0.1',
+    port: first.port,
+    ports: servers.map((server) => server.port),
+    probe: { cpuMicros: async () => sum(await Promise.all(servers.map((server) => server.cpuMicros()))) },
+    startRss: sum(servers.map((server) => server.startRss)),
+    ...(certs === null ? {} : { tlsCa: certs.ca }),
+    stop: async () => {
+      const stopped = await Promise.all(servers.map((server) => server.stop()));
+      await store?.stop();
+      return { peakRss: sum(stopped.map((result) => result.peakRss)) };
+    },
+    kill: () => {
+      for (const server of servers) server.kill();
+      store?.kill();
+    },
+  };
+}
+
 async function runRow(options: BenchOptions, kind: RowKind, label: string, shards: number | null, start: () => Promise<Served>, log: (line: string) => void): Promise<BenchRow> {
   let served: Served | null = null;
   try {
@@ -121,6 +177,7 @@ async function runRow(options: BenchOptions, kind: RowKind, label: string, shard
       dialect: kind === 'redis' ? 'redis' : 'pigeonhole',
       host: served.host,
       port: served.port,
+      ...(served.ports === undefined ? {} : { ports: served.ports }),
       connections: options.connections,
       pipeline: options.pipeline,
       users: options.users,

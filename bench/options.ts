@@ -30,7 +30,16 @@ export interface BenchOptions {
   readonly fsync: boolean;
   /** pigeonhole servers serve over TLS (a certificate made for the run) and the generator connects over TLS. */
   readonly tls: boolean;
+  /**
+   * Where pigeonhole rows keep mailboxes: in the server ('local': memory, or SQLite with
+   * --durable), or in a redis-server / 3-master Redis Cluster the harness starts per row.
+   */
+  readonly store: BenchStore;
+  /** pigeonhole nodes per row, sharing the Redis store, the connections split across them. */
+  readonly nodes: readonly number[];
 }
+
+export type BenchStore = 'local' | 'redis' | 'redis-cluster';
 
 // Half the cores: the server needs the rest. On 2 cores that is 1 generator thread, which
 // does a reply in a fraction of the server's time per reply (its CPU is reported; see README).
@@ -48,6 +57,7 @@ export const DEFAULTS = {
   toReaders: 0.75,
   messageBytes: 64,
   shards: [0, 2],
+  nodes: [1],
 } as const;
 
 // The server's default maxInFlight: deeper pipelines would only wait on its backpressure.
@@ -86,6 +96,10 @@ Servers:
   --tls                 pigeonhole servers serve over TLS (TLS 1.3, a certificate made with
                         openssl for the run, no client certificates) and every connection
                         is TLS; the Redis row stays plain
+  --store redis         pigeonhole servers keep mailboxes in a redis-server started for the row
+  --store redis-cluster ... in a 3-master Redis Cluster started for the row
+  --nodes LIST          with --store redis or redis-cluster: pigeonhole nodes per row, e.g. 1,2;
+                        connection i goes to node i mod N (default 1)
 
 Output:
   --json FILE           also write every figure, with the machine's description, to FILE
@@ -117,6 +131,8 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions | 'help' {
         durable: { type: 'boolean' },
         fsync: { type: 'boolean' },
         tls: { type: 'boolean' },
+        store: { type: 'string' },
+        nodes: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -131,6 +147,11 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions | 'help' {
   if (target !== null && values.shards !== undefined) throw new UsageError('--target drives one running server: leave out --shards');
   if (values.fsync === true && values.durable !== true) throw new UsageError('--fsync applies to --durable servers');
   if (values.tls === true && target !== null) throw new UsageError('--tls starts its own servers with a certificate made for the run: leave out --target');
+  const store = parseStore(values.store);
+  if (store !== 'local' && values.durable === true) throw new UsageError('--durable keeps mailboxes in SQLite: leave out --store');
+  const nodes = values.nodes === undefined ? DEFAULTS.nodes : parseNodes(values.nodes);
+  if (store === 'local' && nodes.some((n) => n > 1)) throw new UsageError('--nodes above 1 needs a shared store: --store redis or redis-cluster');
+  if (target !== null && values.nodes !== undefined) throw new UsageError('--target drives one running server: leave out --nodes');
   return {
     connections: integer('connections', values.connections, 1, 10_000) ?? DEFAULTS.connections,
     pipeline: integer('pipeline', values.pipeline, 1, MAX_PIPELINE) ?? DEFAULTS.pipeline,
@@ -149,7 +170,22 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions | 'help' {
     durable: values.durable === true,
     fsync: values.fsync === true,
     tls: values.tls === true,
+    store,
+    nodes,
   };
+}
+
+function parseStore(value: string | undefined): BenchStore {
+  if (value === undefined || value === 'memory') return 'local';
+  if (value === 'redis' || value === 'redis-cluster') return value;
+  throw new UsageError(`--store must be memory, redis or redis-cluster, got '${value}'`);
+}
+
+function parseNodes(value: string): number[] {
+  return value.split(',').map((part) => {
+    if (!/^\d+$/.test(part.trim()) || Number(part) < 1 || Number(part) > 16) throw new UsageError(`--nodes must list node counts from 1 to 16 such as 1,2, got '${value}'`);
+    return Number(part);
+  });
 }
 
 function seconds(flag: string, value: string | undefined, zeroAllowed: boolean): number | undefined {

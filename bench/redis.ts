@@ -34,43 +34,71 @@ export function redisVersion(binary: string): string | null {
   }
 }
 
+export interface RedisProcessOptions {
+  /**
+   * Keep data across a crash: an append-only file synced before every reply
+   * (`appendonly yes`, `appendfsync always`). Default: no persistence at all.
+   */
+  readonly persist?: boolean;
+  /** Start as a cluster node (`cluster-enabled yes`), for RedisCluster to join. */
+  readonly cluster?: boolean;
+  /** Where redis-server's own log goes: 'inherit' (stderr, warnings only) or 'ignore'. */
+  readonly log?: 'inherit' | 'ignore';
+}
+
 /**
- * A throwaway redis-server on a free loopback port: no persistence (`--save ''`,
- * `--appendonly no`), its own temporary directory, removed at stop.
+ * A throwaway redis-server on a free loopback port, in its own temporary directory,
+ * removed at stop. By default it keeps nothing (`--save ''`, `--appendonly no`); tests of
+ * faults ask for `persist` and use crash() and restart(), which keep port and directory.
  */
 export class RedisProcess {
   readonly port: number;
-  readonly pid: number;
-  readonly startRss: number | null;
-  readonly #child: ChildProcess;
-  readonly #dir: string;
-  readonly #exited: Promise<unknown>;
+  readonly dir: string;
+  readonly #binary: string;
+  readonly #args: readonly string[];
+  readonly #log: 'inherit' | 'ignore';
+  #child: ChildProcess;
+  #exited: Promise<unknown>;
+  #startRss: number | null;
 
-  private constructor(child: ChildProcess, port: number, dir: string, exited: Promise<unknown>) {
-    this.#child = child;
+  private constructor(binary: string, args: readonly string[], log: 'inherit' | 'ignore', port: number, dir: string, child: ChildProcess, exited: Promise<unknown>) {
+    this.#binary = binary;
+    this.#args = args;
+    this.#log = log;
     this.port = port;
-    this.pid = child.pid ?? -1;
-    this.startRss = procRss(this.pid, 'VmRSS');
-    this.#dir = dir;
+    this.dir = dir;
+    this.#child = child;
     this.#exited = exited;
+    this.#startRss = procRss(this.pid, 'VmRSS');
   }
 
-  static async start(binary: string): Promise<RedisProcess> {
-    const dir = await mkdtemp(join(tmpdir(), 'pigeonhole-bench-redis-'));
+  get pid(): number {
+    return this.#child.pid ?? -1;
+  }
+
+  get startRss(): number | null {
+    return this.#startRss;
+  }
+
+  /** 127.0.0.1:PORT, as `--redis-cluster` and redis-cli take it. */
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  static async start(binary: string, options: RedisProcessOptions = {}): Promise<RedisProcess> {
+    const dir = await mkdtemp(join(tmpdir(), 'pigeonhole-redis-'));
+    const args = [
+      '--bind', '127.0.0.1', '--save', '', '--dir', dir, '--daemonize', 'no', '--loglevel', 'warning',
+      ...(options.persist === true ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
+      // A short node timeout: a test that stops a node sees the cluster notice it soon.
+      ...(options.cluster === true ? ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'] : []),
+    ];
+    const log = options.log ?? 'inherit';
     // The port is free when asked; another process could take it before Redis binds, so retry.
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
-      const child = spawn(
-        binary,
-        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--loglevel', 'warning'],
-        { stdio: ['ignore', 'ignore', 'inherit'] },
-      );
-      const exited = once(child, 'exit');
-      exited.catch(() => {});
-      const failed = exited.then(() => false);
-      const ready = await Promise.race([waitForPong(port), failed]);
-      if (ready) return new RedisProcess(child, port, dir, exited);
-      child.kill('SIGKILL');
+      const started = await spawnRedis(binary, port, args, log);
+      if (started !== null) return new RedisProcess(binary, args, log, port, dir, started.child, started.exited);
       if (attempt >= 3) {
         await rm(dir, { recursive: true, force: true });
         throw new Error('redis-server did not start');
@@ -83,6 +111,28 @@ export class RedisProcess {
     return procCpuMicros(this.pid);
   }
 
+  /** Kills it with SIGKILL, as a crash would, keeping its directory for restart(). */
+  async crash(): Promise<void> {
+    this.#child.kill('SIGKILL');
+    await this.#exited;
+  }
+
+  /** Starts it again on the same port and directory (after crash()); resolves once it answers. */
+  async restart(): Promise<void> {
+    for (let attempt = 1; attempt <= 20; attempt++) {
+      const started = await spawnRedis(this.#binary, this.port, this.#args, this.#log);
+      if (started !== null) {
+        this.#child = started.child;
+        this.#exited = started.exited;
+        this.#startRss = procRss(this.pid, 'VmRSS');
+        return;
+      }
+      // The port may not be free again yet.
+      await sleep(100);
+    }
+    throw new Error(`redis-server did not start again on port ${this.port}`);
+  }
+
   async stop(): Promise<{ peakRss: number | null }> {
     const peakRss = procRss(this.pid, 'VmHWM');
     this.#child.kill('SIGTERM');
@@ -91,15 +141,27 @@ export class RedisProcess {
       await this.#exited;
     } finally {
       clearTimeout(timer);
-      await rm(this.#dir, { recursive: true, force: true });
+      await rm(this.dir, { recursive: true, force: true });
     }
     return { peakRss };
   }
 
   kill(): void {
     this.#child.kill('SIGKILL');
-    void rm(this.#dir, { recursive: true, force: true });
+    void rm(this.dir, { recursive: true, force: true });
   }
+}
+
+/** Spawns redis-server on `port`; the child once it answers PING, or null if it exited first. */
+async function spawnRedis(binary: string, port: number, args: readonly string[], log: 'inherit' | 'ignore'): Promise<{ child: ChildProcess; exited: Promise<unknown> } | null> {
+  const child = spawn(binary, ['--port', String(port), ...args], { stdio: ['ignore', 'ignore', log] });
+  const exited = once(child, 'exit');
+  exited.catch(() => {});
+  const ready = await Promise.race([waitForPong(port), exited.then(() => false)]);
+  if (ready) return { child, exited };
+  child.kill('SIGKILL');
+  await exited;
+  return null;
 }
 
 async function freePort(): Promise<number> {

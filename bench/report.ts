@@ -16,6 +16,12 @@ export function formatHeader(report: BenchReport, commandLine?: string): string 
       `warm-up ${o.warmupSeconds} s, measured ${o.durationSeconds} s, ${o.threads} generator thread(s)`,
   ];
   if (report.redisVersion !== null) lines.push(`redis: ${report.redisVersion} (inline RPUSH/LPOP, no persistence)`);
+  if (o.store !== 'local') {
+    lines.push(
+      `store: pigeonhole mailboxes in ${o.store === 'redis' ? 'one redis-server' : 'a 3-master Redis Cluster'} started per row (no persistence); ` +
+        `srv CPU and RSS are the pigeonhole nodes' only, Redis's own CPU is not counted`,
+    );
+  }
   if (commandLine !== undefined) lines.push(`command: ${commandLine}`);
   return lines.join('\n');
 }

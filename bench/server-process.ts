@@ -18,6 +18,8 @@ export interface ServerProcessOptions {
   readonly fsync?: boolean;
   /** Serve over TLS with this certificate and key (files). */
   readonly tls?: { readonly certFile: string; readonly keyFile: string };
+  /** Keep mailboxes in this Redis (a URL) or Redis Cluster (seed addresses). */
+  readonly redis?: { readonly url: string } | { readonly cluster: readonly string[] };
 }
 
 interface ServerEvent extends Partial<ServerStats> {
@@ -51,6 +53,7 @@ export class ServerProcess {
     if (options.durable === true) serverArgs.push('--durable');
     if (options.fsync === true) serverArgs.push('--fsync');
     if (options.tls !== undefined) serverArgs.push('--tls-cert', options.tls.certFile, '--tls-key', options.tls.keyFile);
+    if (options.redis !== undefined) serverArgs.push(...('url' in options.redis ? ['--redis', options.redis.url] : ['--redis-cluster', options.redis.cluster.join(',')]));
     const child = spawn(process.execPath, [...nodeArgs, SERVER_FILE, ...serverArgs], {
       cwd: REPO_ROOT,
       stdio: ['pipe', 'pipe', 'inherit'],

@@ -1,7 +1,7 @@
 // A pigeonhole server in a process of its own, for the harness: the load generator must
 // never share its event loop. Started as `node --import tsx bench/server.ts --shards N
-// [--durable [--fsync]] [--tls-cert FILE --tls-key FILE]`; --durable stores mailboxes in a temporary data directory that
-// is removed when the server exits.
+// [--durable [--fsync] | --redis URL | --redis-cluster HOST:PORT,...] [--tls-cert FILE --tls-key FILE]`;
+// --durable stores mailboxes in a temporary data directory that is removed when the server exits.
 //
 // stdout carries one JSON object per line:
 //   {"event":"listening","port":N,"pid":P,...}    once listening on 127.0.0.1 (with stats)
@@ -32,7 +32,16 @@ function emit(event: string, body: object = {}): void {
 }
 
 const { values } = parseArgs({
-  options: { shards: { type: 'string' }, port: { type: 'string' }, durable: { type: 'boolean' }, fsync: { type: 'boolean' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' } },
+  options: {
+    shards: { type: 'string' },
+    port: { type: 'string' },
+    durable: { type: 'boolean' },
+    fsync: { type: 'boolean' },
+    redis: { type: 'string' },
+    'redis-cluster': { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+  },
   strict: true,
 });
 const shards = Number(values.shards ?? '0');
@@ -40,8 +49,10 @@ const dataDir = values.durable === true ? mkdtempSync(join(tmpdir(), 'pigeonhole
 const certFile = values['tls-cert'];
 const keyFile = values['tls-key'];
 const tls = certFile === undefined || keyFile === undefined ? undefined : { certFile, keyFile };
+const redisCluster = values['redis-cluster']?.split(',');
+const redis = values.redis !== undefined ? { url: values.redis } : redisCluster !== undefined ? { cluster: redisCluster } : undefined;
 // Every load connection comes from 127.0.0.1: no per-address limit.
-const server = createServer({ shards, dataDir, fsync: values.fsync === true, tls, maxConnectionsPerIp: 0 });
+const server = createServer({ shards, dataDir, fsync: values.fsync === true, tls, maxConnectionsPerIp: 0, ...(redis === undefined ? {} : { redis }) });
 const address = await server.listen({ host: '127.0.0.1', port: Number(values.port ?? '0') });
 emit('listening', { port: address.port, pid: process.pid, shards, ...stats() });
 

@@ -32,6 +32,10 @@ export const ERROR_CODES = {
   PH_ERR_LIMIT_CONNECTIONS_PER_IP: 'a connection was refused: its address has maxConnectionsPerIp open',
   PH_ERR_LIMIT_LINE_TIMEOUT: 'a connection was closed: a line was not complete within lineTimeoutMs',
   PH_ERR_LIMIT_LINE_BUFFER: 'a connection was closed: unfinished lines of all connections passed maxLineBufferBytes',
+  PH_ERR_STORE_UNAVAILABLE: 'the mailbox store (Redis) cannot be reached: the command was not applied',
+  PH_ERR_STORE_OUTCOME_UNKNOWN: 'the connection to the mailbox store (Redis) failed with the command in flight: it may or may not have been applied',
+  PH_ERR_STORE_NOT_REPLICATED: 'a write was stored, but fewer replicas than asked confirmed it in time',
+  PH_ERR_STORE_BAD_RECORD: 'the mailbox store holds or answered something that is not a pigeonhole message',
   // The client library: checks made before anything is sent, and the connection's fate.
   PH_ERR_CLIENT_INVALID_USERNAME: 'a username must be 1-256 bytes of visible ASCII (0x21-0x7E)',
   PH_ERR_CLIENT_INVALID_MESSAGE: 'a message cannot contain a line break and must fit the line limit',

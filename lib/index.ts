@@ -1,6 +1,7 @@
 export { createServer, PigeonholeServer, DEFAULT_HOST, DEFAULT_PORT, type ListenOptions } from './server.js';
 export {
   type ServerOptions,
+  type RedisOptions,
   DEFAULT_IDLE_TIMEOUT_MS,
   DEFAULT_MAX_IN_FLIGHT,
   DEFAULT_MAX_LINE_BYTES,

@@ -3,10 +3,12 @@ import { InvalidOptionError } from './errors.js';
 import { type Logger, consoleLogger } from './logger.js';
 import { DEFAULT_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES, MIN_MAX_LINE_BYTES } from './protocol/defaults.js';
 import { type ResolvedServerTls, type ServerTlsOptions, resolveServerTls } from './tls/server-tls.js';
+import { type RedisOptions, type ResolvedRedisOptions, resolveRedisOptions } from './store/redis/options.js';
 import { checkOptionNames, integerOption } from './util/check-options.js';
 import { connectionsFor, descriptorLimit } from './util/descriptors.js';
 
 export { DEFAULT_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES, MIN_MAX_LINE_BYTES } from './protocol/defaults.js';
+export type { RedisOptions } from './store/redis/options.js';
 
 export interface ServerOptions {
   /**
@@ -75,6 +77,11 @@ export interface ServerOptions {
    */
   maxLineBufferBytes?: number;
   /**
+   * Keep mailboxes in Redis (`{ url }`) or a Redis Cluster (`{ cluster: ['host:port', ...] }`)
+   * instead, so several servers can serve the same users. Excludes dataDir.
+   */
+  redis?: RedisOptions;
+  /**
    * Where the server reports shard crashes and other trouble: a pino logger, or anything
    * with info(), warn() and error() called pino's way, `(fields, message)`. Wrap a logger
    * that takes only a message in lineLogger(). Default: stderr.
@@ -87,8 +94,8 @@ export interface ServerOptions {
   tls?: ServerTlsOptions;
 }
 
-export type ResolvedOptions = Required<Omit<ServerOptions, 'dataDir' | 'maxStoreBytes' | 'minFreeDiskBytes' | 'tls'>> &
-  Pick<ServerOptions, 'dataDir' | 'maxStoreBytes' | 'minFreeDiskBytes'> & { readonly tls: ResolvedServerTls | null };
+export type ResolvedOptions = Required<Omit<ServerOptions, 'dataDir' | 'maxStoreBytes' | 'minFreeDiskBytes' | 'tls' | 'redis'>> &
+  Pick<ServerOptions, 'dataDir' | 'maxStoreBytes' | 'minFreeDiskBytes'> & { readonly tls: ResolvedServerTls | null; redis?: ResolvedRedisOptions };
 
 export const DEFAULT_MAX_MESSAGES_PER_USER = 1024;
 export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
@@ -142,7 +149,7 @@ const LIMITS: Record<NumericOption, readonly [min: number, max: number]> = {
   lineTimeoutMs: [0, 2 ** 31 - 1],
   maxLineBufferBytes: [MIN_MAX_LINE_BYTES + 1, Number.MAX_SAFE_INTEGER],
 };
-const KNOWN_OPTIONS = [...Object.keys(LIMITS), 'dataDir', 'fsync', 'logger', 'tls'];
+const KNOWN_OPTIONS = [...Object.keys(LIMITS), 'dataDir', 'fsync', 'redis', 'logger', 'tls'];
 
 /** Checks every option and fills in defaults; throws InvalidOptionError before anything starts. */
 export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
@@ -164,7 +171,14 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     logger: options.logger ?? consoleLogger,
     tls: options.tls === undefined ? null : resolveServerTls(options.tls),
   };
-  if (resolved.dataDir === undefined) resolved.maxStoreBytes ??= defaultMemoryStoreBytes();
+  if (options.redis !== undefined) {
+    if (options.dataDir !== undefined) throw new InvalidOptionError('redis and dataDir exclude each other: mailboxes live in one place');
+    // Redis caps its own memory (maxmemory): the cap here is for the stores pigeonhole keeps.
+    if (options.maxStoreBytes !== undefined) throw new InvalidOptionError('maxStoreBytes caps the memory and SQLite stores; with redis, set maxmemory in Redis');
+    resolved.redis = resolveRedisOptions(options.redis);
+  } else if (resolved.dataDir === undefined) {
+    resolved.maxStoreBytes ??= defaultMemoryStoreBytes();
+  }
   if (resolved.maxLineBufferBytes <= resolved.maxLineBytes) {
     throw new InvalidOptionError(`invalid maxLineBufferBytes: it must exceed maxLineBytes (${resolved.maxLineBytes}), or one long line would be refused`);
   }

@@ -65,10 +65,10 @@ export class PigeonholeServer {
 
   constructor(options: ServerOptions = {}) {
     this.options = Object.freeze(resolveOptions(options));
-    const { shards, logger, dataDir } = this.options;
+    const { shards, logger, dataDir, redis } = this.options;
     const backend: ShardBackend = shards === 0 ? new InlineShards(logger) : new WorkerShards(shards, logger);
     this[kShardBackend] = backend;
-    this.#router = new ShardRouter(backend, { replay: dataDir !== undefined, logger });
+    this.#router = new ShardRouter(backend, { replay: dataDir !== undefined, sharedStore: redis !== undefined, logger });
     this.#guard = new ConnectionGuard(this.options);
     // Certificate files are read here, so a bad one fails createServer(), not a client.
     this.#tls =
@@ -263,7 +263,8 @@ export class PigeonholeServer {
 
   /** Where the shards keep mailboxes; lays out (or migrates) the data directory. */
   #shardConfig(): ShardConfig {
-    const { dataDir, maxMessagesPerUser, fsync, maxStoreBytes, minFreeDiskBytes, logger } = this.options;
+    const { dataDir, maxMessagesPerUser, fsync, maxStoreBytes, minFreeDiskBytes, logger, redis } = this.options;
+    if (redis !== undefined) return { maxMessagesPerUser, store: { kind: 'redis', ...redis } };
     const shards = this[kShardBackend].size;
     // The cap is the server's; each shard holds its share.
     const maxBytes = maxStoreBytes === undefined ? undefined : Math.max(1, Math.floor(maxStoreBytes / shards));

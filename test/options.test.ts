@@ -122,7 +122,8 @@ test('the edges of every range are accepted', (t) => {
 const NOT_INTEGERS: unknown[] = [1.5, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, '2', null, true, {}, [], 2n];
 
 // Values are tried together with a dataDir, so that only the value itself can be wrong.
-const BAD_VALUES: Record<Exclude<keyof ServerOptions, 'logger'>, unknown[]> = {
+// redis has its own checks: test/store/redis/options.test.ts.
+const BAD_VALUES: Record<Exclude<keyof ServerOptions, 'logger' | 'redis'>, unknown[]> = {
   shards: [-1, 257, ...NOT_INTEGERS],
   maxMessagesPerUser: [0, -1, 2 ** 32, ...NOT_INTEGERS],
   maxLineBytes: [0, 263, 16 * 1024 * 1024 + 1, ...NOT_INTEGERS],

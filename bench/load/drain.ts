@@ -98,7 +98,7 @@ class DrainClient {
     this.#verifier = verifier;
     this.#recipient = recipient;
     this.#lastSeq = new Int32Array(shape.connections).fill(-1);
-    const { socket, connected } = openSocket(shape, (chunk) => this.#onData(chunk));
+    const { socket, connected } = openSocket(shape, shape.port, (chunk) => this.#onData(chunk));
     this.#socket = socket;
     this.connected = new Promise((resolve, reject) => {
       this.#socket.once(connected, () => resolve());

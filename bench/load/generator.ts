@@ -87,6 +87,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     dialect: options.dialect,
     host: options.host,
     port: options.port,
+    ...(options.ports === undefined ? {} : { ports: options.ports }),
     connections: options.connections,
     pipeline: options.pipeline,
     users: options.users,

@@ -71,7 +71,9 @@ export class LoadConnection {
     this.#sentAt = new Float64Array(this.#capacity);
     // xorshift32 seeded by the index: the same command sequence on every run.
     this.#random = Math.imul(index + 1, 0x9e3779b1) || 1;
-    const { socket, connected } = openSocket(ctx.shape, (chunk) => this.#onData(chunk), ctx.readBuffer);
+    // With several nodes, connection i goes to node i mod N.
+    const port = ctx.shape.ports?.[index % ctx.shape.ports.length] ?? ctx.shape.port;
+    const { socket, connected } = openSocket(ctx.shape, port, (chunk) => this.#onData(chunk), ctx.readBuffer);
     this.#socket = socket;
     this.#connected = connected;
     this.#socket.on('error', (err) => this.#onClose(err));

@@ -8,21 +8,21 @@ import type { LoadShape } from './types.js';
  * `onread` (no allocation per read); TLS sockets, which have no `onread`, through 'data'.
  * `connected` is the event after which the socket carries the protocol.
  */
-export function openSocket(shape: LoadShape, onData: (chunk: Buffer) => void, readBuffer?: Buffer): { socket: Socket; connected: 'connect' | 'secureConnect' } {
+export function openSocket(shape: LoadShape, port: number, onData: (chunk: Buffer) => void, readBuffer?: Buffer): { socket: Socket; connected: 'connect' | 'secureConnect' } {
   if (shape.tlsCa !== null) {
-    const socket = tlsConnect({ host: shape.host, port: shape.port, ca: Buffer.from(shape.tlsCa) });
+    const socket = tlsConnect({ host: shape.host, port, ca: Buffer.from(shape.tlsCa) });
     socket.setNoDelay(true);
     socket.on('data', onData);
     return { socket, connected: 'secureConnect' };
   }
   if (readBuffer === undefined) {
-    const socket = netConnect({ host: shape.host, port: shape.port, noDelay: true });
+    const socket = netConnect({ host: shape.host, port, noDelay: true });
     socket.on('data', onData);
     return { socket, connected: 'connect' };
   }
   const socket = netConnect({
     host: shape.host,
-    port: shape.port,
+    port,
     noDelay: true,
     onread: {
       buffer: readBuffer,

@@ -8,6 +8,11 @@ export interface LoadShape {
   readonly dialect: DialectName;
   readonly host: string;
   readonly port: number;
+  /**
+   * Several servers of one deployment (nodes over one Redis): connection i goes to
+   * ports[i % ports.length]; the drain uses `port`. Absent: every connection uses `port`.
+   */
+  readonly ports?: readonly number[];
   readonly connections: number;
   /** Commands kept outstanding per connection (1: wait for each reply). */
   readonly pipeline: number;

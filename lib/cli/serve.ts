@@ -4,10 +4,11 @@ import { parseArgs } from 'node:util';
 import { InvalidOptionError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { type MetricsEndpoint, serveMetrics } from '../metrics/http.js';
-import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_MESSAGES_PER_USER, MAX_MAX_IN_FLIGHT, MAX_MAX_LINE_BYTES, MAX_SHARDS, MIN_MAX_LINE_BYTES, defaultShardCount } from '../options.js';
+import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_MESSAGES_PER_USER, MAX_MAX_IN_FLIGHT, MAX_MAX_LINE_BYTES, MAX_SHARDS, MIN_MAX_LINE_BYTES, type RedisOptions, defaultShardCount } from '../options.js';
 import { DEFAULT_HOST, DEFAULT_PORT } from '../protocol/defaults.js';
 import type { ServerOptions } from '../options.js';
 import { type PigeonholeServer, createServer } from '../server.js';
+import { DEFAULT_WAIT_TIMEOUT_MS } from '../store/redis/defaults.js';
 import type { ServerTlsOptions } from '../tls/server-tls.js';
 import { hostPortFlag, isLoopback, showAddress } from './addresses.js';
 import { type FlagSpec, blameEnvironment, envName, withEnvironment } from './env.js';
@@ -35,6 +36,10 @@ export const SERVE_FLAGS = {
   metrics: { type: 'string' },
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
+  redis: { type: 'string' },
+  'redis-cluster': { type: 'string' },
+  'redis-wait': { type: 'string' },
+  'redis-wait-timeout': { type: 'string' },
   ...LIMIT_FLAGS,
   help: { type: 'boolean', short: 'h' },
 } as const satisfies FlagSpec;
@@ -69,6 +74,16 @@ Options:
   --fsync                sync every commit to disk: acknowledged messages also survive
                          power loss (slower); without it they survive the process being
                          killed at any moment
+  --redis URL            keep mailboxes in one Redis (7 or later, or Valkey) at URL,
+                         redis://[USER:PASSWORD@]HOST:PORT; several servers may share it
+  --redis-cluster HOST:PORT[,HOST:PORT...]
+                         keep mailboxes in a Redis Cluster; give some of its nodes, the
+                         rest are discovered
+  --redis-wait N         with --redis or --redis-cluster: answer MESSAGE SENT only once
+                         N replicas have the message (Redis WAIT; default 0)
+  --redis-wait-timeout MS
+                         how long --redis-wait waits; if fewer replicas confirm by then,
+                         the connection is closed instead of answered (default ${DEFAULT_WAIT_TIMEOUT_MS})
   --tls-cert FILE        serve over TLS only (1.2 or later), with this certificate chain
                          (PEM); needs --tls-key
   --tls-key FILE         the certificate's private key (PEM)
@@ -98,6 +113,8 @@ interface ServeSettings {
   readonly dataDir: string | undefined;
   readonly fsync: boolean;
   readonly tls: ServerTlsOptions | undefined;
+  /** The server's `redis` option, from the --redis* flags. */
+  readonly redis: RedisOptions | undefined;
   readonly metrics: { host: string; port: number } | undefined;
   readonly shards: number | undefined;
   readonly maxMessagesPerUser: number | undefined;
@@ -127,13 +144,18 @@ function settingsFrom(values: ServeValues): ServeSettings {
   for (const [flag, file] of [['tls-cert', certFile], ['tls-key', keyFile], ['tls-ca', caFile]] as const) {
     if (file === '') throw new UsageError(`--${flag} cannot be empty`);
   }
-  const dataDir = values.memory ? undefined : resolve(values['data-dir'] ?? DEFAULT_DATA_DIR);
+  const redis = redisFlags(values);
+  if (redis !== undefined && (values.memory || values['data-dir'] !== undefined || values.fsync)) {
+    throw new UsageError('--redis and --redis-cluster keep mailboxes in Redis: drop --memory, --data-dir and --fsync');
+  }
+  const dataDir = values.memory || redis !== undefined ? undefined : resolve(values['data-dir'] ?? DEFAULT_DATA_DIR);
   return {
     host,
     port,
     dataDir,
     fsync: values.fsync === true,
     tls: certFile === undefined || keyFile === undefined ? undefined : { certFile, keyFile, caFile },
+    redis,
     metrics: values.metrics === undefined ? undefined : hostPortFlag('metrics', values.metrics),
     shards: integerFlag('shards', values.shards, 0, MAX_SHARDS),
     maxMessagesPerUser: integerFlag('max-messages', values['max-messages'], 1, 2 ** 32 - 1),
@@ -172,6 +194,7 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv = process.env
       dataDir: settings.dataDir,
       fsync: settings.fsync,
       tls: settings.tls,
+      ...(settings.redis === undefined ? {} : { redis: settings.redis }),
       ...settings.limits,
       logger,
     });
@@ -235,9 +258,14 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv = process.env
 
 function reportSetup(server: PigeonholeServer, settings: ServeSettings, logger: Logger): void {
   const { shards } = server.options;
-  const { dataDir, fsync, tls } = settings;
+  const { dataDir, fsync, tls, redis } = settings;
   const threads = shards === 0 ? 'mailboxes inline in the acceptor thread' : `${shards} mailbox shard worker thread${shards === 1 ? '' : 's'}`;
-  const storage = dataDir === undefined ? 'in memory (lost when the server stops)' : `in ${dataDir}${fsync ? ' (fsync on every commit)' : ''}`;
+  const storage =
+    redis !== undefined
+      ? `in Redis at ${redis.url === undefined ? `cluster ${(redis.cluster ?? []).join(',')}` : describeUrl(redis.url)}`
+      : dataDir === undefined
+        ? 'in memory (lost when the server stops)'
+        : `in ${dataDir}${fsync ? ' (fsync on every commit)' : ''}`;
   logger.info({ shards, dataDir, fsync }, `${threads}; mailboxes stored ${storage}`);
   if (tls !== undefined) {
     logger.info(
@@ -269,4 +297,28 @@ async function reloadTls(server: PigeonholeServer, logger: Logger, tls: boolean)
   } catch (err) {
     logger.error({ signal: 'SIGHUP', code: (err as { code?: string }).code }, `SIGHUP: TLS reload failed, the certificates in use stay: ${errorMessage(err)}`);
   }
+}
+
+/** The server's `redis` option from the --redis* flags, or undefined when none is given. */
+function redisFlags(values: { redis?: string; 'redis-cluster'?: string; 'redis-wait'?: string; 'redis-wait-timeout'?: string }): RedisOptions | undefined {
+  const url = values.redis;
+  const cluster = values['redis-cluster'];
+  const waitReplicas = integerFlag('redis-wait', values['redis-wait'], 0, 1_000);
+  const waitTimeoutMs = integerFlag('redis-wait-timeout', values['redis-wait-timeout'], 1, 600_000);
+  if (url === undefined && cluster === undefined) {
+    if (waitReplicas !== undefined || waitTimeoutMs !== undefined) throw new UsageError('--redis-wait and --redis-wait-timeout need --redis or --redis-cluster');
+    return undefined;
+  }
+  if (url !== undefined && cluster !== undefined) throw new UsageError('--redis and --redis-cluster exclude each other');
+  return {
+    ...(url === undefined ? { cluster: (cluster as string).split(',').map((seed) => seed.trim()) } : { url }),
+    ...(waitReplicas === undefined ? {} : { waitReplicas }),
+    ...(waitTimeoutMs === undefined ? {} : { waitTimeoutMs }),
+  };
+}
+
+/** A Redis URL for the start-up line, without its password. */
+function describeUrl(url: string): string {
+  const parsed = new URL(url);
+  return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
 }

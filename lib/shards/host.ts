@@ -2,14 +2,24 @@ import { type MessagePort, threadId } from 'node:worker_threads';
 import { serializeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { MemoryStore } from '../store/memory.js';
+import type { RedisStoreOptions } from '../store/redis/redis-store.js';
 import { SqliteStore } from '../store/sqlite.js';
-import type { MailboxStore } from '../store/store.js';
+import type { AsyncMailboxStore, MailboxStore } from '../store/store.js';
+import { AsyncShardCore } from './async-core.js';
 import { ShardCore } from './core.js';
 import type { FromShard, ShardConfig, ToShard } from './messages.js';
+
+// Under tsx (development, tests) this file is .ts and so is the Redis store; compiled,
+// both are .js.
+const REDIS_STORE_MODULE = new URL(`../store/redis/redis-store${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href;
+
+/** Opens a Redis store: RedisStore.open, handed in by a worker entry that imports it. */
+export type RedisStoreOpener = (options: RedisStoreOptions) => Promise<AsyncMailboxStore>;
 
 export function createStore(config: ShardConfig, shardId: number): MailboxStore {
   const { store, maxMessagesPerUser } = config;
   if (store.kind === 'memory') return new MemoryStore({ maxMessagesPerUser, maxBytes: store.maxBytes });
+  if (store.kind === 'redis') throw new Error('a Redis store is asynchronous: open it with openShardCore()');
   const file = store.files[shardId];
   if (file === undefined) throw new Error(`no store file for shard ${shardId}`);
   const { fsync, epoch, maxBytes, dataDir, disk } = store;
@@ -21,11 +31,65 @@ export function createShardCore(config: ShardConfig, shardId: number, logger: Lo
   return new ShardCore(createStore(config, shardId), logger);
 }
 
+/** A shard's logic over a synchronous store (memory, SQLite) or an asynchronous one (Redis). */
+export type AnyShardCore = ShardCore | AsyncShardCore;
+
+/** Opens the shard's store (connecting, for Redis) and the core that applies batches to it. */
+export async function openShardCore(config: ShardConfig, shardId: number, logger: Logger, openRedis?: RedisStoreOpener): Promise<AnyShardCore> {
+  const { store, maxMessagesPerUser } = config;
+  if (store.kind !== 'redis') return createShardCore(config, shardId, logger);
+  const { target, waitReplicas, waitTimeoutMs, keyPrefix } = store;
+  // Loaded only here: a shard over memory or SQLite never pays for the Redis client. (A
+  // worker thread under tsx cannot import TypeScript by a computed name: its entry,
+  // workers/redis-shard.ts, imports the store and hands in its opener.)
+  const open = openRedis ?? ((await import(REDIS_STORE_MODULE)) as typeof import('../store/redis/redis-store.js')).RedisStore.open;
+  return new AsyncShardCore(await open({ target, maxMessagesPerUser, waitReplicas, waitTimeoutMs, keyPrefix, logger }));
+}
+
+/**
+ * Runs batches through a core one after another and hands each reply to `deliver`, in
+ * the order the batches came. A synchronous core answers at once, within the call; an
+ * asynchronous one when its store has answered.
+ */
+export class BatchRunner {
+  readonly #core: AnyShardCore;
+  readonly #deliver: (reply: Buffer) => void;
+  // The last asynchronous batch's end: the next one starts after it.
+  #idle: Promise<void> = Promise.resolve();
+
+  constructor(core: AnyShardCore, deliver: (reply: Buffer) => void) {
+    this.#core = core;
+    this.#deliver = deliver;
+  }
+
+  run(batch: Uint8Array): void {
+    const core = this.#core;
+    if (core instanceof ShardCore) {
+      this.#deliver(core.handle(batch));
+      return;
+    }
+    // A rejection is a bug (store failures are answers): left unhandled, it ends the
+    // worker, which is restarted like any crashed shard (inline, the process).
+    this.#idle = this.#idle.then(async () => this.#deliver(await core.handle(batch)));
+  }
+
+  /** What the store holds, if it can tell. */
+  stats(): ReturnType<ShardCore['stats']> {
+    return this.#core instanceof ShardCore ? this.#core.stats() : null;
+  }
+
+  /** Closes the core once every batch given to run() has been answered. */
+  async close(): Promise<void> {
+    await this.#idle;
+    await this.#core.close();
+  }
+}
+
 /**
  * Serves one shard over `port` until the acceptor says close; resolves then. Each
  * request batch is answered by one reply batch whose buffer is transferred, not copied.
  */
-export function serveShard(port: MessagePort, shardId: number, config: ShardConfig): Promise<void> {
+export function serveShard(port: MessagePort, shardId: number, config: ShardConfig, openRedis?: RedisStoreOpener): Promise<void> {
   const post = (message: FromShard, transfer?: ArrayBuffer[]): void => port.postMessage(message, transfer);
   // The host's logger is a function and cannot cross threads: reports travel on the port.
   const logger: Logger = {
@@ -33,32 +97,33 @@ export function serveShard(port: MessagePort, shardId: number, config: ShardConf
     warn: (fields, message) => post({ op: 'log', level: 'warn', fields, message }),
     error: (fields, message) => post({ op: 'log', level: 'error', fields, message }),
   };
-  let core: ShardCore;
-  try {
-    core = createShardCore(config, shardId, logger);
-  } catch (err) {
+  const opened = openShardCore(config, shardId, logger, openRedis).catch((err: unknown) => {
     // Sent as {code, message}: the acceptor rebuilds the typed error as the cause.
     post({ op: 'failed', error: serializeError(err) });
     port.close();
-    return Promise.reject(err);
-  }
-  return new Promise((resolve) => {
-    port.on('message', (message: ToShard) => {
-      if (message instanceof Uint8Array) {
-        const reply = core.handle(message);
-        post(reply, [reply.buffer as ArrayBuffer]);
-        return;
-      }
-      if (message.op === 'stats') {
-        post({ op: 'stats', stats: core.stats() });
-        return;
-      }
-      if (message.op === 'close') {
-        core.close();
-        port.close();
-        resolve();
-      }
-    });
-    post({ op: 'ready', threadId });
+    throw err;
   });
+  return opened.then(
+    (core) =>
+      new Promise((resolve) => {
+        const runner = new BatchRunner(core, (reply) => post(reply, [reply.buffer as ArrayBuffer]));
+        port.on('message', (message: ToShard) => {
+          if (message instanceof Uint8Array) {
+            runner.run(message);
+            return;
+          }
+          if (message.op === 'stats') {
+            post({ op: 'stats', stats: runner.stats() });
+            return;
+          }
+          if (message.op === 'close') {
+            void runner.close().then(() => {
+              port.close();
+              resolve();
+            });
+          }
+        });
+        post({ op: 'ready', threadId });
+      }),
+  );
 }

@@ -233,6 +233,15 @@ export type StoreConfig =
       readonly dataDir: string;
       /** The disk's watermark and reserve (store/disk-space.ts). */
       readonly disk: DiskSpaceOptions;
+    }
+  | {
+      readonly kind: 'redis';
+      /** One Redis (`url`) or a cluster's seed nodes (`cluster`, HOST:PORT each). */
+      readonly target: { readonly url: string } | { readonly cluster: readonly string[] };
+      /** Replicas that must confirm a batch's writes before MESSAGE SENT; 0 none. */
+      readonly waitReplicas: number;
+      readonly waitTimeoutMs: number;
+      readonly keyPrefix: string;
     };
 
 /** Everything a shard needs to build its store; plain data, so it can be cloned. */

@@ -71,6 +71,11 @@ export interface RouterOptions {
    * were committed) instead of being failed.
    */
   readonly replay: boolean;
+  /**
+   * The shards' store lives outside them (Redis) and has no journal: a batch a lost shard
+   * did not answer may have been applied, so its COMPOSEs are dropped, not failed.
+   */
+  readonly sharedStore?: boolean;
   readonly logger: Logger;
 }
 
@@ -173,7 +178,8 @@ export class ShardRouter implements ShardSink {
    * A shard was lost and replaced. With durable stores its unanswered batches go to the
    * replacement again, in order; it answers those it had committed from its journal.
    * Otherwise nothing sent to it will be answered: a COMPOSE gets MESSAGE FAILED (the
-   * message is not stored), and a LOGIN or READ drops its connection, since any answer
+   * message is not stored; with a shared store it may be, and the COMPOSE drops its
+   * connection instead), and a LOGIN or READ drops its connection, since any answer
    * could be wrong. Commands not yet sent go to the replacement either way.
    */
   onShardDown(shardId: number, _error: ShardError): void {
@@ -188,7 +194,7 @@ export class ShardRouter implements ShardSink {
     for (let batch = channel.sent.shift(); batch !== undefined; batch = channel.sent.shift()) {
       for (let i = 0; i < batch.requests; i++) {
         const reply = nextPending(channel.pending, shardId);
-        if (reply.op === OP_COMPOSE) {
+        if (reply.op === OP_COMPOSE && this.#options.sharedStore !== true) {
           this.counters.messageFailed++;
           reply.fill(REPLY_MESSAGE_FAILED, 0, REPLY_MESSAGE_FAILED.length);
           failed++;
@@ -200,7 +206,7 @@ export class ShardRouter implements ShardSink {
       }
     }
     if (failed + dropped > 0) {
-      logger.warn({ shard: shardId, failed, dropped }, `shard ${shardId}: ${failed} COMPOSE(s) it had not answered got MESSAGE FAILED; the connections of ${dropped} LOGIN/READ command(s) were dropped`);
+      logger.warn({ shard: shardId, failed, dropped }, `shard ${shardId}: ${failed} COMPOSE(s) it had not answered got MESSAGE FAILED; the connections of ${dropped} other command(s) were dropped`);
     }
     if (channel.writer.length > 0) this.#scheduleFlush();
   }

@@ -6,8 +6,10 @@ import type { ShardConfig } from './messages.js';
 import type { StoreStats } from '../store/store.js';
 import { WorkerShard, type WorkerShardContext } from './worker-shard.js';
 
-// Under tsx (development, tests) this file is .ts and so is the worker; compiled, both are .js.
-const WORKER_FILE = new URL(`../../workers/shard${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href;
+// Under tsx (development, tests) this file is .ts and so is the worker; compiled, both are
+// .js. Shards over Redis have an entry of their own, so the others never load its client.
+const workerFile = (config: ShardConfig): string =>
+  new URL(`../../workers/${config.store.kind === 'redis' ? 'redis-shard' : 'shard'}${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href;
 
 // A shard that dies again within this long of starting is crash-looping: wait before
 // the next start, doubling up to the cap, so a broken shard cannot spin a core.
@@ -43,7 +45,7 @@ export class WorkerShards implements ShardBackend {
   async start(config: ShardConfig, sink: ShardSink): Promise<void> {
     // Threads start here, not in the constructor: a server that never listens holds none.
     const pool = new Piscina({
-      filename: WORKER_FILE,
+      filename: workerFile(config),
       minThreads: this.size,
       maxThreads: this.size,
       concurrentTasksPerWorker: 1,

@@ -39,6 +39,25 @@ export interface MailboxStore {
 }
 
 /**
+ * A store reached over a network (Redis): the same calls, answered with promises. Calls
+ * made in one event-loop turn travel together (one pipeline), and their promises settle
+ * in any order; a shard issues a whole batch, then writes the answers in request order.
+ *
+ * Expected outcomes are values, as for MailboxStore; so is a write the store certainly
+ * did not apply because it cannot be reached (`{ ok: false, reason: 'unavailable' }`).
+ * When no true answer can be given, a call rejects with a StoreError and the shard drops
+ * the asking connection: a read that failed (PH_ERR_STORE_UNAVAILABLE), or a write whose
+ * outcome is unknown (PH_ERR_STORE_OUTCOME_UNKNOWN, PH_ERR_STORE_NOT_REPLICATED).
+ */
+export interface AsyncMailboxStore {
+  enqueue(user: string, message: StoredMessage): Promise<EnqueueResult>;
+  dequeue(user: string): Promise<StoredMessage | null>;
+  count(user: string): Promise<number>;
+  /** Resolves once the replies already asked for have come and the connection is closed. */
+  close(): Promise<void>;
+}
+
+/**
  * Remembers each applied batch's reply bytes inside the batch's own transaction, until
  * the acceptor confirms it received them. A shard worker that dies after committing a
  * batch but before its reply arrived is then sent the batch again, and answers it from

@@ -29,6 +29,7 @@ function benchOptions(overrides: Partial<BenchOptions>): BenchOptions {
     durable: false,
     fsync: false,
     tls: false,
+    store: 'local',
     ...overrides,
   };
 }

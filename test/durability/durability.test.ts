@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +8,7 @@ import { type Logger, formatLine } from '../../lib/logger.js';
 import { createServer, kShardBackend } from '../../lib/server.js';
 import type { WorkerShards } from '../../lib/shards/worker-shards.js';
 import { LineClient } from '../helpers/line-client.js';
+import { type ServeProcess, serveProcess as serveProcessOf } from '../helpers/serve-process.js';
 import { startServer } from '../helpers/server.js';
 import { checkDelivery, drain, flood } from './flood.js';
 
@@ -20,34 +21,8 @@ function dataDir(t: { teardown(fn: () => void): void }): string {
   return dir;
 }
 
-interface Served {
-  readonly child: ChildProcess;
-  readonly port: number;
-  readonly stderr: () => string;
-}
-
-/** `pigeonhole serve` as its own process, so it can be killed like a real one. */
-async function serveProcess(dir: string, shards: number): Promise<Served> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve', '--port', '0', '--data-dir', dir, '--shards', String(shards)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  let stdout = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${stderr}`)), 20_000);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      const match = /listening on 127\.0\.0\.1:(\d+)/.exec(stdout);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${stderr}`)));
-  });
-  return { child, port, stderr: () => stderr };
-}
+/** `pigeonhole serve` on a data directory, as its own process, so it can be killed like a real one. */
+const serveProcess = (dir: string, shards: number): Promise<ServeProcess> => serveProcessOf(null, ['--data-dir', dir, '--shards', String(shards)]);
 
 test('SIGKILL mid-flood: after a restart every acknowledged message is there exactly once, in order', async (t) => {
   const dir = dataDir(t);

@@ -1,9 +1,11 @@
 // A COMPOSE flood for durability tests: many connections, pipelined, every message
 // unique (`<sender>:<seq>`), and a record of exactly which ones the server acknowledged.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { LineClient } from '../helpers/line-client.js';
 
 export interface FloodOptions {
-  readonly port: number;
+  /** Where to connect; with several, sender i uses ports[i % ports.length]. */
+  readonly port: number | readonly number[];
   readonly senders: number;
   readonly recipients: readonly string[];
   /** Commands written before waiting for their replies. */
@@ -12,6 +14,12 @@ export interface FloodOptions {
   readonly perSender: number;
   /** Stop early when this resolves (e.g. when the server was killed). */
   readonly stop?: Promise<unknown>;
+  /**
+   * When the server drops a sender's connection, connect again and go on with the next
+   * message (a store outage drops connections whose answer is unknown). Default: that
+   * sender stops.
+   */
+  readonly reconnect?: boolean;
 }
 
 export interface FloodResult {
@@ -21,6 +29,8 @@ export interface FloodResult {
   readonly failed: Set<string>;
   /** Every message written to a socket, answered or not. */
   readonly sent: Set<string>;
+  /** How many connections the server dropped with COMPOSEs unanswered (with `reconnect`). */
+  dropped: number;
 }
 
 export function recipientOf(body: string, recipients: readonly string[]): string {
@@ -29,23 +39,37 @@ export function recipientOf(body: string, recipients: readonly string[]): string
 }
 
 export async function flood(options: FloodOptions): Promise<FloodResult> {
-  const result: FloodResult = { acked: new Set(), failed: new Set(), sent: new Set() };
+  const result: FloodResult = { acked: new Set(), failed: new Set(), sent: new Set(), dropped: 0 };
+  const ports = typeof options.port === 'number' ? [options.port] : options.port;
   let stopped = false;
   void options.stop?.then(() => {
     stopped = true;
   });
   const one = async (index: number): Promise<void> => {
     const sender = `s${index}`;
-    const client = await LineClient.connect(options.port);
+    const port = ports[index % ports.length] as number;
+    let seq = 0;
+    for (;;) {
+      const client = await LineClient.connect(port);
+      const dropped = await session(sender, client, seq, (next) => (seq = next));
+      if (!dropped || !options.reconnect || stopped || seq >= options.perSender) return;
+      result.dropped++;
+      // Not at full speed while the server drops every connection.
+      await sleep(20);
+    }
+  };
+  /** One connection's part of a sender's flood; true if the server dropped it. */
+  const session = async (sender: string, client: LineClient, from: number, progress: (seq: number) => void): Promise<boolean> => {
     try {
       await client.send(`LOGIN ${sender}\n`);
       await client.readLine();
-      for (let seq = 0; seq < options.perSender && !stopped; ) {
+      for (let seq = from; seq < options.perSender && !stopped; ) {
         const bodies: string[] = [];
         for (let i = 0; i < options.pipeline && seq < options.perSender; i++, seq++) bodies.push(`${sender}:${seq}`);
         let text = '';
         for (const body of bodies) text += `COMPOSE ${recipientOf(body, options.recipients)}\n${body}\n`;
         for (const body of bodies) result.sent.add(body);
+        progress(seq);
         await client.send(text);
         for (const body of bodies) {
           const reply = (await client.readLine(10_000)).toString();
@@ -54,9 +78,11 @@ export async function flood(options: FloodOptions): Promise<FloodResult> {
           else throw new Error(`unexpected reply ${JSON.stringify(reply)} to a COMPOSE`);
         }
       }
+      return false;
     } catch (err) {
       // The server being killed mid-flood is the point of some tests: stop this sender.
       if (!stopped && !client.closed) throw err;
+      return true;
     } finally {
       client.destroy();
     }

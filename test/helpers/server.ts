@@ -22,9 +22,18 @@ export interface TestServer {
 
 type Teardown = (fn: () => unknown) => void;
 
+// Options every server of this test process starts with, before the test's own: a file
+// that runs another file's tests over another store (Redis) sets them.
+let baseOptions: () => ServerOptions = () => ({});
+
+/** Makes every server this process starts take `options()` first (the test's own options win). */
+export function setBaseServerOptions(options: () => ServerOptions): void {
+  baseOptions = options;
+}
+
 async function start(options: ServerOptions, teardown: Teardown): Promise<TestServer> {
   // Inline unless asked: no threads to start, so the quickest server there is.
-  const server = createServer({ shards: 0, logger: silentLogger, ...options });
+  const server = createServer({ shards: 0, logger: silentLogger, ...baseOptions(), ...options });
   const clients = new Set<LineClient>();
   // Registered before the clients' teardown is possible, so clients go first (ava runs
   // teardowns last-in first-out) and close() does not wait out a silent client.

@@ -1,8 +1,10 @@
 // The protocol as docs/protocol.md states it, over real TCP on 127.0.0.1, for inline shards
 // and for two worker-thread shards.
-import test, { type ExecutionContext } from 'ava';
+import type { ExecutionContext } from 'ava';
 import { compose, type LineClient, readReplies } from '../helpers/line-client.js';
 import { forEachShards, SHARD_COUNTS, sharedServers, startServer, uniqueName } from '../helpers/server.js';
+// Declared through suiteTest: protocol-redis.test.ts runs these tests again over Redis.
+import { suiteTest as test } from '../helpers/suite.js';
 
 const shared = sharedServers(test);
 

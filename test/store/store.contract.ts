@@ -180,6 +180,13 @@ export function storeContract<S extends ContractStore>(
     for (const user of names) t.deepEqual(await drain(store, user), [`for ${user}`], user);
   });
 
+  storeCase('names with braces and percent signs stay distinct (a Redis hash tag must not merge them)', LIMITS, async (t, { store }) => {
+    const names = ['}', '{', '{}', '}{', '%', '%25', '%7D', '%7B', 'a}b', 'a%7Db', '{a}', 'a'];
+    for (const user of names) await enqueueAll(store, user, 'x', [`for ${user}`]);
+    for (const user of names) t.is(await store.count(user), 1, user);
+    for (const user of names) t.deepEqual(await drain(store, user), [`for ${user}`], user);
+  });
+
   storeCase('a full mailbox answers { ok: false, reason: "full" } and frees a slot after a dequeue', { maxMessagesPerUser: 3 }, async (t, { store }) => {
     await enqueueAll(store, 'bob', 'alice', ['1', '2', '3']);
     t.deepEqual({ ...(await store.enqueue('bob', { from: 'alice', body: text('4') })) }, { ok: false, reason: 'full' });
