@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { ShardTransport } from '../lib/options.js';
 import { type TestCertificates, makeTestCertificates } from '../test/helpers/certs.js';
 import { type CpuProbe, type LoadResult, runLoad } from './load/generator.js';
 import { type GitInfo, type MachineInfo, describeGit, describeMachine } from './machine.js';
@@ -72,9 +73,12 @@ export async function runBenchmark(options: BenchOptions, hooks: BenchHooks = {}
   const certs: TestCertificates | null = options.tls && options.shards.length > 0 ? makeTestCertificates() : null;
   try {
     for (const shards of options.shards) {
-      for (const nodes of options.nodes) {
-        const label = `shards=${shards}${nodes > 1 ? ` nodes=${nodes}` : ''}${storeLabel(options)}${certs === null ? '' : ' tls'}`;
-        report.rows.push(await runRow(options, 'pigeonhole', label, shards, () => startPigeonhole(options, shards, nodes, certs), log));
+      // Inline shards have no transport; worker shards get a row per transport asked for.
+      for (const transport of shards === 0 ? (['ring'] as const) : options.transports) {
+        for (const nodes of options.nodes) {
+          const label = `shards=${shards}${shards > 0 && transport === 'port' ? ' port' : ''}${nodes > 1 ? ` nodes=${nodes}` : ''}${storeLabel(options)}${certs === null ? '' : ' tls'}`;
+          report.rows.push(await runRow(options, 'pigeonhole', label, shards, () => startPigeonhole(options, shards, nodes, transport, certs), log));
+        }
       }
     }
   } finally {
@@ -114,9 +118,10 @@ function storeLabel(options: BenchOptions): string {
  * 3-master Redis Cluster started for the row when the store is Redis (no persistence,
  * as the Redis row). Their CPU and peak RSS are the nodes' sums; Redis's are not in them.
  */
-async function startPigeonhole(options: BenchOptions, shards: number, nodes: number, certs: TestCertificates | null): Promise<Served> {
+async function startPigeonhole(options: BenchOptions, shards: number, nodes: number, transport: ShardTransport, certs: TestCertificates | null): Promise<Served> {
   const common = {
     shards,
+    transport,
     durable: options.durable,
     fsync: options.fsync,
     ...(certs === null ? {} : { tls: { certFile: certs.server.certFile, keyFile: certs.server.keyFile } }),

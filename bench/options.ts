@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { UsageError, integerFlag as integer } from '../lib/cli/flags.js';
-
+import type { ShardTransport } from '../lib/options.js';
 
 export interface BenchTarget {
   readonly host: string;
@@ -37,6 +37,10 @@ export interface BenchOptions {
   readonly store: BenchStore;
   /** pigeonhole nodes per row, sharing the Redis store, the connections split across them. */
   readonly nodes: readonly number[];
+  /** How worker shards get their batches, one row per transport for each shard count above 0. */
+  readonly transports: readonly ShardTransport[];
+  /** Draw the run into this SVG file. */
+  readonly chart: string | null;
 }
 
 export type BenchStore = 'local' | 'redis' | 'redis-cluster';
@@ -100,9 +104,12 @@ Servers:
   --store redis-cluster ... in a 3-master Redis Cluster started for the row
   --nodes LIST          with --store redis or redis-cluster: pigeonhole nodes per row, e.g. 1,2;
                         connection i goes to node i mod N (default 1)
+  --transport LIST      how worker shards get their batches: ring, port or ring,port (a row
+                        for each) (default ring)
 
 Output:
   --json FILE           also write every figure, with the machine's description, to FILE
+  --chart FILE.svg      also draw throughput and latency percentiles into an SVG file
   -h, --help            show this help
 
 Exits 1 when any row found an error (a wrong or missing reply, a lost or duplicated message).
@@ -133,6 +140,8 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions | 'help' {
         tls: { type: 'boolean' },
         store: { type: 'string' },
         nodes: { type: 'string' },
+        transport: { type: 'string' },
+        chart: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -172,6 +181,8 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions | 'help' {
     tls: values.tls === true,
     store,
     nodes,
+    transports: values.transport === undefined ? ['ring'] : parseTransports(values.transport),
+    chart: values.chart ?? null,
   };
 }
 
@@ -219,6 +230,12 @@ function parseShards(value: string): number[] {
     if (!/^\d+$/.test(part) || Number(part) > 256) throw new UsageError(`--shards must list shard counts from 0 to 256 such as 0,1,2,4 (or 'none'), got '${value}'`);
     return Number(part);
   });
+}
+
+function parseTransports(value: string): ShardTransport[] {
+  const list = value.split(',').map((part) => part.trim());
+  if (list.length === 0 || list.some((part) => part !== 'ring' && part !== 'port')) throw new UsageError(`--transport must list ring and/or port, got '${value}'`);
+  return [...new Set(list)] as ShardTransport[];
 }
 
 function parseTarget(value: string): BenchTarget {

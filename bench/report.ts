@@ -26,6 +26,12 @@ export function formatHeader(report: BenchReport, commandLine?: string): string 
   return lines.join('\n');
 }
 
+/** The header in one line, for a chart's subtitle. */
+export function formatHeaderLine(report: BenchReport): string {
+  const { options: o, machine: m } = report;
+  return `${o.connections} connections, pipeline ${o.pipeline}, ${o.messageBytes}-byte messages, ${o.durationSeconds} s; ${m.cpuModel}, ${m.cores} cores, Node ${m.node}; ${report.date.slice(0, 16)}`;
+}
+
 const COLUMNS = ['config', 'ops/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'errors', 'failed', 'READ hit', 'srv peak RSS', 'srv CPU', 'srv µs/op', 'gen CPU', 'vs inline', 'vs Redis'] as const;
 
 /** One Markdown table, rows side by side; pasteable into RESULTS.md as is. */

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { ShardTransport } from '../lib/options.js';
 import type { ServerStats } from './server.js';
 
 const SERVER_FILE = fileURLToPath(new URL('./server.ts', import.meta.url));
@@ -11,6 +12,7 @@ const STOP_TIMEOUT_MS = 20_000;
 
 export interface ServerProcessOptions {
   readonly shards: number;
+  readonly transport?: ShardTransport;
   /** Write V8 CPU profiles of the server (every thread) into this directory. */
   readonly cpuProfDir?: string;
   /** Keep mailboxes on disk, in a temporary data directory removed when the server exits. */
@@ -49,7 +51,7 @@ export class ServerProcess {
   static async start(options: ServerProcessOptions): Promise<ServerProcess> {
     const nodeArgs = ['--import', import.meta.resolve('tsx')];
     if (options.cpuProfDir !== undefined) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', options.cpuProfDir);
-    const serverArgs = ['--shards', String(options.shards)];
+    const serverArgs = ['--shards', String(options.shards), '--transport', options.transport ?? 'ring'];
     if (options.durable === true) serverArgs.push('--durable');
     if (options.fsync === true) serverArgs.push('--fsync');
     if (options.tls !== undefined) serverArgs.push('--tls-cert', options.tls.certFile, '--tls-key', options.tls.keyFile);

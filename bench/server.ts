@@ -35,6 +35,7 @@ const { values } = parseArgs({
   options: {
     shards: { type: 'string' },
     port: { type: 'string' },
+    transport: { type: 'string' },
     durable: { type: 'boolean' },
     fsync: { type: 'boolean' },
     redis: { type: 'string' },
@@ -52,7 +53,8 @@ const tls = certFile === undefined || keyFile === undefined ? undefined : { cert
 const redisCluster = values['redis-cluster']?.split(',');
 const redis = values.redis !== undefined ? { url: values.redis } : redisCluster !== undefined ? { cluster: redisCluster } : undefined;
 // Every load connection comes from 127.0.0.1: no per-address limit.
-const server = createServer({ shards, dataDir, fsync: values.fsync === true, tls, maxConnectionsPerIp: 0, ...(redis === undefined ? {} : { redis }) });
+const shardTransport = values.transport === 'port' ? 'port' : 'ring';
+const server = createServer({ shards, dataDir, fsync: values.fsync === true, tls, shardTransport, maxConnectionsPerIp: 0, ...(redis === undefined ? {} : { redis }) });
 const address = await server.listen({ host: '127.0.0.1', port: Number(values.port ?? '0') });
 emit('listening', { port: address.port, pid: process.pid, shards, ...stats() });
 

@@ -2,6 +2,7 @@ export { createServer, PigeonholeServer, DEFAULT_HOST, DEFAULT_PORT, type Listen
 export {
   type ServerOptions,
   type RedisOptions,
+  type ShardTransport,
   DEFAULT_IDLE_TIMEOUT_MS,
   DEFAULT_MAX_IN_FLIGHT,
   DEFAULT_MAX_LINE_BYTES,

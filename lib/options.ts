@@ -4,8 +4,11 @@ import { type Logger, consoleLogger } from './logger.js';
 import { DEFAULT_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES, MIN_MAX_LINE_BYTES } from './protocol/defaults.js';
 import { type ResolvedServerTls, type ServerTlsOptions, resolveServerTls } from './tls/server-tls.js';
 import { type RedisOptions, type ResolvedRedisOptions, resolveRedisOptions } from './store/redis/options.js';
+import type { ShardTransport } from './shards/worker-shards.js';
 import { checkOptionNames, integerOption } from './util/check-options.js';
 import { connectionsFor, descriptorLimit } from './util/descriptors.js';
+
+export type { ShardTransport } from './shards/worker-shards.js';
 
 export { DEFAULT_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES, MIN_MAX_LINE_BYTES } from './protocol/defaults.js';
 export type { RedisOptions } from './store/redis/options.js';
@@ -82,6 +85,12 @@ export interface ServerOptions {
    */
   redis?: RedisOptions;
   /**
+   * How batches travel between the acceptor and worker shards: 'ring', a pair of
+   * SharedArrayBuffer rings per shard, so a busy shard takes batches without being woken;
+   * or 'port', a postMessage per batch. Default 'ring'.
+   */
+  shardTransport?: ShardTransport;
+  /**
    * Where the server reports shard crashes and other trouble: a pino logger, or anything
    * with info(), warn() and error() called pino's way, `(fields, message)`. Wrap a logger
    * that takes only a message in lineLogger(). Default: stderr.
@@ -149,7 +158,8 @@ const LIMITS: Record<NumericOption, readonly [min: number, max: number]> = {
   lineTimeoutMs: [0, 2 ** 31 - 1],
   maxLineBufferBytes: [MIN_MAX_LINE_BYTES + 1, Number.MAX_SAFE_INTEGER],
 };
-const KNOWN_OPTIONS = [...Object.keys(LIMITS), 'dataDir', 'fsync', 'redis', 'logger', 'tls'];
+const KNOWN_OPTIONS = [...Object.keys(LIMITS), 'dataDir', 'fsync', 'redis', 'shardTransport', 'logger', 'tls'];
+const TRANSPORTS: readonly ShardTransport[] = ['ring', 'port'];
 
 /** Checks every option and fills in defaults; throws InvalidOptionError before anything starts. */
 export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
@@ -168,6 +178,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     maxConnectionsPerIp: integer('maxConnectionsPerIp', options.maxConnectionsPerIp, DEFAULT_MAX_CONNECTIONS_PER_IP),
     lineTimeoutMs: integer('lineTimeoutMs', options.lineTimeoutMs, DEFAULT_LINE_TIMEOUT_MS),
     maxLineBufferBytes: integer('maxLineBufferBytes', options.maxLineBufferBytes, DEFAULT_MAX_LINE_BUFFER_BYTES),
+    shardTransport: options.shardTransport === undefined ? 'ring' : options.shardTransport,
     logger: options.logger ?? consoleLogger,
     tls: options.tls === undefined ? null : resolveServerTls(options.tls),
   };
@@ -181,6 +192,9 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   }
   if (resolved.maxLineBufferBytes <= resolved.maxLineBytes) {
     throw new InvalidOptionError(`invalid maxLineBufferBytes: it must exceed maxLineBytes (${resolved.maxLineBytes}), or one long line would be refused`);
+  }
+  if (!TRANSPORTS.includes(resolved.shardTransport)) {
+    throw new InvalidOptionError(`invalid shardTransport: expected 'ring' or 'port', got ${String(resolved.shardTransport)}`);
   }
   if (resolved.dataDir !== undefined && (typeof resolved.dataDir !== 'string' || resolved.dataDir.length === 0)) {
     throw new InvalidOptionError('invalid dataDir: expected a directory path');

@@ -65,8 +65,8 @@ export class PigeonholeServer {
 
   constructor(options: ServerOptions = {}) {
     this.options = Object.freeze(resolveOptions(options));
-    const { shards, logger, dataDir, redis } = this.options;
-    const backend: ShardBackend = shards === 0 ? new InlineShards(logger) : new WorkerShards(shards, logger);
+    const { shards, logger, dataDir, redis, shardTransport } = this.options;
+    const backend: ShardBackend = shards === 0 ? new InlineShards(logger) : new WorkerShards(shards, logger, shardTransport);
     this[kShardBackend] = backend;
     this.#router = new ShardRouter(backend, { replay: dataDir !== undefined, sharedStore: redis !== undefined, logger });
     this.#guard = new ConnectionGuard(this.options);

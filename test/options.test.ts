@@ -40,6 +40,7 @@ test('defaults', (t) => {
     maxConnectionsPerIp: 256,
     lineTimeoutMs: 60_000,
     maxLineBufferBytes: 64 * 1024 * 1024,
+    shardTransport: 'ring',
     logger: consoleLogger,
     // Plain TCP unless certificates are given.
     tls: null,
@@ -89,6 +90,7 @@ test('given values are kept; an explicit undefined means the default', (t) => {
     maxConnectionsPerIp: 0,
     lineTimeoutMs: 1000,
     maxLineBufferBytes: 1_000_000,
+    shardTransport: 'port' as const,
     logger,
   };
   t.deepEqual(resolveOptions(given), { ...given, tls: null });
@@ -138,6 +140,7 @@ const BAD_VALUES: Record<Exclude<keyof ServerOptions, 'logger' | 'redis'>, unkno
   dataDir: ['', 42, true, {}, null],
   fsync: ['yes', 1, 0, 'true', {}],
   tls: ['yes', 42, null, true, {}, { cert: 'c' }, { key: 'k' }, { cert: 1, key: 'k' }, { certFile: '', key: 'k' }, { cert: 'c', certFile: 'f', key: 'k' }, { cert: 'c', key: 'k', ca: [] }, { cert: 'c', key: 'k', passphrase: 7 }],
+  shardTransport: ['rings', 'Port', '', 1, null, {}],
 };
 
 for (const [name, values] of Object.entries(BAD_VALUES)) {

@@ -4,6 +4,6 @@ import { serveShard } from '../lib/shards/host.js';
 import type { ShardTaskData } from '../lib/shards/messages.js';
 import { RedisStore } from '../lib/store/redis/redis-store.js';
 
-export default function redisShardTask({ shardId, port, config }: ShardTaskData): Promise<void> {
-  return serveShard(port, shardId, config, (options) => RedisStore.open(options));
+export default function redisShardTask({ shardId, port, config, rings }: ShardTaskData): Promise<void> {
+  return serveShard(port, shardId, config, rings, (options) => RedisStore.open(options));
 }

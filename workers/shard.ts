@@ -3,6 +3,6 @@
 import { serveShard } from '../lib/shards/host.js';
 import type { ShardTaskData } from '../lib/shards/messages.js';
 
-export default function shardTask({ shardId, port, config }: ShardTaskData): Promise<void> {
-  return serveShard(port, shardId, config);
+export default function shardTask({ shardId, port, config, rings }: ShardTaskData): Promise<void> {
+  return serveShard(port, shardId, config, rings);
 }

@@ -33,6 +33,7 @@ const messageBytes = Number(values['message-bytes']);
 class FakeSocket extends EventEmitter {
   allowHalfOpen = false;
   writableNeedDrain = false;
+  writableLength = 0;
   destroyed = false;
   written = 0;
   setNoDelay(): this {

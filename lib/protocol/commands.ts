@@ -1,16 +1,21 @@
 import { ProtocolError } from '../errors.js';
-import { isValidUsername } from './username.js';
+import { copyBytes } from '../util/copy-bytes.js';
+import { MAX_USERNAME_BYTES, isValidUsername } from './username.js';
 
 /**
- * COMPOSE with its message. The message is `source[start, end)`, a range of the line it
- * came in, not a copy; `body` gives it as a Buffer. Valid until the parser's next feed().
+ * COMPOSE with its message. The recipient is `toSource[toStart, toEnd)` and the message
+ * `source[start, end)`: ranges, not copies or views, so a command costs no allocation.
+ * `to` and `body` give them as Buffers. Valid until the parser's next feed().
  */
 export interface ComposeCommand {
   readonly kind: 'compose';
-  readonly to: Buffer;
+  readonly toSource: Buffer;
+  readonly toStart: number;
+  readonly toEnd: number;
   readonly source: Buffer;
   readonly start: number;
   readonly end: number;
+  readonly to: Buffer;
   readonly body: Buffer;
 }
 
@@ -23,10 +28,18 @@ export type Command =
 // One per parser, refilled for each COMPOSE: a message costs no object of its own.
 class MutableCompose implements ComposeCommand {
   readonly kind = 'compose';
-  to: Buffer = Buffer.alloc(0);
-  source: Buffer = this.to;
+  // The recipient's name is copied here from its line: the message line that completes
+  // the command may arrive in another read, after the first one's buffer was reused.
+  readonly toSource = Buffer.allocUnsafe(MAX_USERNAME_BYTES);
+  readonly toStart = 0;
+  toEnd = 0;
+  source: Buffer = this.toSource;
   start = 0;
   end = 0;
+
+  get to(): Buffer {
+    return this.toSource.subarray(0, this.toEnd);
+  }
 
   get body(): Buffer {
     return this.source.subarray(this.start, this.end);
@@ -68,7 +81,6 @@ function equals(line: Buffer, start: number, end: number, word: Buffer): boolean
 export class CommandParser {
   #state: SessionState = 'login';
   #user: Buffer | null = null;
-  #to: Buffer | null = null;
   readonly #compose = new MutableCompose();
 
   get state(): SessionState {
@@ -89,11 +101,9 @@ export class CommandParser {
       case 'body': {
         // PROTOCOL: the line after COMPOSE is the message, whatever it says, even empty.
         const compose = this.#compose;
-        compose.to = this.#to as Buffer;
         compose.source = line;
         compose.start = start;
         compose.end = end;
-        this.#to = null;
         this.#state = 'ready';
         return compose;
       }
@@ -109,7 +119,9 @@ export class CommandParser {
   #login(line: Buffer, start: number, end: number): Command {
     if (startsWith(line, start, end, LOGIN_)) {
       // A copy: the session keeps the name long after the read buffer is gone.
-      const user = Buffer.from(this.#name(line, start + LOGIN_.length, end));
+      const from = start + LOGIN_.length;
+      this.#checkName(line, from, end);
+      const user = Buffer.from(line.subarray(from, end));
       this.#user = user;
       this.#state = 'ready';
       return { kind: 'login', user };
@@ -125,7 +137,10 @@ export class CommandParser {
   #ready(line: Buffer, start: number, end: number): Command | null {
     if (equals(line, start, end, READ)) return READ_COMMAND;
     if (startsWith(line, start, end, COMPOSE_)) {
-      this.#to = this.#name(line, start + COMPOSE_.length, end);
+      const from = start + COMPOSE_.length;
+      this.#checkName(line, from, end);
+      const compose = this.#compose;
+      compose.toEnd = copyBytes(line, from, end, compose.toSource, 0);
       this.#state = 'body';
       return null;
     }
@@ -135,13 +150,10 @@ export class CommandParser {
     return this.#fail('PH_ERR_PROTOCOL_UNKNOWN_COMMAND', 'not a command');
   }
 
-  #name(line: Buffer, from: number, end: number): Buffer {
+  #checkName(line: Buffer, from: number, end: number): void {
     // PROTOCOL: exactly one space, then the name to the end of the line; a space inside
     // the name (`LOGIN a b`, `LOGIN  bob`) is a bad byte, so the connection drops.
-    if (!isValidUsername(line, from, end)) {
-      return this.#fail('PH_ERR_PROTOCOL_BAD_USERNAME', 'bad username');
-    }
-    return line.subarray(from, end);
+    if (!isValidUsername(line, from, end)) this.#fail('PH_ERR_PROTOCOL_BAD_USERNAME', 'bad username');
   }
 
   #exit(): Command {

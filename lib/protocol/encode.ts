@@ -1,3 +1,5 @@
+import { copyBytes } from '../util/copy-bytes.js';
+
 /** The server's replies, as the bytes that go on the wire (PROTOCOL: bare LF). */
 export const REPLY_MESSAGE_SENT = Buffer.from('MESSAGE SENT\n');
 export const REPLY_MESSAGE_FAILED = Buffer.from('MESSAGE FAILED\n');
@@ -14,6 +16,15 @@ export function writeMessageReply(target: Buffer, offset: number, from: string, 
   target[at++] = 0x0a;
   target.set(body, at);
   at += body.length;
+  target[at++] = 0x0a;
+  return at;
+}
+
+/** READ's reply from bytes: the sender `from`, then the message source[start, end). */
+export function writeMessageReplyBytes(target: Buffer, offset: number, from: Uint8Array, source: Uint8Array, start: number, end: number): number {
+  let at = offset + copyBytes(from, 0, from.length, target, offset);
+  target[at++] = 0x0a;
+  at += copyBytes(source, start, end, target, at);
   target[at++] = 0x0a;
   return at;
 }

@@ -96,7 +96,11 @@ export class Connection implements Session, GuardedConnection {
     this.#limits = limits;
     this.#framer = new LineFramer(limits.maxLineBytes);
     this.maxReadReplyBytes = limits.maxLineBytes + READ_REPLY_OVERHEAD;
-    this.replies = new ReplyQueue({ write: (replies) => this.#write(replies), end: () => this.#finish() });
+    this.replies = new ReplyQueue({
+      write: (replies) => this.#write(replies),
+      idle: () => socket.writableLength === 0,
+      end: () => this.#finish(),
+    });
 
     // Replies may still be owed after the peer has finished sending (`printf ... | nc`).
     socket.allowHalfOpen = true;

@@ -7,18 +7,27 @@ import { RingQueue } from '../util/ring-queue.js';
 export interface ReplyOutput {
   /** Writes the replies that are ready, oldest first, as one buffer. */
   write(replies: Buffer): void;
+  /** True when nothing written before is still queued: a write now goes straight out. */
+  idle(): boolean;
   /** Every reply before the end mark has been written: close the connection. */
   end(): void;
 }
+
+// The biggest reply batch a view may pin while a socket that was idle writes it out.
+const MAX_PINNED_BYTES = 256 * 1024;
 
 const WAITING = 0;
 const FILLED = 1;
 const ABORTED = 2;
 
+// Written slots kept for reuse per connection: a pipelining client reuses the same few
+// slot objects instead of leaving one behind per command for the garbage collector.
+const SPARE_SLOTS = 64;
+
 class ReplySlot implements PendingReply {
-  readonly op: ShardOp;
+  op: ShardOp;
   /** Bytes this command may hold in the server until its reply is written (see ReplyQueue). */
-  readonly cost: number;
+  cost: number;
   readonly #queue: ReplyQueue;
   state = WAITING;
   // The reply is source[start, end): a range of a reply batch, not a copy or a view, so
@@ -62,7 +71,8 @@ class ReplySlot implements PendingReply {
  */
 export class ReplyQueue {
   readonly #out: ReplyOutput;
-  readonly #slots = new RingQueue<ReplySlot>();
+  readonly #slots = new RingQueue<ReplySlot>(16);
+  readonly #spare: ReplySlot[] = [];
   #flushScheduled = false;
   #bytesInFlight = 0;
   #ending = false;
@@ -99,7 +109,15 @@ export class ReplyQueue {
    * READ the largest reply it could get.
    */
   reserve(op: ShardOp, cost: number): PendingReply {
-    const slot = new ReplySlot(this, op, cost);
+    let slot = this.#spare.pop();
+    if (slot === undefined) {
+      slot = new ReplySlot(this, op, cost);
+    } else {
+      slot.op = op;
+      slot.cost = cost;
+      slot.state = WAITING;
+      slot.owned = false;
+    }
     this.#slots.push(slot);
     this.#bytesInFlight += cost;
     return slot;
@@ -139,6 +157,8 @@ export class ReplyQueue {
     this.#bytesInFlight -= slot.cost;
     slot.source = null;
     this.#slots.shift();
+    // Written, and no longer known to any router: free to serve another command.
+    if (this.#spare.length < SPARE_SLOTS) this.#spare.push(slot);
   }
 
   #writeSettled(): void {
@@ -148,20 +168,28 @@ export class ReplyQueue {
     let head = slots.peek();
     let count = 0;
     let bytes = 0;
-    for (let slot = head; slot !== undefined && slot.state === FILLED; slot = slots.at(count)) {
+    // Replies that follow each other in one reply batch (a pipeline's, answered by one
+    // shard) are one range of it: written as a view, with no copy.
+    let contiguous = true;
+    for (let slot = head, last: ReplySlot | null = null; slot !== undefined && slot.state === FILLED; last = slot, slot = slots.at(count)) {
+      if (last !== null && (slot.source !== last.source || slot.start !== last.end)) contiguous = false;
       count++;
       bytes += slot.end - slot.start;
     }
     if (count > 0) {
       // One buffer, one write: a reply batch becomes one syscall per connection.
       let out: Buffer;
-      if (count === 1) {
-        const slot = head as ReplySlot;
-        const source = slot.source as Buffer;
-        // A view keeps its whole reply batch alive while the socket holds it; a small
-        // reply of a big batch is copied so a slow reader pins only its own bytes.
-        out = bytes * 4 < source.length ? Buffer.from(source.subarray(slot.start, slot.end)) : source.subarray(slot.start, slot.end);
-        this.#take(slot);
+      const first = head as ReplySlot;
+      const source = first.source as Buffer;
+      if (contiguous) {
+        // A view keeps its whole reply batch alive while the socket holds it. When the
+        // socket has nothing queued the write goes straight to the kernel and nothing
+        // is held; otherwise a small part of a big batch is copied, so a slow reader
+        // pins only its own bytes.
+        const start = first.start;
+        const view = this.#out.idle() ? source.length <= MAX_PINNED_BYTES || bytes * 4 >= source.length : bytes * 4 >= source.length;
+        out = view ? source.subarray(start, start + bytes) : Buffer.from(source.subarray(start, start + bytes));
+        for (let i = 0; i < count; i++) this.#take(slots.peek() as ReplySlot);
       } else {
         out = Buffer.allocUnsafe(bytes);
         let at = 0;

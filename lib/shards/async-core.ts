@@ -9,8 +9,7 @@ import {
   writeMessageReply,
 } from '../protocol/encode.js';
 import type { AsyncMailboxStore, EnqueueResult, StoredMessage } from '../store/store.js';
-import { ByteWriter } from '../util/bytes.js';
-import { OP_COMPOSE, OP_COUNT, OP_READ, RequestReader, beginReply, endReply, writeAborted, writeReply } from './messages.js';
+import { OP_COMPOSE, OP_COUNT, OP_READ, ReplyWriter, RequestReader } from './messages.js';
 import { NameCache } from './name-cache.js';
 
 // No true answer: the connection that asked is dropped.
@@ -35,7 +34,7 @@ type Answer = Buffer | number | StoredMessage | typeof ABORT;
  */
 export class AsyncShardCore {
   readonly #store: AsyncMailboxStore;
-  readonly #replies = new ByteWriter(16 * 1024);
+  readonly #replies = new ReplyWriter();
   readonly #names = new NameCache();
 
   // The store reports its own failures: it knows their reasons.
@@ -69,15 +68,15 @@ export class AsyncShardCore {
     const out = this.#replies;
     for (const answer of settled) {
       if (answer === ABORT) {
-        writeAborted(out);
+        out.aborted();
       } else if (typeof answer === 'number') {
-        const start = beginReply(out, MAX_COUNT_REPLY_LENGTH);
-        endReply(out, start, writeCountReply(out.reserve(0), start, answer));
+        const start = out.begin(MAX_COUNT_REPLY_LENGTH);
+        out.end(start, writeCountReply(out.buffer, start, answer));
       } else if (answer instanceof Uint8Array) {
-        writeReply(out, answer);
+        out.reply(answer);
       } else {
-        const start = beginReply(out, messageReplyLength(answer.from.length, answer.body.length));
-        endReply(out, start, writeMessageReply(out.reserve(0), start, answer.from, answer.body));
+        const start = out.begin(messageReplyLength(answer.from.length, answer.body.length));
+        out.end(start, writeMessageReply(out.buffer, start, answer.from, answer.body));
       }
     }
     return out.take();

@@ -5,6 +5,8 @@ import type { ShardConfig } from './messages.js';
 /** How the router reaches its shards, whether worker threads or inline. */
 export interface ShardBackend {
   readonly size: number;
+  /** How many batches a shard may have unanswered before the router holds the next. */
+  readonly batchesInFlight: number;
   /** Starts every shard, reporting to `sink`; resolves when all are ready to take batches. */
   start(config: ShardConfig, sink: ShardSink): Promise<void>;
   /** Hands a request batch to a shard; the buffer's memory may be transferred away. */

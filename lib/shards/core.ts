@@ -8,11 +8,11 @@ import {
   messageReplyLength,
   writeCountReply,
   writeMessageReply,
+  writeMessageReplyBytes,
 } from '../protocol/encode.js';
-import type { MailboxStore, StoreStats } from '../store/store.js';
-import { ByteWriter } from '../util/bytes.js';
+import { type MailboxStore, MessageSlot, type StoreStats, isRanged } from '../store/store.js';
 import { RateLimitedLog } from '../util/rate-limited-log.js';
-import { OP_COMPOSE, OP_COUNT, OP_READ, RequestReader, beginReply, endReply, readBatchHeader, writeAborted, writeReply } from './messages.js';
+import { OP_COMPOSE, OP_COUNT, OP_READ, ReplyWriter, RequestReader, readBatchHeader } from './messages.js';
 import { NameCache } from './name-cache.js';
 
 /**
@@ -36,8 +36,10 @@ type ApplyMode = 'apply' | 'refuse-writes' | 'failed';
 export class ShardCore {
   readonly #store: MailboxStore;
   readonly #log: RateLimitedLog;
-  readonly #replies = new ByteWriter(16 * 1024);
+  readonly #replies = new ReplyWriter();
   readonly #names = new NameCache();
+  // The COMPOSE being stored, refilled for each one: its body is a range of the batch.
+  readonly #incoming = new MessageSlot();
   readonly #damaged = new Set<string>();
   // The mailbox of the command the store is working on, so that damage it throws can
   // be pinned on it; null outside commands (the journal, the commit).
@@ -120,7 +122,7 @@ export class ShardCore {
   /** A reply batch with no answer for any command: every connection in it is dropped. */
   #abortAll(batch: Buffer): Buffer {
     const record = new RequestReader(batch);
-    while (record.next()) writeAborted(this.#replies);
+    while (record.next()) this.#replies.aborted();
     return this.#replies.take();
   }
 
@@ -153,37 +155,45 @@ export class ShardCore {
       switch (record.op) {
         case OP_COUNT: {
           if (fenced) {
-            writeAborted(out);
+            out.aborted();
             break;
           }
-          const start = beginReply(out, MAX_COUNT_REPLY_LENGTH);
-          endReply(out, start, writeCountReply(out.reserve(0), start, store.count(name)));
+          const start = out.begin(MAX_COUNT_REPLY_LENGTH);
+          out.end(start, writeCountReply(out.buffer, start, store.count(name)));
           break;
         }
         case OP_COMPOSE: {
           let ok = false;
           if (!refuseWrites && !fenced) {
-            const from = names.get(batch, record.fromStart, record.fromEnd);
-            const result = store.enqueue(name, { from, body: batch.subarray(record.bodyStart, record.bodyEnd) });
+            const message = this.#incoming;
+            message.from = names.get(batch, record.fromStart, record.fromEnd);
+            message.source = batch;
+            message.start = record.bodyStart;
+            message.end = record.bodyEnd;
+            const result = store.enqueue(name, message);
             ok = result.ok;
             if (!result.ok && result.reason === 'unavailable') {
               this.#log.error('PH_ERR_STORE_FULL', { code: 'PH_ERR_STORE_FULL' }, 'the mailbox store is full (its disk below the free space it keeps, or maxStoreBytes reached): COMPOSE answered MESSAGE FAILED; READs go on');
             }
           }
-          writeReply(out, ok ? REPLY_MESSAGE_SENT : REPLY_MESSAGE_FAILED);
+          out.reply(ok ? REPLY_MESSAGE_SENT : REPLY_MESSAGE_FAILED);
           break;
         }
         case OP_READ: {
           if (failed || fenced) {
-            writeAborted(out);
+            out.aborted();
             break;
           }
           const message = store.dequeue(name);
           if (message === null) {
-            writeReply(out, REPLY_READ_ERROR);
+            out.reply(REPLY_READ_ERROR);
+          } else if (isRanged(message)) {
+            const { fromBytes, source, start: bodyStart, end: bodyEnd } = message;
+            const start = out.begin(messageReplyLength(fromBytes.length, bodyEnd - bodyStart));
+            out.end(start, writeMessageReplyBytes(out.buffer, start, fromBytes, source, bodyStart, bodyEnd));
           } else {
-            const start = beginReply(out, messageReplyLength(message.from.length, message.body.length));
-            endReply(out, start, writeMessageReply(out.reserve(0), start, message.from, message.body));
+            const start = out.begin(messageReplyLength(message.from.length, message.body.length));
+            out.end(start, writeMessageReply(out.buffer, start, message.from, message.body));
           }
           break;
         }

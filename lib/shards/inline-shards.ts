@@ -11,6 +11,8 @@ import type { StoreStats } from '../store/store.js';
  */
 export class InlineShards implements ShardBackend {
   readonly size = 1;
+  // Answered within send(): there is never one in flight.
+  readonly batchesInFlight = 1;
   readonly #logger: Logger;
   #runner: BatchRunner | null = null;
 

@@ -3,7 +3,8 @@ import type { SerializedError } from '../errors.js';
 import type { LogFields, LogLevel } from '../logger.js';
 import type { DiskSpaceOptions } from '../store/disk-space.js';
 import type { StoreStats } from '../store/store.js';
-import type { ByteWriter } from '../util/bytes.js';
+import { ByteWriter } from '../util/bytes.js';
+import { copyBytes } from '../util/copy-bytes.js';
 
 /**
  * What the acceptor and a shard say to each other, and the one place that knows the
@@ -22,9 +23,13 @@ import type { ByteWriter } from '../util/bytes.js';
  *   OP_COUNT    u8 op | u16 n | user[n]
  *   OP_COMPOSE  u8 op | u16 n | to[n] | u16 m | from[m] | u32 k | body[k]
  *   OP_READ     u8 op | u16 n | user[n]
- * Reply batch: one record per request, in request order (so no request ids are needed):
- *   u32 n | the reply's exact wire bytes[n]
- *   u32 ABORTED   no answer can be given: the acceptor drops the connection
+ * Reply batch: one reply per request, in request order (so no request ids are needed):
+ *   the replies' exact wire bytes, back to back
+ *   u32 length of each reply, in order; ABORTED: no answer can be given (the acceptor
+ *     drops the connection), and no bytes above
+ *   u32 count of replies
+ * The wire bytes come first and together so that the replies of one connection, which
+ * sit side by side in a batch, go to its socket as one range, with no copy.
  */
 export const OP_COUNT = 1;
 export const OP_COMPOSE = 2;
@@ -76,22 +81,43 @@ export function readBatchHeader(batch: Buffer): BatchHeader {
 }
 
 export function writeCount(writer: ByteWriter, user: Uint8Array): void {
-  writer.u8(OP_COUNT);
-  writer.shortBytes(user);
+  writeNameRecord(writer, OP_COUNT, user);
 }
 
-/** COMPOSE's record; the message is body[start, end). */
-export function writeCompose(writer: ByteWriter, to: Uint8Array, from: Uint8Array, body: Buffer, start: number, end: number): void {
-  writer.u8(OP_COMPOSE);
-  writer.shortBytes(to);
-  writer.shortBytes(from);
-  writer.u32(end - start);
-  writer.range(body, start, end);
+/** COMPOSE's record: to `to[toStart, toEnd)` from `from`, the message body[start, end). */
+export function writeCompose(writer: ByteWriter, to: Uint8Array, toStart: number, toEnd: number, from: Uint8Array, body: Uint8Array, start: number, end: number): void {
+  const toLength = toEnd - toStart;
+  const length = end - start;
+  // One reserve and plain byte stores: this runs once per command.
+  const buffer = writer.reserve(9 + toLength + from.length + length);
+  let at = writer.length;
+  buffer[at++] = OP_COMPOSE;
+  buffer[at++] = toLength;
+  buffer[at++] = toLength >>> 8;
+  at += copyBytes(to, toStart, toEnd, buffer, at);
+  buffer[at++] = from.length;
+  buffer[at++] = from.length >>> 8;
+  at += copyBytes(from, 0, from.length, buffer, at);
+  buffer[at++] = length;
+  buffer[at++] = length >>> 8;
+  buffer[at++] = length >>> 16;
+  buffer[at++] = length >>> 24;
+  at += copyBytes(body, start, end, buffer, at);
+  writer.advance(at - writer.length);
 }
 
 export function writeRead(writer: ByteWriter, user: Uint8Array): void {
-  writer.u8(OP_READ);
-  writer.shortBytes(user);
+  writeNameRecord(writer, OP_READ, user);
+}
+
+function writeNameRecord(writer: ByteWriter, op: ShardOp, name: Uint8Array): void {
+  const buffer = writer.reserve(3 + name.length);
+  let at = writer.length;
+  buffer[at++] = op;
+  buffer[at++] = name.length;
+  buffer[at++] = name.length >>> 8;
+  at += copyBytes(name, 0, name.length, buffer, at);
+  writer.advance(at - writer.length);
 }
 
 /**
@@ -140,57 +166,109 @@ export class RequestReader {
 
 // ---- Reply batches ------------------------------------------------------------------
 
-/** A reply record: the reply's wire bytes. */
-export function writeReply(writer: ByteWriter, wire: Uint8Array): void {
-  writer.u32(wire.length);
-  writer.bytes(wire);
-}
-
 /**
- * Room for a reply record of at most `maxLength` wire bytes, to be written in place at
- * the returned offset of `writer.reserve()`'s buffer; finish it with endReply().
+ * Writes a reply batch: wire bytes as they come, lengths on the side, both joined by
+ * take(). A reply is written whole (reply()), or in place: begin() reserves room and
+ * gives the offset in `buffer` to write at, end() closes it at the offset it reached.
  */
-export function beginReply(writer: ByteWriter, maxLength: number): number {
-  writer.reserve(4 + maxLength);
-  return writer.length + 4;
-}
+export class ReplyWriter {
+  readonly #bytes: ByteWriter;
+  #lengths = new Uint32Array(1024);
+  #count = 0;
 
-/** Closes a record begun with beginReply() at `start`, whose wire bytes end at `end`. */
-export function endReply(writer: ByteWriter, start: number, end: number): void {
-  writer.reserve(0).writeUInt32LE(end - start, start - 4);
-  writer.advance(end - start + 4);
-}
+  constructor(initialBytes = 16 * 1024) {
+    this.#bytes = new ByteWriter(initialBytes);
+  }
 
-/** A record saying this request has no answer: its connection must be dropped. */
-export function writeAborted(writer: ByteWriter): void {
-  writer.u32(ABORTED);
+  /** Replies written since the last take(). */
+  get count(): number {
+    return this.#count;
+  }
+
+  /** The buffer that begin()'s offsets point into (until the next begin() or reply()). */
+  get buffer(): Buffer {
+    return this.#bytes.reserve(0);
+  }
+
+  begin(maxLength: number): number {
+    this.#bytes.reserve(maxLength);
+    return this.#bytes.length;
+  }
+
+  end(start: number, end: number): void {
+    this.#bytes.advance(end - start);
+    this.#push(end - start);
+  }
+
+  reply(wire: Uint8Array): void {
+    const start = this.begin(wire.length);
+    this.end(start, start + copyBytes(wire, 0, wire.length, this.buffer, start));
+  }
+
+  aborted(): void {
+    this.#push(ABORTED);
+  }
+
+  /** The batch; the writer starts afresh. */
+  take(): Buffer {
+    const count = this.#count;
+    const bytes = this.#bytes;
+    const buffer = bytes.reserve(4 * count + 4);
+    let at = bytes.length;
+    const lengths = this.#lengths;
+    for (let i = 0; i < count; i++) {
+      buffer.writeUInt32LE(lengths[i] as number, at);
+      at += 4;
+    }
+    buffer.writeUInt32LE(count, at);
+    bytes.advance(4 * count + 4);
+    this.#count = 0;
+    return bytes.take();
+  }
+
+  #push(length: number): void {
+    if (this.#count === this.#lengths.length) {
+      const grown = new Uint32Array(this.#lengths.length * 2);
+      grown.set(this.#lengths);
+      this.#lengths = grown;
+    }
+    this.#lengths[this.#count++] = length;
+  }
 }
 
 /**
- * Walks a reply batch's records. After next() returns true, either `aborted` is true or
+ * Walks a reply batch's replies. After next() returns true, either `aborted` is true or
  * the reply's wire bytes are batch[start, end).
  */
 export class ReplyReader {
   readonly batch: Buffer;
+  /** How many replies the batch holds. */
+  readonly count: number;
   aborted = false;
   start = 0;
   end = 0;
-  #offset = 0;
+  #lengthAt: number;
+  #bytesAt = 0;
 
   constructor(batch: Buffer) {
     this.batch = batch;
+    if (batch.length < 4) throw new Error(`a reply batch of ${batch.length} bytes has no count`);
+    this.count = batch.readUInt32LE(batch.length - 4);
+    this.#lengthAt = batch.length - 4 - 4 * this.count;
+    if (this.#lengthAt < 0) throw new Error(`a reply batch of ${batch.length} bytes cannot hold ${this.count} replies`);
   }
 
   next(): boolean {
     const batch = this.batch;
-    const at = this.#offset;
-    if (at >= batch.length) return false;
+    const at = this.#lengthAt;
+    if (at >= batch.length - 4) return false;
     const length = batch.readUInt32LE(at);
+    this.#lengthAt = at + 4;
     this.aborted = length === ABORTED;
-    this.start = at + 4;
+    this.start = this.#bytesAt;
     this.end = this.aborted ? this.start : this.start + length;
-    if (this.end > batch.length) throw new Error(`reply record at offset ${at} runs past the batch's end`);
-    this.#offset = this.end;
+    if (this.end > batch.length - 4 - 4 * this.count) throw new Error(`reply at offset ${this.start} runs past the batch's replies`);
+    this.#bytesAt = this.end;
     return true;
   }
 }
@@ -213,6 +291,8 @@ export interface ShardTaskData {
   readonly shardId: number;
   readonly port: MessagePort;
   readonly config: ShardConfig;
+  /** The shard's rings for batches, or null when batches travel on the port. */
+  readonly rings: { readonly requests: SharedArrayBuffer; readonly replies: SharedArrayBuffer } | null;
 }
 
 /** Where a shard keeps its mailboxes. */

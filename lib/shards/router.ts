@@ -1,6 +1,7 @@
 import type { ShardError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { StoreStats } from '../store/store.js';
+import type { ComposeCommand } from '../protocol/commands.js';
 import { REPLY_MESSAGE_FAILED } from '../protocol/encode.js';
 import { ByteWriter } from '../util/bytes.js';
 import { RingQueue } from '../util/ring-queue.js';
@@ -57,12 +58,8 @@ interface Channel {
 // A batch that has killed its shard this many times is not sent again.
 const MAX_ATTEMPTS = 3;
 
-// Batches a shard may have unanswered before the next one waits for a reply. Waking a
-// thread costs far more than a command does (tens of microseconds on a VM, see
-// bench/RESULTS.md), so while a shard works the next batch grows instead of waking it
-// again: under load batches get bigger and hops fewer; when idle, a command still leaves
-// at once. For a durable store this is group commit.
-const MAX_BATCHES_IN_FLIGHT = 1;
+
+const PENDING_MIN_CAPACITY = 4096;
 
 export interface RouterOptions {
   /**
@@ -87,7 +84,11 @@ export interface RouterOptions {
  * Commands for one shard gathered during an event-loop turn leave as one batch, in a
  * setImmediate after the turn's I/O callbacks, so many connections share one postMessage;
  * while a shard still owes a reply, its next batch keeps growing and leaves when the
- * reply arrives (MAX_BATCHES_IN_FLIGHT).
+ * reply arrives (the backend's batchesInFlight). Waking a thread costs far more than a
+ * command does (tens of microseconds on a VM, see bench/RESULTS.md), so while a shard
+ * works the next batch grows instead of waking it again: under load batches get bigger
+ * and hops fewer; when idle, a command still leaves at once. For a durable store this
+ * is group commit.
  */
 export class ShardRouter implements ShardSink {
   /** Replies by kind and batch samples, for metrics. */
@@ -102,7 +103,8 @@ export class ShardRouter implements ShardSink {
     this.#backend = backend;
     this.#options = options;
     for (let i = 0; i < backend.size; i++) {
-      this.#channels.push({ writer: new ByteWriter(), pending: new RingQueue(), sent: new RingQueue(), nextSeq: 1, acked: 0, unsent: 0 });
+      // A batch's pending replies fill and empty the queue every turn: room for a big one stays.
+      this.#channels.push({ writer: new ByteWriter(), pending: new RingQueue(PENDING_MIN_CAPACITY), sent: new RingQueue(), nextSeq: 1, acked: 0, unsent: 0 });
     }
   }
 
@@ -132,16 +134,18 @@ export class ShardRouter implements ShardSink {
 
   /** LOGIN: how many messages wait for `user`. */
   count(user: Buffer, reply: PendingReply): void {
-    writeCount(this.#enqueue(user, reply), user);
+    writeCount(this.#enqueue(this.shardFor(user), reply), user);
   }
 
-  /** COMPOSE: the message is body[start, end). */
-  compose(to: Buffer, from: Buffer, body: Buffer, start: number, end: number, reply: PendingReply): void {
-    writeCompose(this.#enqueue(to, reply), to, from, body, start, end);
+  /** COMPOSE from `from`: the recipient and message are ranges of the command's buffers. */
+  compose(command: ComposeCommand, from: Buffer, reply: PendingReply): void {
+    const { toSource, toStart, toEnd } = command;
+    const writer = this.#enqueue(shardIndex(toSource, this.#channels.length, toStart, toEnd), reply);
+    writeCompose(writer, toSource, toStart, toEnd, from, command.source, command.start, command.end);
   }
 
   read(user: Buffer, reply: PendingReply): void {
-    writeRead(this.#enqueue(user, reply), user);
+    writeRead(this.#enqueue(this.shardFor(user), reply), user);
   }
 
   /** A shard's reply batch: one record per request of its oldest unanswered batch. */
@@ -171,7 +175,7 @@ export class ShardRouter implements ShardSink {
     }
     // What gathered while the shard worked leaves now. (After the pairing above: an
     // inline shard answers within send(), re-entering here.)
-    if (channel.writer.length > 0 && channel.sent.size < MAX_BATCHES_IN_FLIGHT) this.#send(shardId, channel);
+    if (channel.writer.length > 0 && channel.sent.size < this.#backend.batchesInFlight) this.#send(shardId, channel);
   }
 
   /**
@@ -231,8 +235,8 @@ export class ShardRouter implements ShardSink {
     return true;
   }
 
-  #enqueue(name: Buffer, reply: PendingReply): ByteWriter {
-    const channel = this.#channels[this.shardFor(name)] as Channel;
+  #enqueue(shardId: number, reply: PendingReply): ByteWriter {
+    const channel = this.#channels[shardId] as Channel;
     channel.pending.push(reply);
     if (channel.writer.length === 0) beginBatch(channel.writer);
     channel.unsent++;
@@ -250,7 +254,7 @@ export class ShardRouter implements ShardSink {
     this.#flushScheduled = false;
     for (let shardId = 0; shardId < this.#channels.length; shardId++) {
       const channel = this.#channels[shardId] as Channel;
-      if (channel.writer.length > 0 && channel.sent.size < MAX_BATCHES_IN_FLIGHT) this.#send(shardId, channel);
+      if (channel.writer.length > 0 && channel.sent.size < this.#backend.batchesInFlight) this.#send(shardId, channel);
     }
   }
 

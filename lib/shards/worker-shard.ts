@@ -14,6 +14,8 @@ interface StatsWaiter {
   settled: boolean;
   resolve(stats: StoreStats | null): void;
 }
+import { ByteRing } from './ring.js';
+import { RingChannel, type RingBuffers, createRingBuffers } from './ring-channel.js';
 
 /** What one shard's worker needs from the pool that owns it. */
 export interface WorkerShardContext {
@@ -21,6 +23,8 @@ export interface WorkerShardContext {
   readonly config: ShardConfig;
   readonly sink: ShardSink;
   readonly logger: Logger;
+  /** Batches travel on SharedArrayBuffer rings (the port is their doorbell's fallback), not on the port. */
+  readonly rings: boolean;
   /** Called once when this incarnation is lost (its worker died or could not start). */
   lost(shard: WorkerShard, error: ShardError): void;
 }
@@ -60,6 +64,9 @@ export class WorkerShard {
   #task: Promise<unknown> | null = null;
   readonly #port: MessagePort;
   readonly #context: WorkerShardContext;
+  // Batches go on the rings when the pool uses them; else on the port.
+  readonly #rings: RingBuffers | null;
+  readonly #channel: RingChannel | null;
   #settleReady: { resolve(): void; reject(error: ShardError): void } | null = null;
   // Stats requests in the order sent; the shard answers them in the same order.
   readonly #statsWaiters: StatsWaiter[] = [];
@@ -75,6 +82,19 @@ export class WorkerShard {
     this.ready.catch(() => {});
     const { port1, port2 } = new MessageChannel();
     this.#port = port1;
+    if (context.rings) {
+      const rings = createRingBuffers();
+      this.#rings = rings;
+      // A reply read from the ring is copied out: reply slots keep ranges of it until
+      // their connections have written them, long after the ring has moved on.
+      this.#channel = new RingChannel(new ByteRing(rings.requests), new ByteRing(rings.replies), port1, (batch, inRing) =>
+        this.#reply(inRing ? copyOut(batch) : batch),
+      );
+      void this.#channel.watch();
+    } else {
+      this.#rings = null;
+      this.#channel = null;
+    }
     port1.on('message', (message: FromShard) => this.#onMessage(message));
     port1.on('close', () => this.#lose(new ShardError('PH_ERR_SHARD_CRASHED', `shard ${shardId} worker exited`)));
     if (delayMs === 0) this.#run(port2);
@@ -91,7 +111,8 @@ export class WorkerShard {
   }
 
   send(batch: Buffer): void {
-    this.#port.postMessage(batch, [batch.buffer as ArrayBuffer]);
+    if (this.#channel !== null) this.#channel.send(batch);
+    else this.#port.postMessage(batch, [batch.buffer as ArrayBuffer]);
   }
 
   /** What the shard's store holds, or null if the shard is not serving or does not answer in time. */
@@ -124,9 +145,12 @@ export class WorkerShard {
       const closed = new Promise<void>((resolve) => this.#port.once('close', () => resolve()));
       this.#port.postMessage({ op: 'close' });
       await closed;
+      // Replies the shard left in the ring before it closed.
+      this.#channel?.drain();
     } else {
       this.#port.close();
     }
+    this.#channel?.close();
     await this.#task?.catch(() => {});
   }
 
@@ -134,7 +158,7 @@ export class WorkerShard {
     if (this.#state !== 'waiting') return; // closed during the backoff
     this.#state = 'starting';
     const { pool, config } = this.#context;
-    const data: ShardTaskData = { shardId: this.shardId, port, config };
+    const data: ShardTaskData = { shardId: this.shardId, port, config, rings: this.#rings };
     const task = pool.run(data, { transferList: [port] });
     this.#task = task;
     task.then(
@@ -151,9 +175,11 @@ export class WorkerShard {
   #onMessage(message: FromShard): void {
     // A dead incarnation's last words are not its replacement's replies.
     if (this.#state === 'lost') return;
-    const { sink, logger } = this.#context;
+    const { logger } = this.#context;
     if (message instanceof Uint8Array) {
-      sink.onReply(this.shardId, Buffer.from(message.buffer, message.byteOffset, message.byteLength));
+      const batch = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
+      if (this.#channel !== null) this.#channel.fromPort(batch);
+      else this.#reply(batch);
     } else if (message.op === 'log') {
       logger[message.level]({ ...message.fields, shard: this.shardId }, message.message);
     } else if (message.op === 'stats') {
@@ -173,12 +199,25 @@ export class WorkerShard {
     for (const waiter of this.#statsWaiters.splice(0)) waiter.resolve(null);
   }
 
+  #reply(batch: Buffer): void {
+    // A dead incarnation's replies are not its replacement's.
+    if (this.#state !== 'lost') this.#context.sink.onReply(this.shardId, batch);
+  }
+
   #lose(error: ShardError): void {
     if (this.#state === 'lost' || this.#state === 'closed') return;
     this.#state = 'lost';
     this.#answerStats();
+    this.#channel?.close();
     this.#port.close();
     this.#settleReady?.reject(error);
     this.#context.lost(this, error);
   }
+}
+
+/** A reply batch in a buffer of its own, out of the ring it was read from. */
+function copyOut(batch: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(batch.length);
+  copy.set(batch);
+  return copy;
 }

@@ -17,6 +17,11 @@ const QUICK_CRASH_MS = 1_000;
 const FIRST_BACKOFF_MS = 50;
 const MAX_BACKOFF_MS = 5_000;
 
+/** How batches reach a worker shard: SharedArrayBuffer rings, or the MessagePort. */
+export type ShardTransport = 'ring' | 'port';
+
+const RING_BATCHES_IN_FLIGHT = Number(process.env.PIGEONHOLE_RING_INFLIGHT ?? '4');
+
 /**
  * Mailbox shards as worker threads, started through piscina and supervised.
  *
@@ -37,10 +42,18 @@ export class WorkerShards implements ShardBackend {
   #closing = false;
   #running = false;
 
-  constructor(size: number, logger: Logger) {
+  readonly #transport: ShardTransport;
+
+  constructor(size: number, logger: Logger, transport: ShardTransport = 'ring') {
     this.size = size;
     this.#logger = logger;
+    this.#transport = transport;
+    // On the ring a busy shard takes the next batch without being woken, so several may
+    // be on their way; on the port every batch wakes it, so batches grow instead.
+    this.batchesInFlight = transport === 'ring' ? RING_BATCHES_IN_FLIGHT : 1;
   }
+
+  readonly batchesInFlight: number;
 
   async start(config: ShardConfig, sink: ShardSink): Promise<void> {
     // Threads start here, not in the constructor: a server that never listens holds none.
@@ -54,7 +67,7 @@ export class WorkerShards implements ShardBackend {
       idleTimeout: Infinity,
     });
     this.#pool = pool;
-    this.#context = { pool, config, sink, logger: this.#logger, lost: (shard, error) => this.#lost(shard, error) };
+    this.#context = { pool, config, sink, logger: this.#logger, rings: this.#transport === 'ring', lost: (shard, error) => this.#lost(shard, error) };
     for (let shardId = 0; shardId < this.size; shardId++) this.#shards.push(new WorkerShard(this.#context, shardId, null, 0, 0));
     await Promise.all(this.#shards.map((shard) => shard.ready));
     this.#running = true;

@@ -1,34 +1,58 @@
-import { RingQueue } from '../util/ring-queue.js';
-import { ENQUEUED, MAILBOX_FULL, STORE_UNAVAILABLE, type EnqueueResult, type MailboxStore, type StoreLimits, type StoreStats, type StoredMessage } from './store.js';
+import { PackedMailbox } from './packed-mailbox.js';
+import { SenderTable } from './sender-table.js';
+import {
+  ENQUEUED,
+  type EnqueueResult,
+  MAILBOX_FULL,
+  type MailboxStore,
+  MessageSlot,
+  STORE_UNAVAILABLE,
+  type StoreLimits,
+  type StoreStats,
+  type StoredMessage,
+  isRanged,
+} from './store.js';
 
-// What a stored message costs besides its bytes (its object, its Buffer, its ring slot),
-// and what a mailbox costs (its map entry and ring), as counted against maxBytes.
-export const MESSAGE_OVERHEAD_BYTES = 160;
+// What a mailbox costs besides its chunks (its map entry, its object and chunk list), as
+// counted against maxBytes.
 export const MAILBOX_OVERHEAD_BYTES = 200;
 
+// Emptied mailboxes kept at most before a sweep (and at most half of all mailboxes).
+const SWEEP_AT = 1024;
+
 export interface MemoryStoreOptions extends StoreLimits {
-  /** Past this many bytes held (messages, senders, mailboxes), COMPOSE fails. Default: no cap. */
+  /** Past this many bytes held (message chunks and mailboxes), COMPOSE fails. Default: no cap. */
   readonly maxBytes?: number;
 }
 
-/** Mailboxes in memory: fast, and gone when the process ends. */
+/**
+ * Mailboxes in memory: fast, and gone when the process ends. Each mailbox packs its
+ * messages into byte chunks (PackedMailbox) and senders are interned (SenderTable), so a
+ * stored 64-byte message costs about 70 bytes, as in a Redis list.
+ */
 export class MemoryStore implements MailboxStore {
   readonly #limits: StoreLimits;
   readonly #maxBytes: number;
   #bytes = 0;
-  // An emptied mailbox is deleted, so names that were only ever written to once do not
-  // stay in the map forever.
-  readonly #boxes = new Map<string, RingQueue<StoredMessage>>();
-  // Kept as messages come and go: adding up every message at each metrics scrape would
-  // cost as much as there are messages.
+  // Kept as messages come and go: adding up every mailbox at each metrics scrape would
+  // cost as much as there are mailboxes.
   #messages = 0;
+  readonly #boxes = new Map<string, PackedMailbox>();
+  readonly #senders = new SenderTable();
+  // What dequeue() returns, refilled each time.
+  readonly #out = new MessageSlot();
+  // Emptied mailboxes still in the map. They are swept out in bulk once they are many,
+  // so names that were only ever written to once do not stay forever, yet a mailbox that
+  // keeps emptying and filling is not deleted and created again every time (and the map
+  // not rehashed with it).
+  #empty = 0;
 
   constructor(options: MemoryStoreOptions) {
     this.#limits = options;
     this.#maxBytes = options.maxBytes ?? Infinity;
   }
 
-  /** Bytes held, as counted against maxBytes. */
+  /** Bytes held, as counted against maxBytes: chunks, and each mailbox's own cost. */
   get bytes(): number {
     return this.#bytes;
   }
@@ -38,54 +62,74 @@ export class MemoryStore implements MailboxStore {
   }
 
   enqueue(user: string, message: StoredMessage): EnqueueResult {
+    const ranged = isRanged(message);
+    const length = ranged ? message.end - message.start : message.body.length;
+    const senders = this.#senders;
     let box = this.#boxes.get(user);
-    if ((box?.size ?? 0) >= this.#limits.maxMessagesPerUser) return MAILBOX_FULL;
-    const cost = messageCost(message) + (box === undefined ? mailboxCost(user) : 0);
+    if (box !== undefined && box.count >= this.#limits.maxMessagesPerUser) return MAILBOX_FULL;
+    const before = box?.bytes ?? 0;
+    const cost = (box === undefined ? MAILBOX_OVERHEAD_BYTES + PackedMailbox.firstChunkFor(length) : box.growthFor(length));
     if (this.#bytes + cost > this.#maxBytes) return STORE_UNAVAILABLE;
     if (box === undefined) {
-      box = new RingQueue<StoredMessage>();
+      box = new PackedMailbox();
       this.#boxes.set(user, box);
+      this.#bytes += MAILBOX_OVERHEAD_BYTES;
+    } else if (box.count === 0) {
+      this.#empty--;
     }
-    // A copy: the caller's bytes are a view into a batch buffer that must not be kept.
-    box.push({ from: message.from, body: Buffer.from(message.body) });
-    this.#bytes += cost;
+    const sender = senders.acquire(message.from);
+    if (ranged) {
+      box.push(sender, message.source, message.start, message.end);
+    } else {
+      const { body } = message;
+      box.push(sender, body, 0, body.length);
+    }
+    this.#bytes += box.bytes - before;
     this.#messages++;
     return ENQUEUED;
   }
 
+  /** The message is the store's own, refilled by the next call, its bytes the mailbox's memory. */
   dequeue(user: string): StoredMessage | null {
     const box = this.#boxes.get(user);
     if (box === undefined) return null;
-    const message = box.shift() as StoredMessage;
-    this.#bytes -= messageCost(message);
+    const before = box.bytes;
+    if (!box.shift()) return null;
+    this.#bytes -= before - box.bytes;
     this.#messages--;
-    if (box.size === 0) {
-      this.#boxes.delete(user);
-      this.#bytes -= mailboxCost(user);
-    }
-    return message;
+    const out = this.#out;
+    const senders = this.#senders;
+    out.from = senders.name(box.senderId);
+    out.fromBytes = senders.bytes(box.senderId);
+    out.source = box.source;
+    out.start = box.bodyStart;
+    out.end = box.bodyEnd;
+    senders.release(box.senderId);
+    if (box.count === 0 && ++this.#empty > SWEEP_AT && this.#empty * 2 > this.#boxes.size) this.#sweep();
+    return out;
   }
 
   count(user: string): number {
-    return this.#boxes.get(user)?.size ?? 0;
+    return this.#boxes.get(user)?.count ?? 0;
   }
 
-  /** `bytes` is what counts against maxBytes: messages with their bookkeeping, and mailboxes. */
+  /** `bytes` is what counts against maxBytes: message chunks, and each mailbox's own cost. */
   stats(): StoreStats {
     return { messages: this.#messages, bytes: this.#bytes };
   }
 
   close(): void {
     this.#boxes.clear();
-    this.#messages = 0;
     this.#bytes = 0;
+    this.#messages = 0;
   }
-}
 
-function messageCost(message: StoredMessage): number {
-  return message.body.length + message.from.length + MESSAGE_OVERHEAD_BYTES;
-}
-
-function mailboxCost(user: string): number {
-  return user.length + MAILBOX_OVERHEAD_BYTES;
+  #sweep(): void {
+    for (const [user, box] of this.#boxes) {
+      if (box.count > 0) continue;
+      this.#boxes.delete(user);
+      this.#bytes -= MAILBOX_OVERHEAD_BYTES + box.bytes;
+    }
+    this.#empty = 0;
+  }
 }

@@ -11,6 +11,38 @@ export interface StoredMessage {
   readonly body: Uint8Array;
 }
 
+/**
+ * A message whose bytes are also given as ranges, for the hot path: the shard hands
+ * these to enqueue() and a store may return one from dequeue(), so neither side makes a
+ * Buffer view per message. `body` is then source[start, end) and `fromBytes` the
+ * sender's name in bytes (names are ASCII).
+ */
+export interface RangedMessage extends StoredMessage {
+  readonly source: Uint8Array;
+  readonly start: number;
+  readonly end: number;
+  readonly fromBytes: Uint8Array;
+}
+
+/** A RangedMessage that can be refilled: one per shard or store, reused for every message. */
+export class MessageSlot implements RangedMessage {
+  from = '';
+  fromBytes: Uint8Array = EMPTY;
+  source: Uint8Array = EMPTY;
+  start = 0;
+  end = 0;
+
+  get body(): Uint8Array {
+    return this.source.subarray(this.start, this.end);
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+export function isRanged(message: StoredMessage): message is RangedMessage {
+  return message instanceof MessageSlot;
+}
+
 export type EnqueueResult =
   | { readonly ok: true }
   | { readonly ok: false; readonly reason: 'full' | 'unavailable' };
@@ -26,9 +58,16 @@ export interface MailboxStore {
    * commit, it throws a StoreError and none of the batch took effect.
    */
   batch<T>(work: () => T): T;
-  /** Appends to `user`'s mailbox unless it already holds the maximum. */
+  /**
+   * Appends to `user`'s mailbox unless it already holds the maximum. The message's bytes
+   * are only valid during the call: a store copies what it keeps.
+   */
   enqueue(user: string, message: StoredMessage): EnqueueResult;
-  /** Removes and returns the oldest message for `user`, or null when there is none. */
+  /**
+   * Removes and returns the oldest message for `user`, or null when there is none. The
+   * body may be a view of the store's own memory, valid until the store's next call:
+   * copy it to keep it.
+   */
   dequeue(user: string): StoredMessage | null;
   count(user: string): number;
   close(): void;

@@ -1,15 +1,22 @@
 /**
  * A FIFO deque on a power-of-two ring buffer: O(1) push and shift with no
  * `Array#shift` copying, as in Node's lib/internal/fixed_queue.js. It grows by doubling
- * and shrinks by half when a quarter full, so a mailbox that once held many messages
- * does not keep their slots forever.
+ * and shrinks by half when a quarter full, so a queue that once held many items does
+ * not keep their slots forever; never below `minCapacity`, so a queue that fills and
+ * empties every turn (a batch's pending replies) is not resized every turn.
  */
-const MIN_CAPACITY = 4;
-
 export class RingQueue<T> {
-  #items: (T | undefined)[] = new Array<T | undefined>(MIN_CAPACITY);
+  readonly #minCapacity: number;
+  #items: (T | undefined)[];
   #head = 0;
   #size = 0;
+
+  /** `minCapacity` must be a power of two. */
+  constructor(minCapacity = 4) {
+    if (minCapacity < 1 || (minCapacity & (minCapacity - 1)) !== 0) throw new RangeError(`minCapacity must be a power of two, got ${minCapacity}`);
+    this.#minCapacity = minCapacity;
+    this.#items = new Array<T | undefined>(minCapacity);
+  }
 
   get size(): number {
     return this.#size;
@@ -27,7 +34,7 @@ export class RingQueue<T> {
     this.#items[this.#head] = undefined;
     this.#head = (this.#head + 1) & (this.#items.length - 1);
     this.#size--;
-    if (this.#items.length > MIN_CAPACITY && this.#size <= this.#items.length >>> 2) {
+    if (this.#items.length > this.#minCapacity && this.#size <= this.#items.length >>> 2) {
       this.#resize(this.#items.length >>> 1);
     }
     return item;

@@ -11,9 +11,9 @@ export function hashName(name: Uint8Array): number {
 }
 
 /**
- * The shard that owns a user's mailbox among `shards`. Stored mailboxes are laid out by
+ * The shard that owns a user's mailbox among `shards`: the name is name[start, end). Stored mailboxes are laid out by
  * this too, so it must never change without migrating data directories.
  */
-export function shardIndex(name: Uint8Array, shards: number): number {
-  return shards === 1 ? 0 : hashName(name) % shards;
+export function shardIndex(name: Uint8Array, shards: number, start = 0, end = name.length): number {
+  return shards === 1 ? 0 : fnv1a(name, start, end) % shards;
 }

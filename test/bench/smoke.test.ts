@@ -7,6 +7,10 @@ import { type LoadResult, runLoad } from '../../bench/load/generator.js';
 import type { ErrorKind } from '../../bench/load/types.js';
 import { type BenchOptions, DEFAULTS } from '../../bench/options.js';
 import { formatChecks, formatTable } from '../../bench/report.js';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chartSpec, writeChart } from '../../bench/chart.js';
 import { silentLogger } from '../../lib/logger.js';
 import { createServer } from '../../lib/server.js';
 
@@ -30,6 +34,8 @@ function benchOptions(overrides: Partial<BenchOptions>): BenchOptions {
     fsync: false,
     tls: false,
     store: 'local',
+    transports: ['ring'],
+    chart: null,
     ...overrides,
   };
 }
@@ -80,6 +86,27 @@ test('--tls: the server process serves TLS and every generator and drain connect
   const row = report.rows[0];
   assertClean(t, row);
   t.is(row?.label, 'shards=0 tls');
+});
+
+test('--chart draws the run: a bar per configuration and its latency curve, as SVG', async (t) => {
+  const server = createServer({ shards: 0, logger: silentLogger });
+  t.teardown(() => server.close());
+  const { port } = await server.listen({ port: 0, host: '127.0.0.1' });
+  const report = await runBenchmark(benchOptions({ target: { host: '127.0.0.1', port }, durationSeconds: 0.3, warmupSeconds: 0 }));
+  const dir = mkdtempSync(join(tmpdir(), 'pigeonhole-chart-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'run.svg');
+  await writeChart(file, report);
+  const svg = readFileSync(file, 'utf8');
+  t.regex(svg, /^<svg[^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+  t.regex(svg, /target 127\.0\.0\.1/, 'the configuration is named');
+  t.regex(svg, /commands\/s/);
+  t.regex(svg, /p99\.9/, 'the latency axis reaches p99.9');
+  // Two views: throughput, and the percentiles of the one configuration.
+  const spec = chartSpec(report) as { hconcat: { data: { values: unknown[] } }[] };
+  t.is(spec.hconcat.length, 2);
+  t.is(spec.hconcat[0]?.data.values.length, 1);
+  t.is(spec.hconcat[1]?.data.values.length, 7);
 });
 
 async function againstFake(dialect: 'pigeonhole' | 'redis', flaw: FakeFlaw): Promise<LoadResult> {

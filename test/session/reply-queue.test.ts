@@ -2,11 +2,19 @@ import test from 'ava';
 import { ReplyQueue } from '../../lib/session/reply-queue.js';
 import { OP_COMPOSE, OP_READ } from '../../lib/shards/messages.js';
 
-function recorder(): { queue: ReplyQueue; writes: Buffer[]; ended: () => boolean } {
+/** A queue writing into `writes`; `idle` says whether its socket has nothing queued. */
+function recorder(idle = false): { queue: ReplyQueue; writes: Buffer[]; ended: () => boolean } {
   const writes: Buffer[] = [];
   let ended = false;
-  const queue = new ReplyQueue({ write: (bytes) => writes.push(bytes), end: () => (ended = true) });
+  const queue = new ReplyQueue({ write: (bytes) => writes.push(bytes), idle: () => idle, end: () => (ended = true) });
   return { queue, writes, ended: () => ended };
+}
+
+/** Bytes in an ArrayBuffer of their own (small Buffer.from()s share Node's pool). */
+function own(text: string): Buffer {
+  const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
+  bytes.write(text, 'latin1');
+  return bytes;
 }
 
 const settle = (): Promise<void> => new Promise((resolve) => queueMicrotask(resolve));
@@ -40,6 +48,42 @@ test('a small reply of a big batch is written as a copy, so the socket cannot pi
   queue.reserve(OP_READ, 1).fill(batch, 0, batch.length - 10);
   await settle();
   t.is(writes[1]?.buffer, batch.buffer);
+});
+
+test('replies side by side in one batch go out as one view of it; others as one copy', async (t) => {
+  const { queue, writes } = recorder(true);
+  const batch = own('MESSAGE SENT\nREAD ERROR\n0\n');
+  queue.reserve(OP_COMPOSE, 1).fill(batch, 0, 13);
+  queue.reserve(OP_READ, 1).fill(batch, 13, 24);
+  queue.reserve(OP_READ, 1).fill(batch, 24, 26);
+  await settle();
+  t.deepEqual(writes.map(String), ['MESSAGE SENT\nREAD ERROR\n0\n']);
+  t.is(writes[0]?.buffer, batch.buffer, 'no copy');
+
+  // Two batches, or a gap: the replies are copied into one buffer of their own.
+  const other = own('MESSAGE FAILED\n');
+  queue.reserve(OP_COMPOSE, 1).fill(batch, 0, 13);
+  queue.reserve(OP_COMPOSE, 1).fill(other, 0, 15);
+  await settle();
+  t.is(String(writes[1]), 'MESSAGE SENT\nMESSAGE FAILED\n');
+  t.not(writes[1]?.buffer, batch.buffer);
+  t.not(writes[1]?.buffer, other.buffer);
+});
+
+test('an idle socket writes a view of a batch of moderate size; a big batch still only when it is mostly the reply', async (t) => {
+  const moderate = Buffer.alloc(64 * 1024, 0x61);
+  const idle = recorder(true);
+  idle.queue.reserve(OP_COMPOSE, 1).fill(moderate, 100, 113);
+  await settle();
+  t.is(idle.writes[0]?.buffer, moderate.buffer, 'goes straight to the kernel: nothing is pinned');
+  const big = Buffer.alloc(1 << 20, 0x61);
+  idle.queue.reserve(OP_COMPOSE, 1).fill(big, 100, 113);
+  await settle();
+  t.not(idle.writes[1]?.buffer, big.buffer, 'a write that does not go out whole would pin a big batch');
+  const busy = recorder(false);
+  busy.queue.reserve(OP_COMPOSE, 1).fill(moderate, 100, 113);
+  await settle();
+  t.not(busy.writes[0]?.buffer, moderate.buffer, 'a socket with writes queued would hold the view');
 });
 
 test('bytesInFlight counts the cost of every command until its reply is written', async (t) => {

@@ -72,7 +72,7 @@ function replies(batch: Buffer): (string | 'ABORTED')[] {
 
 const composeTo = (to: string, from: string, body: string) => (writer: ByteWriter) => {
   const bytes = latin1(body);
-  writeCompose(writer, latin1(to), latin1(from), bytes, 0, bytes.length);
+  writeCompose(writer, latin1(to), 0, to.length, latin1(from), bytes, 0, bytes.length);
 };
 
 test('answers are written in request order though the store answers last first', async (t) => {

@@ -26,7 +26,7 @@ function batch(requests: Request[]): Buffer {
     const name = Buffer.from(request[1]);
     if (request[0] === 'compose') {
       const body = Buffer.from(request[3]);
-      writeCompose(writer, name, Buffer.from(request[2]), body, 0, body.length);
+      writeCompose(writer, name, 0, name.length, Buffer.from(request[2]), body, 0, body.length);
     } else if (request[0] === 'count') {
       writeCount(writer, name);
     } else {

@@ -1,6 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { StoreError } from '../../lib/errors.js';
+import type { ComposeCommand } from '../../lib/protocol/commands.js';
 import { type Logger, formatLine, silentLogger } from '../../lib/logger.js';
 import type { ShardBackend } from '../../lib/shards/backend.js';
 import { ShardCore } from '../../lib/shards/core.js';
@@ -43,7 +44,8 @@ function batch(requests: Request[], header: { seq?: number; acked?: number; rese
         break;
       case 'compose': {
         const body = typeof request.body === 'string' ? Buffer.from(request.body, 'utf8') : request.body;
-        writeCompose(writer, latin1(request.to), latin1(request.from), body, 0, body.length);
+        const to = latin1(request.to);
+        writeCompose(writer, to, 0, to.length, latin1(request.from), body, 0, body.length);
         break;
       }
       case 'read':
@@ -56,6 +58,10 @@ function batch(requests: Request[], header: { seq?: number; acked?: number; rese
   sealBatch(bytes, seq, header.acked ?? seq - 1);
   if (header.resent === true) markResent(bytes);
   return bytes;
+}
+
+function composeCommand(toSource: Buffer, toStart: number, toEnd: number, source: Buffer, start: number, end: number): ComposeCommand {
+  return { kind: 'compose', toSource, toStart, toEnd, source, start, end, to: toSource.subarray(toStart, toEnd), body: source.subarray(start, end) };
 }
 
 /** A reply batch split into its records: the wire bytes of each, or null for an aborted one. */
@@ -148,7 +154,8 @@ test('the exact request batch bytes', (t) => {
 
 test('the exact reply batch bytes', (t) => {
   const reply = core().handle(batch([{ op: 'count', user: 'a' }, { op: 'read', user: 'a' }]));
-  t.deepEqual(reply, Buffer.concat([Buffer.from([2, 0, 0, 0]), Buffer.from('0\n'), Buffer.from([11, 0, 0, 0]), Buffer.from('READ ERROR\n')]));
+  // The wire bytes together, then each reply's length, then how many replies.
+  t.deepEqual(reply, Buffer.concat([Buffer.from('0\nREAD ERROR\n'), Buffer.from([2, 0, 0, 0, 11, 0, 0, 0]), Buffer.from([2, 0, 0, 0])]));
 });
 
 test('records come back in request order, each seeing the ones before it', (t) => {
@@ -169,10 +176,10 @@ test('records come back in request order, each seeing the ones before it', (t) =
   );
 });
 
-test('a batch of no records (just the header) gets an empty reply', (t) => {
+test('a batch of no records (just the header) gets a reply of no replies', (t) => {
   const empty = batch([]);
   t.is(empty.length, BATCH_HEADER_BYTES);
-  t.is(core().handle(empty).length, 0);
+  t.deepEqual(core().handle(empty), Buffer.from([0, 0, 0, 0]));
 });
 
 test('message bytes go back out exactly: NUL, CR, Latin-1, 0xFF, UTF-8, empty', (t) => {
@@ -408,6 +415,7 @@ test("ShardRouter's batches are the layout these tests build, and its pairing of
   const sent: Buffer[] = [];
   const backend: ShardBackend = {
     size: 1,
+    batchesInFlight: 1,
     start: async () => {},
     send: (shardId, requestBatch) => {
       sent.push(Buffer.from(requestBatch));
@@ -426,8 +434,9 @@ test("ShardRouter's batches are the layout these tests build, and its pairing of
   });
 
   router.count(latin1('alice'), answer(OP_COUNT, 0));
-  router.compose(latin1('alice'), latin1('bob'), latin1('Hi Alice!'), 0, 9, answer(OP_COMPOSE, 1));
-  router.compose(latin1('alice'), latin1('bob'), latin1('xno room'), 1, 8, answer(OP_COMPOSE, 2));
+  // The recipient as a range too, as the parser hands it over.
+  router.compose(composeCommand(latin1('>alice<'), 1, 6, latin1('Hi Alice!'), 0, 9), latin1('bob'), answer(OP_COMPOSE, 1));
+  router.compose(composeCommand(latin1('alice'), 0, 5, latin1('xno room'), 1, 8), latin1('bob'), answer(OP_COMPOSE, 2));
   router.count(latin1('alice'), answer(OP_COUNT, 3));
   await new Promise((resolve) => setImmediate(resolve));
   router.read(latin1('alice'), answer(OP_READ, 4));

@@ -1,9 +1,8 @@
 import test from 'ava';
 import { silentLogger } from '../../lib/logger.js';
 import type { ShardBackend } from '../../lib/shards/backend.js';
-import { OP_COUNT, writeReply } from '../../lib/shards/messages.js';
+import { OP_COUNT, ReplyWriter } from '../../lib/shards/messages.js';
 import { type PendingReply, ShardRouter } from '../../lib/shards/router.js';
-import { ByteWriter } from '../../lib/util/bytes.js';
 
 /** A router over one fake shard that answers each batch with `answer(requests)` records. */
 function routerAnswering(records: (requests: number) => number): { router: ShardRouter; errors: unknown[] } {
@@ -11,11 +10,12 @@ function routerAnswering(records: (requests: number) => number): { router: Shard
   let sent = 0;
   const backend: ShardBackend = {
     size: 1,
+    batchesInFlight: 1,
     start: async () => {},
     send: () => {
       sent++;
-      const writer = new ByteWriter();
-      for (let i = 0; i < records(sent); i++) writeReply(writer, Buffer.from('0\n'));
+      const writer = new ReplyWriter();
+      for (let i = 0; i < records(sent); i++) writer.reply(Buffer.from('0\n'));
       try {
         router.onReply(0, writer.take());
       } catch (err) {

@@ -1,0 +1,194 @@
+// Memory per stored message: fills pigeonhole (in memory; inline and with worker shards)
+// and Redis with the same messages, and compares how much each process's resident set
+// grew to hold them. Then it reads every message back and reports what is left.
+//
+//   npm run bench:memory -- [--messages 1000000] [--mailboxes 1000] [--message-bytes 64]
+//                           [--shards 0,2] [--no-redis] [--json FILE]
+//
+// Servers are separate processes: pigeonhole compiled (dist/, as users run it), Redis
+// with persistence off. RSS is the kernel's VmRSS of the whole process (every thread).
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { integerFlag } from '../lib/cli/flags.js';
+import { flood } from './flood.js';
+import { describeMachine } from './machine.js';
+import { RedisProcess, findRedisServer, procRss, redisVersion } from './redis.js';
+
+const MAIN = new URL('../dist/lib/cli/main.js', import.meta.url).pathname;
+const CONNECTIONS = 8;
+const PIPELINE = 256;
+// Heap garbage from the fill is not stored messages: give the server a moment of quiet
+// before reading its RSS.
+const SETTLE_MS = 2_000;
+
+const { values } = parseArgs({
+  options: {
+    messages: { type: 'string', default: '1000000' },
+    mailboxes: { type: 'string', default: '1000' },
+    'message-bytes': { type: 'string', default: '64' },
+    shards: { type: 'string', default: '0,2' },
+    'no-redis': { type: 'boolean', default: false },
+    json: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
+if (values.help) {
+  process.stdout.write('Usage: npm run bench:memory -- [--messages N] [--mailboxes N] [--message-bytes N] [--shards 0,2] [--no-redis] [--json FILE]\n');
+  process.exit(0);
+}
+const messages = integerFlag('messages', values.messages, 1, 100_000_000) as number;
+const mailboxes = integerFlag('mailboxes', values.mailboxes, 1, 10_000_000) as number;
+const messageBytes = integerFlag('message-bytes', values['message-bytes'], 1, 60_000) as number;
+const shardCounts = (values.shards ?? '').split(',').filter((s) => s !== '').map((s) => integerFlag('shards', s, 0, 256) as number);
+const perMailbox = Math.ceil(messages / mailboxes);
+const body = Buffer.alloc(messageBytes, 0x61);
+
+interface Row {
+  readonly config: string;
+  readonly startRss: number;
+  readonly fullRss: number;
+  readonly drainedRss: number;
+  readonly stored: number;
+  readonly seconds: number;
+}
+
+/** What measure() needs of a server: how to store message k, and how to read a mailbox empty. */
+interface Target {
+  readonly port: number;
+  readonly pid: number;
+  /** The i-th command that stores a message in mailbox `mailbox`. */
+  store(mailbox: number): Buffer;
+  storedAnswer(line: string): boolean;
+  /** Sent first on each filling connection (a LOGIN), if the protocol has one. */
+  fillGreeting(connection: number): Buffer | undefined;
+  /** The greeting and the command that read mailbox `mailbox`, one message at a time. */
+  readGreeting(mailbox: number): Buffer | undefined;
+  read(mailbox: number): Buffer;
+}
+
+/** Spreads the messages over CONNECTIONS connections; message k goes to mailbox k % mailboxes. */
+async function fill(target: Target): Promise<number> {
+  const per = Math.ceil(messages / CONNECTIONS);
+  const counts = await Promise.all(
+    Array.from({ length: CONNECTIONS }, (_, c) => {
+      const first = c * per;
+      const greeting = target.fillGreeting(c);
+      return flood({
+        port: target.port,
+        greeting,
+        greetingLines: greeting === undefined ? 0 : 1,
+        count: Math.max(0, Math.min(per, messages - first)),
+        command: (i) => target.store((first + i) % mailboxes),
+        linesPerReply: 1,
+        pipeline: PIPELINE,
+        accept: (line) => target.storedAnswer(line),
+      });
+    }),
+  );
+  return counts.reduce((a, b) => a + b, 0);
+}
+
+/** Reads every mailbox empty, CONNECTIONS mailboxes at a time. */
+async function drain(target: Target): Promise<number> {
+  let taken = 0;
+  for (let start = 0; start < mailboxes; start += CONNECTIONS) {
+    const batch = Array.from({ length: Math.min(CONNECTIONS, mailboxes - start) }, (_, i) => {
+      const mailbox = start + i;
+      const greeting = target.readGreeting(mailbox);
+      const read = target.read(mailbox);
+      return flood({ port: target.port, greeting, greetingLines: greeting === undefined ? 0 : 1, count: perMailbox, command: () => read, linesPerReply: 2, pipeline: PIPELINE, accept: () => true });
+    });
+    for (const n of await Promise.all(batch)) taken += n;
+  }
+  return taken;
+}
+
+async function measure(config: string, target: Target): Promise<Row> {
+  await sleep(SETTLE_MS);
+  const rss = (): number => procRss(target.pid, 'VmRSS') ?? Number.NaN;
+  const startRss = rss();
+  const began = performance.now();
+  const stored = await fill(target);
+  const seconds = (performance.now() - began) / 1000;
+  await sleep(SETTLE_MS);
+  const fullRss = rss();
+  const taken = await drain(target);
+  if (taken !== stored) throw new Error(`${config}: ${stored} stored but ${taken} read back`);
+  await sleep(SETTLE_MS);
+  return { config, startRss, fullRss, drainedRss: rss(), stored, seconds };
+}
+
+async function pigeonhole(shards: number): Promise<Row> {
+  const args = [MAIN, 'serve', '--memory', '--port', '0', '--shards', String(shards), '--max-messages', String(Math.max(perMailbox, 1024))];
+  const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    let out = '';
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stdout?.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        const match = /listening on [^:]+:(\d+)/.exec(out);
+        if (match) resolve(Number(match[1]));
+      });
+      child.once('exit', (code) => reject(new Error(`pigeonhole serve exited with ${code}`)));
+    });
+    const read = Buffer.from('READ\n');
+    return await measure(shards === 0 ? 'pigeonhole, inline' : `pigeonhole, ${shards} shards`, {
+      port,
+      pid: child.pid as number,
+      store: (m) => Buffer.concat([Buffer.from(`COMPOSE user${m}\n`), body, Buffer.from('\n')]),
+      storedAnswer: (line) => line === 'MESSAGE SENT',
+      fillGreeting: (c) => Buffer.from(`LOGIN filler${c}\n`),
+      readGreeting: (m) => Buffer.from(`LOGIN user${m}\n`),
+      read: () => read,
+    });
+  } finally {
+    child.kill('SIGTERM');
+    if (child.exitCode === null) await once(child, 'exit');
+  }
+}
+
+async function redis(binary: string): Promise<Row> {
+  const server = await RedisProcess.start(binary);
+  const bulk = (word: string): string => `$${Buffer.byteLength(word)}\r\n${word}\r\n`;
+  try {
+    // Redis has no login: RPUSH and LPOP name the list.
+    return await measure(`Redis ${redisVersion(binary) ?? ''}`.trim(), {
+      port: server.port,
+      pid: server.pid,
+      store: (m) => Buffer.concat([Buffer.from(`*3\r\n${bulk('RPUSH')}${bulk(`user${m}`)}$${messageBytes}\r\n`), body, Buffer.from('\r\n')]),
+      storedAnswer: (line) => line.startsWith(':'),
+      fillGreeting: () => undefined,
+      readGreeting: () => undefined,
+      read: (m) => Buffer.from(`*2\r\n${bulk('LPOP')}${bulk(`user${m}`)}`),
+    });
+  } finally {
+    await server.stop();
+  }
+}
+
+const rows: Row[] = [];
+console.log(`bench:memory, ${new Date().toISOString()}`);
+console.log(`machine: ${JSON.stringify(describeMachine())}`);
+console.log(`load: ${messages.toLocaleString('en-US')} messages of ${messageBytes} bytes into ${mailboxes.toLocaleString('en-US')} mailboxes, ${CONNECTIONS} connections, pipeline ${PIPELINE}`);
+for (const shards of shardCounts) rows.push(await pigeonhole(shards));
+const binary = values['no-redis'] ? null : findRedisServer();
+if (binary !== null) rows.push(await redis(binary));
+else if (!values['no-redis']) console.log('Redis: skipped, redis-server is not on PATH');
+
+const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
+
+const redisRow = rows.find((row) => row.config.startsWith('Redis'));
+const growth = (row: Row): number => row.fullRss - row.startRss;
+console.log('');
+console.log('| server | stored | RSS at start | RSS full | growth | bytes per message | vs Redis | RSS after draining | fill rate |');
+console.log('|---|--:|--:|--:|--:|--:|--:|--:|--:|');
+for (const row of rows) {
+  const ratio = redisRow === undefined ? '' : `${(growth(row) / growth(redisRow)).toFixed(2)}x`;
+  console.log(
+    `| ${row.config} | ${row.stored.toLocaleString('en-US')} | ${mib(row.startRss)} MiB | ${mib(row.fullRss)} MiB | +${mib(growth(row))} MiB | ${(growth(row) / row.stored).toFixed(1)} | ${ratio} | ${mib(row.drainedRss)} MiB | ${Math.round(row.stored / row.seconds).toLocaleString('en-US')}/s |`,
+  );
+}
+if (values.json !== undefined) writeFileSync(values.json, `${JSON.stringify({ format: 'pigeonhole-bench-memory/1', machine: describeMachine(), messages, mailboxes, messageBytes, rows }, null, 2)}\n`);

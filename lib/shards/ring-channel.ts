@@ -1,0 +1,154 @@
+import type { MessagePort } from 'node:worker_threads';
+import { ByteRing, RING_ELSEWHERE, RING_EMPTY } from './ring.js';
+
+/** The SharedArrayBuffers of a shard's two rings, handed to its thread when it starts. */
+export interface RingBuffers {
+  readonly requests: SharedArrayBuffer;
+  readonly replies: SharedArrayBuffer;
+}
+
+// Big enough for a busy batch of in-memory commands many times over; a bigger batch
+// travels on the port (after an ELSEWHERE mark in the ring, so order holds). RSS grows
+// by the pages a ring has cycled through, so it is not made bigger than it needs.
+export const REQUEST_RING_BYTES = 1 << 20;
+export const REPLY_RING_BYTES = 1 << 20;
+
+/**
+ * One end of a shard's pair of rings, the same code on both sides: it writes outgoing
+ * batches to one ring and hands incoming ones, read from the other, to `receive`. A
+ * batch too big for its ring goes on the port, announced by a mark in the ring, so
+ * batches still arrive in order; a ring that is full keeps its batches in a backlog,
+ * written as the other side makes room (which it does whenever it answers).
+ *
+ * The incoming ring is watched with Atomics.waitAsync: a side that is busy finds new
+ * batches without being woken; one that sleeps is woken by the writer.
+ */
+export class RingChannel {
+  readonly #out: ByteRing;
+  readonly #in: ByteRing;
+  readonly #port: MessagePort;
+  readonly #receive: (batch: Buffer, inRing: boolean) => void;
+  readonly #backlog: Buffer[] = [];
+  // An ELSEWHERE mark was read: nothing more is taken from the ring until the batch it
+  // announced has come on the port; #portArrived settles then.
+  #awaitingPort = false;
+  #portArrived: Promise<void> | null = null;
+  #arrived: (() => void) | null = null;
+  #closed = false;
+  #retry: NodeJS.Timeout | null = null;
+
+  /**
+   * `receive(batch, inRing)` gets each incoming batch; when `inRing` the batch is a view
+   * of the ring, valid only during the call (copy what is kept).
+   */
+  constructor(out: ByteRing, incoming: ByteRing, port: MessagePort, receive: (batch: Buffer, inRing: boolean) => void) {
+    this.#out = out;
+    this.#in = incoming;
+    this.#port = port;
+    this.#receive = receive;
+  }
+
+  /** Sends a batch; the buffer may be transferred away (when it goes on the port). */
+  send(batch: Buffer): void {
+    if (this.#backlog.length > 0 || !this.#offer(batch)) {
+      this.#backlog.push(batch);
+      // The other side makes room as it reads; if it never answers (it is gone), the
+      // backlog dies with this channel.
+      this.#retry ??= setTimeout(() => {
+        this.#retry = null;
+        this.#flushBacklog();
+      }, 1);
+    }
+  }
+
+  /** A batch that came on the port (announced by a mark in the ring). */
+  fromPort(batch: Buffer): void {
+    // The port may outrun the ring: what was written before the mark goes first.
+    if (!this.#awaitingPort) this.drain();
+    if (!this.#awaitingPort) throw new Error('a batch came on the port with no mark for it in the ring');
+    this.#awaitingPort = false;
+    this.#arrived?.();
+    this.#arrived = null;
+    this.#portArrived = null;
+    this.#receive(batch, false);
+    this.drain();
+  }
+
+  /** Takes every batch waiting in the incoming ring; returns how many. */
+  drain(): number {
+    let taken = 0;
+    const ring = this.#in;
+    while (!this.#awaitingPort && !this.#closed) {
+      const batch = ring.read();
+      if (batch === RING_EMPTY) break;
+      if (batch === RING_ELSEWHERE) {
+        this.#awaitingPort = true;
+        this.#portArrived = new Promise((resolve) => (this.#arrived = resolve));
+        break;
+      }
+      try {
+        this.#receive(batch, true);
+      } finally {
+        ring.release();
+      }
+      taken++;
+    }
+    if (taken > 0) this.#flushBacklog();
+    return taken;
+  }
+
+  /**
+   * Drains the incoming ring whenever something arrives, until close(). `idle` runs
+   * before each sleep and may spin a little (returning true when something came).
+   */
+  async watch(idle: () => boolean = () => false): Promise<void> {
+    while (!this.#closed) {
+      this.drain();
+      if (this.#portArrived !== null) {
+        // The ring may hold more, but the next batch comes on the port: wait for it.
+        await this.#portArrived;
+        continue;
+      }
+      if (this.#closed || idle()) continue;
+      const wake = this.#in.sleep();
+      if (wake !== null) await wake;
+    }
+  }
+
+  /** Whether the incoming ring holds something: cheap enough to poll while spinning. */
+  get pending(): boolean {
+    return this.#in.pending;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#arrived?.();
+    if (this.#retry !== null) clearTimeout(this.#retry);
+    this.#backlog.length = 0;
+    this.#in.wake();
+  }
+
+  #flushBacklog(): void {
+    const backlog = this.#backlog;
+    while (backlog.length > 0 && this.#offer(backlog[0] as Buffer)) backlog.shift();
+    if (backlog.length > 0 && this.#retry === null && !this.#closed) {
+      this.#retry = setTimeout(() => {
+        this.#retry = null;
+        this.#flushBacklog();
+      }, 1);
+    }
+  }
+
+  #offer(batch: Buffer): boolean {
+    const ring = this.#out;
+    if (batch.length <= ring.maxMessage) return ring.write(batch, 0, batch.length);
+    if (!ring.markElsewhere()) return false;
+    this.#port.postMessage(batch, [batch.buffer as ArrayBuffer]);
+    return true;
+  }
+}
+
+/** A fresh pair of rings for a shard. */
+export function createRingBuffers(): RingBuffers {
+  return { requests: ByteRing.create(REQUEST_RING_BYTES).buffer, replies: ByteRing.create(REPLY_RING_BYTES).buffer };
+}

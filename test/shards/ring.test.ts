@@ -1,0 +1,110 @@
+import { MessageChannel, Worker } from 'node:worker_threads';
+import test from 'ava';
+import fc from 'fast-check';
+import { ByteRing, RING_ELSEWHERE, RING_EMPTY } from '../../lib/shards/ring.js';
+import { RingChannel } from '../../lib/shards/ring-channel.js';
+
+const bytes = (n: number, seed: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff));
+
+function take(ring: ByteRing): Buffer | typeof RING_EMPTY | typeof RING_ELSEWHERE {
+  const message = ring.read();
+  if (message === RING_EMPTY || message === RING_ELSEWHERE) return message;
+  const copy = Buffer.from(message);
+  ring.release();
+  return copy;
+}
+
+test('messages come out in order and byte for byte, wrapping round the ring many times', (t) => {
+  const ring = ByteRing.create(1024);
+  for (let i = 0; i < 2000; i++) {
+    const message = bytes((i * 37) % 300, i);
+    t.true(ring.write(message, 0, message.length), `write ${i}`);
+    t.deepEqual(take(ring), message, `message ${i}`);
+  }
+  t.is(take(ring), RING_EMPTY);
+  t.true(ring.drained);
+});
+
+test('a full ring refuses a write and takes it once the reader has released room', (t) => {
+  // 64 bytes a message with its header: three fill a 256-byte ring (never to the last byte).
+  const ring = ByteRing.create(256);
+  const message = bytes(60, 1);
+  for (let i = 0; i < 3; i++) t.true(ring.write(message, 0, message.length), `write ${i}`);
+  t.false(ring.write(message, 0, message.length), 'no room for a fourth');
+  t.deepEqual(take(ring), message);
+  t.true(ring.write(message, 0, message.length), 'room again');
+  for (let i = 0; i < 3; i++) t.deepEqual(take(ring), message);
+  t.is(take(ring), RING_EMPTY);
+});
+
+test('a message bigger than the ring takes is refused loudly; a mark says it goes elsewhere', (t) => {
+  const ring = ByteRing.create(256);
+  const big = bytes(ring.maxMessage + 1, 2);
+  t.throws(() => ring.write(big, 0, big.length), { instanceOf: RangeError });
+  const small = bytes(10, 3);
+  t.true(ring.write(small, 0, small.length));
+  t.true(ring.markElsewhere());
+  t.true(ring.write(small, 0, small.length));
+  t.deepEqual(take(ring), small);
+  t.is(take(ring), RING_ELSEWHERE);
+  t.deepEqual(take(ring), small);
+});
+
+test('property: any interleaving of writes and reads keeps order and bytes', (t) => {
+  fc.assert(
+    fc.property(fc.array(fc.oneof(fc.nat({ max: 200 }), fc.constant(-1)), { maxLength: 400 }), (steps) => {
+      const ring = ByteRing.create(512);
+      const queue: Buffer[] = [];
+      let seed = 0;
+      for (const step of steps) {
+        if (step >= 0) {
+          const message = bytes(step, seed++);
+          if (ring.write(message, 0, message.length)) queue.push(message);
+        } else {
+          const got = take(ring);
+          const want = queue.shift() ?? RING_EMPTY;
+          if (want === RING_EMPTY ? got !== RING_EMPTY : !(got instanceof Buffer && got.equals(want))) return false;
+        }
+      }
+      return true;
+    }),
+    { numRuns: 300 },
+  );
+  t.pass();
+});
+
+test('across threads: batches, small and too big for the ring, come back in order, waking a sleeping peer', async (t) => {
+  const requests = ByteRing.create(4096);
+  const replies = ByteRing.create(4096);
+  const { port1, port2 } = new MessageChannel();
+  const worker = new Worker(new URL('../helpers/ring-echo-entry.cjs', import.meta.url), { workerData: { port: port2, requests: requests.buffer, replies: replies.buffer }, transferList: [port2] });
+  t.teardown(() => void worker.terminate());
+  const got: Buffer[] = [];
+  const sent: Buffer[] = [];
+  let done: () => void = () => {};
+  const all = new Promise<void>((resolve) => (done = resolve));
+  const channel = new RingChannel(requests, replies, port1, (batch) => {
+    got.push(Buffer.from(batch));
+    if (got.length === sent.length) done();
+  });
+  port1.on('message', (message: Uint8Array) => channel.fromPort(Buffer.from(message.buffer, message.byteOffset, message.byteLength)));
+  void channel.watch();
+  for (let round = 0; round < 20; round++) {
+    // Some rounds let the peer fall asleep first, so the writes must wake it.
+    if (round % 4 === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    for (let i = 0; i < 10; i++) {
+      const size = i === 7 ? 5000 : (round * 10 + i) * 13;
+      const batch = bytes(size, round * 10 + i);
+      sent.push(batch);
+      channel.send(Buffer.from(batch));
+    }
+  }
+  const timeout = setTimeout(done, 20_000);
+  await all;
+  clearTimeout(timeout);
+  t.is(got.length, sent.length);
+  t.true(got.every((reply, i) => reply.equals(Buffer.from(sent[i] as Buffer).reverse())), 'every reply in order, byte for byte');
+  channel.close();
+  port1.postMessage({ op: 'close' });
+  port1.close();
+});
