@@ -3,7 +3,12 @@
 // grew to hold them. Then it reads every message back and reports what is left.
 //
 //   npm run bench:memory -- [--messages 1000000] [--mailboxes 1000] [--message-bytes 64]
-//                           [--shards 0,2] [--no-redis] [--json FILE]
+//                           [--shards 0,2] [--order interleaved,sequential] [--no-redis] [--json FILE]
+//
+// Two arrival orders, since they fare differently: 'interleaved' sends message k to
+// mailbox k mod M, so every mailbox grows at once, as when many senders write to many
+// users; 'sequential' fills one mailbox after the other, the order Redis's lists pack
+// most tightly in.
 //
 // Servers are separate processes: pigeonhole compiled (dist/, as users run it), Redis
 // with persistence off. RSS is the kernel's VmRSS of the whole process (every thread).
@@ -12,7 +17,7 @@ import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { integerFlag } from '../lib/cli/flags.js';
+import { UsageError, integerFlag } from '../lib/cli/flags.js';
 import { flood } from './flood.js';
 import { describeMachine } from './machine.js';
 import { RedisProcess, findRedisServer, procRss, redisVersion } from './redis.js';
@@ -30,13 +35,14 @@ const { values } = parseArgs({
     mailboxes: { type: 'string', default: '1000' },
     'message-bytes': { type: 'string', default: '64' },
     shards: { type: 'string', default: '0,2' },
+    order: { type: 'string', default: 'interleaved,sequential' },
     'no-redis': { type: 'boolean', default: false },
     json: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 if (values.help) {
-  process.stdout.write('Usage: npm run bench:memory -- [--messages N] [--mailboxes N] [--message-bytes N] [--shards 0,2] [--no-redis] [--json FILE]\n');
+  process.stdout.write('Usage: npm run bench:memory -- [--messages N] [--mailboxes N] [--message-bytes N] [--shards 0,2] [--order interleaved,sequential] [--no-redis] [--json FILE]\n');
   process.exit(0);
 }
 const messages = integerFlag('messages', values.messages, 1, 100_000_000) as number;
@@ -44,10 +50,21 @@ const mailboxes = integerFlag('mailboxes', values.mailboxes, 1, 10_000_000) as n
 const messageBytes = integerFlag('message-bytes', values['message-bytes'], 1, 60_000) as number;
 const shardCounts = (values.shards ?? '').split(',').filter((s) => s !== '').map((s) => integerFlag('shards', s, 0, 256) as number);
 const perMailbox = Math.ceil(messages / mailboxes);
+type Order = 'interleaved' | 'sequential';
+const orders = (values.order ?? '').split(',').map((order) => {
+  if (order !== 'interleaved' && order !== 'sequential') throw new UsageError(`--order must list interleaved and/or sequential, got '${values.order}'`);
+  return order as Order;
+});
+// The mailbox of message k in each order.
+const mailboxOf: Record<Order, (k: number) => number> = {
+  interleaved: (k) => k % mailboxes,
+  sequential: (k) => Math.floor(k / perMailbox),
+};
 const body = Buffer.alloc(messageBytes, 0x61);
 
 interface Row {
   readonly config: string;
+  readonly order: Order;
   readonly startRss: number;
   readonly fullRss: number;
   readonly drainedRss: number;
@@ -70,7 +87,7 @@ interface Target {
 }
 
 /** Spreads the messages over CONNECTIONS connections; message k goes to mailbox k % mailboxes. */
-async function fill(target: Target): Promise<number> {
+async function fill(target: Target, order: Order): Promise<number> {
   const per = Math.ceil(messages / CONNECTIONS);
   const counts = await Promise.all(
     Array.from({ length: CONNECTIONS }, (_, c) => {
@@ -81,7 +98,7 @@ async function fill(target: Target): Promise<number> {
         greeting,
         greetingLines: greeting === undefined ? 0 : 1,
         count: Math.max(0, Math.min(per, messages - first)),
-        command: (i) => target.store((first + i) % mailboxes),
+        command: (i) => target.store(mailboxOf[order](first + i)),
         linesPerReply: 1,
         pipeline: PIPELINE,
         accept: (line) => target.storedAnswer(line),
@@ -106,22 +123,22 @@ async function drain(target: Target): Promise<number> {
   return taken;
 }
 
-async function measure(config: string, target: Target): Promise<Row> {
+async function measure(config: string, order: Order, target: Target): Promise<Row> {
   await sleep(SETTLE_MS);
   const rss = (): number => procRss(target.pid, 'VmRSS') ?? Number.NaN;
   const startRss = rss();
   const began = performance.now();
-  const stored = await fill(target);
+  const stored = await fill(target, order);
   const seconds = (performance.now() - began) / 1000;
   await sleep(SETTLE_MS);
   const fullRss = rss();
   const taken = await drain(target);
   if (taken !== stored) throw new Error(`${config}: ${stored} stored but ${taken} read back`);
   await sleep(SETTLE_MS);
-  return { config, startRss, fullRss, drainedRss: rss(), stored, seconds };
+  return { config, order, startRss, fullRss, drainedRss: rss(), stored, seconds };
 }
 
-async function pigeonhole(shards: number): Promise<Row> {
+async function pigeonhole(shards: number, order: Order): Promise<Row> {
   const args = [MAIN, 'serve', '--memory', '--port', '0', '--shards', String(shards), '--max-messages', String(Math.max(perMailbox, 1024))];
   const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
@@ -135,7 +152,7 @@ async function pigeonhole(shards: number): Promise<Row> {
       child.once('exit', (code) => reject(new Error(`pigeonhole serve exited with ${code}`)));
     });
     const read = Buffer.from('READ\n');
-    return await measure(shards === 0 ? 'pigeonhole, inline' : `pigeonhole, ${shards} shards`, {
+    return await measure(shards === 0 ? 'pigeonhole, inline' : `pigeonhole, ${shards} shards`, order, {
       port,
       pid: child.pid as number,
       store: (m) => Buffer.concat([Buffer.from(`COMPOSE user${m}\n`), body, Buffer.from('\n')]),
@@ -150,12 +167,12 @@ async function pigeonhole(shards: number): Promise<Row> {
   }
 }
 
-async function redis(binary: string): Promise<Row> {
+async function redis(binary: string, order: Order): Promise<Row> {
   const server = await RedisProcess.start(binary);
   const bulk = (word: string): string => `$${Buffer.byteLength(word)}\r\n${word}\r\n`;
   try {
     // Redis has no login: RPUSH and LPOP name the list.
-    return await measure(`Redis ${redisVersion(binary) ?? ''}`.trim(), {
+    return await measure(`Redis ${redisVersion(binary) ?? ''}`.trim(), order, {
       port: server.port,
       pid: server.pid,
       store: (m) => Buffer.concat([Buffer.from(`*3\r\n${bulk('RPUSH')}${bulk(`user${m}`)}$${messageBytes}\r\n`), body, Buffer.from('\r\n')]),
@@ -173,22 +190,24 @@ const rows: Row[] = [];
 console.log(`bench:memory, ${new Date().toISOString()}`);
 console.log(`machine: ${JSON.stringify(describeMachine())}`);
 console.log(`load: ${messages.toLocaleString('en-US')} messages of ${messageBytes} bytes into ${mailboxes.toLocaleString('en-US')} mailboxes, ${CONNECTIONS} connections, pipeline ${PIPELINE}`);
-for (const shards of shardCounts) rows.push(await pigeonhole(shards));
 const binary = values['no-redis'] ? null : findRedisServer();
-if (binary !== null) rows.push(await redis(binary));
-else if (!values['no-redis']) console.log('Redis: skipped, redis-server is not on PATH');
+if (binary === null && !values['no-redis']) console.log('Redis: skipped, redis-server is not on PATH');
+for (const order of orders) {
+  for (const shards of shardCounts) rows.push(await pigeonhole(shards, order));
+  if (binary !== null) rows.push(await redis(binary, order));
+}
 
 const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
 
-const redisRow = rows.find((row) => row.config.startsWith('Redis'));
 const growth = (row: Row): number => row.fullRss - row.startRss;
 console.log('');
-console.log('| server | stored | RSS at start | RSS full | growth | bytes per message | vs Redis | RSS after draining | fill rate |');
-console.log('|---|--:|--:|--:|--:|--:|--:|--:|--:|');
+console.log('| order | server | stored | RSS at start | RSS full | growth | bytes per message | vs Redis | RSS after draining | fill rate |');
+console.log('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|');
 for (const row of rows) {
+  const redisRow = rows.find((other) => other.order === row.order && other.config.startsWith('Redis'));
   const ratio = redisRow === undefined ? '' : `${(growth(row) / growth(redisRow)).toFixed(2)}x`;
   console.log(
-    `| ${row.config} | ${row.stored.toLocaleString('en-US')} | ${mib(row.startRss)} MiB | ${mib(row.fullRss)} MiB | +${mib(growth(row))} MiB | ${(growth(row) / row.stored).toFixed(1)} | ${ratio} | ${mib(row.drainedRss)} MiB | ${Math.round(row.stored / row.seconds).toLocaleString('en-US')}/s |`,
+    `| ${row.order} | ${row.config} | ${row.stored.toLocaleString('en-US')} | ${mib(row.startRss)} MiB | ${mib(row.fullRss)} MiB | +${mib(growth(row))} MiB | ${(growth(row) / row.stored).toFixed(1)} | ${ratio} | ${mib(row.drainedRss)} MiB | ${Math.round(row.stored / row.seconds).toLocaleString('en-US')}/s |`,
   );
 }
 if (values.json !== undefined) writeFileSync(values.json, `${JSON.stringify({ format: 'pigeonhole-bench-memory/1', machine: describeMachine(), messages, mailboxes, messageBytes, rows }, null, 2)}\n`);

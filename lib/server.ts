@@ -33,6 +33,9 @@ export interface ListenOptions {
   host?: string;
 }
 
+// As big as Node's own reads: one read takes what the kernel has, up to this.
+const READ_BUFFER_BYTES = 64 * 1024;
+
 // How long close() lets connected clients take their last replies before cutting them.
 const CLOSE_GRACE_MS = 5_000;
 
@@ -53,6 +56,9 @@ export class PigeonholeServer {
   readonly #connections = new Set<Connection>();
   readonly #counters = new SessionCounters();
   readonly #guard: ConnectionGuard;
+  // The read buffer every plain TCP connection this server accepted shares: a read is
+  // handed on before the next one happens (session/read-buffer.ts).
+  readonly #readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
   readonly #tls: TlsAcceptor | null;
   #metrics: Registry | null = null;
   #netServer: NetServer | null = null;
@@ -149,7 +155,13 @@ export class PigeonholeServer {
     }
     // With TLS the TLS server listens itself (limits first, then the handshake); its
     // secured sockets come to #secured().
-    const netServer = this.#tls?.server ?? createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.handle(socket));
+    // Plain TCP sockets are accepted paused, so their reads can go to the shared read
+    // buffer (session/read-buffer.ts) from the first byte.
+    const netServer =
+      this.#tls?.server ??
+      createNetServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }, (socket) => {
+        if (this.#admit(socket)) this.#serve(socket, null, this.#readBuffer);
+      });
     this.#netServer = netServer;
     netServer.listen(port, host);
     try {
@@ -216,7 +228,7 @@ export class PigeonholeServer {
     this.options.logger.debug?.({ code, remote: remoteAddress(socket) }, `TLS handshake failed: ${why}`);
   }
 
-  #serve(socket: Socket, identity: Buffer | null): void {
+  #serve(socket: Socket, identity: Buffer | null, sharedReadBuffer: Buffer | null = null): void {
     if (this.#state === 'new') {
       // No listen() to reject here: a server whose shards cannot start reports it and
       // closes, dropping the sockets it was handed.
@@ -226,7 +238,7 @@ export class PigeonholeServer {
       });
     }
     this.#counters.accepted++;
-    const context: ConnectionContext = { guard: this.#guard, counters: this.#counters, identity, logger: this.options.logger };
+    const context: ConnectionContext = { guard: this.#guard, counters: this.#counters, identity, logger: this.options.logger, sharedReadBuffer };
     const connection = new Connection(socket, this.#router, this.options, context, (closed) => {
       this.#connections.delete(closed);
       if (this.#connections.size === 0) this.#drained?.();

@@ -56,6 +56,17 @@ export class LineFramer {
     }
   }
 
+  /**
+   * Gives the unread bytes of the last pushed chunk a buffer of their own: its buffer is
+   * about to be reused (a read buffer shared between connections) while they wait.
+   */
+  detach(): void {
+    const chunk = this.#chunk;
+    if (chunk === null) return;
+    this.#chunk = Buffer.from(chunk.subarray(this.#pos));
+    this.#pos = 0;
+  }
+
   /** The next whole line without its terminator, or null when more bytes are needed. */
   next(): Buffer | null {
     return this.nextLine() ? this.source.subarray(this.start, this.end) : null;

@@ -5,6 +5,7 @@ import { dispatch, type Session } from './handlers/index.js';
 import { CommandParser } from '../protocol/commands.js';
 import { LineFramer } from '../protocol/framer.js';
 import { MAX_USERNAME_BYTES } from '../protocol/username.js';
+import { readIntoShared } from './read-buffer.js';
 import { ReplyQueue } from './reply-queue.js';
 import type { ShardRouter } from '../shards/router.js';
 import type { ConnectionGuard, GuardedConnection } from './connection-guard.js';
@@ -25,6 +26,11 @@ export interface ConnectionContext {
   /** With client certificates: the certificate's name, the only user it may LOGIN as. */
   readonly identity: Buffer | null;
   readonly logger: Logger;
+  /**
+   * For a socket the server accepted paused: the read buffer all such connections share
+   * (see read-buffer.ts). Null reads through 'data' events (TLS, a host's sockets).
+   */
+  readonly sharedReadBuffer?: Buffer | null;
 }
 
 // After the server has said its last, it keeps reading (and discarding) for this long
@@ -66,6 +72,8 @@ export class Connection implements Session, GuardedConnection {
   readonly logger: Logger;
   readonly remote: string;
   #paused = false;
+  // Reads land in the shared buffer, so unread bytes must be copied before a pause.
+  readonly #sharedReads: boolean;
   // Set once no more input will be taken (the peer finished sending, or the server is
   // closing): the whole lines already received still run, then the connection closes.
   #draining = false;
@@ -110,12 +118,17 @@ export class Connection implements Session, GuardedConnection {
       socket.setTimeout(limits.idleTimeoutMs);
       socket.on('timeout', () => this.#onIdle());
     }
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    const onData = (chunk: Buffer): void => this.#onData(chunk);
+    const shared = context.sharedReadBuffer;
+    this.#sharedReads = shared !== undefined && shared !== null && readIntoShared(socket, shared, onData);
+    if (!this.#sharedReads) socket.on('data', onData);
     // The peer finished sending (`printf ... | nc -N`): its whole lines are still answered.
     socket.on('end', () => this.shutdown());
     socket.on('error', () => {}); // the 'close' that follows cleans up
     socket.on('drain', () => this.#pump());
     socket.once('close', () => onClose(this));
+    // Accepted paused (pauseOnConnect), so that reads could be set up first.
+    socket.resume();
   }
 
   get user(): Buffer | null {
@@ -205,6 +218,7 @@ export class Connection implements Session, GuardedConnection {
     if (this.#paused || this.#finished) return;
     this.#paused = true;
     this.#socket.pause();
+    if (this.#sharedReads) this.#framer.detach();
   }
 
   #write(replies: Buffer): void {

@@ -362,3 +362,16 @@ test('property: lines, refusal and held bytes match the protocol under random ch
   );
   t.pass();
 });
+
+test('detach() gives unread bytes a buffer of their own: the chunk may be reused meanwhile', (t) => {
+  const framer = new LineFramer(100);
+  const chunk = Buffer.from('one\ntwo\nthr');
+  framer.push(chunk);
+  t.deepEqual(framer.next(), Buffer.from('one'));
+  framer.detach();
+  chunk.fill(0x21); // the shared read buffer takes another connection's bytes
+  t.deepEqual(framer.next(), Buffer.from('two'));
+  t.is(framer.next(), null);
+  framer.push(Buffer.from('ee\n'));
+  t.deepEqual(framer.next(), Buffer.from('three'));
+});
