@@ -11,12 +11,6 @@ import type { FromShard, ShardConfig, ToShard } from './messages.js';
 import { ByteRing } from './ring.js';
 import { RingChannel, type RingBuffers } from './ring-channel.js';
 
-function spin(channel: RingChannel): boolean {
-  const until = performance.now() + SPIN_MS;
-  while (performance.now() < until) if (channel.pending) return true;
-  return false;
-}
-
 // Under tsx (development, tests) this file is .ts and so is the Redis store; compiled,
 // both are .js.
 const REDIS_STORE_MODULE = new URL(`../store/redis/redis-store${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href;
@@ -98,12 +92,6 @@ export class BatchRunner {
   }
 }
 
-// How long a shard that has answered everything keeps looking for the next batch before
-// it sleeps. Under steady load the next batch is often that close, and finding it costs
-// less than being woken for it (some 20 µs of CPU on a VM); when load stops, the spins
-// stop too.
-const SPIN_MS = Number(process.env.PIGEONHOLE_SPIN_US ?? '0') / 1000;
-
 /**
  * Serves one shard until the acceptor says close; resolves then. Batches come and go on
  * the shard's rings when it has them (see RingChannel), else on `port`, each request
@@ -156,7 +144,7 @@ export function serveShard(port: MessagePort, shardId: number, config: ShardConf
             });
           }
         });
-        if (channel !== null) void channel.watch(SPIN_MS > 0 ? () => spin(channel as RingChannel) : undefined);
+        void channel?.watch();
         post({ op: 'ready', threadId });
       }),
   );

@@ -176,11 +176,6 @@ export class ByteRing {
     Atomics.notify(this.#header, WRITE);
   }
 
-  /** Whether anything waits to be read: cheap enough to poll. */
-  get pending(): boolean {
-    return Atomics.load(this.#header, READ) !== Atomics.load(this.#header, WRITE);
-  }
-
   #advance(next: number): void {
     Atomics.store(this.#header, READ, next === this.capacity ? 0 : next);
   }

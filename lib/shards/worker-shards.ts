@@ -20,7 +20,10 @@ const MAX_BACKOFF_MS = 5_000;
 /** How batches reach a worker shard: SharedArrayBuffer rings, or the MessagePort. */
 export type ShardTransport = 'ring' | 'port';
 
-const RING_BATCHES_IN_FLIGHT = Number(process.env.PIGEONHOLE_RING_INFLIGHT ?? '4');
+// Batches a shard may have unanswered on the ring. Two let the next batch wait in the ring
+// while the shard works on one, so a busy shard goes on without a wake-up; more only
+// split the same commands into more, smaller batches.
+const RING_BATCHES_IN_FLIGHT = 2;
 
 /**
  * Mailbox shards as worker threads, started through piscina and supervised.
@@ -43,17 +46,22 @@ export class WorkerShards implements ShardBackend {
   #running = false;
 
   readonly #transport: ShardTransport;
+  #storeKind: ShardConfig['store']['kind'] = 'memory';
 
   constructor(size: number, logger: Logger, transport: ShardTransport = 'ring') {
     this.size = size;
     this.#logger = logger;
     this.#transport = transport;
-    // On the ring a busy shard takes the next batch without being woken, so several may
-    // be on their way; on the port every batch wakes it, so batches grow instead.
-    this.batchesInFlight = transport === 'ring' ? RING_BATCHES_IN_FLIGHT : 1;
   }
 
-  readonly batchesInFlight: number;
+  /**
+   * On the ring a busy shard takes the next batch without being woken, so two may be on
+   * their way; on the port every batch wakes it, and a durable shard commits one batch
+   * per transaction: their batches grow instead while one is out (group commit).
+   */
+  get batchesInFlight(): number {
+    return this.#transport === 'ring' && this.#storeKind !== 'sqlite' ? RING_BATCHES_IN_FLIGHT : 1;
+  }
 
   async start(config: ShardConfig, sink: ShardSink): Promise<void> {
     // Threads start here, not in the constructor: a server that never listens holds none.
@@ -67,6 +75,7 @@ export class WorkerShards implements ShardBackend {
       idleTimeout: Infinity,
     });
     this.#pool = pool;
+    this.#storeKind = config.store.kind;
     this.#context = { pool, config, sink, logger: this.#logger, rings: this.#transport === 'ring', lost: (shard, error) => this.#lost(shard, error) };
     for (let shardId = 0; shardId < this.size; shardId++) this.#shards.push(new WorkerShard(this.#context, shardId, null, 0, 0));
     await Promise.all(this.#shards.map((shard) => shard.ready));
