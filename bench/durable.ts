@@ -5,16 +5,15 @@
 //                            [--shards N] [--connections 8] [--pipeline 256] [--fsync]
 //
 // The server runs as its own process (`pigeonhole serve` from dist/), as in production.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { type Socket, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-
-// The compiled server (`npm run build`), as users run it: tsx's loader would add to RSS.
-const MAIN = new URL('../dist/lib/cli/main.js', import.meta.url).pathname;
+import { flood } from './flood.js';
+import { procRss } from './redis.js';
+import { type ServeProcess, startServe } from './serve-process.js';
 
 const { values } = parseArgs({
   options: {
@@ -37,116 +36,61 @@ const users = Number(values.users);
 const messageBytes = Number(values['message-bytes']);
 const connections = Number(values.connections);
 const pipeline = Number(values.pipeline);
+const body = Buffer.alloc(messageBytes, 0x61);
 
-interface Served {
-  child: ChildProcess;
-  port: number;
-  startMs: number;
-}
-
-async function serve(dir: string): Promise<Served> {
-  const args = [MAIN, 'serve', '--port', '0', '--data-dir', dir];
+function serve(dir: string): Promise<ServeProcess> {
+  const args = ['--data-dir', dir];
   if (values.shards !== undefined) args.push('--shards', values.shards);
   if (values.fsync) args.push('--fsync');
-  const started = performance.now();
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const match = /listening on [^:]+:(\d+)/.exec(out);
-      if (match) resolve(Number(match[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+  return startServe(args);
+}
+
+/** The server's resident memory (the whole process: every thread). */
+function rssMiB(pid: number): string {
+  return ((procRss(pid, 'VmRSS') ?? Number.NaN) / 2 ** 20).toFixed(1);
+}
+
+/** Connection `index` sends `count` COMPOSEs, to users in turn; resolves with how many were SENT. */
+function fill(port: number, index: number, count: number): Promise<number> {
+  return flood({
+    port,
+    greeting: Buffer.from(`LOGIN filler${index}\n`),
+    greetingLines: 1,
+    count,
+    command: (i) => Buffer.concat([Buffer.from(`COMPOSE user${(index * count + i) % users}\n`), body, Buffer.from('\n')]),
+    linesPerReply: 1,
+    pipeline,
+    accept: (line) => line === 'MESSAGE SENT',
   });
-  return { child, port, startMs: performance.now() - started };
-}
-
-/** The server's resident memory, from /proc (the whole process: every thread). */
-function rssMiB(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
-  return kib / 1024;
-}
-
-async function open(port: number): Promise<Socket> {
-  const socket = connect({ port, host: '127.0.0.1', noDelay: true });
-  await once(socket, 'connect');
-  return socket;
-}
-
-/** Sends `count` COMPOSEs over one connection, `pipeline` at a time; resolves with how many were SENT. */
-async function fill(port: number, index: number, count: number): Promise<number> {
-  const socket = await open(port);
-  const body = Buffer.alloc(messageBytes, 0x61);
-  let replies = 0;
-  let sent = 0;
-  let ok = 0;
-  let pending = '';
-  await new Promise<void>((resolve, reject) => {
-    const sendMore = (): void => {
-      const chunks: Buffer[] = [];
-      while (sent < count && sent - replies < pipeline) {
-        const user = `user${(index * count + sent) % users}`;
-        chunks.push(Buffer.from(`COMPOSE ${user}\n`), body, Buffer.from('\n'));
-        sent++;
-      }
-      if (chunks.length > 0) socket.write(Buffer.concat(chunks));
-    };
-    socket.on('data', (chunk: Buffer) => {
-      pending += chunk.toString('latin1');
-      let lf = pending.indexOf('\n');
-      while (lf !== -1) {
-        const line = pending.slice(0, lf);
-        pending = pending.slice(lf + 1);
-        replies++;
-        if (line === 'MESSAGE SENT') ok++;
-        else if (line !== 'MESSAGE FAILED' && replies > 1) reject(new Error(`unexpected reply ${line}`));
-        lf = pending.indexOf('\n');
-      }
-      // The first reply is LOGIN's count.
-      if (replies - 1 === count) resolve();
-      else if (replies > 1 || count === 0) sendMore();
-    });
-    socket.on('error', reject);
-    socket.write(`LOGIN filler${index}\n`);
-    sendMore();
-  });
-  socket.destroy();
-  return ok;
 }
 
 async function countFor(port: number, user: string): Promise<number> {
-  const socket = await open(port);
+  const socket = connect({ port, host: '127.0.0.1', noDelay: true });
+  await once(socket, 'connect');
   socket.write(`LOGIN ${user}\nEXIT\n`);
   let text = '';
   for await (const chunk of socket) text += (chunk as Buffer).toString();
   return Number(text.trim());
 }
 
-async function stop(child: ChildProcess): Promise<void> {
-  child.kill('SIGTERM');
-  if (child.exitCode === null) await once(child, 'exit');
-}
-
 const dir = mkdtempSync(join(tmpdir(), 'pigeonhole-durable-bench-'));
 try {
   console.log(`config: messages=${messages} users=${users} message-bytes=${messageBytes} connections=${connections} pipeline=${pipeline} shards=${values.shards ?? 'default'} fsync=${values.fsync}`);
   const first = await serve(dir);
-  console.log(`empty start: ${first.startMs.toFixed(0)} ms, RSS ${rssMiB(first.child.pid as number).toFixed(1)} MiB`);
+  console.log(`empty start: ${first.startMs.toFixed(0)} ms, RSS ${rssMiB(first.pid)} MiB`);
   const began = performance.now();
   const per = Math.ceil(messages / connections);
   const stored = (await Promise.all(Array.from({ length: connections }, (_, i) => fill(first.port, i, Math.min(per, messages - i * per))))).reduce((a, b) => a + b, 0);
   const seconds = (performance.now() - began) / 1000;
   console.log(`filled: ${stored} messages in ${seconds.toFixed(1)} s = ${Math.round(stored / seconds)} COMPOSE/s (durable, pipeline ${pipeline})`);
-  console.log(`RSS holding them: ${rssMiB(first.child.pid as number).toFixed(1)} MiB`);
-  await stop(first.child);
+  console.log(`RSS holding them: ${rssMiB(first.pid)} MiB`);
+  await first.stop();
 
   const second = await serve(dir);
-  console.log(`restart with ${stored} stored: ${second.startMs.toFixed(0)} ms to "listening", RSS ${rssMiB(second.child.pid as number).toFixed(1)} MiB`);
+  console.log(`restart with ${stored} stored: ${second.startMs.toFixed(0)} ms to "listening", RSS ${rssMiB(second.pid)} MiB`);
   const sample = await countFor(second.port, 'user0');
   console.log(`user0 has ${sample} messages after the restart (expected ${Math.floor(stored / users)})`);
-  await stop(second.child);
+  await second.stop();
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

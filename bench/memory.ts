@@ -12,8 +12,6 @@
 //
 // Servers are separate processes: pigeonhole compiled (dist/, as users run it), Redis
 // with persistence off. RSS is the kernel's VmRSS of the whole process (every thread).
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -21,8 +19,8 @@ import { UsageError, integerFlag } from '../lib/cli/flags.js';
 import { flood } from './flood.js';
 import { describeMachine } from './machine.js';
 import { RedisProcess, findRedisServer, procRss, redisVersion } from './redis.js';
+import { startServe } from './serve-process.js';
 
-const MAIN = new URL('../dist/lib/cli/main.js', import.meta.url).pathname;
 const CONNECTIONS = 8;
 const PIPELINE = 256;
 // Heap garbage from the fill is not stored messages: give the server a moment of quiet
@@ -139,22 +137,12 @@ async function measure(config: string, order: Order, target: Target): Promise<Ro
 }
 
 async function pigeonhole(shards: number, order: Order): Promise<Row> {
-  const args = [MAIN, 'serve', '--memory', '--port', '0', '--shards', String(shards), '--max-messages', String(Math.max(perMailbox, 1024))];
-  const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const served = await startServe(['--memory', '--shards', String(shards), '--max-messages', String(Math.max(perMailbox, 1024))]);
   try {
-    let out = '';
-    const port = await new Promise<number>((resolve, reject) => {
-      child.stdout?.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        const match = /listening on [^:]+:(\d+)/.exec(out);
-        if (match) resolve(Number(match[1]));
-      });
-      child.once('exit', (code) => reject(new Error(`pigeonhole serve exited with ${code}`)));
-    });
     const read = Buffer.from('READ\n');
     return await measure(shards === 0 ? 'pigeonhole, inline' : `pigeonhole, ${shards} shards`, order, {
-      port,
-      pid: child.pid as number,
+      port: served.port,
+      pid: served.pid,
       store: (m) => Buffer.concat([Buffer.from(`COMPOSE user${m}\n`), body, Buffer.from('\n')]),
       storedAnswer: (line) => line === 'MESSAGE SENT',
       fillGreeting: (c) => Buffer.from(`LOGIN filler${c}\n`),
@@ -162,8 +150,7 @@ async function pigeonhole(shards: number, order: Order): Promise<Row> {
       read: () => read,
     });
   } finally {
-    child.kill('SIGTERM');
-    if (child.exitCode === null) await once(child, 'exit');
+    await served.stop();
   }
 }
 
