@@ -21,10 +21,13 @@ const LAYERS: [prefix: string, rank: number, group: string][] = [
   ['lib/store/', 2, 'store'],
   ['lib/client/', 2, 'client'],
   ['lib/shards/', 3, 'shards'],
-  ['workers/', 4, 'workers'],
   ['lib/session/', 4, 'session'],
   // Reads the session's and the shards' counters; the server (the face) makes the registry.
   ['lib/metrics/', 4.5, 'metrics'],
+  // Acceptor threads: sessions over routers, their supervision, sharing the port.
+  ['lib/acceptors/', 4.7, 'acceptors'],
+  // Thread entries: a shard's, an acceptor's.
+  ['workers/', 4.8, 'workers'],
   ['lib/options.ts', 5, 'face'],
   ['lib/server.ts', 5, 'face'],
   ['lib/index.ts', 5, 'face'],
