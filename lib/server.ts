@@ -6,7 +6,7 @@ import type { Registry } from 'prom-client';
 import { SessionAcceptor } from './acceptors/acceptor.js';
 import { AcceptBalance } from './acceptors/balance.js';
 import type { AcceptorInfo, ListenTarget } from './acceptors/messages.js';
-import { AcceptorPool } from './acceptors/pool.js';
+import { AcceptorPool, type AcceptorRemotes } from './acceptors/pool.js';
 import { listeningDescriptor, reusePortOptions, sharingMode } from './acceptors/shared-port.js';
 import { sumTotals, totalsOf } from './acceptors/totals.js';
 import { InvalidOptionError, ServerStateError, errorMessage } from './errors.js';
@@ -41,8 +41,10 @@ const CLOSE_GRACE_MS = 5_000;
 
 /** Reaches the shard backend from tests (supervision); not part of the public API. */
 export const kShardBackend = Symbol('pigeonhole.shardBackend');
-/** Reaches the further acceptor threads from tests (supervision, where connections are); not part of the public API. */
+/** Reaches the further acceptor threads from tests (supervision); not part of the public API. */
 export const kAcceptorPool = Symbol('pigeonhole.acceptorPool');
+/** Where each connection is served, by acceptor thread; for tests and diagnosis, not part of the public API. */
+export const kAcceptorRemotes = Symbol('pigeonhole.acceptorRemotes');
 
 type Lifecycle = 'new' | 'starting' | 'running' | 'closing' | 'closed';
 
@@ -230,6 +232,12 @@ export class PigeonholeServer {
   acceptors(): AcceptorInfo[] {
     const listening: AcceptorInfo = { acceptor: 0, threadId, tid: this.#tid, restarts: 0, ready: this.#state === 'running' };
     return [listening, ...(this[kAcceptorPool]?.describe() ?? [])];
+  }
+
+  /** Every acceptor thread's connections, as the peers' host:port (asked of each thread). */
+  async [kAcceptorRemotes](): Promise<AcceptorRemotes[]> {
+    const mine: AcceptorRemotes = { acceptor: 0, threadId, remotes: this.#acceptor.remotes() };
+    return [mine, ...((await this[kAcceptorPool]?.remotes()) ?? [])];
   }
 
   /**

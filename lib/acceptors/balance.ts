@@ -5,7 +5,7 @@ import type { SharedConnections } from '../session/shared-connections.js';
 const SLACK = 0.1;
 // Each step back yields the accept race this long, at most this many times per accept.
 const STEP_MS = 1;
-const MAX_STEPS = 5;
+const MAX_STEPS = 10;
 
 /**
  * Keeps acceptor threads that accept from one listening socket near an even share of
