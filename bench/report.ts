@@ -84,7 +84,7 @@ function rowCells(row: BenchRow, inline: number | undefined, redis: number | und
     `${Math.round(r.generatorCpuPercent)}%`,
     row.kind === 'pigeonhole' ? ratio(inline) : '',
     ratio(oneAcceptor),
-    row.kind === 'redis' ? '1.00x' : ratio(redis),
+    ratio(redis),
   ];
 }
 
