@@ -115,6 +115,20 @@ export class ShardCore {
     return reply;
   }
 
+  /**
+   * Drops the journal of a link whose acceptor thread is gone: nothing will be sent on it
+   * again. Left in place it would only cost room until the next start, but a thread that
+   * keeps dying must not grow the journal.
+   */
+  forgetLink(link: number): void {
+    try {
+      this.#store.journal?.forget(link);
+    } catch (err) {
+      if (!(err instanceof StoreError)) throw err;
+      this.#log.error(`${err.code}:forget`, { code: err.code }, `${err.message}; the journal of a closed link stays until the next start`);
+    }
+  }
+
   close(): void {
     this.#log.flush();
     this.#store.close();

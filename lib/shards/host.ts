@@ -89,6 +89,12 @@ export class BatchRunner {
     this.#idle = this.#idle.then(async () => deliver(await core.handle(batch)));
   }
 
+  /** A link's acceptor thread is gone: its journal goes, after the batches already given to run(). */
+  forget(link: number): void {
+    const core = this.#core;
+    if (core instanceof ShardCore) core.forgetLink(link);
+  }
+
   /** What the store holds, if it can tell. */
   stats(): ReturnType<ShardCore['stats']> {
     return this.#core instanceof ShardCore ? this.#core.stats() : null;

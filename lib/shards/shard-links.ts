@@ -8,6 +8,8 @@ export interface LinkRunner {
   /** Answers within run(): a batch read in place need not outlive the call. */
   readonly synchronous: boolean;
   run(batch: Uint8Array, link: number, deliver: (reply: Buffer) => void): void;
+  /** The link is gone for good: its journal can go. */
+  forget(link: number): void;
 }
 
 interface ServedLink {
@@ -33,7 +35,7 @@ export class ShardLinks {
   }
 
   attach({ link, port, rings }: LinkEnd): void {
-    this.detach(link);
+    this.#drop(link);
     const runner = this.#runner;
     if (rings === null) {
       const served: ServedLink = { port, channel: null, closed: false };
@@ -59,14 +61,9 @@ export class ShardLinks {
     void channel.watch();
   }
 
-  /** Stops serving a link (its acceptor thread is gone): what its ring still holds is dropped. */
+  /** Stops serving a link (its acceptor thread is gone): what its ring still holds is dropped, and its journal. */
   detach(link: number): void {
-    const served = this.#links.get(link);
-    if (served === undefined) return;
-    this.#links.delete(link);
-    served.closed = true;
-    served.channel?.close();
-    served.port.close();
+    if (this.#drop(link)) this.#runner.forget(link);
   }
 
   /** Whether any link's ring holds a batch: cheap enough to poll while spinning. */
@@ -80,7 +77,18 @@ export class ShardLinks {
     for (const served of this.#links.values()) served.channel?.drain();
   }
 
+  /** Closes every link's channel (the shard is closing). */
   close(): void {
-    for (const link of [...this.#links.keys()]) this.detach(link);
+    for (const link of [...this.#links.keys()]) this.#drop(link);
+  }
+
+  #drop(link: number): boolean {
+    const served = this.#links.get(link);
+    if (served === undefined) return false;
+    this.#links.delete(link);
+    served.closed = true;
+    served.channel?.close();
+    served.port.close();
+    return true;
   }
 }

@@ -110,6 +110,7 @@ export class SqliteStore implements MailboxStore {
   readonly #journalGet: Database.Statement<[number, number], { reply: Buffer }>;
   readonly #journalPut: Database.Statement<[number, number, Uint8Array]>;
   readonly #journalTrim: Database.Statement<[number, number, number]>;
+  readonly #journalForget: Database.Statement<[number, number, number]>;
   readonly #transaction: (work: () => unknown) => unknown;
 
   constructor(options: SqliteStoreOptions) {
@@ -146,6 +147,7 @@ export class SqliteStore implements MailboxStore {
       this.#journalGet = db.prepare('SELECT reply FROM journal WHERE epoch = ? AND seq = ?');
       this.#journalPut = db.prepare('INSERT OR REPLACE INTO journal (epoch, seq, reply) VALUES (?, ?, ?)');
       this.#journalTrim = db.prepare('DELETE FROM journal WHERE epoch = ? AND seq > ? AND seq <= ?');
+      this.#journalForget = db.prepare('DELETE FROM journal WHERE epoch = ? AND seq >= ? AND seq < ?');
       this.#transaction = db.transaction((work: () => unknown) => work());
       const indexed = this.#loadCounts();
       if (options.verify === true) this.#verify(indexed, options.dataDir);
@@ -177,6 +179,13 @@ export class SqliteStore implements MailboxStore {
         // Trim first: the pages freed make room for this reply on a nearly full store.
         if (ackedThrough > 0) this.#journalTrim.run(epoch, journalKey(link, 0), journalKey(link, ackedThrough));
         this.#journalPut.run(epoch, journalKey(link, seq), reply);
+      },
+      forget: (link) => {
+        try {
+          this.#journalForget.run(epoch, journalKey(link, 0), journalKey(link + 1, 0));
+        } catch (cause) {
+          throw storeErrorFrom(cause, 'write', `${this.#file} (journal)`);
+        }
       },
     };
   }

@@ -109,6 +109,8 @@ export interface BatchJournal {
   replyFor(link: number, seq: number): Buffer | null;
   /** Within batch(): records this batch's reply and forgets the link's replies up to `ackedThrough`. */
   record(link: number, seq: number, reply: Uint8Array, ackedThrough: number): void;
+  /** Forgets every reply of a link whose acceptor thread is gone (it will never send again). */
+  forget(link: number): void;
 }
 
 export interface StoreStats {

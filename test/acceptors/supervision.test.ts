@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
+import Database from 'better-sqlite3';
 import { type LogFields, type Logger, formatLine } from '../../lib/logger.js';
 import { kAcceptorPool, kAcceptorRemotes, kShardBackend } from '../../lib/server.js';
 import type { WorkerShards } from '../../lib/shards/worker-shards.js';
@@ -46,7 +47,8 @@ async function stillServed(client: LineClient): Promise<boolean> {
 
 test('a killed acceptor thread drops only its own connections, is restarted and logged; nothing acknowledged is lost', async (t) => {
   const { logger, errors } = errorLog();
-  const { server, port, connect } = await startServer(t, { acceptors: 2, shards: 2, dataDir: dataDir(t), logger });
+  const dir = dataDir(t);
+  const { server, port, connect } = await startServer(t, { acceptors: 2, shards: 2, dataDir: dir, logger });
   // Bystanders on both threads, logged in and idle.
   const [onMain, onWorker] = await clientsOnEvery(server, connect, 2);
   for (const client of [...(onMain ?? []), ...(onWorker ?? [])]) {
@@ -80,6 +82,13 @@ test('a killed acceptor thread drops only its own connections, is restarted and 
   t.deepEqual(await fresh.lines(1), ['0']);
   // Every acknowledged message is there exactly once, each sender's in order.
   t.deepEqual(checkDelivery(await drain(port, RECIPIENTS), flooded, RECIPIENTS), []);
+  // The dead thread's link (1, the pool's first) left nothing in the shards' journals.
+  for (const shard of [0, 1]) {
+    const db = new Database(join(dir, 'gen-1', `shard-${shard}.db`), { readonly: true });
+    const left = db.prepare('SELECT COUNT(*) FROM journal WHERE seq >= ? AND seq < ?').pluck().get(2 ** 32, 2 ** 33);
+    db.close();
+    t.is(left, 0, `shard ${shard} forgot link 1`);
+  }
 });
 
 test('a shard killed with batches from both threads in flight: each thread sends its own again, answered from the journal', async (t) => {

@@ -390,6 +390,9 @@ test('with a journal: each batch reply is recorded with its link, seq and acked,
       calls.push([link, seq, ackedThrough]);
       journaled.set(`${link}:${seq}`, Buffer.from(reply));
     },
+    forget: (link) => {
+      for (const key of [...journaled.keys()]) if (key.startsWith(`${link}:`)) journaled.delete(key);
+    },
   };
   const shard = new ShardCore({ ...wrap(store), journal }, silentLogger);
   store.enqueue('alice', { from: 'bob', body: Buffer.from('once') });
@@ -414,6 +417,9 @@ test('with a journal: each batch reply is recorded with its link, seq and acked,
   t.deepEqual(records(shard.handle(other, 3)).map(String), ['MESSAGE SENT\n']);
   t.is(store.count('alice'), 2);
   t.deepEqual(calls, [[2, 7, 5], [3, 7, 0]]);
+  // Link 2's thread is gone: its replies go, link 3's stay.
+  shard.forgetLink(2);
+  t.deepEqual([...journaled.keys()], ['3:7']);
 });
 
 test("ShardRouter's batches are the layout these tests build, and its pairing of replies holds", async (t) => {

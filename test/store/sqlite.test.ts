@@ -90,6 +90,11 @@ test('sqlite: each link (acceptor thread) has its own batch numbers in the journ
   t.is(journal.replyFor(3, 2)?.toString(), 'link 3 two');
   t.is(journal.replyFor(0, 2)?.toString(), 'main two');
   t.is(journal.replyFor(1, 2), null);
+  // Link 3's thread is gone: all its replies go, and only its.
+  journal.forget(3);
+  t.is(journal.replyFor(3, 2), null);
+  t.is(journal.replyFor(3, 3), null);
+  t.is(journal.replyFor(0, 2)?.toString(), 'main two');
 });
 
 test('sqlite: a new server run (epoch) drops the journal of the last one, not the mailboxes', (t) => {
