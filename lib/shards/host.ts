@@ -15,7 +15,12 @@ import { ShardLinks } from './shard-links.js';
 
 function spin(channel: RingChannel, links: ShardLinks): boolean {
   const until = performance.now() + SPIN_MS;
-  while (performance.now() < until) if (channel.pending || links.pending) return true;
+  while (performance.now() < until) {
+    if (channel.pending) return true;
+    // Another acceptor thread's batch: served here, as its link's own watcher cannot run
+    // while this thread spins.
+    if (links.pending && links.drain() > 0) return true;
+  }
   return false;
 }
 
@@ -89,7 +94,7 @@ export class BatchRunner {
     this.#idle = this.#idle.then(async () => deliver(await core.handle(batch)));
   }
 
-  /** A link's acceptor thread is gone: its journal goes, after the batches already given to run(). */
+  /** A link's acceptor thread is gone: its journal goes. */
   forget(link: number): void {
     const core = this.#core;
     if (core instanceof ShardCore) core.forgetLink(link);

@@ -72,9 +72,11 @@ export class ShardLinks {
     return false;
   }
 
-  /** Takes every batch the links' rings hold now (the shard is closing: they were sent before). */
-  drain(): void {
-    for (const served of this.#links.values()) served.channel?.drain();
+  /** Takes every batch the links' rings hold now; returns how many. */
+  drain(): number {
+    let taken = 0;
+    for (const served of this.#links.values()) taken += served.channel?.drain() ?? 0;
+    return taken;
   }
 
   /** Closes every link's channel (the shard is closing). */
