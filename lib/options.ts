@@ -68,12 +68,12 @@ export interface ServerOptions {
    */
   minFreeDiskBytes?: number;
   /**
-   * Connections open at once; more are closed at once, unanswered. Default: the
-   * process's file descriptor limit less a tenth of it (at least 128) for the server's
-   * own files.
+   * Connections open at once, on all acceptor threads together; more are closed at once,
+   * unanswered. Default: the process's file descriptor limit less a tenth of it (at
+   * least 128) for the server's own files.
    */
   maxConnections?: number;
-  /** Connections open at once from one IP address; 0 sets no such limit. Default 256. */
+  /** Connections open at once from one IP address, on all acceptor threads together; 0 sets no such limit. Default 256. */
   maxConnectionsPerIp?: number;
   /**
    * A command or message line must be complete this long after its first byte arrived,
@@ -83,7 +83,8 @@ export interface ServerOptions {
   lineTimeoutMs?: number;
   /**
    * Bytes of unfinished lines the server holds across all connections; past it, the
-   * connections holding the most are closed first. At least maxLineBytes + 1.
+   * connections holding the most are closed first. At least maxLineBytes + 1. With
+   * several acceptor threads each holds an equal share, which must exceed maxLineBytes.
    * Default 67108864 (64 MiB).
    */
   maxLineBufferBytes?: number;

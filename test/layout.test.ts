@@ -1,7 +1,8 @@
 // lib/ is layered by role, and imports only go down: a reader (and a change) can take
 // one layer at a time. The order is the way of a command: util and errors at the
 // bottom, then the protocol, stores and the client library, the shards, the session
-// (connections), the face (server, options, index), and the CLI on top.
+// (connections), the acceptor threads, the face (server, options, index), and the CLI
+// on top.
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
