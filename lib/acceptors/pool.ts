@@ -85,9 +85,18 @@ export class AcceptorPool {
     return Promise.all(this.#threads.map(async (thread) => ({ acceptor: thread.acceptor, threadId: thread.describe().threadId, remotes: (await thread.remotes()) ?? [] })));
   }
 
-  /** Hands every thread the TLS material now in use. */
+  /**
+   * Hands every thread the TLS material now in use. A thread still starting may have
+   * taken the old material: it gets the new once it listens. One backing off before a
+   * restart takes the new material when it starts.
+   */
   async reloadTls(tls: ResolvedServerTls): Promise<void> {
-    await Promise.all(this.#threads.map((thread) => (thread.state === 'ready' ? thread.reloadTls(tls) : undefined)));
+    await Promise.all(
+      this.#threads.map(async (thread) => {
+        if (thread.state === 'starting') await thread.ready.catch(() => {});
+        if (thread.state === 'ready') await thread.reloadTls(tls);
+      }),
+    );
   }
 
   /** Drains every thread's connections (cut after `graceMs`) and ends the threads. */
