@@ -15,6 +15,8 @@ export interface BenchRow {
   readonly kind: RowKind;
   /** Shard count of a pigeonhole row. */
   readonly shards: number | null;
+  /** Acceptor threads of a pigeonhole row. */
+  readonly acceptors?: number | null;
   /** Null when the row could not run; see error. */
   readonly result: LoadResult | null;
   readonly error: string | null;
@@ -72,12 +74,17 @@ export async function runBenchmark(options: BenchOptions, hooks: BenchHooks = {}
   // One certificate for the run's TLS servers, made with openssl in a temporary folder.
   const certs: TestCertificates | null = options.tls && options.shards.length > 0 ? makeTestCertificates() : null;
   try {
-    for (const shards of options.shards) {
-      // Inline shards have no transport; worker shards get a row per transport asked for.
-      for (const transport of shards === 0 ? (['ring'] as const) : options.transports) {
-        for (const nodes of options.nodes) {
-          const label = `shards=${shards}${shards > 0 && transport === 'port' ? ' port' : ''}${nodes > 1 ? ` nodes=${nodes}` : ''}${storeLabel(options)}${certs === null ? '' : ' tls'}`;
-          report.rows.push(await runRow(options, 'pigeonhole', label, shards, () => startPigeonhole(options, shards, nodes, transport, certs), log));
+    for (const acceptors of options.acceptors) {
+      for (const shards of options.shards) {
+        // Several acceptors route to worker shards only.
+        if (acceptors > 1 && shards === 0) continue;
+        // Inline shards have no transport; worker shards get a row per transport asked for.
+        for (const transport of shards === 0 ? (['ring'] as const) : options.transports) {
+          for (const nodes of options.nodes) {
+            const label = `${options.acceptorsAsked ? `acceptors=${acceptors} ` : ''}shards=${shards}${shards > 0 && transport === 'port' ? ' port' : ''}${nodes > 1 ? ` nodes=${nodes}` : ''}${storeLabel(options)}${certs === null ? '' : ' tls'}`;
+            const row = await runRow(options, 'pigeonhole', label, shards, () => startPigeonhole(options, { shards, acceptors, nodes, transport, certs }), log);
+            report.rows.push({ ...row, acceptors });
+          }
         }
       }
     }
@@ -91,12 +98,15 @@ export async function runBenchmark(options: BenchOptions, hooks: BenchHooks = {}
     } else {
       const version = redisVersion(binary);
       report.redisVersion = version;
-      report.rows.push(
-        await runRow(options, 'redis', `redis ${version ?? ''}`.trim(), null, async () => {
-          const redis = await RedisProcess.start(binary);
-          return { host: '127.0.0.1', port: redis.port, probe: redis, startRss: redis.startRss, stop: () => redis.stop(), kill: () => redis.kill() };
-        }, log),
-      );
+      for (const ioThreads of options.redisIoThreads) {
+        const label = `redis ${version ?? ''}`.trim() + (options.redisIoThreads.length > 1 || ioThreads > 1 ? ` io-threads=${ioThreads}` : '');
+        report.rows.push(
+          await runRow(options, 'redis', label, null, async () => {
+            const redis = await RedisProcess.start(binary, { ioThreads, ...(options.serverCpus === null ? {} : { cpus: options.serverCpus }) });
+            return { host: '127.0.0.1', port: redis.port, probe: redis, startRss: redis.startRss, stop: () => redis.stop(), kill: () => redis.kill() };
+          }, log),
+        );
+      }
     }
   }
   for (const row of report.rows) {
@@ -118,10 +128,20 @@ function storeLabel(options: BenchOptions): string {
  * 3-master Redis Cluster started for the row when the store is Redis (no persistence,
  * as the Redis row). Their CPU and peak RSS are the nodes' sums; Redis's are not in them.
  */
-async function startPigeonhole(options: BenchOptions, shards: number, nodes: number, transport: ShardTransport, certs: TestCertificates | null): Promise<Served> {
+interface PigeonholeRow {
+  readonly shards: number;
+  readonly acceptors: number;
+  readonly nodes: number;
+  readonly transport: ShardTransport;
+  readonly certs: TestCertificates | null;
+}
+
+async function startPigeonhole(options: BenchOptions, { shards, acceptors, nodes, transport, certs }: PigeonholeRow): Promise<Served> {
   const common = {
     shards,
+    acceptors,
     transport,
+    ...(options.serverCpus === null ? {} : { cpus: options.serverCpus }),
     durable: options.durable,
     fsync: options.fsync,
     ...(certs === null ? {} : { tls: { certFile: certs.server.certFile, keyFile: certs.server.keyFile } }),
@@ -157,7 +177,16 @@ async function startPigeonhole(options: BenchOptions, shards: number, nodes: num
     host: '127.0.0.1',
     port: first.port,
     ports: servers.map((server) => server.port),
-    probe: { cpuMicros: async () => sum(await Promise.all(servers.map((server) => server.cpuMicros()))) },
+    probe: {
+      cpuMicros: async () => sum(await Promise.all(servers.map((server) => server.cpuMicros()))),
+      // Several nodes: each thread name's CPU summed over the nodes.
+      sample: async () => {
+        const samples = await Promise.all(servers.map((server) => server.sample()));
+        const threads: Record<string, number> = {};
+        for (const sample of samples) for (const [name, micros] of Object.entries(sample.threads)) threads[name] = (threads[name] ?? 0) + micros;
+        return { total: sum(samples.map((sample) => sample.total)), threads };
+      },
+    },
     startRss: sum(servers.map((server) => server.startRss)),
     ...(certs === null ? {} : { tlsCa: certs.ca }),
     stop: async () => {

@@ -20,6 +20,14 @@ export interface BenchOptions {
   readonly messageBytes: number;
   /** Server configurations to start, in order; empty with --target or --shards none. */
   readonly shards: readonly number[];
+  /** Acceptor threads per pigeonhole server: each shard count runs once per entry (those above 1 skip shards 0). */
+  readonly acceptors: readonly number[];
+  /** Label rows with their acceptor count (it was asked for). */
+  readonly acceptorsAsked: boolean;
+  /** Run server processes on these CPUs only (Linux, taskset), e.g. '0-11'; null: anywhere. */
+  readonly serverCpus: string | null;
+  /** The Redis row, once per io-threads value (Redis's own I/O threads; 1 is off). */
+  readonly redisIoThreads: readonly number[];
   readonly target: BenchTarget | null;
   readonly redis: boolean;
   readonly json: string | null;
@@ -61,7 +69,9 @@ export const DEFAULTS = {
   toReaders: 0.75,
   messageBytes: 64,
   shards: [0, 2],
+  acceptors: [1],
   nodes: [1],
+  redisIoThreads: [1],
 } as const;
 
 // The server's default maxInFlight: deeper pipelines would only wait on its backpressure.
@@ -91,8 +101,15 @@ Load:
 Servers:
   --shards LIST         pigeonhole configurations, comma-separated shard counts; 0 is inline
                         (default ${DEFAULTS.shards.join(',')}); 'none' runs no pigeonhole server
+  --acceptors LIST      acceptor threads per server, e.g. 1,2: a row for each with each shard
+                        count (above 1 with worker shards only) (default ${DEFAULTS.acceptors.join(',')})
+  --server-cpus LIST    run the server processes on these CPUs only (taskset -c LIST, Linux),
+                        e.g. 0-11, so that the generator's threads have cores of their own
   --target HOST:PORT    drive a server that is already running instead (one row)
   --redis               add a row for redis-server (if on PATH) driven with RPUSH/LPOP
+  --redis-io-threads LIST
+                        with --redis: a Redis row for each io-threads value, e.g. 1,4 (1: no
+                        I/O threads, Redis's default) (default ${DEFAULTS.redisIoThreads.join(',')})
   --cpu-prof DIR        run each pigeonhole server with --cpu-prof, profiles into DIR
   --durable             pigeonhole servers keep mailboxes on disk (SQLite, a fresh temporary
                         data directory each) instead of in memory
@@ -130,6 +147,9 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions | 'help' {
         'to-readers': { type: 'string' },
         'message-bytes': { type: 'string' },
         shards: { type: 'string' },
+        acceptors: { type: 'string' },
+        'server-cpus': { type: 'string' },
+        'redis-io-threads': { type: 'string' },
         target: { type: 'string' },
         redis: { type: 'boolean' },
         json: { type: 'string' },
@@ -161,6 +181,9 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions | 'help' {
   const nodes = values.nodes === undefined ? DEFAULTS.nodes : parseNodes(values.nodes);
   if (store === 'local' && nodes.some((n) => n > 1)) throw new UsageError('--nodes above 1 needs a shared store: --store redis or redis-cluster');
   if (target !== null && values.nodes !== undefined) throw new UsageError('--target drives one running server: leave out --nodes');
+  if (target !== null && values.acceptors !== undefined) throw new UsageError('--target drives one running server: leave out --acceptors');
+  const serverCpus = values['server-cpus'] ?? null;
+  if (serverCpus !== null && !/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(serverCpus)) throw new UsageError(`--server-cpus must list CPUs as taskset takes them, such as 0-11 or 0,2,4, got '${serverCpus}'`);
   return {
     connections: integer('connections', values.connections, 1, 10_000) ?? DEFAULTS.connections,
     pipeline: integer('pipeline', values.pipeline, 1, MAX_PIPELINE) ?? DEFAULTS.pipeline,
@@ -171,6 +194,10 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions | 'help' {
     toReaders: share('to-readers', values['to-readers']) ?? DEFAULTS.toReaders,
     messageBytes: integer('message-bytes', values['message-bytes'], 1, MAX_MESSAGE_BYTES) ?? DEFAULTS.messageBytes,
     shards: target !== null ? [] : values.shards === undefined ? DEFAULTS.shards : parseShards(values.shards),
+    acceptors: values.acceptors === undefined ? DEFAULTS.acceptors : parseCounts('acceptors', values.acceptors, 64),
+    acceptorsAsked: values.acceptors !== undefined,
+    serverCpus,
+    redisIoThreads: values['redis-io-threads'] === undefined ? DEFAULTS.redisIoThreads : parseCounts('redis-io-threads', values['redis-io-threads'], 128),
     target,
     redis: values.redis === true,
     json: values.json ?? null,
@@ -190,6 +217,13 @@ function parseStore(value: string | undefined): BenchStore {
   if (value === undefined || value === 'memory') return 'local';
   if (value === 'redis' || value === 'redis-cluster') return value;
   throw new UsageError(`--store must be memory, redis or redis-cluster, got '${value}'`);
+}
+
+function parseCounts(flag: string, value: string, max: number): number[] {
+  return value.split(',').map((part) => {
+    if (!/^\d+$/.test(part.trim()) || Number(part) < 1 || Number(part) > max) throw new UsageError(`--${flag} must list counts from 1 to ${max} such as 1,2, got '${value}'`);
+    return Number(part);
+  });
 }
 
 function parseNodes(value: string): number[] {

@@ -44,6 +44,10 @@ export interface RedisProcessOptions {
   readonly cluster?: boolean;
   /** Where redis-server's own log goes: 'inherit' (stderr, warnings only) or 'ignore'. */
   readonly log?: 'inherit' | 'ignore';
+  /** Redis's I/O threads (`io-threads`, with `io-threads-do-reads yes`); 1 (the default) is none. */
+  readonly ioThreads?: number;
+  /** Run on these CPUs only (taskset -c, Linux). */
+  readonly cpus?: string;
 }
 
 /**
@@ -57,12 +61,14 @@ export class RedisProcess {
   readonly #binary: string;
   readonly #args: readonly string[];
   readonly #log: 'inherit' | 'ignore';
+  readonly #cpus: string | undefined;
   #child: ChildProcess;
   #exited: Promise<unknown>;
   #startRss: number | null;
 
-  private constructor(binary: string, args: readonly string[], log: 'inherit' | 'ignore', port: number, dir: string, child: ChildProcess, exited: Promise<unknown>) {
+  private constructor(binary: string, args: readonly string[], log: 'inherit' | 'ignore', cpus: string | undefined, port: number, dir: string, child: ChildProcess, exited: Promise<unknown>) {
     this.#binary = binary;
+    this.#cpus = cpus;
     this.#args = args;
     this.#log = log;
     this.port = port;
@@ -92,13 +98,14 @@ export class RedisProcess {
       ...(options.persist === true ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
       // A short node timeout: a test that stops a node sees the cluster notice it soon.
       ...(options.cluster === true ? ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'] : []),
+      ...(options.ioThreads !== undefined && options.ioThreads > 1 ? ['--io-threads', String(options.ioThreads), '--io-threads-do-reads', 'yes'] : []),
     ];
     const log = options.log ?? 'inherit';
     // The port is free when asked; another process could take it before Redis binds, so retry.
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
-      const started = await spawnRedis(binary, port, args, log);
-      if (started !== null) return new RedisProcess(binary, args, log, port, dir, started.child, started.exited);
+      const started = await spawnRedis(binary, port, args, log, options.cpus);
+      if (started !== null) return new RedisProcess(binary, args, log, options.cpus, port, dir, started.child, started.exited);
       if (attempt >= 3) {
         await rm(dir, { recursive: true, force: true });
         throw new Error('redis-server did not start');
@@ -120,7 +127,7 @@ export class RedisProcess {
   /** Starts it again on the same port and directory (after crash()); resolves once it answers. */
   async restart(): Promise<void> {
     for (let attempt = 1; attempt <= 20; attempt++) {
-      const started = await spawnRedis(this.#binary, this.port, this.#args, this.#log);
+      const started = await spawnRedis(this.#binary, this.port, this.#args, this.#log, this.#cpus);
       if (started !== null) {
         this.#child = started.child;
         this.#exited = started.exited;
@@ -153,8 +160,10 @@ export class RedisProcess {
 }
 
 /** Spawns redis-server on `port`; the child once it answers PING, or null if it exited first. */
-async function spawnRedis(binary: string, port: number, args: readonly string[], log: 'inherit' | 'ignore'): Promise<{ child: ChildProcess; exited: Promise<unknown> } | null> {
-  const child = spawn(binary, ['--port', String(port), ...args], { stdio: ['ignore', 'ignore', log] });
+async function spawnRedis(binary: string, port: number, args: readonly string[], log: 'inherit' | 'ignore', cpus?: string): Promise<{ child: ChildProcess; exited: Promise<unknown> } | null> {
+  // taskset execs redis-server: the child's pid is Redis's own, for /proc.
+  const command = cpus === undefined ? [binary] : ['taskset', '-c', cpus, binary];
+  const child = spawn(command[0] as string, [...command.slice(1), '--port', String(port), ...args], { stdio: ['ignore', 'ignore', log] });
   const exited = once(child, 'exit');
   exited.catch(() => {});
   const ready = await Promise.race([waitForPong(port), exited.then(() => false)]);

@@ -32,21 +32,36 @@ export function formatHeaderLine(report: BenchReport): string {
   return `${o.connections} connections, pipeline ${o.pipeline}, ${o.messageBytes}-byte messages, ${o.durationSeconds} s; ${m.cpuModel}, ${m.cores} cores, Node ${m.node}; ${report.date.slice(0, 16)}`;
 }
 
-const COLUMNS = ['config', 'ops/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'errors', 'failed', 'READ hit', 'srv peak RSS', 'srv CPU', 'srv µs/op', 'gen CPU', 'vs inline', 'vs Redis'] as const;
+const COLUMNS = ['config', 'ops/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'errors', 'failed', 'READ hit', 'srv peak RSS', 'srv CPU', 'srv µs/op', 'acc µs/op', 'shard µs/op', 'gen CPU', 'vs inline', 'vs 1 acc', 'vs Redis'] as const;
+
+/** The server's CPU per command by role: the acceptor threads summed, the shard threads summed. */
+export function cpuByRole(perThread: Record<string, number> | null): { acceptors: number; shards: number; other: number } | null {
+  if (perThread === null) return null;
+  const sum = (prefix: string): number => Object.entries(perThread).reduce((total, [name, micros]) => (name.startsWith(prefix) ? total + micros : total), 0);
+  return { acceptors: sum('acceptor '), shards: sum('shard '), other: perThread.other ?? 0 };
+}
+
+/** The row with one acceptor thread and otherwise the same configuration, for the 'vs 1 acc' ratio. */
+function oneAcceptorRow(report: BenchReport, row: BenchRow): BenchRow | undefined {
+  if (row.kind !== 'pigeonhole' || row.acceptors === undefined || row.acceptors === null || row.acceptors === 1) return undefined;
+  const rest = row.label.replace(/^acceptors=\d+ /, '');
+  return report.rows.find((other) => other.acceptors === 1 && other.label.replace(/^acceptors=\d+ /, '') === rest);
+}
 
 /** One Markdown table, rows side by side; pasteable into RESULTS.md as is. */
 export function formatTable(report: BenchReport): string {
   const inline = report.rows.find((row) => row.kind === 'pigeonhole' && row.shards === 0)?.result?.opsPerSecond;
   const redis = report.rows.find((row) => row.kind === 'redis')?.result?.opsPerSecond;
-  const cells = report.rows.map((row) => rowCells(row, inline, redis));
+  const cells = report.rows.map((row) => rowCells(row, inline, redis, oneAcceptorRow(report, row)?.result?.opsPerSecond));
   const widths = COLUMNS.map((title, i) => Math.max(title.length, ...cells.map((line) => (line[i] as string).length)));
   const line = (values: readonly string[]): string => `| ${values.map((value, i) => (i === 0 ? value.padEnd(widths[i] as number) : value.padStart(widths[i] as number))).join(' | ')} |`;
   const rule = `|${widths.map((width, i) => (i === 0 ? '-'.repeat(width + 2) : `${'-'.repeat(width + 1)}:`)).join('|')}|`;
   return [line(COLUMNS), rule, ...cells.map(line)].join('\n');
 }
 
-function rowCells(row: BenchRow, inline: number | undefined, redis: number | undefined): string[] {
+function rowCells(row: BenchRow, inline: number | undefined, redis: number | undefined, oneAcceptor: number | undefined): string[] {
   const r = row.result;
+  const roles = r === null ? null : cpuByRole(r.serverThreadMicrosPerOp);
   if (r === null) return [row.label, 'did not run', ...COLUMNS.slice(2).map(() => '')];
   const l: LatencySummary = r.latency;
   const ratio = (base: number | undefined): string => (base === undefined || base === 0 ? '' : `${(r.opsPerSecond / base).toFixed(2)}x`);
@@ -64,9 +79,12 @@ function rowCells(row: BenchRow, inline: number | undefined, redis: number | und
     row.serverPeakRss === null ? 'n/a' : `${Math.round(row.serverPeakRss / MIB)} MiB`,
     r.serverCpuPercent === null ? 'n/a' : `${Math.round(r.serverCpuPercent)}%`,
     r.serverCpuMicrosPerOp === null ? 'n/a' : r.serverCpuMicrosPerOp.toFixed(1),
+    roles === null ? '' : roles.acceptors.toFixed(1),
+    roles === null || roles.shards === 0 ? '' : roles.shards.toFixed(1),
     `${Math.round(r.generatorCpuPercent)}%`,
     row.kind === 'pigeonhole' ? ratio(inline) : '',
-    row.kind === 'redis' ? '1.00x' : ratio(redis),
+    ratio(oneAcceptor),
+    ratio(redis),
   ];
 }
 
@@ -98,6 +116,10 @@ export function formatChecks(report: BenchReport): string {
         `CPU per command: server ${perOp(r.serverCpuMicrosPerOp)}, generator ${perOp(r.generatorCpuMicrosPerOp)}; mean latency ${ms(r.latency.mean)} ms` +
         (row.serverStartRss === null ? '' : `; server RSS ${Math.round(row.serverStartRss / MIB)} MiB at start`),
     );
+    if (r.serverThreadMicrosPerOp !== null) {
+      const threads = Object.entries(r.serverThreadMicrosPerOp).map(([name, micros]) => `${name} ${micros.toFixed(2)}`);
+      lines.push(`  server CPU per command by thread (µs): ${threads.join(', ')}`);
+    }
     if (r.run.abandoned > 0) lines.push(`  abandoned: ${n(r.run.abandoned)} command(s) left outstanding on connections dropped after a wrong reply`);
     if (r.errors.total > 0) {
       const kinds = Object.entries(r.errors.counts)

@@ -12,6 +12,10 @@ const STOP_TIMEOUT_MS = 20_000;
 
 export interface ServerProcessOptions {
   readonly shards: number;
+  /** Acceptor threads (default 1). */
+  readonly acceptors?: number;
+  /** Run on these CPUs only (taskset -c, Linux). */
+  readonly cpus?: string;
   readonly transport?: ShardTransport;
   /** Write V8 CPU profiles of the server (every thread) into this directory. */
   readonly cpuProfDir?: string;
@@ -22,6 +26,12 @@ export interface ServerProcessOptions {
   readonly tls?: { readonly certFile: string; readonly keyFile: string };
   /** Keep mailboxes in this Redis (a URL) or Redis Cluster (seed addresses). */
   readonly redis?: { readonly url: string } | { readonly cluster: readonly string[] };
+}
+
+/** The server's CPU time at one instant: the whole process, and by thread. */
+export interface CpuSample {
+  readonly total: number | null;
+  readonly threads: Record<string, number>;
 }
 
 interface ServerEvent extends Partial<ServerStats> {
@@ -51,12 +61,15 @@ export class ServerProcess {
   static async start(options: ServerProcessOptions): Promise<ServerProcess> {
     const nodeArgs = ['--import', import.meta.resolve('tsx')];
     if (options.cpuProfDir !== undefined) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', options.cpuProfDir);
-    const serverArgs = ['--shards', String(options.shards), '--transport', options.transport ?? 'ring'];
+    const serverArgs = ['--shards', String(options.shards), '--acceptors', String(options.acceptors ?? 1), '--transport', options.transport ?? 'ring'];
     if (options.durable === true) serverArgs.push('--durable');
     if (options.fsync === true) serverArgs.push('--fsync');
     if (options.tls !== undefined) serverArgs.push('--tls-cert', options.tls.certFile, '--tls-key', options.tls.keyFile);
     if (options.redis !== undefined) serverArgs.push(...('url' in options.redis ? ['--redis', options.redis.url] : ['--redis-cluster', options.redis.cluster.join(',')]));
-    const child = spawn(process.execPath, [...nodeArgs, SERVER_FILE, ...serverArgs], {
+    const command = [process.execPath, ...nodeArgs, SERVER_FILE, ...serverArgs];
+    // Pinned with taskset, so that the generator's threads keep their own cores.
+    if (options.cpus !== undefined) command.unshift('taskset', '-c', options.cpus);
+    const child = spawn(command[0] as string, command.slice(1), {
       cwd: REPO_ROOT,
       stdio: ['pipe', 'pipe', 'inherit'],
     });
@@ -88,8 +101,13 @@ export class ServerProcess {
 
   /** The server's CPU time so far (all its threads). */
   async cpuMicros(): Promise<number | null> {
+    return (await this.sample()).total;
+  }
+
+  /** The server's CPU time so far, in all and by thread ('acceptor 0', 'shard 1'). */
+  async sample(): Promise<CpuSample> {
     const event = await this.#request();
-    return typeof event.cpuMicros === 'number' ? event.cpuMicros : null;
+    return { total: typeof event.cpuMicros === 'number' ? event.cpuMicros : null, threads: event.threadMicros ?? {} };
   }
 
   /** Closes the server gracefully; resolves with its peak RSS in bytes. */

@@ -1,6 +1,7 @@
 // A pigeonhole server in a process of its own, for the harness: the load generator must
 // never share its event loop. Started as `node --import tsx bench/server.ts --shards N
-// [--durable [--fsync] | --redis URL | --redis-cluster HOST:PORT,...] [--tls-cert FILE --tls-key FILE]`;
+// [--acceptors N] [--durable [--fsync] | --redis URL | --redis-cluster HOST:PORT,...]
+// [--tls-cert FILE --tls-key FILE]`;
 // --durable stores mailboxes in a temporary data directory that is removed when the server exits.
 //
 // stdout carries one JSON object per line:
@@ -13,6 +14,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { createServer } from '../lib/server.js';
+import { type NamedThread, threadCpuMicros } from './thread-cpu.js';
 
 export interface ServerStats {
   /** Resident set size now, and the process's peak (getrusage maxRSS), in bytes. */
@@ -20,11 +22,8 @@ export interface ServerStats {
   readonly peakRss: number;
   /** User + system CPU time of the whole process (every thread), microseconds. */
   readonly cpuMicros: number;
-}
-
-function stats(): ServerStats {
-  const usage = process.resourceUsage();
-  return { rss: process.memoryUsage.rss(), peakRss: usage.maxRSS * 1024, cpuMicros: usage.userCPUTime + usage.systemCPUTime };
+  /** The same for each acceptor and shard thread by name ('acceptor 0', 'shard 1'); Linux only. */
+  readonly threadMicros: Record<string, number>;
 }
 
 function emit(event: string, body: object = {}): void {
@@ -34,6 +33,7 @@ function emit(event: string, body: object = {}): void {
 const { values } = parseArgs({
   options: {
     shards: { type: 'string' },
+    acceptors: { type: 'string' },
     port: { type: 'string' },
     transport: { type: 'string' },
     durable: { type: 'boolean' },
@@ -46,6 +46,7 @@ const { values } = parseArgs({
   strict: true,
 });
 const shards = Number(values.shards ?? '0');
+const acceptors = Number(values.acceptors ?? '1');
 const dataDir = values.durable === true ? mkdtempSync(join(tmpdir(), 'pigeonhole-bench-')) : undefined;
 const certFile = values['tls-cert'];
 const keyFile = values['tls-key'];
@@ -54,9 +55,19 @@ const redisCluster = values['redis-cluster']?.split(',');
 const redis = values.redis !== undefined ? { url: values.redis } : redisCluster !== undefined ? { cluster: redisCluster } : undefined;
 // Every load connection comes from 127.0.0.1: no per-address limit.
 const shardTransport = values.transport === 'port' ? 'port' : 'ring';
-const server = createServer({ shards, dataDir, fsync: values.fsync === true, tls, shardTransport, maxConnectionsPerIp: 0, ...(redis === undefined ? {} : { redis }) });
+const server = createServer({ shards, acceptors, dataDir, fsync: values.fsync === true, tls, shardTransport, maxConnectionsPerIp: 0, ...(redis === undefined ? {} : { redis }) });
 const address = await server.listen({ host: '127.0.0.1', port: Number(values.port ?? '0') });
-emit('listening', { port: address.port, pid: process.pid, shards, ...stats() });
+
+function stats(): ServerStats {
+  const usage = process.resourceUsage();
+  const threads: NamedThread[] = [
+    ...server.acceptors().map(({ acceptor, tid }) => ({ name: `acceptor ${acceptor}`, tid })),
+    ...server.shards().map(({ shardId, tid }) => ({ name: `shard ${shardId}`, tid })),
+  ];
+  return { rss: process.memoryUsage.rss(), peakRss: usage.maxRSS * 1024, cpuMicros: usage.userCPUTime + usage.systemCPUTime, threadMicros: threadCpuMicros(threads) };
+}
+
+emit('listening', { port: address.port, pid: process.pid, shards, acceptors, ...stats() });
 
 let closing = false;
 async function stop(): Promise<void> {

@@ -20,6 +20,9 @@ export const ERROR_CODES = {
   // Mailbox shards.
   PH_ERR_SHARD_CRASHED: 'a mailbox shard worker exited unexpectedly',
   PH_ERR_SHARD_START_FAILED: 'a mailbox shard worker could not start',
+  // Acceptor threads (acceptors > 1): each accepts and serves connections.
+  PH_ERR_ACCEPTOR_CRASHED: 'an acceptor thread exited unexpectedly: its connections were dropped',
+  PH_ERR_ACCEPTOR_START_FAILED: 'an acceptor thread could not start',
   // Mailbox storage.
   PH_ERR_STORE_OPEN_FAILED: 'the mailbox store could not be opened',
   PH_ERR_STORE_WRITE_FAILED: 'the mailbox store could not take a write',
@@ -64,6 +67,7 @@ export type AreaCode<Area extends string> = Extract<ErrorCode, `PH_ERR_${Area}_$
 export type ProtocolErrorCode = AreaCode<'PROTOCOL'>;
 export type OptionErrorCode = AreaCode<'OPTION'>;
 export type ShardErrorCode = AreaCode<'SHARD'>;
+export type AcceptorErrorCode = AreaCode<'ACCEPTOR'>;
 export type StoreErrorCode = AreaCode<'STORE'>;
 export type ClientErrorCode = AreaCode<'CLIENT'>;
 export type ServerErrorCode = AreaCode<'SERVER'>;
@@ -107,6 +111,11 @@ export class InvalidOptionError extends PigeonholeError<OptionErrorCode> {
 
 export class ShardError extends PigeonholeError<ShardErrorCode> {
   static override readonly area = 'SHARD';
+}
+
+/** An acceptor thread died or could not start. */
+export class AcceptorError extends PigeonholeError<AcceptorErrorCode> {
+  static override readonly area = 'ACCEPTOR';
 }
 
 export class ServerStateError extends PigeonholeError<ServerErrorCode> {
@@ -163,6 +172,7 @@ export function serializeError(err: unknown): SerializedError {
 const CLASS_BY_AREA: Record<string, new (code: never, message: string) => PigeonholeError> = {
   PROTOCOL: ProtocolError,
   SHARD: ShardError,
+  ACCEPTOR: AcceptorError,
   STORE: StoreError,
   CLIENT: ClientError,
   SERVER: ServerStateError,

@@ -1,4 +1,4 @@
-export { createServer, PigeonholeServer, DEFAULT_HOST, DEFAULT_PORT, type ListenOptions } from './server.js';
+export { createServer, PigeonholeServer, DEFAULT_HOST, DEFAULT_PORT, type AcceptorInfo, type ListenOptions } from './server.js';
 export {
   type ServerOptions,
   type RedisOptions,
@@ -26,6 +26,7 @@ export {
   ProtocolError,
   InvalidOptionError,
   ShardError,
+  AcceptorError,
   ServerStateError,
   StoreError,
   LimitError,

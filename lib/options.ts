@@ -2,6 +2,7 @@ import { availableParallelism, totalmem } from 'node:os';
 import { InvalidOptionError } from './errors.js';
 import { type Logger, consoleLogger } from './logger.js';
 import { DEFAULT_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES, MIN_MAX_LINE_BYTES } from './protocol/defaults.js';
+import { acceptorsUnsupported } from './acceptors/shared-port.js';
 import { type ResolvedServerTls, type ServerTlsOptions, resolveServerTls } from './tls/server-tls.js';
 import { type RedisOptions, type ResolvedRedisOptions, resolveRedisOptions } from './store/redis/options.js';
 import type { ShardTransport } from './shards/worker-shards.js';
@@ -19,6 +20,13 @@ export interface ServerOptions {
    * acceptor's thread, with no worker. Default: max(1, availableParallelism() - 1).
    */
   shards?: number;
+  /**
+   * Threads that accept and serve connections (frame, parse, reply), each routing to the
+   * same shards. 1: the thread that calls listen() does it all. More: that many less one
+   * further worker threads accept on the same port, each with its own channel to every
+   * shard. More than 1 needs Linux and at least one worker shard. Default 1.
+   */
+  acceptors?: number;
   /** A mailbox holding this many messages answers further COMPOSEs with MESSAGE FAILED. Default 1024. */
   maxMessagesPerUser?: number;
   /** Longest line accepted, LF (and a CR before it) not counted. Default 65536. */
@@ -60,12 +68,12 @@ export interface ServerOptions {
    */
   minFreeDiskBytes?: number;
   /**
-   * Connections open at once; more are closed at once, unanswered. Default: the
-   * process's file descriptor limit less a tenth of it (at least 128) for the server's
-   * own files.
+   * Connections open at once, on all acceptor threads together; more are closed at once,
+   * unanswered. Default: the process's file descriptor limit less a tenth of it (at
+   * least 128) for the server's own files.
    */
   maxConnections?: number;
-  /** Connections open at once from one IP address; 0 sets no such limit. Default 256. */
+  /** Connections open at once from one IP address, on all acceptor threads together; 0 sets no such limit. Default 256. */
   maxConnectionsPerIp?: number;
   /**
    * A command or message line must be complete this long after its first byte arrived,
@@ -75,7 +83,8 @@ export interface ServerOptions {
   lineTimeoutMs?: number;
   /**
    * Bytes of unfinished lines the server holds across all connections; past it, the
-   * connections holding the most are closed first. At least maxLineBytes + 1.
+   * connections holding the most are closed first. At least maxLineBytes + 1. With
+   * several acceptor threads each holds an equal share, which must exceed maxLineBytes.
    * Default 67108864 (64 MiB).
    */
   maxLineBufferBytes?: number;
@@ -130,10 +139,12 @@ export function defaultShardCount(): number {
 }
 
 export const MAX_SHARDS = 256;
+export const MAX_ACCEPTORS = 64;
 export const MAX_MAX_IN_FLIGHT = 1_000_000;
 
 type NumericOption =
   | 'shards'
+  | 'acceptors'
   | 'maxMessagesPerUser'
   | 'maxLineBytes'
   | 'idleTimeoutMs'
@@ -147,6 +158,7 @@ type NumericOption =
 
 const LIMITS: Record<NumericOption, readonly [min: number, max: number]> = {
   shards: [0, MAX_SHARDS],
+  acceptors: [1, MAX_ACCEPTORS],
   maxMessagesPerUser: [1, 2 ** 32 - 1],
   maxLineBytes: [MIN_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES],
   idleTimeoutMs: [0, 2 ** 31 - 1],
@@ -166,6 +178,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   checkOptionNames(options, KNOWN_OPTIONS, 'createServer()');
   const resolved: ResolvedOptions = {
     shards: integer('shards', options.shards, defaultShardCount()),
+    acceptors: integer('acceptors', options.acceptors, 1),
     maxMessagesPerUser: integer('maxMessagesPerUser', options.maxMessagesPerUser, DEFAULT_MAX_MESSAGES_PER_USER),
     maxLineBytes: integer('maxLineBytes', options.maxLineBytes, DEFAULT_MAX_LINE_BYTES),
     idleTimeoutMs: integer('idleTimeoutMs', options.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS),
@@ -193,6 +206,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   if (resolved.maxLineBufferBytes <= resolved.maxLineBytes) {
     throw new InvalidOptionError(`invalid maxLineBufferBytes: it must exceed maxLineBytes (${resolved.maxLineBytes}), or one long line would be refused`);
   }
+  if (resolved.acceptors > 1) checkAcceptors(resolved);
   if (!TRANSPORTS.includes(resolved.shardTransport)) {
     throw new InvalidOptionError(`invalid shardTransport: expected 'ring' or 'port', got ${String(resolved.shardTransport)}`);
   }
@@ -209,6 +223,24 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   }
   if (logger.debug !== undefined && typeof logger.debug !== 'function') throw new InvalidOptionError('logger.debug, when present, must be a method');
   return resolved;
+}
+
+/** Several acceptor threads: where they can work, and what they need. */
+function checkAcceptors({ acceptors, shards, maxLineBufferBytes, maxLineBytes }: ResolvedOptions): void {
+  const unsupported = acceptorsUnsupported();
+  if (unsupported !== null) throw new InvalidOptionError(`invalid acceptors: ${unsupported}`);
+  if (shards === 0) {
+    throw new InvalidOptionError(`invalid acceptors: ${acceptors} acceptor threads need worker shards (shards >= 1) to route to; inline shards (shards: 0) live in the listening thread`);
+  }
+  // Each thread holds its share of the unfinished-line budget.
+  if (lineBufferShare(maxLineBufferBytes, acceptors) <= maxLineBytes) {
+    throw new InvalidOptionError(`invalid maxLineBufferBytes: each of the ${acceptors} acceptor threads holds an equal share of it, which must exceed maxLineBytes (${maxLineBytes})`);
+  }
+}
+
+/** An acceptor thread's share of maxLineBufferBytes. */
+export function lineBufferShare(maxLineBufferBytes: number, acceptors: number): number {
+  return Math.floor(maxLineBufferBytes / acceptors);
 }
 
 function integer(name: NumericOption, value: unknown, fallback?: number): number {

@@ -1,30 +1,33 @@
 import { randomInt } from 'node:crypto';
 import { once } from 'node:events';
-import { type AddressInfo, type Server as NetServer, type Socket, createServer as createNetServer } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
+import { threadId } from 'node:worker_threads';
 import type { Registry } from 'prom-client';
+import { SessionAcceptor } from './acceptors/acceptor.js';
+import { AcceptBalance } from './acceptors/balance.js';
+import type { AcceptorInfo, ListenTarget } from './acceptors/messages.js';
+import { AcceptorPool, type AcceptorRemotes } from './acceptors/pool.js';
+import { listeningDescriptor, reusePortOptions, sharingMode } from './acceptors/shared-port.js';
+import { sumTotals, totalsOf } from './acceptors/totals.js';
 import { InvalidOptionError, ServerStateError, errorMessage } from './errors.js';
 import type { Health } from './metrics/http.js';
-import { createMetricsRegistry } from './metrics/registry.js';
-import { type ResolvedOptions, type ServerOptions, resolveOptions } from './options.js';
+import { type CounterTotals, createMetricsRegistry } from './metrics/registry.js';
+import { type ResolvedOptions, type ServerOptions, lineBufferShare, resolveOptions } from './options.js';
 import { DEFAULT_HOST, DEFAULT_PORT } from './protocol/defaults.js';
-import { usernameProblem } from './protocol/username.js';
-import { Connection, type ConnectionContext } from './session/connection.js';
-import { ConnectionGuard, type LimitCounts } from './session/connection-guard.js';
-import { SessionCounters } from './session/counters.js';
+import type { LimitCounts } from './session/connection-guard.js';
+import { SharedConnections } from './session/shared-connections.js';
 import type { ShardBackend, ShardInfo } from './shards/backend.js';
 import { InlineShards } from './shards/inline-shards.js';
 import type { ShardConfig } from './shards/messages.js';
 import { ShardRouter } from './shards/router.js';
 import { WorkerShards } from './shards/worker-shards.js';
 import { prepareDataDir } from './store/data-dir.js';
-import { TlsAcceptor } from './tls/acceptor.js';
-import { certificateName } from './tls/identity.js';
 import { type ServerTlsOptions, resolveServerTls } from './tls/server-tls.js';
 import { checkHost, integerOption } from './util/check-options.js';
-import { remoteAddress } from './util/remote-address.js';
+import { osThreadId } from './util/os-thread-id.js';
 
 export { DEFAULT_HOST, DEFAULT_PORT } from './protocol/defaults.js';
+export type { AcceptorInfo } from './acceptors/messages.js';
 
 export interface ListenOptions {
   /** Default 4000; 0 picks a free port (see the resolved address). */
@@ -33,80 +36,93 @@ export interface ListenOptions {
   host?: string;
 }
 
-// As big as Node's own reads: one read takes what the kernel has, up to this.
-const READ_BUFFER_BYTES = 64 * 1024;
-
 // How long close() lets connected clients take their last replies before cutting them.
 const CLOSE_GRACE_MS = 5_000;
 
 /** Reaches the shard backend from tests (supervision); not part of the public API. */
 export const kShardBackend = Symbol('pigeonhole.shardBackend');
+/** Reaches the further acceptor threads from tests (supervision); not part of the public API. */
+export const kAcceptorPool = Symbol('pigeonhole.acceptorPool');
+/** Where each connection is served, by acceptor thread; for tests and diagnosis, not part of the public API. */
+export const kAcceptorRemotes = Symbol('pigeonhole.acceptorRemotes');
 
 type Lifecycle = 'new' | 'starting' | 'running' | 'closing' | 'closed';
 
 /**
- * A pigeonhole server: an acceptor on the calling thread and mailbox shards on worker
- * threads (or inline, `shards: 0`). Lifecycle: new -> starting -> running -> closing ->
- * closed; shards start with the first listen() or handle().
+ * A pigeonhole server: acceptor threads (the calling thread, and with `acceptors` > 1
+ * further worker threads on the same port) in front of mailbox shards on worker threads
+ * (or inline, `shards: 0`). Lifecycle: new -> starting -> running -> closing -> closed;
+ * shards start with the first listen() or handle(), further acceptors with listen().
  */
 export class PigeonholeServer {
   readonly options: Readonly<ResolvedOptions>;
   readonly [kShardBackend]: ShardBackend;
+  readonly [kAcceptorPool]: AcceptorPool | null;
   readonly #router: ShardRouter;
-  readonly #connections = new Set<Connection>();
-  readonly #counters = new SessionCounters();
-  readonly #guard: ConnectionGuard;
-  // The read buffer every plain TCP connection this server accepted shares: a read is
-  // handed on before the next one happens (session/read-buffer.ts).
-  readonly #readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
-  readonly #tls: TlsAcceptor | null;
+  // This thread's connections: acceptor 0.
+  readonly #acceptor: SessionAcceptor;
+  // With several acceptor threads: the counts they share.
+  readonly #shared: SharedConnections | null;
+  readonly #tid = osThreadId();
   #metrics: Registry | null = null;
   #netServer: NetServer | null = null;
+  #config: ShardConfig | null = null;
   #listening = false;
   #state: Lifecycle = 'new';
   #started: Promise<void> | null = null;
   #closed: Promise<void> | null = null;
-  #drained: (() => void) | null = null;
   #releaseDataDir: (() => void) | null = null;
 
   constructor(options: ServerOptions = {}) {
     this.options = Object.freeze(resolveOptions(options));
-    const { shards, logger, dataDir, redis, shardTransport } = this.options;
+    const { shards, acceptors, logger, dataDir, redis, shardTransport, maxConnections, maxConnectionsPerIp, lineTimeoutMs, maxLineBufferBytes, tls } = this.options;
     const backend: ShardBackend = shards === 0 ? new InlineShards(logger) : new WorkerShards(shards, logger, shardTransport);
     this[kShardBackend] = backend;
     this.#router = new ShardRouter(backend, { replay: dataDir !== undefined, sharedStore: redis !== undefined, logger });
-    this.#guard = new ConnectionGuard(this.options);
+    const shared = acceptors > 1 ? SharedConnections.create(acceptors) : null;
+    this.#shared = shared;
     // Certificate files are read here, so a bad one fails createServer(), not a client.
-    this.#tls =
-      this.options.tls === null
+    this.#acceptor = new SessionAcceptor(this.#router, {
+      limits: this.options,
+      guard: {
+        maxConnections,
+        maxConnectionsPerIp,
+        lineTimeoutMs,
+        maxLineBufferBytes: lineBufferShare(maxLineBufferBytes, acceptors),
+        logger,
+        tally: shared?.tally(0, maxConnections, maxConnectionsPerIp),
+        counts: shared?.limitCounts(0),
+      },
+      tls,
+      logger,
+    });
+    this[kAcceptorPool] =
+      shared === null
         ? null
-        : new TlsAcceptor(this.options.tls, {
-            admit: (socket) => this.#admit(socket),
-            secure: (socket) => this.#secured(socket),
-            failed: (err, socket) => this.#handshakeFailed(err, socket),
-          });
+        : new AcceptorPool({ acceptors, shards: backend as WorkerShards, connections: shared, logger, tls: () => this.#acceptor.tlsMaterial });
   }
 
   /**
-   * The server's metrics (names start with `pigeonhole_`), made on first use. A host can
-   * serve them itself or merge them into its own registry with prom-client's
-   * `Registry.merge([...])`; `pigeonhole serve --metrics` serves them over HTTP.
+   * The server's metrics (names start with `pigeonhole_`), made on first use; with
+   * several acceptor threads, each read sums all of theirs. A host can serve them itself
+   * or merge them into its own registry with prom-client's `Registry.merge([...])`;
+   * `pigeonhole serve --metrics` serves them over HTTP.
    */
   get metrics(): Registry {
+    const pool = this[kAcceptorPool];
     this.#metrics ??= createMetricsRegistry({
-      session: this.#counters,
-      limits: this.#guard.counts,
-      replies: this.#router.counters,
-      openConnections: () => this.#connections.size,
+      totals: () => this.#totals(),
+      samples: pool === null ? [this.#router.counters.batches] : [this.#router.counters.batches, pool.samples],
       shards: () => this.#router.describe(),
+      acceptors: () => this.acceptors(),
       storeStats: () => this.#router.stats(),
     });
     return this.#metrics;
   }
 
-  /** How many connections each limit has closed so far (see ServerOptions). */
+  /** How many connections each limit has closed so far (see ServerOptions), on every acceptor thread. */
   get limitCounts(): Readonly<LimitCounts> {
-    return this.#guard.counts;
+    return this.#shared?.limitTotals() ?? this.#acceptor.guard.counts;
   }
 
   /** Whether the server can serve: running, with every shard ready (not starting or restarting). */
@@ -119,12 +135,14 @@ export class PigeonholeServer {
 
   /**
    * Reads the TLS certificate, key and CA files again (or takes `tls` instead) for new
-   * connections; connections already open carry on. If anything cannot be read or used,
-   * this rejects and the certificates in use stay.
+   * connections, on every acceptor thread; connections already open carry on. If anything
+   * cannot be read or used, this rejects and the certificates in use stay.
    */
   async reloadTls(tls?: ServerTlsOptions): Promise<void> {
-    if (this.#tls === null) throw new InvalidOptionError('reloadTls(): this server was created without tls');
-    await this.#tls.reload(tls === undefined ? undefined : resolveServerTls(tls));
+    if (this.options.tls === null) throw new InvalidOptionError('reloadTls(): this server was created without tls');
+    await this.#acceptor.reloadTls(tls === undefined ? undefined : resolveServerTls(tls));
+    const material = this.#acceptor.tlsMaterial;
+    if (material !== null) await this[kAcceptorPool]?.reloadTls(material);
   }
 
   /** Where the server listens, once listen() has resolved. */
@@ -134,10 +152,10 @@ export class PigeonholeServer {
   }
 
   /**
-   * Starts the shards (if not yet) and accepts connections on host:port. If the shards
-   * cannot start, the server is closed and this rejects. If only the port cannot be
-   * bound (EADDRINUSE, say), the shards stay up so listen() may be tried again; call
-   * close() to give up.
+   * Starts the shards (if not yet) and accepts connections on host:port, with every
+   * acceptor thread. If the shards or an acceptor thread cannot start, the server is
+   * closed and this rejects. If only the port cannot be bound (EADDRINUSE, say), the
+   * shards stay up so listen() may be tried again; call close() to give up.
    */
   async listen({ port = DEFAULT_PORT, host = DEFAULT_HOST }: ListenOptions = {}): Promise<AddressInfo> {
     integerOption('port', port, 0, 65_535);
@@ -153,17 +171,12 @@ export class PigeonholeServer {
       await this.close();
       throw err;
     }
-    // With TLS the TLS server listens itself (limits first, then the handshake); its
-    // secured sockets come to #secured().
-    // Plain TCP sockets are accepted paused, so their reads can go to the shared read
-    // buffer (session/read-buffer.ts) from the first byte.
-    const netServer =
-      this.#tls?.server ??
-      createNetServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }, (socket) => {
-        if (this.#admit(socket)) this.#serve(socket, null, this.#readBuffer);
-      });
+    // With TLS the TLS server listens itself (limits first, then the handshake).
+    const netServer = this.#acceptor.listener();
     this.#netServer = netServer;
-    netServer.listen(port, host);
+    const pool = this[kAcceptorPool];
+    const mode = pool === null ? null : sharingMode();
+    netServer.listen(mode === 'reuse-port' ? reusePortOptions(port, host) : { port, host });
     try {
       await once(netServer, 'listening');
     } catch (err) {
@@ -172,63 +185,33 @@ export class PigeonholeServer {
       throw err;
     }
     // Once listening, an error is a failed accept (EMFILE, say): logged, and the server goes on.
-    netServer.on('error', (err) => this.#guard.acceptFailed(err));
-    this.#guard.checkDescriptors();
+    netServer.on('error', (err) => this.#acceptor.guard.acceptFailed(err));
+    this.#acceptor.guard.checkDescriptors();
+    if (pool !== null && this.#shared !== null) {
+      const address = this.address as AddressInfo;
+      const target: ListenTarget = mode === 'reuse-port' ? { kind: 'reuse-port', host, port: address.port } : { kind: 'descriptor', fd: listeningDescriptor(netServer) };
+      // Threads that take turns at one socket keep their shares even (see AcceptBalance).
+      const balance = target.kind === 'descriptor';
+      if (balance) {
+        const steps = new AcceptBalance(this.#shared, 0);
+        netServer.on('connection', () => steps.accepted());
+      }
+      try {
+        await pool.start(this.#acceptorTask(target, balance));
+      } catch (err) {
+        await this.close();
+        throw err;
+      }
+    }
     return this.address as AddressInfo;
   }
 
   /**
-   * Serves a socket that the host application accepted itself. With `tls`, pass the raw
-   * TCP socket: the server runs the TLS handshake on it (and checks the client's
-   * certificate) exactly as for a connection it accepted.
+   * Serves a socket that the host application accepted itself, on the calling thread.
+   * With `tls`, pass the raw TCP socket: the server runs the TLS handshake on it (and
+   * checks the client's certificate) exactly as for a connection it accepted.
    */
   handle(socket: Socket): void {
-    if (this.#tls !== null) this.#tls.handle(socket);
-    else if (this.#admit(socket)) this.#serve(socket, null);
-  }
-
-  /** A new TCP connection: let in, or (closing, over a limit) closed at once, unanswered, counted and logged. */
-  #admit(socket: Socket): boolean {
-    return !this.#refuseIfClosing(socket) && this.#guard.admit(socket);
-  }
-
-  #refuseIfClosing(socket: Socket): boolean {
-    if (this.#state !== 'closing' && this.#state !== 'closed') return false;
-    this.#counters.rejected.closing++;
-    socket.destroy();
-    return true;
-  }
-
-  /** A TLS handshake completed: with client certificates, the certificate names the user. */
-  #secured(socket: TLSSocket): void {
-    if (this.#refuseIfClosing(socket)) return;
-    let identity: Buffer | null = null;
-    if (this.#tls?.clientCertificates === true) {
-      const name = certificateName(socket);
-      const problem = name === null ? 'it has no single subject CN' : usernameProblem(name);
-      if (problem !== null) {
-        this.#counters.rejected.no_identity++;
-        this.options.logger.warn({ remote: remoteAddress(socket), certificate: name ?? undefined }, `client certificate refused: ${problem}, so it names no user; connection closed`);
-        socket.destroy();
-        return;
-      }
-      identity = Buffer.from(name as string, 'latin1');
-    }
-    this.#serve(socket, identity);
-  }
-
-  #handshakeFailed(err: Error & { code?: string }, socket: TLSSocket): void {
-    this.#counters.rejected.tls_handshake++;
-    // Node ends a connection whose certificate did not verify with a bare hang-up; the
-    // reason is on the socket. Debug, not warn: anyone who can reach the port can fail a
-    // handshake, as often as they like.
-    const refused = socket.authorizationError ?? null;
-    const code = refused === null ? err.code : String(refused);
-    const why = refused === null ? err.message : `client certificate not accepted (${code})`;
-    this.options.logger.debug?.({ code, remote: remoteAddress(socket) }, `TLS handshake failed: ${why}`);
-  }
-
-  #serve(socket: Socket, identity: Buffer | null, sharedReadBuffer: Buffer | null = null): void {
     if (this.#state === 'new') {
       // No listen() to reject here: a server whose shards cannot start reports it and
       // closes, dropping the sockets it was handed.
@@ -237,13 +220,7 @@ export class PigeonholeServer {
         void this.close();
       });
     }
-    this.#counters.accepted++;
-    const context: ConnectionContext = { guard: this.#guard, counters: this.#counters, identity, logger: this.options.logger, sharedReadBuffer };
-    const connection = new Connection(socket, this.#router, this.options, context, (closed) => {
-      this.#connections.delete(closed);
-      if (this.#connections.size === 0) this.#drained?.();
-    });
-    this.#connections.add(connection);
+    this.#acceptor.handle(socket);
   }
 
   /** The shards and the threads they run on. */
@@ -251,9 +228,21 @@ export class PigeonholeServer {
     return this.#router.describe();
   }
 
+  /** The acceptor threads: 0 is the one that called listen(), the others are worker threads. */
+  acceptors(): AcceptorInfo[] {
+    const listening: AcceptorInfo = { acceptor: 0, threadId, tid: this.#tid, restarts: 0, ready: this.#state === 'running' };
+    return [listening, ...(this[kAcceptorPool]?.describe() ?? [])];
+  }
+
+  /** Every acceptor thread's connections, as the peers' host:port (asked of each thread). */
+  async [kAcceptorRemotes](): Promise<AcceptorRemotes[]> {
+    const mine: AcceptorRemotes = { acceptor: 0, threadId, remotes: this.#acceptor.remotes() };
+    return [mine, ...((await this[kAcceptorPool]?.remotes()) ?? [])];
+  }
+
   /**
-   * Stops accepting, answers the commands in flight, closes every connection, ends the
-   * shards and resolves once every worker thread has exited.
+   * Stops accepting, answers the commands in flight, closes every connection (on every
+   * acceptor thread), ends the shards and resolves once every worker thread has exited.
    */
   close(): Promise<void> {
     this.#closed ??= this.#close();
@@ -265,7 +254,10 @@ export class PigeonholeServer {
       if (this.#state !== 'new') return Promise.reject(new ServerStateError('PH_ERR_SERVER_CLOSED'));
       this.#state = 'starting';
       this.#started = Promise.resolve()
-        .then(() => this.#router.start(this.#shardConfig()))
+        .then(() => {
+          this.#config = this.#shardConfig();
+          return this.#router.start(this.#config);
+        })
         .then(() => {
           if (this.#state === 'starting') this.#state = 'running';
         });
@@ -287,23 +279,44 @@ export class PigeonholeServer {
     return { maxMessagesPerUser, store: { kind: 'sqlite', files, fsync, epoch, maxBytes, dataDir, disk } };
   }
 
+  /** What every further acceptor thread starts with. */
+  #acceptorTask(listen: ListenTarget, balance: boolean): Parameters<AcceptorPool['start']>[0] {
+    const { acceptors, dataDir, redis, maxLineBytes, idleTimeoutMs, maxInFlight, maxConnections, maxConnectionsPerIp, lineTimeoutMs, maxLineBufferBytes, logger } = this.options;
+    return {
+      acceptors,
+      listen,
+      balance,
+      connections: (this.#shared as SharedConnections).buffer,
+      batchesInFlight: this[kShardBackend].batchesInFlight,
+      config: this.#config as ShardConfig,
+      replay: dataDir !== undefined,
+      sharedStore: redis !== undefined,
+      limits: { maxLineBytes, idleTimeoutMs, maxInFlight },
+      guard: { maxConnections, maxConnectionsPerIp, lineTimeoutMs, maxLineBufferBytes: lineBufferShare(maxLineBufferBytes, acceptors) },
+      debug: logger.debug !== undefined,
+    };
+  }
+
+  /** Every acceptor thread's counters, summed (the others are asked over their ports). */
+  async #totals(): Promise<CounterTotals> {
+    const mine = totalsOf(this.#acceptor);
+    const pool = this[kAcceptorPool];
+    if (pool === null || this.#shared === null) return mine;
+    return sumTotals([mine, ...(await pool.totals())], this.#shared.limitTotals());
+  }
+
   async #close(): Promise<void> {
     const wasStarted = this.#started !== null;
     this.#state = 'closing';
     const netServer = this.#netServer;
     const stopped = netServer === null ? Promise.resolve() : new Promise<void>((resolve) => netServer.close(() => resolve()));
-    const drained = this.#connections.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.#drained = resolve));
-    for (const connection of this.#connections) connection.shutdown();
-    const grace = setTimeout(() => {
-      for (const connection of this.#connections) connection.destroy();
-    }, CLOSE_GRACE_MS);
-    await Promise.all([stopped, drained]);
-    clearTimeout(grace);
+    // Every acceptor thread drains before the shards close: their last batches need answers.
+    await Promise.all([stopped, this.#acceptor.drain(CLOSE_GRACE_MS), this[kAcceptorPool]?.close(CLOSE_GRACE_MS)]);
     if (wasStarted) {
       await this.#started?.catch(() => {});
       await this.#router.close();
     }
-    this.#guard.close();
+    this.#acceptor.guard.close();
     // Only once every shard has closed its database file.
     this.#releaseDataDir?.();
     this.#state = 'closed';

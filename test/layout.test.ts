@@ -1,7 +1,8 @@
 // lib/ is layered by role, and imports only go down: a reader (and a change) can take
 // one layer at a time. The order is the way of a command: util and errors at the
 // bottom, then the protocol, stores and the client library, the shards, the session
-// (connections), the face (server, options, index), and the CLI on top.
+// (connections), the acceptor threads, the face (server, options, index), and the CLI
+// on top.
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,10 +22,13 @@ const LAYERS: [prefix: string, rank: number, group: string][] = [
   ['lib/store/', 2, 'store'],
   ['lib/client/', 2, 'client'],
   ['lib/shards/', 3, 'shards'],
-  ['workers/', 4, 'workers'],
   ['lib/session/', 4, 'session'],
   // Reads the session's and the shards' counters; the server (the face) makes the registry.
   ['lib/metrics/', 4.5, 'metrics'],
+  // Acceptor threads: sessions over routers, their supervision, sharing the port.
+  ['lib/acceptors/', 4.7, 'acceptors'],
+  // Thread entries: a shard's, an acceptor's.
+  ['workers/', 4.8, 'workers'],
   ['lib/options.ts', 5, 'face'],
   ['lib/server.ts', 5, 'face'],
   ['lib/index.ts', 5, 'face'],

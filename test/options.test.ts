@@ -27,6 +27,8 @@ const untyped = (value: unknown): ServerOptions => value as ServerOptions;
 test('defaults', (t) => {
   const expected = {
     shards: Math.max(1, availableParallelism() - 1),
+    // The thread that calls listen() accepts alone.
+    acceptors: 1,
     maxMessagesPerUser: 1024,
     maxLineBytes: 65_536,
     idleTimeoutMs: 300_000,
@@ -78,6 +80,7 @@ test('given values are kept; an explicit undefined means the default', (t) => {
   const logger: Logger = { info() {}, warn() {}, error() {} };
   const given = {
     shards: 3,
+    acceptors: 2,
     maxMessagesPerUser: 5,
     maxLineBytes: 1000,
     idleTimeoutMs: 10,
@@ -127,6 +130,7 @@ const NOT_INTEGERS: unknown[] = [1.5, Number.NaN, Number.POSITIVE_INFINITY, Numb
 // redis has its own checks: test/store/redis/options.test.ts.
 const BAD_VALUES: Record<Exclude<keyof ServerOptions, 'logger' | 'redis'>, unknown[]> = {
   shards: [-1, 257, ...NOT_INTEGERS],
+  acceptors: [0, -1, 65, ...NOT_INTEGERS],
   maxMessagesPerUser: [0, -1, 2 ** 32, ...NOT_INTEGERS],
   maxLineBytes: [0, 263, 16 * 1024 * 1024 + 1, ...NOT_INTEGERS],
   idleTimeoutMs: [-1, 2 ** 31, ...NOT_INTEGERS],
@@ -153,6 +157,17 @@ for (const [name, values] of Object.entries(BAD_VALUES)) {
     }
   });
 }
+
+test('acceptors: 1 by default, up to 64 with worker shards; more than 1 needs shards and a line buffer share above maxLineBytes', (t) => {
+  t.is(resolveOptions({}).acceptors, 1);
+  t.is(resolveOptions({ shards: 0 }).acceptors, 1, 'one acceptor works with inline shards');
+  t.is(resolveOptions({ acceptors: 2, shards: 1 }).acceptors, 2);
+  t.is(resolveOptions({ acceptors: 64, shards: 1 }).acceptors, 64);
+  t.regex(t.throws(() => resolveOptions({ acceptors: 2, shards: 0 }), INVALID)?.message ?? '', /acceptors.*shards >= 1/);
+  // 4 threads, each 1 MiB of a 4 MiB budget: not above a 1 MiB line.
+  t.regex(t.throws(() => resolveOptions({ acceptors: 4, shards: 1, maxLineBytes: 1024 * 1024, maxLineBufferBytes: 4 * 1024 * 1024 }), INVALID)?.message ?? '', /maxLineBufferBytes.*4 acceptor threads.*share/);
+  t.is(resolveOptions({ acceptors: 4, shards: 1, maxLineBytes: 1024 * 1024, maxLineBufferBytes: 4 * 1024 * 1024 + 4 }).acceptors, 4);
+});
 
 test('fsync and minFreeDiskBytes without dataDir throw PH_ERR_OPTION_INVALID naming them', (t) => {
   t.regex(t.throws(() => resolveOptions({ fsync: true }), INVALID)?.message ?? '', /fsync.*dataDir/);

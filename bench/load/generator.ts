@@ -22,6 +22,14 @@ const WORKER_FILE = new URL('./worker-entry.cjs', import.meta.url);
 /** CPU time a process has used, in microseconds, read at one instant. */
 export interface CpuProbe {
   cpuMicros(): Promise<number | null>;
+  /** The same with a breakdown by thread name (pigeonhole's acceptors and shards, on Linux), read at one instant. */
+  sample?(): Promise<{ total: number | null; threads: Record<string, number> }>;
+}
+
+/** A probe's reading, in all and by thread. */
+async function sampleCpu(probe: CpuProbe | undefined): Promise<{ total: number | null; threads: Record<string, number> }> {
+  if (probe === undefined) return { total: null, threads: {} };
+  return probe.sample !== undefined ? probe.sample() : { total: await probe.cpuMicros(), threads: {} };
 }
 
 export interface LoadOptions extends Omit<LoadShape, 'tlsCa'> {
@@ -71,6 +79,11 @@ export interface LoadResult {
    * the cores: it is what the server spends per command, whatever it was given.
    */
   readonly serverCpuMicrosPerOp: number | null;
+  /**
+   * The same by thread of the server ('acceptor 0', 'shard 1', ..., and 'other' for the
+   * rest of the process: libuv's pool, V8's helpers), when the server can tell.
+   */
+  readonly serverThreadMicrosPerOp: Record<string, number> | null;
   readonly generatorCpuMicrosPerOp: number | null;
   /** True when there were no errors and composed − failed = read. */
   readonly ok: boolean;
@@ -125,7 +138,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     for (const worker of workers) worker.postMessage({ op: 'go' });
     if (options.warmupMs > 0) await sleep(options.warmupMs);
 
-    const serverCpu0 = options.serverCpu?.cpuMicros() ?? Promise.resolve(null);
+    const serverCpu0 = sampleCpu(options.serverCpu);
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     Atomics.store(phase, 0, PHASE_MEASURE);
@@ -133,11 +146,13 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     Atomics.store(phase, 0, PHASE_STOP);
     const t1 = performance.now();
     const cpu = process.cpuUsage(cpu0);
-    const serverCpu1 = options.serverCpu?.cpuMicros() ?? Promise.resolve(null);
+    const serverCpu1 = sampleCpu(options.serverCpu);
     for (const worker of workers) worker.postMessage({ op: 'stop' });
 
     const windowMicros = (t1 - t0) * 1000;
-    const [serverStart, serverEnd] = await Promise.all([serverCpu0, serverCpu1]);
+    const [sample0, sample1] = await Promise.all([serverCpu0, serverCpu1]);
+    const serverStart = sample0.total;
+    const serverEnd = sample1.total;
     const serverCpuPercent = serverStart === null || serverEnd === null ? null : ((serverEnd - serverStart) / windowMicros) * 100;
     const generatorCpuPercent = ((cpu.user + cpu.system) / windowMicros) * 100;
 
@@ -183,12 +198,28 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       generatorCpuPercent,
       serverCpuPercent,
       serverCpuMicrosPerOp: serverStart === null || serverEnd === null || ops === 0 ? null : (serverEnd - serverStart) / ops,
+      serverThreadMicrosPerOp: perThread(sample0, sample1, ops),
       generatorCpuMicrosPerOp: ops === 0 ? null : (cpu.user + cpu.system) / ops,
       ok: errors.total === 0 && check.sent === check.read,
     };
   } finally {
     await Promise.all(workers.map((worker) => worker.terminate()));
   }
+}
+
+/** Each named thread's CPU per command over the window, and 'other' for the rest of the process. */
+function perThread(start: { total: number | null; threads: Record<string, number> }, end: { total: number | null; threads: Record<string, number> }, ops: number): Record<string, number> | null {
+  const names = Object.keys(end.threads).filter((name) => start.threads[name] !== undefined);
+  if (names.length === 0 || ops === 0) return null;
+  const out: Record<string, number> = {};
+  let named = 0;
+  for (const name of names) {
+    const used = (end.threads[name] as number) - (start.threads[name] as number);
+    named += used;
+    out[name] = used / ops;
+  }
+  if (start.total !== null && end.total !== null) out.other = Math.max(0, end.total - start.total - named) / ops;
+  return out;
 }
 
 function track(worker: Worker, thread: number): { ready: Promise<void>; result: Promise<WorkerResult> } {

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { InvalidOptionError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { type MetricsEndpoint, serveMetrics } from '../metrics/http.js';
-import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_MESSAGES_PER_USER, MAX_MAX_IN_FLIGHT, MAX_MAX_LINE_BYTES, MAX_SHARDS, MIN_MAX_LINE_BYTES, type RedisOptions, defaultShardCount } from '../options.js';
+import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_MESSAGES_PER_USER, MAX_ACCEPTORS, MAX_MAX_IN_FLIGHT, MAX_MAX_LINE_BYTES, MAX_SHARDS, MIN_MAX_LINE_BYTES, type RedisOptions, defaultShardCount } from '../options.js';
 import { DEFAULT_HOST, DEFAULT_PORT } from '../protocol/defaults.js';
 import type { ServerOptions } from '../options.js';
 import { type PigeonholeServer, createServer } from '../server.js';
@@ -23,6 +23,7 @@ export const SERVE_FLAGS = {
   host: { type: 'string' },
   port: { type: 'string' },
   shards: { type: 'string' },
+  acceptors: { type: 'string' },
   'max-messages': { type: 'string' },
   'max-line': { type: 'string' },
   'idle-timeout': { type: 'string' },
@@ -60,6 +61,9 @@ Options:
   --port N               TCP port, 0 picks a free one (default ${DEFAULT_PORT})
   --shards N             mailbox shard worker threads; 0 runs them inline in the
                          acceptor thread (default ${defaultShardCount()} here: cores - 1, at least 1)
+  --acceptors N          threads that accept, parse and answer connections, all on the
+                         same port and routing to the same shards (default 1; more than 1
+                         needs Linux and --shards 1 or more)
   --max-messages N       messages a mailbox holds before COMPOSE to it fails
                          (default ${DEFAULT_MAX_MESSAGES_PER_USER})
   --max-line N           longest line in bytes; a longer one drops the connection
@@ -117,6 +121,7 @@ interface ServeSettings {
   readonly redis: RedisOptions | undefined;
   readonly metrics: { host: string; port: number } | undefined;
   readonly shards: number | undefined;
+  readonly acceptors: number | undefined;
   readonly maxMessagesPerUser: number | undefined;
   readonly maxLineBytes: number | undefined;
   readonly idleTimeoutMs: number | undefined;
@@ -158,6 +163,7 @@ function settingsFrom(values: ServeValues): ServeSettings {
     redis,
     metrics: values.metrics === undefined ? undefined : hostPortFlag('metrics', values.metrics),
     shards: integerFlag('shards', values.shards, 0, MAX_SHARDS),
+    acceptors: integerFlag('acceptors', values.acceptors, 1, MAX_ACCEPTORS),
     maxMessagesPerUser: integerFlag('max-messages', values['max-messages'], 1, 2 ** 32 - 1),
     maxLineBytes: integerFlag('max-line', values['max-line'], MIN_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES),
     idleTimeoutMs: idleSeconds === undefined ? undefined : idleSeconds * 1000,
@@ -187,6 +193,7 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv = process.env
   try {
     server = createServer({
       shards: settings.shards,
+      acceptors: settings.acceptors,
       maxMessagesPerUser: settings.maxMessagesPerUser,
       maxLineBytes: settings.maxLineBytes,
       idleTimeoutMs: settings.idleTimeoutMs,
@@ -257,16 +264,17 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv = process.env
 }
 
 function reportSetup(server: PigeonholeServer, settings: ServeSettings, logger: Logger): void {
-  const { shards } = server.options;
+  const { shards, acceptors } = server.options;
   const { dataDir, fsync, tls, redis } = settings;
-  const threads = shards === 0 ? 'mailboxes inline in the acceptor thread' : `${shards} mailbox shard worker thread${shards === 1 ? '' : 's'}`;
+  const acceptorThreads = acceptors === 1 ? '' : `${acceptors} acceptor threads; `;
+  const threads = acceptorThreads + (shards === 0 ? 'mailboxes inline in the acceptor thread' : `${shards} mailbox shard worker thread${shards === 1 ? '' : 's'}`);
   const storage =
     redis !== undefined
       ? `in Redis at ${redis.url === undefined ? `cluster ${(redis.cluster ?? []).join(',')}` : describeUrl(redis.url)}`
       : dataDir === undefined
         ? 'in memory (lost when the server stops)'
         : `in ${dataDir}${fsync ? ' (fsync on every commit)' : ''}`;
-  logger.info({ shards, dataDir, fsync }, `${threads}; mailboxes stored ${storage}`);
+  logger.info({ shards, acceptors, dataDir, fsync }, `${threads}; mailboxes stored ${storage}`);
   if (tls !== undefined) {
     logger.info(
       { tlsCert: tls.certFile, tlsCa: tls.caFile },

@@ -1,18 +1,53 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { LimitCounts } from '../session/connection-guard.js';
-import { REJECT_REASONS, type SessionCounters } from '../session/counters.js';
+import { REJECT_REASONS, type RejectReason } from '../session/counters.js';
 import type { ShardInfo } from '../shards/backend.js';
-import type { BatchSamples, ReplyCounters } from '../shards/counters.js';
+import type { BatchSamples } from '../shards/counters.js';
 import type { StoreStats } from '../store/store.js';
+
+/** What connections did, as SessionCounters counts it. */
+export interface SessionTotals {
+  readonly accepted: number;
+  readonly rejected: Readonly<Record<RejectReason, number>>;
+  readonly login: number;
+  readonly compose: number;
+  readonly read: number;
+  readonly exit: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly protocolErrors: ReadonlyMap<string, number>;
+}
+
+/** The replies a router handed out, as ReplyCounters counts them. */
+export interface ReplyTotals {
+  readonly loginCount: number;
+  readonly messageSent: number;
+  readonly messageFailed: number;
+  readonly readMessage: number;
+  readonly readError: number;
+  readonly aborted: number;
+}
+
+/** Every counter the metrics read, for one acceptor thread or summed over all of them. */
+export interface CounterTotals {
+  readonly session: SessionTotals;
+  /** What the connection limits turned away or cut (see ConnectionGuard). */
+  readonly limits: Readonly<LimitCounts>;
+  readonly replies: ReplyTotals;
+  readonly openConnections: number;
+}
 
 /** Where the metrics come from: the server's plain counters and what it can be asked. */
 export interface MetricsSource {
-  readonly session: SessionCounters;
-  /** What the connection limits turned away or cut (see ConnectionGuard). */
-  readonly limits: Readonly<LimitCounts>;
-  readonly replies: ReplyCounters;
-  openConnections(): number;
+  /**
+   * The counters of every acceptor thread, summed. Asked once per read of the registry
+   * (the threads other than the caller's are asked over their ports).
+   */
+  totals(): Promise<CounterTotals>;
+  /** Where routers keep their batch samples: each read takes them all. */
+  readonly samples: readonly BatchSamples[];
   shards(): ShardInfo[];
+  acceptors(): readonly { readonly acceptor: number; readonly restarts: number; readonly ready: boolean }[];
   storeStats(): Promise<(StoreStats | null)[]>;
 }
 
@@ -39,22 +74,28 @@ function setCounter(counter: Counter<string>, value: number, labels?: Record<str
 export function createMetricsRegistry(source: MetricsSource): Registry {
   const registry = new Registry();
   const registers = [registry];
-  const { session, replies } = source;
   const shardLabel = (shard: number): string => String(shard);
+  // One question to the acceptor threads per read of the registry, shared by every metric.
+  let counting: Promise<CounterTotals> | null = null;
+  const totals = (): Promise<CounterTotals> => {
+    counting ??= source.totals().finally(() => (counting = null));
+    return counting;
+  };
 
   new Gauge({
     name: `${METRIC_PREFIX}connections_open`,
     help: 'Client connections open now (past the TLS handshake, with TLS).',
     registers,
-    collect() {
-      this.set(source.openConnections());
+    async collect() {
+      this.set((await totals()).openConnections);
     },
   });
   new Counter({
     name: `${METRIC_PREFIX}connections_accepted_total`,
     help: 'Client connections that reached the protocol (after the TLS handshake, with TLS).',
     registers,
-    collect() {
+    async collect() {
+      const { session } = await totals();
       this.reset();
       setCounter(this, session.accepted);
     },
@@ -65,10 +106,11 @@ export function createMetricsRegistry(source: MetricsSource): Registry {
       'Client connections turned away before the protocol, by reason: max_connections, max_connections_per_ip (limits), tls_handshake, no_identity (a client certificate naming no usable user), closing.',
     labelNames: ['reason'],
     registers,
-    collect() {
+    async collect() {
+      const { session, limits } = await totals();
       this.reset();
-      setCounter(this, source.limits.refusedConnections, { reason: 'max_connections' });
-      setCounter(this, source.limits.refusedPerIp, { reason: 'max_connections_per_ip' });
+      setCounter(this, limits.refusedConnections, { reason: 'max_connections' });
+      setCounter(this, limits.refusedPerIp, { reason: 'max_connections_per_ip' });
       for (const reason of REJECT_REASONS) setCounter(this, session.rejected[reason], { reason });
     },
   });
@@ -77,19 +119,21 @@ export function createMetricsRegistry(source: MetricsSource): Registry {
     help: 'Client connections closed by a limit after they were let in, by reason: line_timeout (a line not complete within lineTimeoutMs), line_buffer (the most unfinished bytes when all connections held more than maxLineBufferBytes).',
     labelNames: ['reason'],
     registers,
-    collect() {
+    async collect() {
+      const { limits } = await totals();
       this.reset();
-      setCounter(this, source.limits.lineTimeouts, { reason: 'line_timeout' });
-      setCounter(this, source.limits.lineBufferDrops, { reason: 'line_buffer' });
+      setCounter(this, limits.lineTimeouts, { reason: 'line_timeout' });
+      setCounter(this, limits.lineBufferDrops, { reason: 'line_buffer' });
     },
   });
   new Counter({
     name: `${METRIC_PREFIX}accept_errors_total`,
     help: 'Connections the server could not accept (out of file descriptors, say).',
     registers,
-    collect() {
+    async collect() {
+      const { limits } = await totals();
       this.reset();
-      setCounter(this, source.limits.acceptErrors);
+      setCounter(this, limits.acceptErrors);
     },
   });
   new Counter({
@@ -97,7 +141,8 @@ export function createMetricsRegistry(source: MetricsSource): Registry {
     help: 'Commands received, by command: login, compose, read, exit.',
     labelNames: ['command'],
     registers,
-    collect() {
+    async collect() {
+      const { session } = await totals();
       this.reset();
       setCounter(this, session.login, { command: 'login' });
       setCounter(this, session.compose, { command: 'compose' });
@@ -110,7 +155,8 @@ export function createMetricsRegistry(source: MetricsSource): Registry {
     help: 'Replies sent, by kind: login_count, message_sent, message_failed, read_message, read_error; aborted counts commands whose connection was dropped unanswered (their shard was lost).',
     labelNames: ['kind'],
     registers,
-    collect() {
+    async collect() {
+      const { replies } = await totals();
       this.reset();
       setCounter(this, replies.loginCount, { kind: 'login_count' });
       setCounter(this, replies.messageSent, { kind: 'message_sent' });
@@ -125,7 +171,8 @@ export function createMetricsRegistry(source: MetricsSource): Registry {
     help: 'Connections dropped for breaking the protocol, by error code (PH_ERR_PROTOCOL_*).',
     labelNames: ['code'],
     registers,
-    collect() {
+    async collect() {
+      const { session } = await totals();
       this.reset();
       for (const [code, count] of session.protocolErrors) setCounter(this, count, { code });
     },
@@ -134,7 +181,8 @@ export function createMetricsRegistry(source: MetricsSource): Registry {
     name: `${METRIC_PREFIX}received_bytes_total`,
     help: 'Protocol bytes received from clients (decrypted, with TLS).',
     registers,
-    collect() {
+    async collect() {
+      const { session } = await totals();
       this.reset();
       setCounter(this, session.bytesIn);
     },
@@ -143,7 +191,8 @@ export function createMetricsRegistry(source: MetricsSource): Registry {
     name: `${METRIC_PREFIX}sent_bytes_total`,
     help: 'Protocol bytes written to clients (before encryption, with TLS).',
     registers,
-    collect() {
+    async collect() {
+      const { session } = await totals();
       this.reset();
       setCounter(this, session.bytesOut);
     },
@@ -156,7 +205,7 @@ export function createMetricsRegistry(source: MetricsSource): Registry {
     labelNames: ['shard'],
     buckets: BATCH_SIZE_BUCKETS,
     registers,
-    collect: () => takeSamples(replies.batches),
+    collect: () => takeAll(),
   });
   const roundTrip = new Histogram({
     name: `${METRIC_PREFIX}shard_round_trip_seconds`,
@@ -164,7 +213,7 @@ export function createMetricsRegistry(source: MetricsSource): Registry {
     labelNames: ['shard'],
     buckets: ROUND_TRIP_BUCKETS,
     registers,
-    collect: () => takeSamples(replies.batches),
+    collect: () => takeAll(),
   });
   const labelsByShard: { shard: string }[] = [];
   const takeSamples = (samples: BatchSamples): void => {
@@ -176,7 +225,12 @@ export function createMetricsRegistry(source: MetricsSource): Registry {
     }
     samples.length = 0;
   };
-  replies.batches.drain = takeSamples;
+  // The samples the acceptor threads send in are in these by the time totals() answers.
+  const takeAll = async (): Promise<void> => {
+    await totals();
+    for (const samples of source.samples) takeSamples(samples);
+  };
+  for (const samples of source.samples) samples.drain = takeSamples;
 
   new Counter({
     name: `${METRIC_PREFIX}shard_restarts_total`,
@@ -196,6 +250,27 @@ export function createMetricsRegistry(source: MetricsSource): Registry {
     collect() {
       this.reset();
       for (const shard of source.shards()) this.set({ shard: shardLabel(shard.shardId) }, shard.ready ? 1 : 0);
+    },
+  });
+
+  new Counter({
+    name: `${METRIC_PREFIX}acceptor_restarts_total`,
+    help: 'Times an acceptor thread was restarted after it died (acceptor 0, the thread that listens, never is).',
+    labelNames: ['acceptor'],
+    registers,
+    collect() {
+      this.reset();
+      for (const acceptor of source.acceptors()) setCounter(this, acceptor.restarts, { acceptor: String(acceptor.acceptor) });
+    },
+  });
+  new Gauge({
+    name: `${METRIC_PREFIX}acceptor_up`,
+    help: '1 while an acceptor thread accepts connections, 0 while it starts or restarts.',
+    labelNames: ['acceptor'],
+    registers,
+    collect() {
+      this.reset();
+      for (const acceptor of source.acceptors()) this.set({ acceptor: String(acceptor.acceptor) }, acceptor.ready ? 1 : 0);
     },
   });
 

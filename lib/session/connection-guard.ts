@@ -3,6 +3,7 @@ import type { LimitErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { connectionsFor, descriptorLimit } from '../util/descriptors.js';
 import { RateLimitedLog } from '../util/rate-limited-log.js';
+import { type ConnectionTally, LocalTally } from './connection-tally.js';
 
 export interface ConnectionGuardOptions {
   /** Connections open at once; more are closed at once, unanswered. */
@@ -14,6 +15,13 @@ export interface ConnectionGuardOptions {
   /** Bytes of unfinished lines held across all connections. */
   readonly maxLineBufferBytes: number;
   readonly logger: Logger;
+  /**
+   * Where open connections are counted against maxConnections and maxConnectionsPerIp:
+   * by default this guard alone; with several acceptor threads, all of them together.
+   */
+  readonly tally?: ConnectionTally;
+  /** Where the limits' counts go: by default an object of this guard's own. */
+  readonly counts?: LimitCounts;
 }
 
 /** What the guard watches of a connection. */
@@ -55,24 +63,25 @@ const MIN_SWEEP_MS = 50;
  * the whole server sweeps for lines that are overdue.
  */
 export class ConnectionGuard {
-  readonly counts: LimitCounts = { refusedConnections: 0, refusedPerIp: 0, lineTimeouts: 0, lineBufferDrops: 0, acceptErrors: 0 };
+  readonly counts: LimitCounts;
   readonly #options: ConnectionGuardOptions;
   readonly #log: RateLimitedLog;
-  readonly #perAddress = new Map<string, number>();
+  readonly #tally: ConnectionTally;
   // Each connection with the unfinished bytes it last reported.
   readonly #held = new Map<GuardedConnection, number>();
-  #open = 0;
   #heldTotal = 0;
   #sweep: ReturnType<typeof setInterval> | null = null;
 
   constructor(options: ConnectionGuardOptions) {
     this.#options = options;
     this.#log = new RateLimitedLog(options.logger);
+    this.#tally = options.tally ?? new LocalTally(options.maxConnections, options.maxConnectionsPerIp);
+    this.counts = options.counts ?? { refusedConnections: 0, refusedPerIp: 0, lineTimeouts: 0, lineBufferDrops: 0, acceptErrors: 0 };
   }
 
-  /** Connections open now. */
+  /** Connections open now (with several acceptor threads, on all of them). */
   get open(): number {
-    return this.#open;
+    return this.#tally.open;
   }
 
   /** Bytes of unfinished lines held across all connections now. */
@@ -87,23 +96,16 @@ export class ConnectionGuard {
   admit(socket: Socket): boolean {
     const { maxConnections, maxConnectionsPerIp } = this.#options;
     const address = socket.remoteAddress ?? '';
-    if (this.#open >= maxConnections) {
+    const admission = this.#tally.take(address);
+    if (admission === 'max-connections') {
       this.counts.refusedConnections++;
       return this.#refuse(socket, 'PH_ERR_LIMIT_CONNECTIONS', `refused a connection from ${address}: ${maxConnections} connections are open (maxConnections)`);
     }
-    const fromAddress = this.#perAddress.get(address) ?? 0;
-    if (maxConnectionsPerIp > 0 && fromAddress >= maxConnectionsPerIp) {
+    if (admission === 'max-per-ip') {
       this.counts.refusedPerIp++;
       return this.#refuse(socket, 'PH_ERR_LIMIT_CONNECTIONS_PER_IP', `refused a connection from ${address}: it has ${maxConnectionsPerIp} open (maxConnectionsPerIp)`);
     }
-    this.#open++;
-    this.#perAddress.set(address, fromAddress + 1);
-    socket.once('close', () => {
-      this.#open--;
-      const left = (this.#perAddress.get(address) ?? 1) - 1;
-      if (left === 0) this.#perAddress.delete(address);
-      else this.#perAddress.set(address, left);
-    });
+    socket.once('close', () => this.#tally.release(address));
     return true;
   }
 
@@ -144,7 +146,7 @@ export class ConnectionGuard {
   acceptFailed(error: Error): void {
     this.counts.acceptErrors++;
     const code = (error as NodeJS.ErrnoException).code ?? 'unknown';
-    this.#log.error(`accept:${code}`, { code: 'PH_ERR_SERVER_ACCEPT_FAILED', errno: code, open: this.#open }, `could not accept a connection: ${error.message}`);
+    this.#log.error(`accept:${code}`, { code: 'PH_ERR_SERVER_ACCEPT_FAILED', errno: code, open: this.open }, `could not accept a connection: ${error.message}`);
   }
 
   /** Stops the sweep and tells pending log counts. */
@@ -157,7 +159,7 @@ export class ConnectionGuard {
   #refuse(socket: Socket, code: LimitErrorCode, message: string): false {
     // PROTOCOL: over a limit, the connection is closed without a word.
     socket.destroy();
-    this.#log.warn(code, { code, open: this.#open }, message);
+    this.#log.warn(code, { code, open: this.open }, message);
     return false;
   }
 

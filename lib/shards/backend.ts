@@ -37,6 +37,8 @@ export interface ShardInfo {
   readonly shardId: number;
   /** The worker thread's id, or null when the shard runs inline in the acceptor's thread. */
   readonly threadId: number | null;
+  /** The operating system's id of that thread (Linux; null elsewhere or inline): `top -H` shows it. */
+  readonly tid: number | null;
   /** How many times the shard was restarted after a crash. */
   readonly restarts: number;
   /** Serving batches; false while it starts or restarts. */

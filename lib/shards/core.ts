@@ -50,7 +50,8 @@ export class ShardCore {
     this.#log = new RateLimitedLog(logger);
   }
 
-  handle(batch: Uint8Array): Buffer {
+  /** Applies a request batch that came on channel `link` (an acceptor thread's; see the journal). */
+  handle(batch: Uint8Array, link = 0): Buffer {
     const bytes = Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength);
     const { seq, acked, resent } = readBatchHeader(bytes);
     // A batch sent again after its shard was restarted: if it was committed before the
@@ -58,7 +59,7 @@ export class ShardCore {
     if (resent) {
       let earlier: Buffer | null;
       try {
-        earlier = this.#store.journal?.replyFor(seq) ?? null;
+        earlier = this.#store.journal?.replyFor(link, seq) ?? null;
       } catch (err) {
         if (!(err instanceof StoreError)) throw err;
         // Whether it was applied cannot be known: no answer is the only right one.
@@ -75,7 +76,7 @@ export class ShardCore {
     let mode: ApplyMode = 'apply';
     for (;;) {
       try {
-        return this.#commit(bytes, seq, acked, mode);
+        return this.#commit(bytes, link, seq, acked, mode);
       } catch (err) {
         this.#replies.take();
         const touching = this.#touching;
@@ -103,15 +104,29 @@ export class ShardCore {
   }
 
   /** Applies the batch in one store transaction, journaling its reply; returns the reply. */
-  #commit(bytes: Buffer, seq: number, acked: number, mode: ApplyMode): Buffer {
+  #commit(bytes: Buffer, link: number, seq: number, acked: number, mode: ApplyMode): Buffer {
     const journal = this.#store.journal;
     const reply = this.#store.batch(() => {
       this.#apply(bytes, mode);
       const reply = this.#replies.take();
-      journal?.record(seq, reply, acked);
+      journal?.record(link, seq, reply, acked);
       return reply;
     });
     return reply;
+  }
+
+  /**
+   * Drops the journal of a link whose acceptor thread is gone: nothing will be sent on it
+   * again. Left in place it would only cost room until the next start, but a thread that
+   * keeps dying must not grow the journal.
+   */
+  forgetLink(link: number): void {
+    try {
+      this.#store.journal?.forget(link);
+    } catch (err) {
+      if (!(err instanceof StoreError)) throw err;
+      this.#log.error(`${err.code}:forget`, { code: err.code }, `${err.message}; the journal of a closed link stays until the next start`);
+    }
   }
 
   close(): void {

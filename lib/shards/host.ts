@@ -7,9 +7,11 @@ import { SqliteStore } from '../store/sqlite.js';
 import type { AsyncMailboxStore, MailboxStore } from '../store/store.js';
 import { AsyncShardCore } from './async-core.js';
 import { ShardCore } from './core.js';
-import type { FromShard, ShardConfig, ToShard } from './messages.js';
+import { osThreadId } from '../util/os-thread-id.js';
+import { type FromShard, MAIN_LINK, type ShardConfig, type ToShard } from './messages.js';
 import { ByteRing } from './ring.js';
 import { RingChannel, type RingBuffers } from './ring-channel.js';
+import { ShardLinks } from './shard-links.js';
 
 // Under tsx (development, tests) this file is .ts and so is the Redis store; compiled,
 // both are .js.
@@ -50,8 +52,8 @@ export async function openShardCore(config: ShardConfig, shardId: number, logger
 
 /**
  * Runs batches through a core one after another and hands each reply to `deliver`, in
- * the order the batches came. A synchronous core answers at once, within the call; an
- * asynchronous one when its store has answered.
+ * the order the batches came, whichever channel (link) they came on. A synchronous core
+ * answers at once, within the call; an asynchronous one when its store has answered.
  */
 export class BatchRunner {
   readonly #core: AnyShardCore;
@@ -69,15 +71,22 @@ export class BatchRunner {
     return this.#core instanceof ShardCore;
   }
 
-  run(batch: Uint8Array): void {
+  /** Applies a batch of link `link` (its journal key beside the seq); its reply goes to `deliver`. */
+  run(batch: Uint8Array, link: number = MAIN_LINK, deliver: (reply: Buffer) => void = this.#deliver): void {
     const core = this.#core;
     if (core instanceof ShardCore) {
-      this.#deliver(core.handle(batch));
+      deliver(core.handle(batch, link));
       return;
     }
     // A rejection is a bug (store failures are answers): left unhandled, it ends the
     // worker, which is restarted like any crashed shard (inline, the process).
-    this.#idle = this.#idle.then(async () => this.#deliver(await core.handle(batch)));
+    this.#idle = this.#idle.then(async () => deliver(await core.handle(batch)));
+  }
+
+  /** A link's acceptor thread is gone: its journal goes. */
+  forget(link: number): void {
+    const core = this.#core;
+    if (core instanceof ShardCore) core.forgetLink(link);
   }
 
   /** What the store holds, if it can tell. */
@@ -96,7 +105,8 @@ export class BatchRunner {
  * Serves one shard until the acceptor says close; resolves then. Batches come and go on
  * the shard's rings when it has them (see RingChannel), else on `port`, each request
  * batch answered by one reply batch whose buffer is transferred, not copied. The port
- * always carries the control messages and the logs.
+ * always carries the control messages and the logs. Further acceptor threads get
+ * channels of their own ('attach'), served by the same runner (ShardLinks).
  */
 export function serveShard(port: MessagePort, shardId: number, config: ShardConfig, rings: RingBuffers | null = null, openRedis?: RedisStoreOpener): Promise<void> {
   const post = (message: FromShard, transfer?: ArrayBuffer[]): void => port.postMessage(message, transfer);
@@ -117,6 +127,7 @@ export function serveShard(port: MessagePort, shardId: number, config: ShardConf
       new Promise((resolve) => {
         let channel: RingChannel | null = null;
         const runner = new BatchRunner(core, (reply) => (channel === null ? post(reply, [reply.buffer as ArrayBuffer]) : channel.send(reply)));
+        const links = new ShardLinks(runner);
         if (rings !== null) {
           // A batch read from the ring is valid only during the call: an asynchronous core
           // (Redis) gets a copy that outlives it.
@@ -134,18 +145,28 @@ export function serveShard(port: MessagePort, shardId: number, config: ShardConf
             post({ op: 'stats', stats: runner.stats() });
             return;
           }
+          if (message.op === 'attach') {
+            links.attach(message);
+            return;
+          }
+          if (message.op === 'detach') {
+            links.detach(message.link);
+            return;
+          }
           if (message.op === 'close') {
-            // Whatever the ring still holds was sent before the close: answer it first.
+            // Whatever the rings still hold was sent before the close: answer it first.
             channel?.drain();
+            links.drain();
             void runner.close().then(() => {
               channel?.close();
+              links.close();
               port.close();
               resolve();
             });
           }
         });
         void channel?.watch();
-        post({ op: 'ready', threadId });
+        post({ op: 'ready', threadId, tid: osThreadId() });
       }),
   );
 }

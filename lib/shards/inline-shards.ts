@@ -42,7 +42,7 @@ export class InlineShards implements ShardBackend {
   }
 
   describe(): ShardInfo[] {
-    return [{ shardId: 0, threadId: null, restarts: 0, ready: this.#runner !== null }];
+    return [{ shardId: 0, threadId: null, tid: null, restarts: 0, ready: this.#runner !== null }];
   }
 
   async stats(): Promise<(StoreStats | null)[]> {

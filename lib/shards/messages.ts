@@ -275,13 +275,33 @@ export class ReplyReader {
 
 // ---- Control messages ---------------------------------------------------------------
 
+/**
+ * One more channel to a shard, for another acceptor thread: its own port (batches too
+ * big for a ring, or every batch without rings) and its pair of rings. `link` names the
+ * acceptor thread's incarnation: it keys the shard's journal beside each batch's seq,
+ * since every link numbers its batches from 1.
+ */
+export interface LinkEnd {
+  readonly link: number;
+  readonly port: MessagePort;
+  readonly rings: { readonly requests: SharedArrayBuffer; readonly replies: SharedArrayBuffer } | null;
+}
+
+/** The link of the thread that calls listen(), whose channel a shard is started with. */
+export const MAIN_LINK = 0;
+
 /** Acceptor to shard. */
-export type ToShard = Uint8Array | { readonly op: 'close' } | { readonly op: 'stats' };
+export type ToShard =
+  | Uint8Array
+  | { readonly op: 'close' }
+  | { readonly op: 'stats' }
+  | ({ readonly op: 'attach' } & LinkEnd)
+  | { readonly op: 'detach'; readonly link: number };
 
 /** Shard to acceptor. */
 export type FromShard =
   | Uint8Array
-  | { readonly op: 'ready'; readonly threadId: number }
+  | { readonly op: 'ready'; readonly threadId: number; readonly tid: number | null }
   | { readonly op: 'failed'; readonly error: SerializedError }
   | { readonly op: 'stats'; readonly stats: StoreStats | null }
   | { readonly op: 'log'; readonly level: LogLevel; readonly fields: LogFields; readonly message: string };

@@ -3,7 +3,7 @@ import type { Piscina } from 'piscina';
 import { ShardError, deserializeError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ShardSink } from './backend.js';
-import type { FromShard, ShardConfig, ShardTaskData } from './messages.js';
+import type { FromShard, LinkEnd, ShardConfig, ShardTaskData } from './messages.js';
 import type { StoreStats } from '../store/store.js';
 
 // A stats request unanswered this long (a shard stuck in a long batch) counts as no answer:
@@ -61,6 +61,7 @@ export class WorkerShard {
   readonly ready: Promise<void>;
   #state: WorkerShardState = 'waiting';
   #threadId: number | null = null;
+  #tid: number | null = null;
   #task: Promise<unknown> | null = null;
   readonly #port: MessagePort;
   readonly #context: WorkerShardContext;
@@ -108,6 +109,28 @@ export class WorkerShard {
   /** The worker thread's id, once it has said ready. */
   get threadId(): number | null {
     return this.#threadId;
+  }
+
+  /** The operating system's id of the worker's thread (Linux), once it has said ready. */
+  get tid(): number | null {
+    return this.#tid;
+  }
+
+  /**
+   * Gives the shard one more channel to serve, another acceptor thread's. Sent on the
+   * control port, so a shard still starting (or backing off) takes it once it runs.
+   */
+  attach(end: LinkEnd): void {
+    if (this.#state === 'lost' || this.#state === 'closed') {
+      end.port.close();
+      return;
+    }
+    this.#port.postMessage({ op: 'attach', ...end }, [end.port]);
+  }
+
+  /** The shard stops serving a link (its acceptor thread is gone). */
+  detach(link: number): void {
+    if (this.#state !== 'lost' && this.#state !== 'closed') this.#port.postMessage({ op: 'detach', link });
   }
 
   send(batch: Buffer): void {
@@ -186,6 +209,7 @@ export class WorkerShard {
       this.#statsWaiters.shift()?.resolve(message.stats);
     } else if (message.op === 'ready') {
       this.#threadId = message.threadId;
+      this.#tid = message.tid;
       this.#state = 'ready';
       this.#settleReady?.resolve();
     } else if (message.op === 'failed') {

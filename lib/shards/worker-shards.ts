@@ -1,10 +1,21 @@
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { ShardError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ShardBackend, ShardInfo, ShardSink } from './backend.js';
 import type { ShardConfig } from './messages.js';
+import { type RingBuffers, createRingBuffers } from './ring-channel.js';
 import type { StoreStats } from '../store/store.js';
 import { WorkerShard, type WorkerShardContext } from './worker-shard.js';
+
+/** An acceptor thread's end of its channel to one shard: the port and the rings (null on the port transport). */
+export interface AcceptorLinkEnd {
+  readonly port: MessagePort;
+  readonly rings: RingBuffers | null;
+}
+
+/** Hears, for one link, that a shard was replaced: the link's new channel to it, and why. */
+export type LinkReplaced = (shardId: number, end: AcceptorLinkEnd, error: ShardError) => void;
 
 // Under tsx (development, tests) this file is .ts and so is the worker; compiled, both are
 // .js. Shards over Redis have an entry of their own, so the others never load its client.
@@ -44,6 +55,8 @@ export class WorkerShards implements ShardBackend {
   #context: WorkerShardContext | null = null;
   #closing = false;
   #running = false;
+  // The links of further acceptor threads, each told when a shard is replaced.
+  readonly #links = new Map<number, LinkReplaced>();
 
   readonly #transport: ShardTransport;
   #storeKind: ShardConfig['store']['kind'] = 'memory';
@@ -93,7 +106,30 @@ export class WorkerShards implements ShardBackend {
   }
 
   describe(): ShardInfo[] {
-    return this.#shards.map((shard) => ({ shardId: shard.shardId, threadId: shard.threadId, restarts: shard.restarts, ready: shard.state === 'ready' }));
+    return this.#shards.map((shard) => ({ shardId: shard.shardId, threadId: shard.threadId, tid: shard.tid, restarts: shard.restarts, ready: shard.state === 'ready' }));
+  }
+
+  /**
+   * Opens a channel from every shard to another acceptor thread, whose batches the shards
+   * journal under `link`; returns that thread's ends, by shard. When a shard is replaced
+   * after a crash, `replaced` gets the link's channel to the replacement.
+   */
+  openLink(link: number, replaced: LinkReplaced): AcceptorLinkEnd[] {
+    this.#links.set(link, replaced);
+    return this.#shards.map((shard) => this.#connect(shard, link));
+  }
+
+  /** The shards stop serving a link: its acceptor thread is gone. */
+  closeLink(link: number): void {
+    if (!this.#links.delete(link)) return;
+    for (const shard of this.#shards) shard.detach(link);
+  }
+
+  #connect(shard: WorkerShard, link: number): AcceptorLinkEnd {
+    const { port1, port2 } = new MessageChannel();
+    const rings = this.#transport === 'ring' ? createRingBuffers() : null;
+    shard.attach({ link, port: port2, rings });
+    return { port: port1, rings };
   }
 
   stats(): Promise<(StoreStats | null)[]> {
@@ -122,6 +158,7 @@ export class WorkerShards implements ShardBackend {
     const replacement = new WorkerShard(this.#context as WorkerShardContext, shardId, shard, quickCrashes, delay);
     this.#shards[shardId] = replacement;
     this.#context?.sink.onShardDown(shardId, error);
+    for (const [link, replaced] of this.#links) replaced(shardId, this.#connect(replacement, link), error);
     replacement.ready.then(
       () => this.#logger.warn({ shard: shardId, restarts: replacement.restarts }, `shard ${shardId} is back (restart #${replacement.restarts})`),
       () => {}, // a failed restart reports itself through #lost

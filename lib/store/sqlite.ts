@@ -64,6 +64,11 @@ const MIN_HEADROOM_BYTES = 256 * 1024;
 // copy in the WAL until a checkpoint.
 const ROW_OVERHEAD_BYTES = 64;
 
+/** A batch's key in the journal: its link above, its seq (u32) below; exact in a double up to link 2^21. */
+function journalKey(link: number, seq: number): number {
+  return link * 2 ** 32 + seq;
+}
+
 /**
  * One shard's mailboxes in one SQLite file (WAL mode), through better-sqlite3. Its
  * synchronous API suits a shard: the shard's thread is the file's only writer, and a
@@ -104,7 +109,8 @@ export class SqliteStore implements MailboxStore {
   readonly #takeOldest: Database.Statement<[string], MessageRow>;
   readonly #journalGet: Database.Statement<[number, number], { reply: Buffer }>;
   readonly #journalPut: Database.Statement<[number, number, Uint8Array]>;
-  readonly #journalTrim: Database.Statement<[number, number]>;
+  readonly #journalTrim: Database.Statement<[number, number, number]>;
+  readonly #journalForget: Database.Statement<[number, number, number]>;
   readonly #transaction: (work: () => unknown) => unknown;
 
   constructor(options: SqliteStoreOptions) {
@@ -136,9 +142,12 @@ export class SqliteStore implements MailboxStore {
       this.#takeOldest = db.prepare(
         'DELETE FROM messages WHERE seq = (SELECT seq FROM messages WHERE recipient = ? ORDER BY seq LIMIT 1) RETURNING sender, body',
       );
+      // The journal's seq column holds the link in its high 32 bits and the batch's seq
+      // in the low ones (journalKey): one key per batch of every acceptor thread's link.
       this.#journalGet = db.prepare('SELECT reply FROM journal WHERE epoch = ? AND seq = ?');
       this.#journalPut = db.prepare('INSERT OR REPLACE INTO journal (epoch, seq, reply) VALUES (?, ?, ?)');
-      this.#journalTrim = db.prepare('DELETE FROM journal WHERE epoch = ? AND seq <= ?');
+      this.#journalTrim = db.prepare('DELETE FROM journal WHERE epoch = ? AND seq > ? AND seq <= ?');
+      this.#journalForget = db.prepare('DELETE FROM journal WHERE epoch = ? AND seq >= ? AND seq < ?');
       this.#transaction = db.transaction((work: () => unknown) => work());
       const indexed = this.#loadCounts();
       if (options.verify === true) this.#verify(indexed, options.dataDir);
@@ -159,17 +168,24 @@ export class SqliteStore implements MailboxStore {
     }
     const epoch = this.#epoch;
     this.journal = {
-      replyFor: (seq) => {
+      replyFor: (link, seq) => {
         try {
-          return this.#journalGet.get(epoch, seq)?.reply ?? null;
+          return this.#journalGet.get(epoch, journalKey(link, seq))?.reply ?? null;
         } catch (cause) {
           throw storeErrorFrom(cause, 'read', `${this.#file} (journal)`);
         }
       },
-      record: (seq, reply, ackedThrough) => {
+      record: (link, seq, reply, ackedThrough) => {
         // Trim first: the pages freed make room for this reply on a nearly full store.
-        if (ackedThrough > 0) this.#journalTrim.run(epoch, ackedThrough);
-        this.#journalPut.run(epoch, seq, reply);
+        if (ackedThrough > 0) this.#journalTrim.run(epoch, journalKey(link, 0), journalKey(link, ackedThrough));
+        this.#journalPut.run(epoch, journalKey(link, seq), reply);
+      },
+      forget: (link) => {
+        try {
+          this.#journalForget.run(epoch, journalKey(link, 0), journalKey(link + 1, 0));
+        } catch (cause) {
+          throw storeErrorFrom(cause, 'write', `${this.#file} (journal)`);
+        }
       },
     };
   }

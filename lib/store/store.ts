@@ -101,13 +101,16 @@ export interface AsyncMailboxStore {
  * the acceptor confirms it received them. A shard worker that dies after committing a
  * batch but before its reply arrived is then sent the batch again, and answers it from
  * here instead of applying it twice: no message is stored twice or handed out twice,
- * and no reply is lost.
+ * and no reply is lost. Batches are numbered per link (each acceptor thread's channel
+ * to the shard numbers its own from 1), so a reply is kept under its link and seq.
  */
 export interface BatchJournal {
   /** The stored reply of an applied batch, or null if it was never applied. */
-  replyFor(seq: number): Buffer | null;
-  /** Within batch(): records this batch's reply and forgets replies up to `ackedThrough`. */
-  record(seq: number, reply: Uint8Array, ackedThrough: number): void;
+  replyFor(link: number, seq: number): Buffer | null;
+  /** Within batch(): records this batch's reply and forgets the link's replies up to `ackedThrough`. */
+  record(link: number, seq: number, reply: Uint8Array, ackedThrough: number): void;
+  /** Forgets every reply of a link whose acceptor thread is gone (it will never send again). */
+  forget(link: number): void;
 }
 
 export interface StoreStats {

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
-import { type Server, type TLSSocket, createServer } from 'node:tls';
+import { type SecureContextOptions, type Server, type TLSSocket, createServer } from 'node:tls';
 import { InvalidOptionError } from '../errors.js';
+import type { Pem } from './files.js';
 import { type ResolvedServerTls, loadServerTls, reloadServerTls } from './server-tls.js';
 
 // A client that connects and never finishes its handshake is dropped after this long
@@ -34,12 +35,15 @@ export class TlsAcceptor {
   /** Clients must present a certificate signed by the CA (one was given). */
   readonly clientCertificates: boolean;
   #tls: ResolvedServerTls;
+  #material: ResolvedServerTls;
 
   constructor(tls: ResolvedServerTls, handlers: TlsHandlers) {
     this.#tls = tls;
     this.clientCertificates = tls.ca !== null;
+    const context = loadServerTls(tls);
+    this.#material = materialOf(context);
     this.server = createServer({
-      ...loadServerTls(tls),
+      ...context,
       requestCert: this.clientCertificates,
       rejectUnauthorized: this.clientCertificates,
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
@@ -65,6 +69,14 @@ export class TlsAcceptor {
     });
   }
 
+  /**
+   * The certificate, key and CA in use, as PEM (files already read): what another
+   * thread's acceptor takes so that every thread serves the very same certificates.
+   */
+  get material(): ResolvedServerTls {
+    return this.#material;
+  }
+
   /** Runs the TLS handshake on a socket the host accepted itself. */
   handle(socket: Socket): void {
     this.server.emit('connection', socket);
@@ -80,7 +92,19 @@ export class TlsAcceptor {
     if ((tls.ca !== null) !== this.clientCertificates) {
       throw new InvalidOptionError(`a reload cannot ${this.clientCertificates ? 'remove the CA' : 'add a CA'}: client certificates are ${this.clientCertificates ? 'required' : 'not asked for'} by this server`);
     }
-    this.server.setSecureContext(await reloadServerTls(tls));
+    const context = await reloadServerTls(tls);
+    this.server.setSecureContext(context);
     this.#tls = tls;
+    this.#material = materialOf(context);
   }
+}
+
+/** Secure context options back as PEM sources. */
+function materialOf(context: SecureContextOptions): ResolvedServerTls {
+  return {
+    cert: { pem: context.cert as Pem },
+    key: { pem: context.key as Pem },
+    ca: context.ca === undefined ? null : { pem: context.ca as Pem | Pem[] },
+    passphrase: context.passphrase,
+  };
 }

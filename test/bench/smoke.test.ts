@@ -36,6 +36,8 @@ function benchOptions(overrides: Partial<BenchOptions>): BenchOptions {
     store: 'local',
     transports: ['ring'],
     chart: null,
+    acceptorsAsked: false,
+    serverCpus: null,
     ...overrides,
   };
 }
@@ -79,6 +81,17 @@ test('each configuration runs as its own server process, measured from outside',
   t.is(row?.label, 'shards=0');
   t.true((row?.serverPeakRss ?? 0) > 0);
   t.not(row?.result?.serverCpuPercent, null);
+});
+
+test('--acceptors 2: the row is labelled, and the server CPU per command is told by thread', async (t) => {
+  const report = await runBenchmark(benchOptions({ shards: [0, 1], acceptors: [2], acceptorsAsked: true, durationSeconds: 0.5, warmupSeconds: 0.1 }));
+  t.deepEqual(report.rows.map((row) => row.label), ['acceptors=2 shards=1'], 'no row for inline shards with two acceptors');
+  const result = assertClean(t, report.rows[0]);
+  if (process.platform !== 'linux') return;
+  const threads = result.serverThreadMicrosPerOp ?? {};
+  t.deepEqual(Object.keys(threads).sort(), ['acceptor 0', 'acceptor 1', 'other', 'shard 0']);
+  for (const name of ['acceptor 0', 'acceptor 1', 'shard 0']) t.true((threads[name] ?? 0) > 0, `${name} worked`);
+  t.regex(formatChecks(report), /server CPU per command by thread \(µs\): acceptor 0 [\d.]+, acceptor 1 [\d.]+, shard 0 [\d.]+, other [\d.]+/);
 });
 
 test('--tls: the server process serves TLS and every generator and drain connection speaks it', async (t) => {

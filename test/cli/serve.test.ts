@@ -143,7 +143,7 @@ test('help serve and serve --help print the serve help, which names every flag s
   t.is(short.stdout, viaHelp.stdout);
 
   for (const flag of [
-    '--host', '--port', '--shards', '--max-messages', '--max-line', '--idle-timeout', '--data-dir', '--memory', '--fsync',
+    '--host', '--port', '--shards', '--acceptors', '--max-messages', '--max-line', '--idle-timeout', '--data-dir', '--memory', '--fsync',
     '--tls-cert', '--tls-key', '--tls-ca', '--metrics', '--log-level', '--log-format',
     '--max-connections', '--max-connections-per-ip', '--line-timeout', '--max-line-buffer', '--max-store-bytes', '--min-free-disk',
     '--help', '-h',
@@ -175,6 +175,8 @@ const USAGE_ERRORS: [string[], RegExp][] = [
   // parseArgs takes "-1" for a flag; its own (multi-line) explanation must still be one line.
   [['serve', '--shards', '-1'], /'--shards'/],
   [['serve', '--shards=-1'], /--shards must be a whole number, got '-1'/],
+  [['serve', '--acceptors', '0'], /--acceptors must be from 1 to 64, got 0/],
+  [['serve', '--acceptors', '2', '--shards', '0'], /acceptors: 2 acceptor threads need worker shards \(shards >= 1\)/],
   [['serve', '--max-line', '10'], /--max-line must be from \d+ to \d+, got 10/],
   [['serve', '--idle-timeout', 'x'], /--idle-timeout must be a whole number, got 'x'/],
   [['serve', '--memory', '--data-dir', 'd'], /--memory and --data-dir/],
@@ -229,6 +231,21 @@ test('SIGINT closes the server with exit 0 too, also with a client still connect
   const result = await stop(t, cli, 'SIGINT');
   t.true(messages(result.logs).some((message) => message.startsWith('1 mailbox shard worker thread; mailboxes stored in memory')), result.stderr);
   await carol.waitClosed();
+});
+
+test('serve --acceptors 2 --shards 1: messages cross between the threads; SIGTERM still closes with exit 0', async (t) => {
+  const { cli, port } = await serve(t, ['--memory', '--port', '0', '--shards', '1', '--acceptors', '2']);
+  // Enough connections that both threads hold some (their shares are kept even).
+  const clients = await Promise.all(Array.from({ length: 6 }, () => connect(t, port)));
+  await Promise.all(clients.map((client, i) => client.send(`LOGIN cli${i}\n`)));
+  for (const client of clients) t.deepEqual(await client.lines(1), ['0']);
+  await Promise.all(clients.map((client, i) => client.send(compose(`cli${(i + 1) % clients.length}`, `from ${i}`))));
+  for (const client of clients) t.deepEqual(await client.lines(1), ['MESSAGE SENT']);
+  await Promise.all(clients.map((client) => client.send('READ\n')));
+  for (const [i, client] of clients.entries()) t.deepEqual(await client.lines(2), [`cli${(i + clients.length - 1) % clients.length}`, `from ${(i + clients.length - 1) % clients.length}`]);
+  const result = await stop(t, cli, 'SIGTERM');
+  t.true(messages(result.logs).some((message) => message.startsWith('2 acceptor threads; 1 mailbox shard worker thread; mailboxes stored in memory')), result.stderr);
+  for (const client of clients) await client.waitClosed();
 });
 
 test('SIGTERM sent the moment `listening on` appears still closes gracefully', async (t) => {

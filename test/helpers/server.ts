@@ -31,9 +31,18 @@ export function setBaseServerOptions(options: () => ServerOptions): void {
   baseOptions = options;
 }
 
+// Applied to every server's options last: a file that runs another file's tests on other
+// threads (several acceptors) sets it.
+let adjustOptions: (options: ServerOptions) => ServerOptions = (options) => options;
+
+/** Makes every server this process starts take `adjust(options)`, after the test's own options. */
+export function adjustServerOptions(adjust: (options: ServerOptions) => ServerOptions): void {
+  adjustOptions = adjust;
+}
+
 async function start(options: ServerOptions, teardown: Teardown): Promise<TestServer> {
   // Inline unless asked: no threads to start, so the quickest server there is.
-  const server = createServer({ shards: 0, logger: silentLogger, ...baseOptions(), ...options });
+  const server = createServer(adjustOptions({ shards: 0, logger: silentLogger, ...baseOptions(), ...options }));
   const clients = new Set<LineClient>();
   // Registered before the clients' teardown is possible, so clients go first (ava runs
   // teardowns last-in first-out) and close() does not wait out a silent client.
@@ -94,8 +103,16 @@ export function nameOnShard(prefix: string, shard: number, shards = 2): string {
   throw new Error(`no name for shard ${shard} of ${shards} in 1000 tries`);
 }
 
-/** The shard counts every behaviour must hold for: inline, and two worker threads. */
-export const SHARD_COUNTS = [0, 2] as const;
+/**
+ * The shard counts every behaviour must hold for: inline, and two worker threads. A file
+ * that runs another file's tests where inline shards cannot be (several acceptors) narrows
+ * it with onlyShardCounts() before importing that file.
+ */
+export const SHARD_COUNTS: number[] = [0, 2];
+
+export function onlyShardCounts(counts: readonly number[]): void {
+  SHARD_COUNTS.splice(0, SHARD_COUNTS.length, ...counts);
+}
 
 /** Declares `title (shards=N)` once for each of SHARD_COUNTS (pass `test.serial` for serial tests). */
 export function forEachShards(

@@ -1,5 +1,6 @@
 // The server's life: listen and handle, idle timeouts, close with clients connected,
 // worker threads, and a shard that crashes under load.
+import { existsSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { threadId as mainThreadId } from 'node:worker_threads';
 import test from 'ava';
@@ -232,9 +233,15 @@ test('shards: 2 runs two worker threads; shards: 0 runs inline', async (t) => {
   t.not(ids[0], ids[1]);
   const live = liveThreadIds();
   for (const id of ids) t.true(live.includes(id as number), `thread ${id} is alive`);
+  if (process.platform === 'linux') {
+    // The operating system's thread ids: two threads of this process.
+    const tids = info.map((shard) => shard.tid);
+    t.not(tids[0], tids[1]);
+    for (const tid of tids) t.true(existsSync(`/proc/${process.pid}/task/${tid}`), `task ${tid} is a thread of this process`);
+  }
 
   const inline = await startServer(t, { shards: 0 });
-  t.deepEqual(inline.server.shards(), [{ shardId: 0, threadId: null, restarts: 0, ready: true }]);
+  t.deepEqual(inline.server.shards(), [{ shardId: 0, threadId: null, tid: null, restarts: 0, ready: true }]);
 });
 
 test('a crashed shard is restarted; pending work on it is answered safely and the server keeps serving', async (t) => {

@@ -380,34 +380,46 @@ test('an error that is not a StoreError is not swallowed', (t) => {
   t.throws(() => new ShardCore(broken, silentLogger).handle(batch([{ op: 'count', user: 'a' }])), { instanceOf: TypeError });
 });
 
-test('with a journal: each batch reply is recorded with its seq and acked, and a batch sent again is answered from it', (t) => {
+test('with a journal: each batch reply is recorded with its link, seq and acked, and a batch sent again is answered from it', (t) => {
   const store = new MemoryStore({ maxMessagesPerUser: 10 });
-  const journaled = new Map<number, Buffer>();
-  const calls: [seq: number, acked: number][] = [];
+  const journaled = new Map<string, Buffer>();
+  const calls: [link: number, seq: number, acked: number][] = [];
   const journal: BatchJournal = {
-    replyFor: (seq) => journaled.get(seq) ?? null,
-    record: (seq, reply, ackedThrough) => {
-      calls.push([seq, ackedThrough]);
-      journaled.set(seq, Buffer.from(reply));
+    replyFor: (link, seq) => journaled.get(`${link}:${seq}`) ?? null,
+    record: (link, seq, reply, ackedThrough) => {
+      calls.push([link, seq, ackedThrough]);
+      journaled.set(`${link}:${seq}`, Buffer.from(reply));
+    },
+    forget: (link) => {
+      for (const key of [...journaled.keys()]) if (key.startsWith(`${link}:`)) journaled.delete(key);
     },
   };
   const shard = new ShardCore({ ...wrap(store), journal }, silentLogger);
   store.enqueue('alice', { from: 'bob', body: Buffer.from('once') });
   const request = batch([{ op: 'read', user: 'alice' }, { op: 'compose', to: 'alice', from: 'carol', body: 'new' }], { seq: 7, acked: 5 });
-  const first = shard.handle(Buffer.from(request));
-  t.deepEqual(calls, [[7, 5]]);
+  const first = shard.handle(Buffer.from(request), 2);
+  t.deepEqual(calls, [[2, 7, 5]]);
   t.deepEqual(records(first).map(String), ['bob\nonce\n', 'MESSAGE SENT\n']);
   // Sent again (its shard restarted before the reply arrived): the same answer, applied once.
   const resent = Buffer.from(request);
   markResent(resent);
-  const again = shard.handle(resent);
+  const again = shard.handle(resent, 2);
   t.deepEqual(again, first);
   t.is(store.count('alice'), 1, 'the COMPOSE was not applied twice');
-  t.deepEqual(calls, [[7, 5]]);
+  t.deepEqual(calls, [[2, 7, 5]]);
   // The replayed reply owns its ArrayBuffer, which the shard host transfers.
   t.is(again.byteOffset, 0);
   t.is(again.buffer.byteLength, again.length);
-  t.not(again.buffer, journaled.get(7)?.buffer);
+  t.not(again.buffer, journaled.get('2:7')?.buffer);
+  // Seq 7 of another link (another acceptor thread) is another batch: applied, not replayed.
+  const other = Buffer.from(batch([{ op: 'compose', to: 'alice', from: 'dave', body: 'other link' }], { seq: 7, acked: 0 }));
+  markResent(other);
+  t.deepEqual(records(shard.handle(other, 3)).map(String), ['MESSAGE SENT\n']);
+  t.is(store.count('alice'), 2);
+  t.deepEqual(calls, [[2, 7, 5], [3, 7, 0]]);
+  // Link 2's thread is gone: its replies go, link 3's stay.
+  shard.forgetLink(2);
+  t.deepEqual([...journaled.keys()], ['3:7']);
 });
 
 test("ShardRouter's batches are the layout these tests build, and its pairing of replies holds", async (t) => {

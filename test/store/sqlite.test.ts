@@ -64,23 +64,49 @@ test('sqlite: the journal answers an applied batch again, and forgets acknowledg
   const store = new SqliteStore({ file: file('journal'), maxMessagesPerUser: 10, epoch: 7 });
   t.teardown(() => store.close());
   const journal = store.journal;
-  store.batch(() => journal.record(1, Buffer.from('one'), 0));
-  store.batch(() => journal.record(2, Buffer.from('two'), 1));
-  t.is(journal.replyFor(1), null, 'acknowledged through 1: forgotten');
-  t.is(journal.replyFor(2)?.toString(), 'two');
-  t.is(journal.replyFor(3), null);
+  store.batch(() => journal.record(0, 1, Buffer.from('one'), 0));
+  store.batch(() => journal.record(0, 2, Buffer.from('two'), 1));
+  t.is(journal.replyFor(0, 1), null, 'acknowledged through 1: forgotten');
+  t.is(journal.replyFor(0, 2)?.toString(), 'two');
+  t.is(journal.replyFor(0, 3), null);
+});
+
+test('sqlite: each link (acceptor thread) has its own batch numbers in the journal', (t) => {
+  const store = new SqliteStore({ file: file('journal-links'), maxMessagesPerUser: 10, epoch: 7 });
+  t.teardown(() => store.close());
+  const journal = store.journal;
+  store.batch(() => journal.record(0, 1, Buffer.from('main one'), 0));
+  store.batch(() => journal.record(3, 1, Buffer.from('link 3 one'), 0));
+  store.batch(() => journal.record(3, 2, Buffer.from('link 3 two'), 0));
+  t.is(journal.replyFor(0, 1)?.toString(), 'main one', 'the same seq on another link is another batch');
+  t.is(journal.replyFor(3, 1)?.toString(), 'link 3 one');
+  // Link 0 acknowledges through 1: link 3's batches stay.
+  store.batch(() => journal.record(0, 2, Buffer.from('main two'), 1));
+  t.is(journal.replyFor(0, 1), null);
+  t.is(journal.replyFor(3, 1)?.toString(), 'link 3 one');
+  // Link 3 acknowledges through 1: its batch 2 and link 0's stay.
+  store.batch(() => journal.record(3, 3, Buffer.from('link 3 three'), 1));
+  t.is(journal.replyFor(3, 1), null);
+  t.is(journal.replyFor(3, 2)?.toString(), 'link 3 two');
+  t.is(journal.replyFor(0, 2)?.toString(), 'main two');
+  t.is(journal.replyFor(1, 2), null);
+  // Link 3's thread is gone: all its replies go, and only its.
+  journal.forget(3);
+  t.is(journal.replyFor(3, 2), null);
+  t.is(journal.replyFor(3, 3), null);
+  t.is(journal.replyFor(0, 2)?.toString(), 'main two');
 });
 
 test('sqlite: a new server run (epoch) drops the journal of the last one, not the mailboxes', (t) => {
   const first = new SqliteStore({ file: file('epoch'), maxMessagesPerUser: 10, epoch: 1 });
   first.batch(() => {
     first.enqueue('carol', { from: 'dave', body: Buffer.from('hi') });
-    first.journal.record(5, Buffer.from('reply'), 0);
+    first.journal.record(0, 5, Buffer.from('reply'), 0);
   });
   first.close();
   const second = new SqliteStore({ file: file('epoch'), maxMessagesPerUser: 10, epoch: 2 });
   t.teardown(() => second.close());
-  t.is(second.journal.replyFor(5), null);
+  t.is(second.journal.replyFor(0, 5), null);
   t.is(second.count('carol'), 1);
 });
 

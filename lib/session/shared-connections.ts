@@ -1,0 +1,212 @@
+import { randomInt } from 'node:crypto';
+import type { LimitCounts } from './connection-guard.js';
+import type { Admission, ConnectionTally } from './connection-tally.js';
+
+/**
+ * The connection counts of a server with several acceptor threads, in one
+ * SharedArrayBuffer every thread maps: maxConnections and maxConnectionsPerIp are the
+ * server's limits, whichever thread accepted a connection, and the limit counters
+ * (server.limitCounts) sum every thread's without asking it.
+ *
+ *   Int32 cells   OPEN          connections open, all threads together
+ *                 SEEDS         two random seeds for the address hashes
+ *                 SKETCH        ROWS x BUCKETS counters of connections per address hash
+ *                 per acceptor  its own OPEN and SKETCH, mirrored: when its thread dies,
+ *                               the supervisor takes exactly them out of the totals
+ *   Float64       per acceptor  its LimitCounts, written by that thread alone
+ *
+ * Addresses are counted in a count-min sketch: each address adds to one counter in each
+ * of two rows (two independent hashes), and it is refused when both of its counters are
+ * at the limit. An address is never let past the limit; one that shares both counters
+ * with busy addresses may be refused early, which with 2 x 2048 counters and random
+ * seeds takes several addresses each holding about the limit. Every update is an atomic
+ * add, checked after the fact and undone when over: two threads admitting at once can
+ * refuse a connection a little early, never let one in over a limit.
+ */
+const OPEN = 0;
+const SEED_A = 1;
+const SEED_B = 2;
+const HEADER = 4;
+const ROWS = 2;
+const BUCKETS = 2048;
+const SKETCH_CELLS = ROWS * BUCKETS;
+// An acceptor's mirror: its OPEN, then its SKETCH.
+const REGION_CELLS = 1 + SKETCH_CELLS;
+const LIMIT_FIELDS = ['refusedConnections', 'refusedPerIp', 'lineTimeouts', 'lineBufferDrops', 'acceptErrors'] as const satisfies readonly (keyof LimitCounts)[];
+
+function int32Cells(acceptors: number): number {
+  const cells = HEADER + SKETCH_CELLS + acceptors * REGION_CELLS;
+  // The Float64 part starts 8-aligned.
+  return cells + (cells % 2);
+}
+
+export class SharedConnections {
+  readonly buffer: SharedArrayBuffer;
+  readonly acceptors: number;
+  readonly #cells: Int32Array;
+  readonly #limits: Float64Array;
+
+  /** Fresh counts for a server of `acceptors` threads. */
+  static create(acceptors: number): SharedConnections {
+    const cells = int32Cells(acceptors);
+    const shared = new SharedConnections(new SharedArrayBuffer(cells * 4 + acceptors * LIMIT_FIELDS.length * 8), acceptors);
+    shared.#cells[SEED_A] = randomInt(2 ** 31);
+    shared.#cells[SEED_B] = randomInt(2 ** 31);
+    return shared;
+  }
+
+  /** The same counts seen from another thread. */
+  constructor(buffer: SharedArrayBuffer, acceptors: number) {
+    this.buffer = buffer;
+    this.acceptors = acceptors;
+    const cells = int32Cells(acceptors);
+    this.#cells = new Int32Array(buffer, 0, cells);
+    this.#limits = new Float64Array(buffer, cells * 4, acceptors * LIMIT_FIELDS.length);
+  }
+
+  /** Connections open now, all threads together. */
+  get open(): number {
+    return Atomics.load(this.#cells, OPEN);
+  }
+
+  /** Connections open on acceptor `acceptor` now. */
+  openOn(acceptor: number): number {
+    return Atomics.load(this.#cells, region(acceptor));
+  }
+
+  /** Acceptor `acceptor`'s side of the counts, with the server's limits. */
+  tally(acceptor: number, maxConnections: number, maxConnectionsPerIp: number): ConnectionTally {
+    return new SharedTally(this.#cells, region(acceptor), maxConnections, maxConnectionsPerIp);
+  }
+
+  /** Acceptor `acceptor`'s limit counters: fields over its row of the shared memory. */
+  limitCounts(acceptor: number): LimitCounts {
+    const limits = this.#limits;
+    const row = acceptor * LIMIT_FIELDS.length;
+    const counts = {} as LimitCounts;
+    LIMIT_FIELDS.forEach((field, i) => {
+      Object.defineProperty(counts, field, {
+        enumerable: true,
+        get: () => limits[row + i] as number,
+        set: (value: number) => {
+          limits[row + i] = value;
+        },
+      });
+    });
+    return counts;
+  }
+
+  /** Every acceptor's limit counters summed: what server.limitCounts reports. */
+  limitTotals(): LimitCounts {
+    const totals: LimitCounts = { refusedConnections: 0, refusedPerIp: 0, lineTimeouts: 0, lineBufferDrops: 0, acceptErrors: 0 };
+    for (let acceptor = 0; acceptor < this.acceptors; acceptor++) {
+      LIMIT_FIELDS.forEach((field, i) => {
+        totals[field] += this.#limits[acceptor * LIMIT_FIELDS.length + i] as number;
+      });
+    }
+    return totals;
+  }
+
+  /**
+   * Takes the connections of acceptor `acceptor`, whose thread has died (closing all of
+   * them), out of the server's counts. Only once the thread is gone: nothing may add to
+   * its mirror meanwhile.
+   */
+  releaseAcceptor(acceptor: number): void {
+    const cells = this.#cells;
+    const mine = region(acceptor);
+    const open = Atomics.exchange(cells, mine, 0);
+    if (open !== 0) Atomics.sub(cells, OPEN, open);
+    for (let i = 0; i < SKETCH_CELLS; i++) {
+      const held = Atomics.exchange(cells, mine + 1 + i, 0);
+      if (held !== 0) Atomics.sub(cells, HEADER + i, held);
+    }
+  }
+}
+
+function region(acceptor: number): number {
+  return HEADER + SKETCH_CELLS + acceptor * REGION_CELLS;
+}
+
+/** One acceptor thread's view: it counts into the totals and into its own mirror. */
+class SharedTally implements ConnectionTally {
+  readonly #cells: Int32Array;
+  readonly #mine: number;
+  readonly #maxConnections: number;
+  readonly #maxPerIp: number;
+  readonly #seedA: number;
+  readonly #seedB: number;
+
+  constructor(cells: Int32Array, mine: number, maxConnections: number, maxConnectionsPerIp: number) {
+    this.#cells = cells;
+    this.#mine = mine;
+    this.#maxConnections = maxConnections;
+    this.#maxPerIp = maxConnectionsPerIp;
+    this.#seedA = cells[SEED_A] as number;
+    this.#seedB = cells[SEED_B] as number;
+  }
+
+  get open(): number {
+    return Atomics.load(this.#cells, OPEN);
+  }
+
+  take(address: string): Admission {
+    const cells = this.#cells;
+    const mine = this.#mine;
+    // The mirror first: a thread ended between the two adds is put right from its
+    // mirror, at worst letting one connection too many in, never keeping a place taken.
+    Atomics.add(cells, mine, 1);
+    if (Atomics.add(cells, OPEN, 1) >= this.#maxConnections) {
+      Atomics.sub(cells, OPEN, 1);
+      Atomics.sub(cells, mine, 1);
+      return 'max-connections';
+    }
+    if (this.#maxPerIp === 0) return 'admitted';
+    const [a, b] = this.#buckets(address);
+    Atomics.add(cells, mine + 1 + a, 1);
+    Atomics.add(cells, mine + 1 + b, 1);
+    const fromA = Atomics.add(cells, HEADER + a, 1);
+    const fromB = Atomics.add(cells, HEADER + b, 1);
+    if (Math.min(fromA, fromB) >= this.#maxPerIp) {
+      this.#drop(a, b);
+      return 'max-per-ip';
+    }
+    return 'admitted';
+  }
+
+  release(address: string): void {
+    if (this.#maxPerIp === 0) {
+      Atomics.sub(this.#cells, OPEN, 1);
+      Atomics.sub(this.#cells, this.#mine, 1);
+      return;
+    }
+    const [a, b] = this.#buckets(address);
+    this.#drop(a, b);
+  }
+
+  #drop(a: number, b: number): void {
+    const cells = this.#cells;
+    const mine = this.#mine;
+    Atomics.sub(cells, HEADER + a, 1);
+    Atomics.sub(cells, HEADER + b, 1);
+    Atomics.sub(cells, OPEN, 1);
+    Atomics.sub(cells, mine + 1 + a, 1);
+    Atomics.sub(cells, mine + 1 + b, 1);
+    Atomics.sub(cells, mine, 1);
+  }
+
+  /** The address's counter in each row: FNV-1a under the first seed, then that hash mixed under the second. */
+  #buckets(address: string): [number, number] {
+    let hash = 0x811c9dc5 ^ this.#seedA;
+    for (let i = 0; i < address.length; i++) hash = Math.imul(hash ^ address.charCodeAt(i), 0x01000193);
+    return [(hash >>> 0) % BUCKETS, BUCKETS + (mix(hash ^ this.#seedB) % BUCKETS)];
+  }
+}
+
+/** MurmurHash3's finalizer: every bit of the input moves every bit of the output. */
+function mix(value: number): number {
+  let h = value;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
