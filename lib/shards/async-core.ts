@@ -24,8 +24,9 @@ type Answer = Buffer | number | StoredMessage | typeof ABORT;
  *
  * Every command of the batch is issued before any answer is awaited, so they leave as
  * one pipeline per Redis node; the answers are written in request order once all have
- * come. The router keeps one batch in flight per shard, and the host runs batches one
- * after another, so batches stay in order too. There is no journal: the store is shared
+ * come. The router keeps one batch in flight per shard (its next batch grows meanwhile,
+ * into a bigger pipeline), and the host runs batches one after another, so batches stay
+ * in order too. There is no journal: the store is shared
  * by every node and shard and outlives them, so nothing is ever replayed.
  *
  * Failures never produce a wrong answer: a COMPOSE the store certainly did not apply is

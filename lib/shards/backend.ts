@@ -15,9 +15,9 @@ export interface ShardBackend {
   close(): Promise<void>;
   describe(): ShardInfo[];
   /**
-   * What each shard's store holds, asked of the shard itself (so it waits behind the
-   * batches already sent to it); null for a shard that is not running or does not answer
-   * in time.
+   * What each shard's store holds, asked of the shard itself between two batches (a
+   * batch still on its way may or may not be counted); null for a shard that is not
+   * running or does not answer in time.
    */
   stats(): Promise<(StoreStats | null)[]>;
 }

@@ -11,6 +11,7 @@ import {
   writeMessageReplyBytes,
 } from '../protocol/encode.js';
 import { type MailboxStore, MessageSlot, type StoreStats, isRanged } from '../store/store.js';
+import { ownCopy } from '../util/bytes.js';
 import { RateLimitedLog } from '../util/rate-limited-log.js';
 import { OP_COMPOSE, OP_COUNT, OP_READ, ReplyWriter, RequestReader, readBatchHeader } from './messages.js';
 import { NameCache } from './name-cache.js';
@@ -68,9 +69,7 @@ export class ShardCore {
       }
       if (earlier !== null) {
         // Its own ArrayBuffer: the reply is transferred, and a pooled Buffer's is shared.
-        const copy = Buffer.allocUnsafeSlow(earlier.length);
-        earlier.copy(copy);
-        return copy;
+        return ownCopy(earlier);
       }
     }
     let mode: ApplyMode = 'apply';

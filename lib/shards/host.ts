@@ -9,8 +9,8 @@ import { AsyncShardCore } from './async-core.js';
 import { ShardCore } from './core.js';
 import { osThreadId } from '../util/os-thread-id.js';
 import { type FromShard, MAIN_LINK, type ShardConfig, type ToShard } from './messages.js';
-import { ByteRing } from './ring.js';
-import { RingChannel, type RingBuffers } from './ring-channel.js';
+import { type BatchTaker, shardEnd } from './batch-channel.js';
+import type { RingBuffers } from './ring-channel.js';
 import { ShardLinks } from './shard-links.js';
 
 // Under tsx (development, tests) this file is .ts and so is the Redis store; compiled,
@@ -51,19 +51,18 @@ export async function openShardCore(config: ShardConfig, shardId: number, logger
 }
 
 /**
- * Runs batches through a core one after another and hands each reply to `deliver`, in
- * the order the batches came, whichever channel (link) they came on. A synchronous core
- * answers at once, within the call; an asynchronous one when its store has answered.
+ * Runs batches through a core one after another and hands each reply to the `deliver`
+ * it came with, in the order the batches came, whichever channel (link) they came on. A
+ * synchronous core answers at once, within the call; an asynchronous one when its store
+ * has answered.
  */
-export class BatchRunner {
+export class BatchRunner implements BatchTaker {
   readonly #core: AnyShardCore;
-  readonly #deliver: (reply: Buffer) => void;
   // The last asynchronous batch's end: the next one starts after it.
   #idle: Promise<void> = Promise.resolve();
 
-  constructor(core: AnyShardCore, deliver: (reply: Buffer) => void) {
+  constructor(core: AnyShardCore) {
     this.#core = core;
-    this.#deliver = deliver;
   }
 
   /** Answers within run(): a batch read in place need not outlive the call. */
@@ -72,7 +71,7 @@ export class BatchRunner {
   }
 
   /** Applies a batch of link `link` (its journal key beside the seq); its reply goes to `deliver`. */
-  run(batch: Uint8Array, link: number = MAIN_LINK, deliver: (reply: Buffer) => void = this.#deliver): void {
+  run(batch: Uint8Array, link: number, deliver: (reply: Buffer) => void): void {
     const core = this.#core;
     if (core instanceof ShardCore) {
       deliver(core.handle(batch, link));
@@ -103,9 +102,9 @@ export class BatchRunner {
 
 /**
  * Serves one shard until the acceptor says close; resolves then. Batches come and go on
- * the shard's rings when it has them (see RingChannel), else on `port`, each request
- * batch answered by one reply batch whose buffer is transferred, not copied. The port
- * always carries the control messages and the logs. Further acceptor threads get
+ * the shard's rings when it has them, else on `port` (see BatchChannel), each request
+ * batch answered by one reply batch. The port always carries the control messages and
+ * the logs. Further acceptor threads get
  * channels of their own ('attach'), served by the same runner (ShardLinks).
  */
 export function serveShard(port: MessagePort, shardId: number, config: ShardConfig, rings: RingBuffers | null = null, openRedis?: RedisStoreOpener): Promise<void> {
@@ -125,20 +124,12 @@ export function serveShard(port: MessagePort, shardId: number, config: ShardConf
   return opened.then(
     (core) =>
       new Promise((resolve) => {
-        let channel: RingChannel | null = null;
-        const runner = new BatchRunner(core, (reply) => (channel === null ? post(reply, [reply.buffer as ArrayBuffer]) : channel.send(reply)));
+        const runner = new BatchRunner(core);
+        const channel = shardEnd(port, rings, runner, MAIN_LINK).start();
         const links = new ShardLinks(runner);
-        if (rings !== null) {
-          // A batch read from the ring is valid only during the call: an asynchronous core
-          // (Redis) gets a copy that outlives it.
-          channel = new RingChannel(new ByteRing(rings.replies), new ByteRing(rings.requests), port, (batch, inRing) =>
-            runner.run(inRing && !runner.synchronous ? Buffer.from(batch) : batch),
-          );
-        }
         port.on('message', (message: ToShard) => {
           if (message instanceof Uint8Array) {
-            if (channel !== null) channel.fromPort(Buffer.from(message.buffer, message.byteOffset, message.byteLength));
-            else runner.run(message);
+            channel.fromPort(message);
             return;
           }
           if (message.op === 'stats') {
@@ -154,18 +145,20 @@ export function serveShard(port: MessagePort, shardId: number, config: ShardConf
             return;
           }
           if (message.op === 'close') {
-            // Whatever the rings still hold was sent before the close: answer it first.
-            channel?.drain();
+            // Whatever the rings still hold was sent before the close: answer it first,
+            // and end once every reply is on its way.
+            channel.drain();
             links.drain();
-            void runner.close().then(() => {
-              channel?.close();
-              links.close();
-              port.close();
-              resolve();
-            });
+            void runner
+              .close()
+              .then(() => Promise.all([channel.flushed(), links.flushed()]))
+              .then(() => {
+                links.close();
+                channel.close();
+                resolve();
+              });
           }
         });
-        void channel?.watch();
         post({ op: 'ready', threadId, tid: osThreadId() });
       }),
   );

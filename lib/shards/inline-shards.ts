@@ -2,7 +2,7 @@ import { ShardError, errorMessage } from '../errors.js';
 import { type Logger, withFields } from '../logger.js';
 import type { ShardBackend, ShardInfo, ShardSink } from './backend.js';
 import { BatchRunner, openShardCore } from './host.js';
-import type { ShardConfig } from './messages.js';
+import { MAIN_LINK, type ShardConfig } from './messages.js';
 import type { StoreStats } from '../store/store.js';
 
 /**
@@ -15,6 +15,7 @@ export class InlineShards implements ShardBackend {
   readonly batchesInFlight = 1;
   readonly #logger: Logger;
   #runner: BatchRunner | null = null;
+  #deliver: ((reply: Buffer) => void) | null = null;
 
   constructor(logger: Logger) {
     this.#logger = logger;
@@ -23,7 +24,8 @@ export class InlineShards implements ShardBackend {
   async start(config: ShardConfig, sink: ShardSink): Promise<void> {
     try {
       const core = await openShardCore(config, 0, withFields(this.#logger, { shard: 0 }));
-      this.#runner = new BatchRunner(core, (reply) => sink.onReply(0, reply));
+      this.#runner = new BatchRunner(core);
+      this.#deliver = (reply) => sink.onReply(0, reply);
     } catch (err) {
       throw new ShardError('PH_ERR_SHARD_START_FAILED', `shard 0 could not start: ${errorMessage(err)}`, { cause: err });
     }
@@ -31,14 +33,14 @@ export class InlineShards implements ShardBackend {
 
   send(_shardId: number, batch: Buffer): void {
     const runner = this.#runner;
-    if (runner === null) throw new Error('inline shard used before start()');
-    runner.run(batch);
+    if (runner === null || this.#deliver === null) throw new Error('inline shard used before start() or after close()');
+    runner.run(batch, MAIN_LINK, this.#deliver);
   }
 
   async close(): Promise<void> {
-    const runner = this.#runner;
+    // The runner stays until every batch given to it has been answered.
+    await this.#runner?.close();
     this.#runner = null;
-    await runner?.close();
   }
 
   describe(): ShardInfo[] {

@@ -1,48 +1,9 @@
-import type { MessagePort } from 'node:worker_threads';
 import type { ShardError } from '../errors.js';
 import type { StoreStats } from '../store/store.js';
 import type { ShardBackend, ShardInfo, ShardSink } from './backend.js';
 import type { ShardConfig } from './messages.js';
-import { ByteRing } from './ring.js';
-import { RingChannel } from './ring-channel.js';
+import { type BatchChannel, acceptorEnd } from './batch-channel.js';
 import type { AcceptorLinkEnd } from './worker-shards.js';
-
-/** One shard's channel as this thread holds it; replaced whole when the shard is. */
-class LinkChannel {
-  readonly #port: MessagePort;
-  readonly #rings: RingChannel | null;
-  #closed = false;
-
-  constructor(end: AcceptorLinkEnd, reply: (batch: Buffer) => void) {
-    this.#port = end.port;
-    const deliver = (batch: Buffer): void => {
-      if (!this.#closed) reply(batch);
-    };
-    if (end.rings === null) {
-      this.#rings = null;
-      end.port.on('message', (batch: Uint8Array) => deliver(Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength)));
-      return;
-    }
-    // A reply read from the ring is copied out: reply slots keep ranges of it until their
-    // connections have written them, long after the ring has moved on.
-    const rings = new RingChannel(new ByteRing(end.rings.requests), new ByteRing(end.rings.replies), end.port, (batch, inRing) => deliver(inRing ? copyOut(batch) : batch));
-    this.#rings = rings;
-    end.port.on('message', (batch: Uint8Array) => rings.fromPort(Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength)));
-    void rings.watch();
-  }
-
-  send(batch: Buffer): void {
-    if (this.#closed) return;
-    if (this.#rings !== null) this.#rings.send(batch);
-    else this.#port.postMessage(batch, [batch.buffer as ArrayBuffer]);
-  }
-
-  close(): void {
-    this.#closed = true;
-    this.#rings?.close();
-    this.#port.close();
-  }
-}
 
 // close() waits this long at most for the replies to batches already sent (a shard that
 // restarts meanwhile answers them too); then the channels close regardless.
@@ -59,7 +20,7 @@ export class LinkedShards implements ShardBackend {
   readonly size: number;
   readonly batchesInFlight: number;
   readonly #ends: readonly AcceptorLinkEnd[];
-  readonly #channels: LinkChannel[] = [];
+  readonly #channels: BatchChannel[] = [];
   // Batches sent on each shard's current channel and not yet answered.
   readonly #outstanding: number[];
   #sink: ShardSink | null = null;
@@ -80,7 +41,7 @@ export class LinkedShards implements ShardBackend {
 
   send(shardId: number, batch: Buffer): void {
     (this.#outstanding[shardId] as number)++;
-    (this.#channels[shardId] as LinkChannel).send(batch);
+    (this.#channels[shardId] as BatchChannel).send(batch);
   }
 
   /**
@@ -118,22 +79,15 @@ export class LinkedShards implements ShardBackend {
     return this.#ends.map(() => null);
   }
 
-  #open(shardId: number, end: AcceptorLinkEnd): LinkChannel {
-    return new LinkChannel(end, (batch) => {
+  #open(shardId: number, end: AcceptorLinkEnd): BatchChannel {
+    return acceptorEnd(end.port, end.rings, (batch) => {
       (this.#outstanding[shardId] as number)--;
       this.#sink?.onReply(shardId, batch);
       this.#checkSettled();
-    });
+    }).listen();
   }
 
   #checkSettled(): void {
     if (this.#settled !== null && this.#outstanding.every((count) => count <= 0)) this.#settled();
   }
-}
-
-/** A reply batch in a buffer of its own, out of the ring it was read from. */
-function copyOut(batch: Buffer): Buffer {
-  const copy = Buffer.allocUnsafeSlow(batch.length);
-  copy.set(batch);
-  return copy;
 }

@@ -13,6 +13,11 @@ export interface RingBuffers {
 export const REQUEST_RING_BYTES = 1 << 20;
 export const REPLY_RING_BYTES = 1 << 20;
 
+// A backlog is offered again after this long, doubling (to the cap) while the other side
+// makes no room: it may be starting, backing off after a crash, or gone.
+const FIRST_RETRY_MS = 1;
+const MAX_RETRY_MS = 64;
+
 /**
  * One end of a shard's pair of rings, the same code on both sides: it writes outgoing
  * batches to one ring and hands incoming ones, read from the other, to `receive`. A
@@ -36,6 +41,8 @@ export class RingChannel {
   #arrived: (() => void) | null = null;
   #closed = false;
   #retry: NodeJS.Timeout | null = null;
+  #retryMs = FIRST_RETRY_MS;
+  #whenFlushed: (() => void)[] = [];
 
   /**
    * `receive(batch, inRing)` gets each incoming batch; when `inRing` the batch is a view
@@ -52,13 +59,16 @@ export class RingChannel {
   send(batch: Buffer): void {
     if (this.#backlog.length > 0 || !this.#offer(batch)) {
       this.#backlog.push(batch);
-      // The other side makes room as it reads; if it never answers (it is gone), the
-      // backlog dies with this channel.
-      this.#retry ??= setTimeout(() => {
-        this.#retry = null;
-        this.#flushBacklog();
-      }, 1);
+      // The other side makes room as it reads, and this side then offers the backlog
+      // again (drain()); the retry covers a side that reads without answering.
+      this.#scheduleRetry();
     }
+  }
+
+  /** Settles once the backlog is empty: every batch sent is in the ring or on the port (or the channel is closed). */
+  flushed(): Promise<void> {
+    if (this.#backlog.length === 0 || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => this.#whenFlushed.push(resolve));
   }
 
   /** A batch that came on the port (announced by a mark in the ring). */
@@ -116,23 +126,37 @@ export class RingChannel {
     }
   }
 
+  /** Stops reading and writing; a backlog still waiting is dropped (await flushed() first to keep it). */
   close(): void {
     this.#closed = true;
     this.#arrived?.();
     if (this.#retry !== null) clearTimeout(this.#retry);
     this.#backlog.length = 0;
+    this.#settleFlushed();
     this.#in.wake();
   }
 
   #flushBacklog(): void {
     const backlog = this.#backlog;
+    const before = backlog.length;
     while (backlog.length > 0 && this.#offer(backlog[0] as Buffer)) backlog.shift();
-    if (backlog.length > 0 && this.#retry === null && !this.#closed) {
-      this.#retry = setTimeout(() => {
-        this.#retry = null;
-        this.#flushBacklog();
-      }, 1);
-    }
+    if (backlog.length < before) this.#retryMs = FIRST_RETRY_MS;
+    if (backlog.length === 0) this.#settleFlushed();
+    else this.#scheduleRetry();
+  }
+
+  #scheduleRetry(): void {
+    if (this.#retry !== null || this.#closed) return;
+    const delay = this.#retryMs;
+    this.#retryMs = Math.min(delay * 2, MAX_RETRY_MS);
+    this.#retry = setTimeout(() => {
+      this.#retry = null;
+      this.#flushBacklog();
+    }, delay);
+  }
+
+  #settleFlushed(): void {
+    for (const resolve of this.#whenFlushed.splice(0)) resolve();
   }
 
   #offer(batch: Buffer): boolean {

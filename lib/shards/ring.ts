@@ -87,11 +87,6 @@ export class ByteRing {
     return true;
   }
 
-  /** True when the consumer has read everything written. */
-  get drained(): boolean {
-    return Atomics.load(this.#header, READ) === Atomics.load(this.#header, WRITE);
-  }
-
   /** The offset to write `bytes` at, wrapping if need be; -1 when the ring has no room. */
   #reserve(bytes: number): number {
     const capacity = this.capacity;

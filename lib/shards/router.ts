@@ -3,7 +3,7 @@ import type { Logger } from '../logger.js';
 import type { StoreStats } from '../store/store.js';
 import type { ComposeCommand } from '../protocol/commands.js';
 import { REPLY_MESSAGE_FAILED } from '../protocol/encode.js';
-import { ByteWriter } from '../util/bytes.js';
+import { ByteWriter, ownCopy } from '../util/bytes.js';
 import { RingQueue } from '../util/ring-queue.js';
 import { shardIndex } from '../util/shard-hash.js';
 import type { ShardBackend, ShardInfo, ShardSink } from './backend.js';
@@ -97,6 +97,9 @@ export class ShardRouter implements ShardSink {
   readonly #options: RouterOptions;
   readonly #channels: Channel[] = [];
   #flushScheduled = false;
+  // close() waits for every command to be answered; this settles it.
+  #whenIdle: (() => void) | null = null;
+  #closed = false;
   readonly #flush = (): void => this.#sendBatches();
 
   constructor(backend: ShardBackend, options: RouterOptions) {
@@ -113,9 +116,15 @@ export class ShardRouter implements ShardSink {
     return this.#backend.start(config, this);
   }
 
-  /** Ends the shards once the batches already sent have been answered. */
-  close(): Promise<void> {
-    return this.#backend.close();
+  /**
+   * Ends the shards once every command given to the router has its answer: what waits
+   * behind a batch in flight is still sent, so no command is left without one (or
+   * without its failure, should a shard be lost meanwhile). No command may come after.
+   */
+  async close(): Promise<void> {
+    if (!this.#idle()) await new Promise<void>((resolve) => (this.#whenIdle = resolve));
+    this.#closed = true;
+    await this.#backend.close();
   }
 
   /** The shards and the threads they run on. */
@@ -176,6 +185,7 @@ export class ShardRouter implements ShardSink {
     // What gathered while the shard worked leaves now. (After the pairing above: an
     // inline shard answers within send(), re-entering here.)
     if (channel.writer.length > 0 && channel.sent.size < this.#backend.batchesInFlight) this.#send(shardId, channel);
+    else if (this.#whenIdle !== null) this.#settleIfIdle();
   }
 
   /**
@@ -213,6 +223,19 @@ export class ShardRouter implements ShardSink {
       logger.warn({ shard: shardId, failed, dropped }, `shard ${shardId}: ${failed} COMPOSE(s) it had not answered got MESSAGE FAILED; the connections of ${dropped} other command(s) were dropped`);
     }
     if (channel.writer.length > 0) this.#scheduleFlush();
+    else if (this.#whenIdle !== null) this.#settleIfIdle();
+  }
+
+  /** Nothing waits to be sent or answered. */
+  #idle(): boolean {
+    return this.#channels.every((channel) => channel.writer.length === 0 && channel.sent.size === 0);
+  }
+
+  #settleIfIdle(): void {
+    if (!this.#idle()) return;
+    const settle = this.#whenIdle;
+    this.#whenIdle = null;
+    settle?.();
   }
 
   /** Sends the unanswered batches again; false if one has failed too often. */
@@ -226,7 +249,7 @@ export class ShardRouter implements ShardSink {
     for (const batch of channel.sent) {
       batch.attempts++;
       batch.sentAt = performance.now();
-      const again = copyForTransfer(batch.copy as Buffer);
+      const again = ownCopy(batch.copy as Buffer);
       // Only a batch sent again can have been applied already: the flag tells the shard
       // to look in its journal, which it skips otherwise.
       markResent(again);
@@ -236,6 +259,7 @@ export class ShardRouter implements ShardSink {
   }
 
   #enqueue(shardId: number, reply: PendingReply): ByteWriter {
+    if (this.#closed) throw new Error('a command was routed after the router closed');
     const channel = this.#channels[shardId] as Channel;
     channel.pending.push(reply);
     if (channel.writer.length === 0) beginBatch(channel.writer);
@@ -262,7 +286,7 @@ export class ShardRouter implements ShardSink {
     const batch = channel.writer.take();
     const seq = channel.nextSeq++;
     sealBatch(batch, seq, channel.acked);
-    channel.sent.push({ seq, requests: channel.unsent, copy: this.#options.replay ? copyForTransfer(batch) : null, attempts: 1, sentAt: performance.now() });
+    channel.sent.push({ seq, requests: channel.unsent, copy: this.#options.replay ? ownCopy(batch) : null, attempts: 1, sentAt: performance.now() });
     channel.unsent = 0;
     this.#backend.send(shardId, batch);
   }
@@ -273,11 +297,4 @@ function nextPending(pending: RingQueue<PendingReply>, shardId: number): Pending
   const reply = pending.shift();
   if (reply === undefined) throw new Error(`shard ${shardId} sent more replies than it was sent commands`);
   return reply;
-}
-
-/** A copy in a buffer of its own, which may be transferred to another thread. */
-function copyForTransfer(bytes: Buffer): Buffer {
-  const copy = Buffer.allocUnsafeSlow(bytes.length);
-  bytes.copy(copy);
-  return copy;
 }

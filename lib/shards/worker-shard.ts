@@ -5,6 +5,8 @@ import type { Logger } from '../logger.js';
 import type { ShardSink } from './backend.js';
 import type { FromShard, LinkEnd, ShardConfig, ShardTaskData } from './messages.js';
 import type { StoreStats } from '../store/store.js';
+import { BatchChannel, acceptorEnd } from './batch-channel.js';
+import { type RingBuffers, createRingBuffers } from './ring-channel.js';
 
 // A stats request unanswered this long (a shard stuck in a long batch) counts as no answer:
 // a metrics scrape must not hang on one shard.
@@ -14,8 +16,6 @@ interface StatsWaiter {
   settled: boolean;
   resolve(stats: StoreStats | null): void;
 }
-import { ByteRing } from './ring.js';
-import { RingChannel, type RingBuffers, createRingBuffers } from './ring-channel.js';
 
 /** What one shard's worker needs from the pool that owns it. */
 export interface WorkerShardContext {
@@ -67,7 +67,7 @@ export class WorkerShard {
   readonly #context: WorkerShardContext;
   // Batches go on the rings when the pool uses them; else on the port.
   readonly #rings: RingBuffers | null;
-  readonly #channel: RingChannel | null;
+  readonly #channel: BatchChannel;
   #settleReady: { resolve(): void; reject(error: ShardError): void } | null = null;
   // Stats requests in the order sent; the shard answers them in the same order.
   readonly #statsWaiters: StatsWaiter[] = [];
@@ -83,19 +83,10 @@ export class WorkerShard {
     this.ready.catch(() => {});
     const { port1, port2 } = new MessageChannel();
     this.#port = port1;
-    if (context.rings) {
-      const rings = createRingBuffers();
-      this.#rings = rings;
-      // A reply read from the ring is copied out: reply slots keep ranges of it until
-      // their connections have written them, long after the ring has moved on.
-      this.#channel = new RingChannel(new ByteRing(rings.requests), new ByteRing(rings.replies), port1, (batch, inRing) =>
-        this.#reply(inRing ? copyOut(batch) : batch),
-      );
-      void this.#channel.watch();
-    } else {
-      this.#rings = null;
-      this.#channel = null;
-    }
+    this.#rings = context.rings ? createRingBuffers() : null;
+    // First: when the port closes, the channel takes the replies the worker left in the
+    // ring before the loss is reported.
+    this.#channel = acceptorEnd(port1, this.#rings, (batch) => this.#reply(batch)).start();
     port1.on('message', (message: FromShard) => this.#onMessage(message));
     port1.on('close', () => this.#lose(new ShardError('PH_ERR_SHARD_CRASHED', `shard ${shardId} worker exited`)));
     if (delayMs === 0) this.#run(port2);
@@ -134,8 +125,7 @@ export class WorkerShard {
   }
 
   send(batch: Buffer): void {
-    if (this.#channel !== null) this.#channel.send(batch);
-    else this.#port.postMessage(batch, [batch.buffer as ArrayBuffer]);
+    this.#channel.send(batch);
   }
 
   /** What the shard's store holds, or null if the shard is not serving or does not answer in time. */
@@ -164,16 +154,17 @@ export class WorkerShard {
     this.#answerStats();
     this.#settleReady?.reject(new ShardError('PH_ERR_SHARD_START_FAILED', `shard ${this.shardId} was closed before it was ready`));
     if (running) {
-      // The port's close event comes after every reply already posted on it.
+      // The port's close event comes after every reply already posted on it, and the
+      // channel then takes those the shard left in the ring.
       const closed = new Promise<void>((resolve) => this.#port.once('close', () => resolve()));
+      // Batches waiting for room in the ring go before the close, which the shard obeys
+      // once it has answered all it was sent. (A worker that dies meanwhile closes the
+      // port, and with it the channel.)
+      await this.#channel.flushed();
       this.#port.postMessage({ op: 'close' });
       await closed;
-      // Replies the shard left in the ring before it closed.
-      this.#channel?.drain();
-    } else {
-      this.#port.close();
     }
-    this.#channel?.close();
+    this.#channel.close();
     await this.#task?.catch(() => {});
   }
 
@@ -200,14 +191,14 @@ export class WorkerShard {
     if (this.#state === 'lost') return;
     const { logger } = this.#context;
     if (message instanceof Uint8Array) {
-      const batch = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
-      if (this.#channel !== null) this.#channel.fromPort(batch);
-      else this.#reply(batch);
+      this.#channel.fromPort(message);
     } else if (message.op === 'log') {
       logger[message.level]({ ...message.fields, shard: this.shardId }, message.message);
     } else if (message.op === 'stats') {
       this.#statsWaiters.shift()?.resolve(message.stats);
     } else if (message.op === 'ready') {
+      // Closed while starting: the worker's late 'ready' changes nothing.
+      if (this.#state !== 'starting') return;
       this.#threadId = message.threadId;
       this.#tid = message.tid;
       this.#state = 'ready';
@@ -230,18 +221,13 @@ export class WorkerShard {
 
   #lose(error: ShardError): void {
     if (this.#state === 'lost' || this.#state === 'closed') return;
+    // Replies the worker wrote before it died are answers all the same (a READ it
+    // answered has taken its message): they go out before the rest is failed.
+    this.#channel.drain();
     this.#state = 'lost';
     this.#answerStats();
-    this.#channel?.close();
-    this.#port.close();
+    this.#channel.close();
     this.#settleReady?.reject(error);
     this.#context.lost(this, error);
   }
-}
-
-/** A reply batch in a buffer of its own, out of the ring it was read from. */
-function copyOut(batch: Buffer): Buffer {
-  const copy = Buffer.allocUnsafeSlow(batch.length);
-  copy.set(batch);
-  return copy;
 }

@@ -68,12 +68,13 @@ export class WorkerShards implements ShardBackend {
   }
 
   /**
-   * On the ring a busy shard takes the next batch without being woken, so two may be on
-   * their way; on the port every batch wakes it, and a durable shard commits one batch
-   * per transaction: their batches grow instead while one is out (group commit).
+   * On the ring a busy shard in memory takes the next batch without being woken, so two
+   * may be on their way. Otherwise one: on the port every batch wakes the shard; a
+   * durable shard commits one batch per transaction, and a shard over Redis sends one
+   * pipeline per batch, so their batches grow instead while one is out (group commit).
    */
   get batchesInFlight(): number {
-    return this.#transport === 'ring' && this.#storeKind !== 'sqlite' ? RING_BATCHES_IN_FLIGHT : 1;
+    return this.#transport === 'ring' && this.#storeKind === 'memory' ? RING_BATCHES_IN_FLIGHT : 1;
   }
 
   async start(config: ShardConfig, sink: ShardSink): Promise<void> {

@@ -1,6 +1,16 @@
 import { copyBytes } from './copy-bytes.js';
 
 /**
+ * A copy in a buffer of its own, not a slice of Node's shared pool: it may be transferred
+ * to another thread, and it keeps nothing else alive.
+ */
+export function ownCopy(bytes: Uint8Array): Buffer {
+  const copy = Buffer.allocUnsafeSlow(bytes.length);
+  copy.set(bytes);
+  return copy;
+}
+
+/**
  * An append-only byte buffer that grows by doubling. `take()` hands the bytes out as a
  * view of a buffer of its own (not Node's shared pool), so the caller may transfer the
  * underlying ArrayBuffer to another thread; the writer then starts a new buffer sized

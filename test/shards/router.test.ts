@@ -1,7 +1,7 @@
 import test from 'ava';
 import { silentLogger } from '../../lib/logger.js';
 import type { ShardBackend } from '../../lib/shards/backend.js';
-import { OP_COUNT, ReplyWriter } from '../../lib/shards/messages.js';
+import { OP_COUNT, ReplyWriter, RequestReader } from '../../lib/shards/messages.js';
 import { type PendingReply, ShardRouter } from '../../lib/shards/router.js';
 
 /** A router over one fake shard that answers each batch with `answer(requests)` records. */
@@ -69,4 +69,49 @@ test('a reply batch with fewer records than its batch had commands fails where i
 test('a reply with no batch sent is refused', (t) => {
   const { router } = routerAnswering(() => 0);
   t.throws(() => router.onReply(0, Buffer.alloc(0)), { message: /never sent/ });
+});
+
+test('close() sends what waits behind a batch in flight, and ends the shards only once every command is answered', async (t) => {
+  // A shard that answers when told to: one batch in flight, the next one waits.
+  const unanswered: number[] = [];
+  const events: string[] = [];
+  const backend: ShardBackend = {
+    size: 1,
+    batchesInFlight: 1,
+    start: async () => {},
+    send: (_shardId, batch) => {
+      const requests = new RequestReader(batch);
+      let count = 0;
+      while (requests.next()) count++;
+      unanswered.push(count);
+      events.push('send');
+    },
+    close: async () => void events.push('close'),
+    describe: () => [],
+    stats: async () => [],
+  };
+  const answerOne = (): void => {
+    const writer = new ReplyWriter();
+    for (let i = unanswered.shift() ?? 0; i > 0; i--) writer.reply(Buffer.from('0\n'));
+    router.onReply(0, writer.take());
+  };
+  const router = new ShardRouter(backend, { replay: false, logger: silentLogger });
+  const answers: string[] = [];
+  router.count(Buffer.from('a'), pending(answers));
+  await turn();
+  router.count(Buffer.from('b'), pending(answers));
+  router.count(Buffer.from('c'), pending(answers));
+  await turn();
+  t.deepEqual(events, ['send'], 'b and c wait behind a');
+
+  const closed = router.close();
+  await turn();
+  t.deepEqual(events, ['send'], 'the shards are not closed while a command waits');
+  answerOne();
+  t.deepEqual(events, ['send', 'send'], 'b and c leave once a is answered');
+  answerOne();
+  await closed;
+  t.deepEqual(events, ['send', 'send', 'close']);
+  t.deepEqual(answers, ['0\n', '0\n', '0\n']);
+  t.throws(() => router.count(Buffer.from('d'), pending(answers)), { message: /after the router closed/ });
 });
