@@ -1,9 +1,5 @@
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { openDataDir } from '../store/data-dir.js';
 import { checkDataDir } from '../store/integrity.js';
-import { UsageError } from './flags.js';
+import { withDataDir } from './data-dir-command.js';
 import { DEFAULT_DATA_DIR } from './serve.js';
 
 export const CHECK_HELP = `Usage: pigeonhole check [--data-dir DIR]
@@ -22,22 +18,7 @@ server is using it, say); 2 a bad option. After damage: pigeonhole salvage.
 `;
 
 export async function check(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: { 'data-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    strict: true,
-    allowPositionals: false,
-  });
-  if (values.help) {
-    process.stdout.write(CHECK_HELP);
-    return 0;
-  }
-  if (values['data-dir'] === '') throw new UsageError('--data-dir cannot be empty');
-  const dir = resolve(values['data-dir'] ?? DEFAULT_DATA_DIR);
-  // Checking must not create what it checks.
-  if (!existsSync(dir)) throw new UsageError(`no data directory at ${dir}`);
-  const release = openDataDir(dir);
-  try {
+  return withDataDir(args, CHECK_HELP, (dir) => {
     const report = checkDataDir(dir);
     const out: string[] = [];
     if (report.layout !== null) out.push(`${dir}: ${report.layout.shards} shard file(s), generation ${report.layout.generation}`);
@@ -59,7 +40,5 @@ export async function check(args: string[]): Promise<number> {
     out.push(`damage found: with no server running, 'pigeonhole salvage --data-dir ${dir}' copies every readable message into a fresh generation`);
     process.stdout.write(`${out.join('\n')}\n`);
     return 1;
-  } finally {
-    release();
-  }
+  });
 }

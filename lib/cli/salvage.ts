@@ -1,9 +1,6 @@
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { openDataDir } from '../store/data-dir.js';
+import { join } from 'node:path';
 import { salvageDataDir } from '../store/salvage.js';
-import { UsageError } from './flags.js';
+import { withDataDir } from './data-dir-command.js';
 import { DEFAULT_DATA_DIR } from './serve.js';
 
 export const SALVAGE_HELP = `Usage: pigeonhole salvage [--data-dir DIR]
@@ -25,21 +22,7 @@ server is using the directory, the disk is full, ...); 2 a bad option.
 `;
 
 export async function salvage(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: { 'data-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    strict: true,
-    allowPositionals: false,
-  });
-  if (values.help) {
-    process.stdout.write(SALVAGE_HELP);
-    return 0;
-  }
-  if (values['data-dir'] === '') throw new UsageError('--data-dir cannot be empty');
-  const dir = resolve(values['data-dir'] ?? DEFAULT_DATA_DIR);
-  if (!existsSync(dir)) throw new UsageError(`no data directory at ${dir}`);
-  const release = openDataDir(dir);
-  try {
+  return withDataDir(args, SALVAGE_HELP, (dir) => {
     const report = salvageDataDir(dir);
     const out: string[] = [];
     for (const file of report.files) {
@@ -52,7 +35,5 @@ export async function salvage(args: string[]): Promise<number> {
     out.push(`the old generation is kept as ${join(dir, report.keptAs)}/: remove it once you no longer need it`);
     process.stdout.write(`${out.join('\n')}\n`);
     return 0;
-  } finally {
-    release();
-  }
+  });
 }
