@@ -115,6 +115,24 @@ test('past maxLineBufferBytes of unfinished lines in all, the connection holding
   t.is((await small.readLine()).toString(), 'MESSAGE SENT');
 });
 
+test('whole lines waiting behind backpressure are not unfinished lines: pipelined clients are served, not cut', async (t) => {
+  const { server, login } = await startServer(t, { maxInFlight: 2, maxLineBufferBytes: 100_000 });
+  // 60 kB of complete READ lines each, in one write: paused after two commands, each
+  // connection holds most of a read of whole lines, 120 kB together, but not one byte
+  // of an unfinished line.
+  const reads = 12_000;
+  const clients = await Promise.all([login('piper-a'), login('piper-b')]);
+  const answered = await Promise.all(
+    clients.map(async (client) => {
+      await client.send('READ\n'.repeat(reads));
+      const replies = await client.lines(reads);
+      return replies.filter((line) => line === 'READ ERROR').length;
+    }),
+  );
+  t.deepEqual(answered, [reads, reads]);
+  t.is(server.limitCounts.lineBufferDrops, 0);
+});
+
 test('in memory, past maxStoreBytes COMPOSE fails and READs go on; a READ makes room again', async (t) => {
   const { login } = await startServer(t, { maxStoreBytes: 1024 * 1024 });
   const hoarder = await login('hoarder');
