@@ -56,9 +56,10 @@ export interface ServerOptions {
   fsync?: boolean;
   /**
    * The most bytes the stored messages may take, split evenly between the shards; past
-   * it COMPOSE is answered MESSAGE FAILED (reads go on). In memory the default is a
-   * quarter of the machine's memory (or of the container's, when it has a limit); on
-   * disk there is no cap by default (minFreeDiskBytes keeps the disk usable).
+   * it COMPOSE is answered MESSAGE FAILED (reads go on). In memory, where mailboxes and
+   * senders count too, the default is a quarter of the machine's memory (or of the
+   * container's, when it has a limit); on disk there is no cap by default
+   * (minFreeDiskBytes keeps the disk usable).
    */
   maxStoreBytes?: number;
   /**
