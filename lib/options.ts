@@ -13,6 +13,7 @@ export type { ShardTransport } from './shards/worker-shards.js';
 
 export { DEFAULT_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES, MIN_MAX_LINE_BYTES } from './protocol/defaults.js';
 export type { RedisOptions } from './store/redis/options.js';
+export { REDIS_OPTION_RANGES } from './store/redis/options.js';
 
 export interface ServerOptions {
   /**
@@ -56,9 +57,10 @@ export interface ServerOptions {
   fsync?: boolean;
   /**
    * The most bytes the stored messages may take, split evenly between the shards; past
-   * it COMPOSE is answered MESSAGE FAILED (reads go on). In memory the default is a
-   * quarter of the machine's memory (or of the container's, when it has a limit); on
-   * disk there is no cap by default (minFreeDiskBytes keeps the disk usable).
+   * it COMPOSE is answered MESSAGE FAILED (reads go on). In memory, where mailboxes and
+   * senders count too, the default is a quarter of the machine's memory (or of the
+   * container's, when it has a limit); on disk there is no cap by default
+   * (minFreeDiskBytes keeps the disk usable).
    */
   maxStoreBytes?: number;
   /**
@@ -142,7 +144,8 @@ export const MAX_SHARDS = 256;
 export const MAX_ACCEPTORS = 64;
 export const MAX_MAX_IN_FLIGHT = 1_000_000;
 
-type NumericOption =
+/** The options that are whole numbers. */
+export type NumericOption =
   | 'shards'
   | 'acceptors'
   | 'maxMessagesPerUser'
@@ -156,7 +159,11 @@ type NumericOption =
   | 'lineTimeoutMs'
   | 'maxLineBufferBytes';
 
-const LIMITS: Record<NumericOption, readonly [min: number, max: number]> = {
+/**
+ * Each numeric option's range, [min, max]: resolveOptions() checks them, and the CLI's
+ * flags take the same (scaled where a flag counts seconds), so the two never disagree.
+ */
+export const OPTION_RANGES: Readonly<Record<NumericOption, readonly [min: number, max: number]>> = {
   shards: [0, MAX_SHARDS],
   acceptors: [1, MAX_ACCEPTORS],
   maxMessagesPerUser: [1, 2 ** 32 - 1],
@@ -170,7 +177,7 @@ const LIMITS: Record<NumericOption, readonly [min: number, max: number]> = {
   lineTimeoutMs: [0, 2 ** 31 - 1],
   maxLineBufferBytes: [MIN_MAX_LINE_BYTES + 1, Number.MAX_SAFE_INTEGER],
 };
-const KNOWN_OPTIONS = [...Object.keys(LIMITS), 'dataDir', 'fsync', 'redis', 'shardTransport', 'logger', 'tls'];
+const KNOWN_OPTIONS = [...Object.keys(OPTION_RANGES), 'dataDir', 'fsync', 'redis', 'shardTransport', 'logger', 'tls'];
 const TRANSPORTS: readonly ShardTransport[] = ['ring', 'port'];
 
 /** Checks every option and fills in defaults; throws InvalidOptionError before anything starts. */
@@ -244,6 +251,6 @@ export function lineBufferShare(maxLineBufferBytes: number, acceptors: number): 
 }
 
 function integer(name: NumericOption, value: unknown, fallback?: number): number {
-  const [min, max] = LIMITS[name];
+  const [min, max] = OPTION_RANGES[name];
   return integerOption(name, value, min, max, fallback);
 }

@@ -14,6 +14,12 @@ export function integerFlag(flag: string, value: string | undefined, min: number
   return n;
 }
 
+/** A flag in whole seconds for a value in milliseconds within [minMs, maxMs]; gives the milliseconds. */
+export function secondsFlag(flag: string, value: string | undefined, minMs: number, maxMs: number): number | undefined {
+  const seconds = integerFlag(flag, value, Math.ceil(minMs / 1000), Math.floor(maxMs / 1000));
+  return seconds === undefined ? undefined : seconds * 1000;
+}
+
 const BYTE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
 
 /** A size in bytes: a whole number, optionally followed by K, M or G (1024-based). */

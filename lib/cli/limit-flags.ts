@@ -1,5 +1,5 @@
-import { DEFAULT_LINE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_LINE_BUFFER_BYTES, type ServerOptions, defaultMaxConnections } from '../options.js';
-import { UsageError, bytesFlag, integerFlag } from './flags.js';
+import { DEFAULT_LINE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_LINE_BUFFER_BYTES, OPTION_RANGES, type ServerOptions, defaultMaxConnections } from '../options.js';
+import { UsageError, bytesFlag, integerFlag, secondsFlag } from './flags.js';
 
 /** `pigeonhole serve`'s flags for the limits on what clients and the store may hold. */
 export const LIMIT_FLAGS = {
@@ -35,16 +35,31 @@ export const LIMITS_HELP = `  --max-connections N    connections open at once; m
 
 type LimitValues = Partial<Record<keyof typeof LIMIT_FLAGS, string>>;
 
-/** The server options the limit flags ask for (undefined where a flag is not given). */
-export function limitOptions(values: LimitValues, durable: boolean): Partial<ServerOptions> {
-  const lineSeconds = integerFlag('line-timeout', values['line-timeout'], 0, 2_147_483);
-  if (!durable && values['min-free-disk'] !== undefined) throw new UsageError('--min-free-disk applies to on-disk storage; drop --memory');
+/** Where the mailboxes are kept, as the other flags say. */
+export type Storage = 'disk' | 'memory' | 'redis';
+
+/**
+ * The server options the limit flags ask for (undefined where a flag is not given). Each
+ * takes its option's range (OPTION_RANGES), as resolveOptions() checks it.
+ */
+export function limitOptions(values: LimitValues, storage: Storage): Partial<ServerOptions> {
+  const lineTimeoutMs = secondsFlag('line-timeout', values['line-timeout'], ...OPTION_RANGES.lineTimeoutMs);
+  if (storage !== 'disk' && values['min-free-disk'] !== undefined) {
+    throw new UsageError(
+      storage === 'memory'
+        ? '--min-free-disk applies to on-disk storage; drop --memory'
+        : '--min-free-disk applies to on-disk storage, not to mailboxes kept in Redis; drop it (Redis has its own maxmemory)',
+    );
+  }
+  if (storage === 'redis' && values['max-store-bytes'] !== undefined) {
+    throw new UsageError('--max-store-bytes caps the memory and on-disk stores, not Redis; drop it and set maxmemory in Redis');
+  }
   return {
-    maxConnections: integerFlag('max-connections', values['max-connections'], 1, 10_000_000),
-    maxConnectionsPerIp: integerFlag('max-connections-per-ip', values['max-connections-per-ip'], 0, 10_000_000),
-    lineTimeoutMs: lineSeconds === undefined ? undefined : lineSeconds * 1000,
-    maxLineBufferBytes: bytesFlag('max-line-buffer', values['max-line-buffer'], 1, Number.MAX_SAFE_INTEGER),
-    maxStoreBytes: bytesFlag('max-store-bytes', values['max-store-bytes'], 64 * 1024, Number.MAX_SAFE_INTEGER),
-    minFreeDiskBytes: bytesFlag('min-free-disk', values['min-free-disk'], 0, Number.MAX_SAFE_INTEGER),
+    maxConnections: integerFlag('max-connections', values['max-connections'], ...OPTION_RANGES.maxConnections),
+    maxConnectionsPerIp: integerFlag('max-connections-per-ip', values['max-connections-per-ip'], ...OPTION_RANGES.maxConnectionsPerIp),
+    lineTimeoutMs,
+    maxLineBufferBytes: bytesFlag('max-line-buffer', values['max-line-buffer'], ...OPTION_RANGES.maxLineBufferBytes),
+    maxStoreBytes: bytesFlag('max-store-bytes', values['max-store-bytes'], ...OPTION_RANGES.maxStoreBytes),
+    minFreeDiskBytes: bytesFlag('min-free-disk', values['min-free-disk'], ...OPTION_RANGES.minFreeDiskBytes),
   };
 }

@@ -4,7 +4,16 @@ import { parseArgs } from 'node:util';
 import { InvalidOptionError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { type MetricsEndpoint, serveMetrics } from '../metrics/http.js';
-import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_MESSAGES_PER_USER, MAX_ACCEPTORS, MAX_MAX_IN_FLIGHT, MAX_MAX_LINE_BYTES, MAX_SHARDS, MIN_MAX_LINE_BYTES, type RedisOptions, defaultShardCount } from '../options.js';
+import {
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_MAX_LINE_BYTES,
+  DEFAULT_MAX_MESSAGES_PER_USER,
+  OPTION_RANGES,
+  REDIS_OPTION_RANGES,
+  type RedisOptions,
+  defaultShardCount,
+} from '../options.js';
 import { DEFAULT_HOST, DEFAULT_PORT } from '../protocol/defaults.js';
 import type { ServerOptions } from '../options.js';
 import { type PigeonholeServer, createServer } from '../server.js';
@@ -13,7 +22,7 @@ import type { ServerTlsOptions } from '../tls/server-tls.js';
 import { hostPortFlag, isLoopback, showAddress } from './addresses.js';
 import { type FlagSpec, blameEnvironment, envName, withEnvironment } from './env.js';
 import { LIMIT_FLAGS, LIMITS_HELP, limitOptions } from './limit-flags.js';
-import { UsageError, integerFlag } from './flags.js';
+import { UsageError, integerFlag, secondsFlag } from './flags.js';
 import { createCliLogger, logFormatFlag, logLevelFlag } from './log.js';
 
 export const DEFAULT_DATA_DIR = './pigeonhole-data';
@@ -137,7 +146,7 @@ function settingsFrom(values: ServeValues): ServeSettings {
   const host = values.host ?? DEFAULT_HOST;
   if (host.length === 0) throw new UsageError('--host cannot be empty');
   const port = integerFlag('port', values.port, 0, 65_535) ?? DEFAULT_PORT;
-  const idleSeconds = integerFlag('idle-timeout', values['idle-timeout'], 0, 2_147_483);
+  const idleTimeoutMs = secondsFlag('idle-timeout', values['idle-timeout'], ...OPTION_RANGES.idleTimeoutMs);
   if (values.memory && values['data-dir'] !== undefined) throw new UsageError('--memory and --data-dir exclude each other');
   if (values.memory && values.fsync) throw new UsageError('--fsync applies to on-disk storage; drop --memory');
   if (values['data-dir'] === '') throw new UsageError('--data-dir cannot be empty');
@@ -162,13 +171,15 @@ function settingsFrom(values: ServeValues): ServeSettings {
     tls: certFile === undefined || keyFile === undefined ? undefined : { certFile, keyFile, caFile },
     redis,
     metrics: values.metrics === undefined ? undefined : hostPortFlag('metrics', values.metrics),
-    shards: integerFlag('shards', values.shards, 0, MAX_SHARDS),
-    acceptors: integerFlag('acceptors', values.acceptors, 1, MAX_ACCEPTORS),
-    maxMessagesPerUser: integerFlag('max-messages', values['max-messages'], 1, 2 ** 32 - 1),
-    maxLineBytes: integerFlag('max-line', values['max-line'], MIN_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES),
-    idleTimeoutMs: idleSeconds === undefined ? undefined : idleSeconds * 1000,
-    maxInFlight: integerFlag('max-in-flight', values['max-in-flight'], 1, MAX_MAX_IN_FLIGHT),
-    limits: limitOptions(values, dataDir !== undefined),
+    // Each takes its option's range (OPTION_RANGES), so a flag never lets through what
+    // the options refuse, nor refuses what they take.
+    shards: integerFlag('shards', values.shards, ...OPTION_RANGES.shards),
+    acceptors: integerFlag('acceptors', values.acceptors, ...OPTION_RANGES.acceptors),
+    maxMessagesPerUser: integerFlag('max-messages', values['max-messages'], ...OPTION_RANGES.maxMessagesPerUser),
+    maxLineBytes: integerFlag('max-line', values['max-line'], ...OPTION_RANGES.maxLineBytes),
+    idleTimeoutMs,
+    maxInFlight: integerFlag('max-in-flight', values['max-in-flight'], ...OPTION_RANGES.maxInFlight),
+    limits: limitOptions(values, redis !== undefined ? 'redis' : dataDir === undefined ? 'memory' : 'disk'),
   };
 }
 
@@ -311,8 +322,8 @@ async function reloadTls(server: PigeonholeServer, logger: Logger, tls: boolean)
 function redisFlags(values: { redis?: string; 'redis-cluster'?: string; 'redis-wait'?: string; 'redis-wait-timeout'?: string }): RedisOptions | undefined {
   const url = values.redis;
   const cluster = values['redis-cluster'];
-  const waitReplicas = integerFlag('redis-wait', values['redis-wait'], 0, 1_000);
-  const waitTimeoutMs = integerFlag('redis-wait-timeout', values['redis-wait-timeout'], 1, 600_000);
+  const waitReplicas = integerFlag('redis-wait', values['redis-wait'], ...REDIS_OPTION_RANGES.waitReplicas);
+  const waitTimeoutMs = integerFlag('redis-wait-timeout', values['redis-wait-timeout'], ...REDIS_OPTION_RANGES.waitTimeoutMs);
   if (url === undefined && cluster === undefined) {
     if (waitReplicas !== undefined || waitTimeoutMs !== undefined) throw new UsageError('--redis-wait and --redis-wait-timeout need --redis or --redis-cluster');
     return undefined;

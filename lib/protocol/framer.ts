@@ -42,9 +42,13 @@ export class LineFramer {
     return this.#chunk !== null;
   }
 
-  /** Bytes of an unfinished line held between chunks. */
-  get bufferedBytes(): number {
-    return this.#partialLength + (this.#chunk === null ? 0 : this.#chunk.length - this.#pos);
+  /**
+   * Bytes of an unfinished line held between chunks. The unread rest of the last chunk
+   * is not counted: it is mostly whole lines waiting their turn, held by the connection
+   * whose read it was and never more than one read's worth.
+   */
+  get partialBytes(): number {
+    return this.#partialLength;
   }
 
   /** Takes the next chunk of the stream; the previous one must have been read to the end. */

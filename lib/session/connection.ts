@@ -202,7 +202,7 @@ export class Connection implements Session, GuardedConnection {
    */
   #account(): void {
     const framer = this.#framer;
-    const held = framer.bufferedBytes;
+    const held = framer.partialBytes;
     if (held === 0 && this.#heldReported === 0) return;
     if (held > 0 && this.lineStartedAt === 0 && !this.#paused && !framer.hasUnreadBytes) this.lineStartedAt = performance.now();
     if (held !== this.#heldReported) {

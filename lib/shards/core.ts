@@ -143,7 +143,7 @@ export class ShardCore {
   #fenceOff(user: string, err: StoreError): void {
     this.#damaged.add(user);
     this.#log.error(
-      'PH_ERR_STORE_DAMAGED',
+      `PH_ERR_STORE_DAMAGED:${user}`,
       { code: err.code, user },
       `${err.message}; mailbox ${user} is fenced off: its LOGIN and READ drop their connections and COMPOSE to it fails. Run 'pigeonhole check' and 'pigeonhole salvage' on the data directory`,
     );

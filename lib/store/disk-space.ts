@@ -163,6 +163,7 @@ export class DiskGuard {
     const now = performance.now();
     // Short of room at the last look: refused until the next one is due.
     if (this.#short && now - this.#lookedAt < MIN_LOOK_MS) {
+      this.#uncommitted -= bytes;
       this.#budget += bytes;
       return false;
     }

@@ -1,5 +1,5 @@
 import { PackedMailbox } from './packed-mailbox.js';
-import { SenderTable } from './sender-table.js';
+import { SenderTable, senderCost } from './sender-table.js';
 import {
   ENQUEUED,
   type EnqueueResult,
@@ -21,7 +21,7 @@ export const MAILBOX_OVERHEAD_BYTES = 200;
 const SWEEP_AT = 1024;
 
 export interface MemoryStoreOptions extends StoreLimits {
-  /** Past this many bytes held (message chunks and mailboxes), COMPOSE fails. Default: no cap. */
+  /** Past this many bytes held (message chunks, mailboxes and senders), COMPOSE fails. Default: no cap. */
   readonly maxBytes?: number;
 }
 
@@ -33,12 +33,13 @@ export interface MemoryStoreOptions extends StoreLimits {
 export class MemoryStore implements MailboxStore {
   readonly #limits: StoreLimits;
   readonly #maxBytes: number;
+  // Chunks and mailboxes; the senders' cost is the SenderTable's heldBytes.
   #bytes = 0;
   // Kept as messages come and go: adding up every mailbox at each metrics scrape would
   // cost as much as there are mailboxes.
   #messages = 0;
   readonly #boxes = new Map<string, PackedMailbox>();
-  readonly #senders = new SenderTable();
+  #senders = new SenderTable();
   // What dequeue() returns, refilled each time.
   readonly #out = new MessageSlot();
   // Emptied mailboxes still in the map. They are swept out in bulk once they are many,
@@ -52,9 +53,9 @@ export class MemoryStore implements MailboxStore {
     this.#maxBytes = options.maxBytes ?? Infinity;
   }
 
-  /** Bytes held, as counted against maxBytes: chunks, and each mailbox's own cost. */
+  /** Bytes held, as counted against maxBytes: chunks, each mailbox's own cost, and the senders'. */
   get bytes(): number {
-    return this.#bytes;
+    return this.#bytes + this.#senders.heldBytes;
   }
 
   batch<T>(work: () => T): T {
@@ -68,8 +69,17 @@ export class MemoryStore implements MailboxStore {
     let box = this.#boxes.get(user);
     if (box !== undefined && box.count >= this.#limits.maxMessagesPerUser) return MAILBOX_FULL;
     const before = box?.bytes ?? 0;
-    const cost = (box === undefined ? MAILBOX_OVERHEAD_BYTES + PackedMailbox.firstChunkFor(length) : box.growthFor(length));
-    if (this.#bytes + cost > this.#maxBytes) return STORE_UNAVAILABLE;
+    const { from } = message;
+    const known = senders.find(from);
+    // A new sender costs too: uncounted, a flood of messages from ever new names would
+    // hold far more than the cap in names alone.
+    const cost =
+      (box === undefined ? MAILBOX_OVERHEAD_BYTES + PackedMailbox.firstChunkFor(length) : box.growthFor(length)) + (known === -1 ? senderCost(from) : 0);
+    if (this.#bytes + senders.heldBytes + cost > this.#maxBytes) {
+      // What is held for nothing (emptied mailboxes, senders of messages all read) goes
+      // first, then the message is looked at again: a drained store never stays full.
+      return this.#reclaim() ? this.enqueue(user, message) : STORE_UNAVAILABLE;
+    }
     if (box === undefined) {
       box = new PackedMailbox();
       this.#boxes.set(user, box);
@@ -77,7 +87,7 @@ export class MemoryStore implements MailboxStore {
     } else if (box.count === 0) {
       this.#empty--;
     }
-    const sender = senders.acquire(message.from);
+    const sender = senders.acquire(from, known);
     if (ranged) {
       box.push(sender, message.source, message.start, message.end);
     } else {
@@ -113,15 +123,29 @@ export class MemoryStore implements MailboxStore {
     return this.#boxes.get(user)?.count ?? 0;
   }
 
-  /** `bytes` is what counts against maxBytes: message chunks, and each mailbox's own cost. */
+  /** `bytes` is what counts against maxBytes: message chunks, each mailbox's own cost, and the senders'. */
   stats(): StoreStats {
-    return { messages: this.#messages, bytes: this.#bytes };
+    return { messages: this.#messages, bytes: this.bytes };
   }
 
   close(): void {
     this.#boxes.clear();
+    this.#senders = new SenderTable();
     this.#bytes = 0;
     this.#messages = 0;
+    this.#empty = 0;
+  }
+
+  /**
+   * At the cap: sweeps the emptied mailboxes and the unused senders now if they are at
+   * least half of their map (so sweeps stay amortized O(1) per entry, and none runs
+   * twice in a row). True when it freed anything.
+   */
+  #reclaim(): boolean {
+    const senders = this.#senders.reclaim();
+    const boxes = this.#empty > 0 && this.#empty * 2 >= this.#boxes.size;
+    if (boxes) this.#sweep();
+    return senders || boxes;
   }
 
   #sweep(): void {

@@ -78,18 +78,33 @@ test('a partial line is kept across push() calls', (t) => {
   const framer = new LineFramer(100);
   framer.push(Buffer.from('COMP'));
   t.is(framer.next(), null);
-  t.is(framer.bufferedBytes, 4);
+  t.is(framer.partialBytes, 4);
   framer.push(Buffer.from('OSE al'));
   t.is(framer.next(), null);
-  t.is(framer.bufferedBytes, 10);
+  t.is(framer.partialBytes, 10);
   framer.push(Buffer.from('ice\nRE'));
   t.is(framer.next()?.toString(), 'COMPOSE alice');
   t.is(framer.next(), null);
-  t.is(framer.bufferedBytes, 2);
+  t.is(framer.partialBytes, 2);
   framer.push(Buffer.from('AD\n'));
   t.is(framer.next()?.toString(), 'READ');
   t.is(framer.next(), null);
-  t.is(framer.bufferedBytes, 0);
+  t.is(framer.partialBytes, 0);
+});
+
+test('whole lines left unread in a chunk are not an unfinished line, before or after detach()', (t) => {
+  const framer = new LineFramer(100);
+  framer.push(Buffer.from('READ\nREAD\nREAD\nCOMP'));
+  t.is(framer.next()?.toString(), 'READ');
+  t.true(framer.hasUnreadBytes);
+  t.is(framer.partialBytes, 0);
+  framer.detach();
+  t.is(framer.partialBytes, 0);
+  t.is(framer.next()?.toString(), 'READ');
+  t.is(framer.next()?.toString(), 'READ');
+  t.is(framer.next(), null);
+  // Read to the end, the start of a line is held, and counted.
+  t.is(framer.partialBytes, 4);
 });
 
 test('next() returns null when more bytes are needed, and before any push', (t) => {
@@ -184,7 +199,7 @@ test('maxLineBytes + 1 bytes without LF throw at once unless the last may be the
   const waiting = new LineFramer(max);
   waiting.push(Buffer.concat([Buffer.alloc(max, 0x78), Buffer.from([CR])]));
   t.is(waiting.next(), null);
-  t.is(waiting.bufferedBytes, max + 1);
+  t.is(waiting.partialBytes, max + 1);
   waiting.push(Buffer.from('x'));
   t.throws(() => waiting.next(), TOO_LONG);
 });
@@ -196,7 +211,7 @@ test('an over-long line built one byte at a time throws at the byte that passes 
     framer.push(Buffer.from('x'));
     t.is(framer.next(), null);
   }
-  t.is(framer.bufferedBytes, max);
+  t.is(framer.partialBytes, max);
   framer.push(Buffer.from('y'));
   t.throws(() => framer.next(), TOO_LONG);
 });
@@ -255,9 +270,9 @@ interface Run {
   tooLong: boolean;
   /** The most bytes of an unfinished line held once a chunk was read to the end. */
   maxHeld: number;
-  /** bufferedBytes after the last chunk was read to the end. */
+  /** partialBytes after the last chunk was read to the end. */
   held: number;
-  /** Whether bufferedBytes, each time a chunk was read to the end, was exactly the unfinished tail. */
+  /** Whether partialBytes, each time a chunk was read to the end, was exactly the unfinished tail. */
   heldIsTail: boolean;
 }
 
@@ -269,18 +284,18 @@ function run(chunks: Buffer[], max: number): Run {
   try {
     for (const chunk of chunks) {
       framer.push(chunk);
-      const unread = framer.bufferedBytes;
       for (;;) {
         const line = framer.next();
         if (line === null) break;
         out.lines.push(line);
-        // While the chunk is being read, what is held never grows beyond what was pushed.
-        if (framer.bufferedBytes > unread) out.heldIsTail = false;
+        // Once a line is handed out, no unfinished line is held: the rest of the chunk
+        // (whole lines, perhaps the start of one) is not yet anyone's partial line.
+        if (framer.partialBytes !== 0) out.heldIsTail = false;
       }
       const at = chunk.lastIndexOf(LF);
       if (at !== -1) lastLf = seen + at;
       seen += chunk.length;
-      out.held = framer.bufferedBytes;
+      out.held = framer.partialBytes;
       out.maxHeld = Math.max(out.maxHeld, out.held);
       if (out.held !== seen - lastLf - 1) out.heldIsTail = false;
       if (framer.hasUnreadBytes) out.heldIsTail = false;

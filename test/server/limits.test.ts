@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { type Logger, formatLine } from '../../lib/logger.js';
 import { MAILBOX_OVERHEAD_BYTES } from '../../lib/store/memory.js';
+import { senderCost } from '../../lib/store/sender-table.js';
 import { LineClient, compose, tick } from '../helpers/line-client.js';
 import { startServer } from '../helpers/server.js';
 
@@ -115,6 +116,24 @@ test('past maxLineBufferBytes of unfinished lines in all, the connection holding
   t.is((await small.readLine()).toString(), 'MESSAGE SENT');
 });
 
+test('whole lines waiting behind backpressure are not unfinished lines: pipelined clients are served, not cut', async (t) => {
+  const { server, login } = await startServer(t, { maxInFlight: 2, maxLineBufferBytes: 100_000 });
+  // 60 kB of complete READ lines each, in one write: paused after two commands, each
+  // connection holds most of a read of whole lines, 120 kB together, but not one byte
+  // of an unfinished line.
+  const reads = 12_000;
+  const clients = await Promise.all([login('piper-a'), login('piper-b')]);
+  const answered = await Promise.all(
+    clients.map(async (client) => {
+      await client.send('READ\n'.repeat(reads));
+      const replies = await client.lines(reads);
+      return replies.filter((line) => line === 'READ ERROR').length;
+    }),
+  );
+  t.deepEqual(answered, [reads, reads]);
+  t.is(server.limitCounts.lineBufferDrops, 0);
+});
+
 test('in memory, past maxStoreBytes COMPOSE fails and READs go on; a READ makes room again', async (t) => {
   const { login } = await startServer(t, { maxStoreBytes: 1024 * 1024 });
   const hoarder = await login('hoarder');
@@ -130,10 +149,10 @@ test('in memory, past maxStoreBytes COMPOSE fails and READs go on; a READ makes 
   }
   t.true(failed, 'refused before 100 messages of 60 kB');
   // What the store counts for each: a new mailbox, and the chunk that holds the message
-  // (its bytes, a 1-byte sender id and a 3-byte length).
+  // (its bytes, a 1-byte sender id and a 3-byte length); and once, the sender.
   const each = MAILBOX_OVERHEAD_BYTES + body.length + 4;
   let fits = 0;
-  while ((fits + 1) * each <= 1024 * 1024) fits++;
+  while (senderCost('hoarder') + (fits + 1) * each <= 1024 * 1024) fits++;
   t.is(sent, fits);
   const reader = await login('name0');
   await reader.send('READ\n');

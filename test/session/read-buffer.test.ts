@@ -2,6 +2,9 @@ import { once } from 'node:events';
 import { type Socket, connect, createServer } from 'node:net';
 import test from 'ava';
 import { readIntoShared } from '../../lib/session/read-buffer.js';
+import { clientsOnEvery } from '../helpers/acceptors.js';
+import { type LineClient, compose } from '../helpers/line-client.js';
+import { startServer, uniqueName } from '../helpers/server.js';
 
 test('a socket accepted paused reads into the shared buffer: no Buffer and no data event per read', async (t) => {
   const shared = Buffer.alloc(1024);
@@ -56,4 +59,59 @@ test('a socket that is already reading is left as it is', async (t) => {
   t.teardown(() => client.destroy());
   const [reply] = (await once(client, 'data')) as [Buffer];
   t.is(reply.toString(), 'bye\n');
+});
+
+// ---- End to end: connections of one acceptor thread sharing its read buffer ----------
+
+/** A distinct body per sender and index, of varied lengths up to ~3,000 bytes, with bytes beyond ASCII. */
+function body(who: string, i: number): string {
+  const filler = String.fromCharCode(0x61 + (i % 26), 0xe0 + (i % 31)).repeat(1500);
+  return `${who}#${i}:${filler.slice(0, (i * 7919) % 3000)}`;
+}
+
+/** Writes `bytes` in pieces cut at `cuts` (fractions of its length, each likely mid-line), without waiting in between. */
+function sendCut(client: LineClient, bytes: Buffer, cuts: readonly number[]): void {
+  let from = 0;
+  for (const cut of [...cuts.map((fraction) => Math.floor(bytes.length * fraction)), bytes.length]) {
+    client.socket.write(bytes.subarray(from, cut));
+    from = cut;
+  }
+}
+
+/**
+ * `a` pipelines 200 COMPOSEs to itself, `b` at the same time 150 COMPOSE-then-READ pairs;
+ * with maxInFlight 2 both pause mid-read again and again, while the other's reads land
+ * in the buffer they share. Every body must come back byte for byte, in order.
+ */
+async function crossTraffic(a: LineClient, b: LineClient): Promise<void> {
+  const userA = uniqueName('shared-a');
+  const userB = uniqueName('shared-b');
+  const fromA = Array.from({ length: 200 }, (_, i) => body(userA, i));
+  const fromB = Array.from({ length: 150 }, (_, i) => body(userB, i));
+  const streamA = Buffer.concat([Buffer.from(`LOGIN ${userA}\n`), ...fromA.map((text) => compose(userA, text))]);
+  const streamB = Buffer.concat([Buffer.from(`LOGIN ${userB}\n`), ...fromB.flatMap((text) => [compose(userB, text), Buffer.from('READ\n')])]);
+  sendCut(a, streamA, [0.7, 0.7003, 0.85]);
+  sendCut(b, streamB, [0.5, 0.9]);
+  const [repliesA, repliesB] = await Promise.all([a.lines(1 + fromA.length), b.lines(1 + 3 * fromB.length)]);
+  if (repliesA.join('\n') !== ['0', ...fromA.map(() => 'MESSAGE SENT')].join('\n')) throw new Error(`a's COMPOSEs: ${repliesA.slice(0, 5).join(' | ')}`);
+  const expectedB = ['0', ...fromB.flatMap((text) => ['MESSAGE SENT', userB, text])];
+  const wrongB = repliesB.findIndex((line, i) => line !== expectedB[i]);
+  if (wrongB !== -1) throw new Error(`b's reply line ${wrongB}: ${JSON.stringify(repliesB[wrongB]?.slice(0, 60))}, expected ${JSON.stringify(expectedB[wrongB]?.slice(0, 60))}`);
+  await a.send('READ\n'.repeat(fromA.length));
+  const readA = await a.lines(2 * fromA.length);
+  const expectedA = fromA.flatMap((text) => [userA, text]);
+  const wrongA = readA.findIndex((line, i) => line !== expectedA[i]);
+  if (wrongA !== -1) throw new Error(`a's reply line ${wrongA}: ${JSON.stringify(readA[wrongA]?.slice(0, 60))}, expected ${JSON.stringify(expectedA[wrongA]?.slice(0, 60))}`);
+}
+
+test('two pipelining connections on one shared read buffer each get every byte they sent back, in order', async (t) => {
+  const { connect } = await startServer(t, { maxInFlight: 2 });
+  const [a, b] = await Promise.all([connect(), connect()]);
+  await t.notThrowsAsync(crossTraffic(a as LineClient, b as LineClient));
+});
+
+test('the same on two acceptor threads over two shards, two connections on each thread', async (t) => {
+  const { server, connect } = await startServer(t, { maxInFlight: 2, acceptors: 2, shards: 2 });
+  const byThread = await clientsOnEvery(server, connect, 2);
+  await t.notThrowsAsync(Promise.all(byThread.map(([a, b]) => crossTraffic(a as LineClient, b as LineClient))));
 });

@@ -1,5 +1,5 @@
 // A shard file damaged under a running shard: only the commands that touch the damaged
-// mailbox fail; the rest of their batch is served; the damage is logged once, as damage.
+// mailbox fail; the rest of their batch is served; each damaged mailbox is logged once, as damage.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,15 +48,19 @@ function replies(reply: Buffer): (string | null)[] {
 }
 
 /**
- * A shard file where `victim`'s oldest messages sit on the first table page and
- * `healthy`'s elsewhere; that first page is then overwritten, as a bad disk would.
+ * A shard file where the oldest messages of `victim` and `second-victim` sit on the
+ * first table page and `healthy`'s elsewhere; that first page is then overwritten, as a
+ * bad disk would.
  */
 function damagedStore(name: string): string {
   const file = join(dir, `${name}.db`);
   const store = new SqliteStore({ file, maxMessagesPerUser: 1000 });
   const body = (i: number): Buffer => Buffer.from(`message ${i} `.padEnd(100, '.'));
   store.batch(() => {
-    for (let i = 0; i < 80; i++) store.enqueue('victim', { from: 'sender', body: body(i) });
+    for (let i = 0; i < 80; i++) {
+      store.enqueue('victim', { from: 'sender', body: body(i) });
+      if (i < 10) store.enqueue('second-victim', { from: 'sender', body: body(i) });
+    }
     for (let i = 0; i < 80; i++) store.enqueue('healthy', { from: 'sender', body: body(i) });
   });
   store.close();
@@ -67,7 +71,7 @@ function damagedStore(name: string): string {
   return file;
 }
 
-test('a READ that meets damage drops only its own connection; its batch is served; logged once as damage', (t) => {
+test('a READ that meets damage drops only its own connection; its batch is served; each damaged mailbox is logged once, by name', (t) => {
   const file = damagedStore('fence');
   const lines: string[] = [];
   const logger: Logger = { info: () => {}, warn: () => {}, error: (fields, message) => lines.push(formatLine(fields, message)) };
@@ -87,6 +91,12 @@ test('a READ that meets damage drops only its own connection; its batch is serve
   const later = replies(core.handle(batch([['count', 'victim'], ['read', 'victim'], ['compose', 'victim', 'bob', 'x'], ['count', 'healthy']])));
   t.deepEqual(later, [null, null, 'MESSAGE FAILED\n', '79\n']);
   t.is(lines.length, 1, 'logged once');
+
+  // Another damaged mailbox at once after: a line of its own, naming it.
+  t.deepEqual(replies(core.handle(batch([['read', 'second-victim'], ['count', 'healthy']]))), [null, '79\n']);
+  t.is(lines.length, 2, lines.join('\n'));
+  t.regex(lines[1] ?? '', /PH_ERR_STORE_DAMAGED/);
+  t.regex(lines[1] ?? '', /second-victim/);
 });
 
 test('the start check refuses the same file, naming it and the way out', (t) => {

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { DiskGuard, defaultMinFreeBytes, freeBytes, releaseReserve, reserveBytesFor, reserveFile, takeReserve } from '../../lib/store/disk-space.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pigeonhole-disk-space-'));
@@ -53,3 +53,30 @@ test('a write that found the disk full releases the reserve and refuses COMPOSE 
   t.true(guard.tight);
   t.false(guard.allows(1, () => 0), 'refused until the next look is due');
 });
+
+test('COMPOSEs refused between looks leave no bytes behind: the next look counts only those allowed', (t) => {
+  // The clock stands still, so every refusal below is one "before the next look is due".
+  const realNow = performance.now;
+  let now = 1_000_000;
+  performance.now = () => now;
+  try {
+    refusalsBetweenLooks(t, () => (now += 1_000));
+  } finally {
+    performance.now = realNow;
+  }
+});
+
+function refusalsBetweenLooks(t: ExecutionContext, nextLookDue: () => void): void {
+  const minFreeBytes = 256 * MiB; // a budget per look of up to 64 MiB
+  let freed = 0;
+  // Whatever the disk has free, the guard sees 40 MiB of room above the watermark (plus what the store frees).
+  const slack = (): number => minFreeBytes - freeBytes(dir) + 40 * MiB + freed;
+  const guard = new DiskGuard({ dir, minFreeBytes, reserveBytes: 0 });
+  t.true(guard.allows(30 * MiB, slack), '30 of 40 MiB');
+  t.true(guard.tight);
+  for (let i = 0; i < 3; i++) t.false(guard.allows(20 * MiB, slack), 'no room for 20 more');
+  // The store frees 20 MiB and the next look is due: 30 + 25 fit in 40 + 20.
+  freed = 20 * MiB;
+  nextLookDue();
+  t.true(guard.allows(25 * MiB, slack));
+}

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { SenderTable } from '../../lib/store/sender-table.js';
+import { SenderTable, senderCost } from '../../lib/store/sender-table.js';
 
 test('one id per name while messages use it, with the name and its bytes', (t) => {
   const senders = new SenderTable();
@@ -44,4 +44,31 @@ test('a million messages from a thousand senders, drained, leave no sender in us
   t.is(Math.max(...ids.slice(0, 1000)), 999);
   for (const id of ids) senders.release(id);
   t.is(senders.size, 0);
+});
+
+test('heldBytes counts each sender held, in use or not yet swept; a sweep gives it back', (t) => {
+  const senders = new SenderTable();
+  const alice = senders.acquire('alice');
+  senders.acquire('alice');
+  t.is(senders.heldBytes, senderCost('alice'), 'a known sender costs nothing more');
+  const bob = senders.acquire('bob');
+  t.is(senders.heldBytes, senderCost('alice') + senderCost('bob'));
+  senders.release(bob);
+  t.is(senders.heldBytes, senderCost('alice') + senderCost('bob'), 'unused, not yet swept');
+  t.true(senders.reclaim());
+  t.is(senders.heldBytes, senderCost('alice'), 'half the table unused: reclaim() sweeps it');
+  t.is(senders.find('bob'), -1);
+  t.is(senders.find('alice'), alice);
+  t.false(senders.reclaim(), 'nothing unused left');
+  for (let i = 0; i < 5000; i++) senders.release(senders.acquire(`passing-${i}`));
+  // The lazy sweep gave back all but the unused senders it waits for.
+  t.true(senders.heldBytes < senderCost('alice') + 1025 * senderCost('passing-0000'), `${senders.heldBytes}`);
+});
+
+test("a sender's bytes are a buffer of their own, not a slice of a shared pool", (t) => {
+  const senders = new SenderTable();
+  const id = senders.acquire('carol');
+  const bytes = senders.bytes(id);
+  t.deepEqual(bytes, Buffer.from('carol'));
+  t.is(bytes.buffer.byteLength, bytes.length);
 });

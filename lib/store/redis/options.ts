@@ -32,6 +32,11 @@ export interface ResolvedRedisOptions {
 }
 
 const KNOWN = ['url', 'cluster', 'waitReplicas', 'waitTimeoutMs', 'keyPrefix'];
+/** The numeric options' ranges, [min, max], as checked here and taken by the CLI's flags. */
+export const REDIS_OPTION_RANGES = {
+  waitReplicas: [0, 1_000],
+  waitTimeoutMs: [1, 600_000],
+} as const satisfies Record<'waitReplicas' | 'waitTimeoutMs', readonly [min: number, max: number]>;
 // No braces (they would end the hash tag early) and nothing a reader of redis-cli would trip on.
 const KEY_PREFIX = /^[A-Za-z0-9_.:-]{1,64}$/;
 const SEED = /^(?:\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):(\d{1,5})$/;
@@ -63,8 +68,8 @@ export function resolveRedisOptions(redis: unknown): ResolvedRedisOptions {
   }
   return {
     target,
-    waitReplicas: integerOption('redis.waitReplicas', waitReplicas, 0, 1_000, 0),
-    waitTimeoutMs: integerOption('redis.waitTimeoutMs', waitTimeoutMs, 1, 600_000, DEFAULT_WAIT_TIMEOUT_MS),
+    waitReplicas: integerOption('redis.waitReplicas', waitReplicas, ...REDIS_OPTION_RANGES.waitReplicas, 0),
+    waitTimeoutMs: integerOption('redis.waitTimeoutMs', waitTimeoutMs, ...REDIS_OPTION_RANGES.waitTimeoutMs, DEFAULT_WAIT_TIMEOUT_MS),
     keyPrefix,
   };
 }

@@ -1,0 +1,54 @@
+// The in-memory store's cap (maxBytes): what it counts, and that a drained store takes
+// as much again.
+import test from 'ava';
+import { MemoryStore } from '../../lib/store/memory.js';
+import { senderCost } from '../../lib/store/sender-table.js';
+import { ENQUEUED, STORE_UNAVAILABLE } from '../../lib/store/store.js';
+
+const KiB = 1024;
+const body = Buffer.from('x');
+// Usernames of the longest kind (256 bytes), each one distinct.
+const longName = (prefix: string, i: number): string => `${prefix}-${i}-`.padEnd(256, 'x');
+
+test('each new sender counts against maxBytes, so a flood of distinct senders is refused at the cap', (t) => {
+  const maxBytes = 1024 * KiB;
+  // One mailbox that takes any number of messages: only the senders can fill the store.
+  const store = new MemoryStore({ maxMessagesPerUser: 1_000_000, maxBytes });
+  let accepted = 0;
+  let leastGrowth = Infinity;
+  let result: unknown = ENQUEUED;
+  while (accepted < 10_000) {
+    const before = store.stats().bytes;
+    result = store.enqueue('bob', { from: longName('s', accepted), body });
+    if (result !== ENQUEUED) break;
+    leastGrowth = Math.min(leastGrowth, store.stats().bytes - before);
+    accepted++;
+  }
+  t.is(result, STORE_UNAVAILABLE, `refused before 10,000 one-byte messages from distinct senders (${accepted} taken)`);
+  const each = senderCost(longName('s', 0));
+  t.true(leastGrowth >= each, `each new sender added at least ${each} bytes (least: ${leastGrowth})`);
+  t.true(store.stats().bytes <= maxBytes);
+  t.true(accepted > maxBytes / each - 100 && accepted <= maxBytes / each, `${accepted} senders in ${maxBytes} bytes`);
+  // A sender the store holds costs nothing more: its next message adds a record at most.
+  const before = store.stats().bytes;
+  store.dequeue('bob');
+  t.is(store.enqueue('bob', { from: longName('s', 1), body }), ENQUEUED);
+  t.true(store.stats().bytes - before < each);
+});
+
+test('a drained store takes as many new mailboxes and senders again: what it held for nothing is swept at the cap', (t) => {
+  const store = new MemoryStore({ maxMessagesPerUser: 1024, maxBytes: 512 * KiB });
+  const fill = (round: string): number => {
+    let taken = 0;
+    while (store.enqueue(`box-${round}-${taken}`, { from: longName(round, taken), body }) === ENQUEUED) taken++;
+    for (let i = 0; i < taken; i++) t.is(store.dequeue(`box-${round}-${i}`)?.from, longName(round, i));
+    return taken;
+  };
+  const first = fill('a');
+  t.true(first > 100, `${first} taken`);
+  // Drained, it still holds the emptied mailboxes and the senders not yet swept (fewer
+  // than a sweep waits for), which must not keep new ones out.
+  const second = fill('b');
+  t.true(second >= first, `first round ${first}, second ${second}`);
+  t.is(store.stats().messages, 0);
+});
