@@ -213,8 +213,10 @@ test('a client that writes without reading is held back on the other thread too,
 });
 
 test('idle connections are closed on both threads', async (t) => {
-  const { server, connect } = await startServer(t, { ...TWO, idleTimeoutMs: 2_000 });
-  for (const client of await oneOnEach(server, connect)) t.is((await client.waitClosed(10_000)).trailing.length, 0);
+  // Long enough that finding one connection on each thread (a few tries, slow on a
+  // loaded machine) ends before the first of them is closed.
+  const { server, connect } = await startServer(t, { ...TWO, idleTimeoutMs: 5_000 });
+  for (const client of await oneOnEach(server, connect)) t.is((await client.waitClosed(20_000)).trailing.length, 0);
 });
 
 test('TLS on both threads: the identity rule holds on each, and reloadTls reaches them all', async (t) => {
