@@ -12,13 +12,15 @@
 //
 // Servers are separate processes: pigeonhole compiled (dist/, as users run it), Redis
 // with persistence off. RSS is the kernel's VmRSS of the whole process (every thread).
+// Beside it, what the store itself counts (pigeonhole's store_bytes metric, Redis's
+// used_memory): the data, without the runtime around it.
 import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { UsageError, integerFlag } from '../lib/cli/flags.js';
 import { flood } from './flood.js';
 import { describeMachine } from './machine.js';
-import { RedisProcess, findRedisServer, procRss, redisVersion } from './redis.js';
+import { RedisProcess, findRedisServer, freePort, procRss, redisInfo, redisVersion } from './redis.js';
 import { startServe } from './serve-process.js';
 
 const CONNECTIONS = 8;
@@ -65,6 +67,8 @@ interface Row {
   readonly order: Order;
   readonly startRss: number;
   readonly fullRss: number;
+  /** The store's own count of what it holds, full, less the same when empty. */
+  readonly dataBytes: number;
   readonly drainedRss: number;
   readonly stored: number;
   readonly seconds: number;
@@ -74,6 +78,8 @@ interface Row {
 interface Target {
   readonly port: number;
   readonly pid: number;
+  /** What the store counts as held, in bytes. */
+  dataBytes(): Promise<number>;
   /** The i-th command that stores a message in mailbox `mailbox`. */
   store(mailbox: number): Buffer;
   storedAnswer(line: string): boolean;
@@ -125,24 +131,31 @@ async function measure(config: string, order: Order, target: Target): Promise<Ro
   await sleep(SETTLE_MS);
   const rss = (): number => procRss(target.pid, 'VmRSS') ?? Number.NaN;
   const startRss = rss();
+  const emptyData = await target.dataBytes();
   const began = performance.now();
   const stored = await fill(target, order);
   const seconds = (performance.now() - began) / 1000;
   await sleep(SETTLE_MS);
   const fullRss = rss();
+  const dataBytes = (await target.dataBytes()) - emptyData;
   const taken = await drain(target);
   if (taken !== stored) throw new Error(`${config}: ${stored} stored but ${taken} read back`);
   await sleep(SETTLE_MS);
-  return { config, order, startRss, fullRss, drainedRss: rss(), stored, seconds };
+  return { config, order, startRss, fullRss, dataBytes, drainedRss: rss(), stored, seconds };
 }
 
 async function pigeonhole(shards: number, order: Order): Promise<Row> {
-  const served = await startServe(['--memory', '--shards', String(shards), '--max-messages', String(Math.max(perMailbox, 1024))]);
+  const metricsPort = await freePort();
+  const served = await startServe(['--memory', '--shards', String(shards), '--max-messages', String(Math.max(perMailbox, 1024)), '--metrics', `127.0.0.1:${metricsPort}`]);
   try {
     const read = Buffer.from('READ\n');
     return await measure(shards === 0 ? 'pigeonhole, inline' : `pigeonhole, ${shards} shards`, order, {
       port: served.port,
       pid: served.pid,
+      dataBytes: async () => {
+        const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+        return [...text.matchAll(/^pigeonhole_store_bytes\{[^}]*\} (\d+)$/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
+      },
       store: (m) => Buffer.concat([Buffer.from(`COMPOSE user${m}\n`), body, Buffer.from('\n')]),
       storedAnswer: (line) => line === 'MESSAGE SENT',
       fillGreeting: (c) => Buffer.from(`LOGIN filler${c}\n`),
@@ -162,6 +175,10 @@ async function redis(binary: string, order: Order): Promise<Row> {
     return await measure(`Redis ${redisVersion(binary) ?? ''}`.trim(), order, {
       port: server.port,
       pid: server.pid,
+      dataBytes: async () => {
+        const info = await redisInfo(server.port, 'memory');
+        return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? Number.NaN);
+      },
       store: (m) => Buffer.concat([Buffer.from(`*3\r\n${bulk('RPUSH')}${bulk(`user${m}`)}$${messageBytes}\r\n`), body, Buffer.from('\r\n')]),
       storedAnswer: (line) => line.startsWith(':'),
       fillGreeting: () => undefined,
@@ -188,13 +205,13 @@ const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
 
 const growth = (row: Row): number => row.fullRss - row.startRss;
 console.log('');
-console.log('| order | server | stored | RSS at start | RSS full | growth | bytes per message | vs Redis | RSS after draining | fill rate |');
-console.log('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|');
+console.log('| order | server | stored | RSS at start | RSS full | growth | bytes per message | vs Redis | store data per message | RSS after draining | fill rate |');
+console.log('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
 for (const row of rows) {
   const redisRow = rows.find((other) => other.order === row.order && other.config.startsWith('Redis'));
   const ratio = redisRow === undefined ? '' : `${(growth(row) / growth(redisRow)).toFixed(2)}x`;
   console.log(
-    `| ${row.order} | ${row.config} | ${row.stored.toLocaleString('en-US')} | ${mib(row.startRss)} MiB | ${mib(row.fullRss)} MiB | +${mib(growth(row))} MiB | ${(growth(row) / row.stored).toFixed(1)} | ${ratio} | ${mib(row.drainedRss)} MiB | ${Math.round(row.stored / row.seconds).toLocaleString('en-US')}/s |`,
+    `| ${row.order} | ${row.config} | ${row.stored.toLocaleString('en-US')} | ${mib(row.startRss)} MiB | ${mib(row.fullRss)} MiB | +${mib(growth(row))} MiB | ${(growth(row) / row.stored).toFixed(1)} | ${ratio} | ${(row.dataBytes / row.stored).toFixed(1)} | ${mib(row.drainedRss)} MiB | ${Math.round(row.stored / row.seconds).toLocaleString('en-US')}/s |`,
   );
 }
 if (values.json !== undefined) writeFileSync(values.json, `${JSON.stringify({ format: 'pigeonhole-bench-memory/1', machine: describeMachine(), messages, mailboxes, messageBytes, rows }, null, 2)}\n`);

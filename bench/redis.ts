@@ -173,7 +173,8 @@ async function spawnRedis(binary: string, port: number, args: readonly string[],
   return null;
 }
 
-async function freePort(): Promise<number> {
+/** A port nobody listens on now, on 127.0.0.1. */
+export async function freePort(): Promise<number> {
   const server = createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -181,6 +182,26 @@ async function freePort(): Promise<number> {
   const port = typeof address === 'object' && address !== null ? address.port : 0;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
+}
+
+/** The text of `INFO <section>` from the Redis on `port`. */
+export function redisInfo(port: number, section: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    let answer = '';
+    socket.setEncoding('latin1');
+    socket.on('error', reject);
+    socket.on('data', (chunk: string) => {
+      answer += chunk;
+      // A bulk string: $<length>\r\n<text>\r\n.
+      const header = /^\$(\d+)\r\n/.exec(answer);
+      if (header !== null && answer.length >= header[0].length + Number(header[1]) + 2) {
+        socket.destroy();
+        resolve(answer.slice(header[0].length, header[0].length + Number(header[1])));
+      }
+    });
+    socket.write(`INFO ${section}\r\n`);
+  });
 }
 
 async function waitForPong(port: number): Promise<boolean> {

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { createServer } from '../lib/server.js';
+import { keepYoungGenerationSmall } from '../lib/cli/young-generation.js';
 import { type NamedThread, threadCpuMicros } from './thread-cpu.js';
 
 export interface ServerStats {
@@ -45,6 +46,8 @@ const { values } = parseArgs({
   },
   strict: true,
 });
+// As `pigeonhole serve` runs.
+keepYoungGenerationSmall();
 const shards = Number(values.shards ?? '0');
 const acceptors = Number(values.acceptors ?? '1');
 const dataDir = values.durable === true ? mkdtempSync(join(tmpdir(), 'pigeonhole-bench-')) : undefined;

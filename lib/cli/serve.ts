@@ -24,6 +24,7 @@ import { type FlagSpec, blameEnvironment, envName, withEnvironment } from './env
 import { LIMIT_FLAGS, LIMITS_HELP, limitOptions } from './limit-flags.js';
 import { UsageError, integerFlag, secondsFlag } from './flags.js';
 import { createCliLogger, logFormatFlag, logLevelFlag } from './log.js';
+import { keepYoungGenerationSmall } from './young-generation.js';
 
 export const DEFAULT_DATA_DIR = './pigeonhole-data';
 
@@ -189,6 +190,7 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv = process.env
     process.stdout.write(SERVE_HELP);
     return 0;
   }
+  keepYoungGenerationSmall();
   const { values, fromEnv, unknown } = withEnvironment(parsed.values, SERVE_FLAGS, env);
   let settings: ServeSettings;
   let logger: ReturnType<typeof createCliLogger>;
