@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { flood } from './flood.js';
+import { describeMachine, formatMachine } from './machine.js';
 import { procRss } from './redis.js';
 import { type ServeProcess, startServe } from './serve-process.js';
 
@@ -75,6 +76,7 @@ async function countFor(port: number, user: string): Promise<number> {
 
 const dir = mkdtempSync(join(tmpdir(), 'pigeonhole-durable-bench-'));
 try {
+  console.log(`machine: ${formatMachine(describeMachine())}`);
   console.log(`config: messages=${messages} users=${users} message-bytes=${messageBytes} connections=${connections} pipeline=${pipeline} shards=${values.shards ?? 'default'} fsync=${values.fsync}`);
   const first = await serve(dir);
   console.log(`empty start: ${first.startMs.toFixed(0)} ms, RSS ${rssMiB(first.pid)} MiB`);

@@ -31,6 +31,11 @@ export function describeMachine(): MachineInfo {
   };
 }
 
+/** One line: what a reader needs to compare a run with another machine's. */
+export function formatMachine(m: MachineInfo): string {
+  return `${m.cpuModel}, ${m.cores} cores, ${(m.totalMemoryBytes / 1024 ** 3).toFixed(1)} GiB, Node ${m.node} (${m.platform} ${m.arch}), load average ${m.loadAverage.join(' ')}`;
+}
+
 export function describeGit(): GitInfo {
   const cwd = fileURLToPath(new URL('..', import.meta.url));
   const git = (...args: string[]): string | null => {

@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { UsageError, integerFlag } from '../lib/cli/flags.js';
 import { flood } from './flood.js';
-import { describeMachine } from './machine.js';
+import { describeMachine, formatMachine } from './machine.js';
 import { RedisProcess, findRedisServer, freePort, procRss, redisInfo, redisVersion } from './redis.js';
 import { startServe } from './serve-process.js';
 
@@ -192,7 +192,7 @@ async function redis(binary: string, order: Order): Promise<Row> {
 
 const rows: Row[] = [];
 console.log(`bench:memory, ${new Date().toISOString()}`);
-console.log(`machine: ${JSON.stringify(describeMachine())}`);
+console.log(`machine: ${formatMachine(describeMachine())}`);
 console.log(`load: ${messages.toLocaleString('en-US')} messages of ${messageBytes} bytes into ${mailboxes.toLocaleString('en-US')} mailboxes, ${CONNECTIONS} connections, pipeline ${PIPELINE}`);
 const binary = values['no-redis'] ? null : findRedisServer();
 if (binary === null && !values['no-redis']) console.log('Redis: skipped, redis-server is not on PATH');

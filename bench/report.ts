@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import type { LatencySummary } from './load/generator.js';
+import { formatMachine } from './machine.js';
 import type { BenchReport, BenchRow } from './harness.js';
 
 const MIB = 1024 * 1024;
@@ -9,7 +10,7 @@ export function formatHeader(report: BenchReport, commandLine?: string): string 
   const { options: o, machine: m, git } = report;
   const lines = [
     `pigeonhole bench, ${report.date}`,
-    `machine: ${m.cpuModel}, ${m.cores} cores, ${(m.totalMemoryBytes / 1024 ** 3).toFixed(1)} GiB, Node ${m.node} (${m.platform} ${m.arch}), load average ${m.loadAverage.join(' ')}`,
+    `machine: ${formatMachine(m)}`,
     `code: ${git.branch ?? '?'} @ ${git.commit ?? '?'}${git.dirty === true ? ' (uncommitted changes)' : ''}`,
     `load: ${o.connections} connections, pipeline ${o.pipeline}, mix ${o.mix.compose}:${o.mix.read} COMPOSE:READ, ${o.messageBytes}-byte messages, ` +
       `${o.users} users + ${o.connections} readers (${Math.round(o.toReaders * 100)}% of COMPOSEs to readers), ` +

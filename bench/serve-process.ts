@@ -15,10 +15,11 @@ export interface ServeProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `pigeonhole serve --port 0 <args>` and resolves once it listens. */
+/** Starts `pigeonhole serve --port 0 --log-level warn <args>` and resolves once it listens. */
 export async function startServe(args: readonly string[]): Promise<ServeProcess> {
   const started = performance.now();
-  const child = spawn(process.execPath, [MAIN, 'serve', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // Warnings and errors still show; the info lines would only interleave with the report.
+  const child = spawn(process.execPath, [MAIN, 'serve', '--port', '0', '--log-level', 'warn', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout?.on('data', (chunk: Buffer) => {
