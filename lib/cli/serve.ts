@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { InvalidOptionError, errorMessage } from '../errors.js';
+import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { type MetricsEndpoint, serveMetrics } from '../metrics/http.js';
 import {
@@ -24,6 +24,7 @@ import { type FlagSpec, blameEnvironment, envName, withEnvironment } from './env
 import { LIMIT_FLAGS, LIMITS_HELP, limitOptions } from './limit-flags.js';
 import { UsageError, integerFlag, secondsFlag } from './flags.js';
 import { createCliLogger, logFormatFlag, logLevelFlag } from './log.js';
+import { inFlagTerms } from './option-flags.js';
 import { keepYoungGenerationSmall } from './young-generation.js';
 
 export const DEFAULT_DATA_DIR = './pigeonhole-data';
@@ -219,8 +220,7 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv = process.env
       logger,
     });
   } catch (err) {
-    if (err instanceof InvalidOptionError) throw new UsageError(err.message);
-    throw err;
+    throw blameEnvironment(inFlagTerms(err), fromEnv);
   }
 
   // Signals are caught before listen(): one sent as soon as `listening on` appears, or

@@ -16,8 +16,9 @@ export interface ConnectOptions {
   /** Default 4000. */
   port?: number;
   /**
-   * How long connect() may take, and how long the oldest unanswered call may wait with
-   * no reply byte arriving, before it fails with PH_ERR_CLIENT_TIMEOUT. Default 10000.
+   * How long connect() may take (then it fails with PH_ERR_CLIENT_CONNECT_FAILED), and how
+   * long the oldest unanswered call may wait with no reply byte arriving (then it fails
+   * with PH_ERR_CLIENT_TIMEOUT). Default 10000.
    */
   timeoutMs?: number;
   /**

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { blameEnvironment, envName, withEnvironment } from '../../lib/cli/env.js';
 import { UsageError, integerFlag } from '../../lib/cli/flags.js';
-import { SERVE_FLAGS } from '../../lib/cli/serve.js';
+import { SERVE_FLAGS, serve } from '../../lib/cli/serve.js';
 
 type Values = Record<string, string | boolean | undefined>;
 const none: Values = {};
@@ -51,4 +51,12 @@ test('PIGEONHOLE_* variables that are no flag are reported; a bad value from the
   t.regex((blameEnvironment(err, ['port']) as Error).message, /--port must be a whole number, got 'abc' \(from PIGEONHOLE_PORT in the environment\)$/);
   t.is(blameEnvironment(err, ['host']), err, 'not from the environment: unchanged');
   t.is(blameEnvironment(err, ['port-range']), err, 'a flag whose name only starts the same is another flag');
+});
+
+test('a value only createServer() refuses names its flags, and the variable it came from', async (t) => {
+  // 1K passes --max-line-buffer's own range, but is no more than the longest line allowed.
+  const fromEnv = await t.throwsAsync(serve([], { PIGEONHOLE_MEMORY: '1', PIGEONHOLE_MAX_LINE_BUFFER: '1K' }), { instanceOf: UsageError });
+  t.regex(fromEnv?.message ?? '', /^invalid maxLineBufferBytes: .*\(--max-line-buffer, --max-line\) \(from PIGEONHOLE_MAX_LINE_BUFFER in the environment\)$/);
+  const given = await t.throwsAsync(serve(['--redis', 'localhost:6379'], {}), { instanceOf: UsageError });
+  t.regex(given?.message ?? '', /^invalid redis\.url: .*got localhost:6379 \(--redis\)$/);
 });
