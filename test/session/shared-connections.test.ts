@@ -30,13 +30,15 @@ test('maxConnectionsPerIp counts one address over every acceptor, and never lets
   t.is(a.take('192.0.2.7'), 'max-per-ip');
   t.is(b.take('192.0.2.7'), 'max-per-ip');
   t.is(shared.open, 3, 'a refusal leaves nothing counted');
-  // Other addresses are not held back by the full one (beyond a rare shared counter pair).
+  a.release('192.0.2.7');
+  t.is(b.take('192.0.2.7'), 'admitted', 'a close on one thread makes room on the other');
+  t.is(a.take('192.0.2.7'), 'max-per-ip');
+  // Other addresses are not held back by the full one. (Checked last: once 200 more
+  // addresses are counted, some may share a counter with it, and with random seeds one
+  // run in a hundred or so would share both, so a release could no longer make room.)
   let admitted = 0;
   for (let i = 0; i < 200; i++) if (a.take(`198.51.100.${i}`) === 'admitted') admitted++;
   t.is(admitted, 200);
-  a.release('192.0.2.7');
-  t.is(b.take('192.0.2.7'), 'admitted');
-  t.is(a.take('192.0.2.7'), 'max-per-ip');
 });
 
 test('the shared tally refuses what the one-thread tally refuses, for a random sequence of opens and closes', (t) => {
