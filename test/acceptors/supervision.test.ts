@@ -17,6 +17,10 @@ import { startServer, uniqueName } from '../helpers/server.js';
 import { until } from '../helpers/tls.js';
 
 const RECIPIENTS = Array.from({ length: 12 }, (_, i) => `r${i}`);
+// A flood runs until stopped, at most this many messages per sender; the mailboxes take
+// them all, so no COMPOSE fails for a full mailbox.
+const PER_SENDER = 10_000;
+const ROOMY = { maxMessagesPerUser: 8 * PER_SENDER };
 
 function dataDir(t: ExecutionContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'pigeonhole-acceptors-'));
@@ -55,7 +59,7 @@ async function stillServed(client: LineClient): Promise<boolean> {
 test('a killed acceptor thread drops only its own connections, is restarted and logged; nothing acknowledged is lost', async (t) => {
   const { logger, errors } = errorLog();
   const dir = dataDir(t);
-  const { server, port, connect } = await startServer(t, { acceptors: 2, shards: 2, dataDir: dir, logger });
+  const { server, port, connect } = await startServer(t, { acceptors: 2, shards: 2, dataDir: dir, logger, ...ROOMY });
   // Bystanders on both threads, logged in and idle.
   const [onMain, onWorker] = await clientsOnEvery(server, connect, 2);
   for (const client of [...(onMain ?? []), ...(onWorker ?? [])]) {
@@ -65,7 +69,7 @@ test('a killed acceptor thread drops only its own connections, is restarted and 
   // A flood from senders on both threads; a dropped sender connects again and goes on.
   // It lasts until stopped (bounded by perSender), so the kill always finds it running.
   const stop = stopper();
-  const flooding = flood({ port, senders: 8, recipients: RECIPIENTS, pipeline: 32, perSender: 20_000, reconnect: true, stop: stop.promise });
+  const flooding = flood({ port, senders: 8, recipients: RECIPIENTS, pipeline: 32, perSender: PER_SENDER, reconnect: true, stop: stop.promise });
   await until(async () => (await server[kAcceptorRemotes]()).every(({ remotes }) => remotes.length > 2), 'both threads serve flood connections');
   const before = server.acceptors()[1];
   await server[kAcceptorPool]?.terminate(1);
@@ -103,11 +107,11 @@ test('a killed acceptor thread drops only its own connections, is restarted and 
 
 test('a shard killed with batches from both threads in flight: each thread sends its own again, answered from the journal', async (t) => {
   const { logger, errors } = errorLog();
-  const { server, port } = await startServer(t, { acceptors: 2, shards: 2, dataDir: dataDir(t), logger });
+  const { server, port } = await startServer(t, { acceptors: 2, shards: 2, dataDir: dataDir(t), logger, ...ROOMY });
   const backend = server[kShardBackend] as WorkerShards;
   // Until stopped (bounded by perSender): the kill always finds both threads flooding.
   const stop = stopper();
-  const flooding = flood({ port, senders: 8, recipients: RECIPIENTS, pipeline: 32, perSender: 20_000, stop: stop.promise });
+  const flooding = flood({ port, senders: 8, recipients: RECIPIENTS, pipeline: 32, perSender: PER_SENDER, stop: stop.promise });
   await until(async () => (await server[kAcceptorRemotes]()).every(({ remotes }) => remotes.length > 1), 'both threads serve flood connections');
   await backend.terminate(0);
   await until(() => server.shards()[0]?.ready === true && server.shards()[0]?.restarts === 1, 'shard 0 is back');
