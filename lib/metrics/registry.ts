@@ -59,6 +59,12 @@ const BATCH_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096];
 // disk's sync time (and a restart's) for durable stores.
 const ROUND_TRIP_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 
+/** One question at a time: callers while it is out share its answer, the next call asks again. */
+function sharedAsk<T>(ask: () => Promise<T>): () => Promise<T> {
+  let pending: Promise<T> | null = null;
+  return () => (pending ??= ask().finally(() => (pending = null)));
+}
+
 /** A counter set to a total kept elsewhere: prom-client counters only go up, so reset, then add. */
 function setCounter(counter: Counter<string>, value: number, labels?: Record<string, string>): void {
   if (labels === undefined) counter.inc(value);
@@ -76,10 +82,20 @@ export function createMetricsRegistry(source: MetricsSource): Registry {
   const registers = [registry];
   const shardLabel = (shard: number): string => String(shard);
   // One question to the acceptor threads per read of the registry, shared by every metric.
-  let counting: Promise<CounterTotals> | null = null;
-  const totals = (): Promise<CounterTotals> => {
-    counting ??= source.totals().finally(() => (counting = null));
-    return counting;
+  const totals = sharedAsk(() => source.totals());
+  /** A counter of totals the acceptor threads keep: each [value, label value] read at scrape time. */
+  const totalsCounter = (name: string, help: string, labelName: string | null, read: (totals: CounterTotals) => Iterable<readonly [number, string?]>): void => {
+    new Counter({
+      name: `${METRIC_PREFIX}${name}`,
+      help,
+      labelNames: labelName === null ? [] : [labelName],
+      registers,
+      async collect() {
+        const values = read(await totals());
+        this.reset();
+        for (const [value, label] of values) setCounter(this, value, labelName === null || label === undefined ? undefined : { [labelName]: label });
+      },
+    });
   };
 
   new Gauge({
@@ -90,113 +106,51 @@ export function createMetricsRegistry(source: MetricsSource): Registry {
       this.set((await totals()).openConnections);
     },
   });
-  new Counter({
-    name: `${METRIC_PREFIX}connections_accepted_total`,
-    help: 'Client connections that reached the protocol (after the TLS handshake, with TLS).',
-    registers,
-    async collect() {
-      const { session } = await totals();
-      this.reset();
-      setCounter(this, session.accepted);
-    },
-  });
-  new Counter({
-    name: `${METRIC_PREFIX}connections_rejected_total`,
-    help:
-      'Client connections turned away before the protocol, by reason: max_connections, max_connections_per_ip (limits), tls_handshake, no_identity (a client certificate naming no usable user), closing.',
-    labelNames: ['reason'],
-    registers,
-    async collect() {
-      const { session, limits } = await totals();
-      this.reset();
-      setCounter(this, limits.refusedConnections, { reason: 'max_connections' });
-      setCounter(this, limits.refusedPerIp, { reason: 'max_connections_per_ip' });
-      for (const reason of REJECT_REASONS) setCounter(this, session.rejected[reason], { reason });
-    },
-  });
-  new Counter({
-    name: `${METRIC_PREFIX}connections_cut_total`,
-    help: 'Client connections closed by a limit after they were let in, by reason: line_timeout (a line not complete within lineTimeoutMs), line_buffer (the most unfinished bytes when all connections held more than maxLineBufferBytes).',
-    labelNames: ['reason'],
-    registers,
-    async collect() {
-      const { limits } = await totals();
-      this.reset();
-      setCounter(this, limits.lineTimeouts, { reason: 'line_timeout' });
-      setCounter(this, limits.lineBufferDrops, { reason: 'line_buffer' });
-    },
-  });
-  new Counter({
-    name: `${METRIC_PREFIX}accept_errors_total`,
-    help: 'Connections the server could not accept (out of file descriptors, say).',
-    registers,
-    async collect() {
-      const { limits } = await totals();
-      this.reset();
-      setCounter(this, limits.acceptErrors);
-    },
-  });
-  new Counter({
-    name: `${METRIC_PREFIX}commands_total`,
-    help: 'Commands received, by command: login, compose, read, exit.',
-    labelNames: ['command'],
-    registers,
-    async collect() {
-      const { session } = await totals();
-      this.reset();
-      setCounter(this, session.login, { command: 'login' });
-      setCounter(this, session.compose, { command: 'compose' });
-      setCounter(this, session.read, { command: 'read' });
-      setCounter(this, session.exit, { command: 'exit' });
-    },
-  });
-  new Counter({
-    name: `${METRIC_PREFIX}replies_total`,
-    help: 'Replies sent, by kind: login_count, message_sent, message_failed, read_message, read_error; aborted counts commands whose connection was dropped unanswered (their shard was lost).',
-    labelNames: ['kind'],
-    registers,
-    async collect() {
-      const { replies } = await totals();
-      this.reset();
-      setCounter(this, replies.loginCount, { kind: 'login_count' });
-      setCounter(this, replies.messageSent, { kind: 'message_sent' });
-      setCounter(this, replies.messageFailed, { kind: 'message_failed' });
-      setCounter(this, replies.readMessage, { kind: 'read_message' });
-      setCounter(this, replies.readError, { kind: 'read_error' });
-      setCounter(this, replies.aborted, { kind: 'aborted' });
-    },
-  });
-  new Counter({
-    name: `${METRIC_PREFIX}protocol_errors_total`,
-    help: 'Connections dropped for breaking the protocol, by error code (PH_ERR_PROTOCOL_*).',
-    labelNames: ['code'],
-    registers,
-    async collect() {
-      const { session } = await totals();
-      this.reset();
-      for (const [code, count] of session.protocolErrors) setCounter(this, count, { code });
-    },
-  });
-  new Counter({
-    name: `${METRIC_PREFIX}received_bytes_total`,
-    help: 'Protocol bytes received from clients (decrypted, with TLS).',
-    registers,
-    async collect() {
-      const { session } = await totals();
-      this.reset();
-      setCounter(this, session.bytesIn);
-    },
-  });
-  new Counter({
-    name: `${METRIC_PREFIX}sent_bytes_total`,
-    help: 'Protocol bytes written to clients (before encryption, with TLS).',
-    registers,
-    async collect() {
-      const { session } = await totals();
-      this.reset();
-      setCounter(this, session.bytesOut);
-    },
-  });
+  totalsCounter('connections_accepted_total', 'Client connections that reached the protocol (after the TLS handshake, with TLS).', null, ({ session }) => [[session.accepted]]);
+  totalsCounter(
+    'connections_rejected_total',
+    'Client connections turned away before the protocol, by reason: max_connections, max_connections_per_ip (limits), tls_handshake, no_identity (a client certificate naming no usable user), closing.',
+    'reason',
+    ({ session, limits }) => [
+      [limits.refusedConnections, 'max_connections'],
+      [limits.refusedPerIp, 'max_connections_per_ip'],
+      ...REJECT_REASONS.map((reason) => [session.rejected[reason], reason] as const),
+    ],
+  );
+  totalsCounter(
+    'connections_cut_total',
+    'Client connections closed by a limit after they were let in, by reason: line_timeout (a line not complete within lineTimeoutMs), line_buffer (the most unfinished bytes when all connections held more than maxLineBufferBytes).',
+    'reason',
+    ({ limits }) => [
+      [limits.lineTimeouts, 'line_timeout'],
+      [limits.lineBufferDrops, 'line_buffer'],
+    ],
+  );
+  totalsCounter('accept_errors_total', 'Connections the server could not accept (out of file descriptors, say).', null, ({ limits }) => [[limits.acceptErrors]]);
+  totalsCounter('commands_total', 'Commands received, by command: login, compose, read, exit.', 'command', ({ session }) => [
+    [session.login, 'login'],
+    [session.compose, 'compose'],
+    [session.read, 'read'],
+    [session.exit, 'exit'],
+  ]);
+  totalsCounter(
+    'replies_total',
+    'Replies sent, by kind: login_count, message_sent, message_failed, read_message, read_error; aborted counts commands whose connection was dropped unanswered (their shard was lost).',
+    'kind',
+    ({ replies }) => [
+      [replies.loginCount, 'login_count'],
+      [replies.messageSent, 'message_sent'],
+      [replies.messageFailed, 'message_failed'],
+      [replies.readMessage, 'read_message'],
+      [replies.readError, 'read_error'],
+      [replies.aborted, 'aborted'],
+    ],
+  );
+  totalsCounter('protocol_errors_total', 'Connections dropped for breaking the protocol, by error code (PH_ERR_PROTOCOL_*).', 'code', ({ session }) =>
+    [...session.protocolErrors].map(([code, count]) => [count, code] as const),
+  );
+  totalsCounter('received_bytes_total', 'Protocol bytes received from clients (decrypted, with TLS).', null, ({ session }) => [[session.bytesIn]]);
+  totalsCounter('sent_bytes_total', 'Protocol bytes written to clients (before encryption, with TLS).', null, ({ session }) => [[session.bytesOut]]);
 
   // Both histograms come from the same samples: whichever is read first takes them all.
   const batchSize = new Histogram({
@@ -275,11 +229,7 @@ export function createMetricsRegistry(source: MetricsSource): Registry {
   });
 
   // One request to the shards per read of the registry, shared by the two gauges.
-  let asking: Promise<(StoreStats | null)[]> | null = null;
-  const storeStats = (): Promise<(StoreStats | null)[]> => {
-    asking ??= source.storeStats().finally(() => (asking = null));
-    return asking;
-  };
+  const storeStats = sharedAsk(() => source.storeStats());
   new Gauge({
     name: `${METRIC_PREFIX}stored_messages`,
     help: "Messages stored in a shard's mailboxes (absent while the shard cannot answer).",
