@@ -187,7 +187,7 @@ export class ReplyQueue {
         // is held; otherwise a small part of a big batch is copied, so a slow reader
         // pins only its own bytes.
         const start = first.start;
-        const view = this.#out.idle() ? source.length <= MAX_PINNED_BYTES || bytes * 4 >= source.length : bytes * 4 >= source.length;
+        const view = bytes * 4 >= source.length || (source.length <= MAX_PINNED_BYTES && this.#out.idle());
         out = view ? source.subarray(start, start + bytes) : Buffer.from(source.subarray(start, start + bytes));
         for (let i = 0; i < count; i++) this.#take(slots.peek() as ReplySlot);
       } else {
