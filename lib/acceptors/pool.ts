@@ -7,12 +7,7 @@ import type { WorkerShards } from '../shards/worker-shards.js';
 import type { ResolvedServerTls } from '../tls/server-tls.js';
 import { AcceptorThread, type AcceptorThreadContext } from './acceptor-thread.js';
 import type { AcceptorInfo } from './messages.js';
-
-// As for shards: a thread that dies again within this long of starting is crash-looping,
-// and waits before the next start, doubling up to the cap.
-const QUICK_CRASH_MS = 1_000;
-const FIRST_BACKOFF_MS = 50;
-const MAX_BACKOFF_MS = 5_000;
+import { restartBackoff } from '../util/restart-backoff.js';
 
 export interface AcceptorPoolOptions {
   /** Acceptor threads in all, the listening one included: the pool runs the others. */
@@ -123,9 +118,7 @@ export class AcceptorPool {
     if (!this.#running && thread.restarts === 0) return;
     const { logger } = this.#options;
     logger.error({ code: error.code, acceptor }, `${error.message}; its connections were dropped; restarting it`);
-    const quick = Date.now() - thread.startsAt < QUICK_CRASH_MS;
-    const quickCrashes = quick ? thread.quickCrashes + 1 : 0;
-    const delay = quickCrashes === 0 ? 0 : Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** (quickCrashes - 1));
+    const { quickCrashes, delay } = restartBackoff(thread);
     const replacement = new AcceptorThread(this.#context as AcceptorThreadContext, acceptor, thread, quickCrashes, delay);
     this.#threads[acceptor - 1] = replacement;
     replacement.ready.then(

@@ -7,6 +7,7 @@ import type { ShardConfig } from './messages.js';
 import { type RingBuffers, createRingBuffers } from './ring-channel.js';
 import type { StoreStats } from '../store/store.js';
 import { WorkerShard, type WorkerShardContext } from './worker-shard.js';
+import { restartBackoff } from '../util/restart-backoff.js';
 
 /** An acceptor thread's end of its channel to one shard: the port and the rings (null on the port transport). */
 export interface AcceptorLinkEnd {
@@ -21,12 +22,6 @@ export type LinkReplaced = (shardId: number, end: AcceptorLinkEnd, error: ShardE
 // .js. Shards over Redis have an entry of their own, so the others never load its client.
 const workerFile = (config: ShardConfig): string =>
   new URL(`../../workers/${config.store.kind === 'redis' ? 'redis-shard' : 'shard'}${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href;
-
-// A shard that dies again within this long of starting is crash-looping: wait before
-// the next start, doubling up to the cap, so a broken shard cannot spin a core.
-const QUICK_CRASH_MS = 1_000;
-const FIRST_BACKOFF_MS = 50;
-const MAX_BACKOFF_MS = 5_000;
 
 /** How batches reach a worker shard: SharedArrayBuffer rings, or the MessagePort. */
 export type ShardTransport = 'ring' | 'port';
@@ -153,9 +148,7 @@ export class WorkerShards implements ShardBackend {
     if (!this.#running && shard.restarts === 0 && shard.threadId === null) return;
     this.#logger.error({ code: error.code, shard: shardId }, `${error.message}; restarting it`);
 
-    const quick = Date.now() - shard.startsAt < QUICK_CRASH_MS;
-    const quickCrashes = quick ? shard.quickCrashes + 1 : 0;
-    const delay = quickCrashes === 0 ? 0 : Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** (quickCrashes - 1));
+    const { quickCrashes, delay } = restartBackoff(shard);
     const replacement = new WorkerShard(this.#context as WorkerShardContext, shardId, shard, quickCrashes, delay);
     this.#shards[shardId] = replacement;
     this.#context?.sink.onShardDown(shardId, error);
