@@ -51,7 +51,7 @@ export interface MetricsSource {
   storeStats(): Promise<(StoreStats | null)[]>;
 }
 
-export const METRIC_PREFIX = 'pigeonhole_';
+const METRIC_PREFIX = 'pigeonhole_';
 
 // Commands per batch: 1 when idle, up to thousands under a deep pipeline.
 const BATCH_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096];
@@ -230,28 +230,22 @@ export function createMetricsRegistry(source: MetricsSource): Registry {
 
   // One request to the shards per read of the registry, shared by the two gauges.
   const storeStats = sharedAsk(() => source.storeStats());
-  new Gauge({
-    name: `${METRIC_PREFIX}stored_messages`,
-    help: "Messages stored in a shard's mailboxes (absent while the shard cannot answer).",
-    labelNames: ['shard'],
-    registers,
-    async collect() {
-      const stats = await storeStats();
-      this.reset();
-      stats.forEach((stat, shard) => stat !== null && this.set({ shard: shardLabel(shard) }, stat.messages));
-    },
-  });
-  new Gauge({
-    name: `${METRIC_PREFIX}store_bytes`,
-    help: "Bytes a shard's store takes: its SQLite database (WAL not included), or senders and bodies held in memory.",
-    labelNames: ['shard'],
-    registers,
-    async collect() {
-      const stats = await storeStats();
-      this.reset();
-      stats.forEach((stat, shard) => stat !== null && this.set({ shard: shardLabel(shard) }, stat.bytes));
-    },
-  });
+  /** A gauge per shard of what its store reports (left out for a shard that cannot answer). */
+  const storeGauge = (name: string, help: string, pick: (stats: StoreStats) => number): void => {
+    new Gauge({
+      name: `${METRIC_PREFIX}${name}`,
+      help,
+      labelNames: ['shard'],
+      registers,
+      async collect() {
+        const stats = await storeStats();
+        this.reset();
+        stats.forEach((stat, shard) => stat !== null && this.set({ shard: shardLabel(shard) }, pick(stat)));
+      },
+    });
+  };
+  storeGauge('stored_messages', "Messages stored in a shard's mailboxes (absent while the shard cannot answer).", (stats) => stats.messages);
+  storeGauge('store_bytes', "Bytes a shard's store takes: its SQLite database (WAL not included), or senders and bodies held in memory.", (stats) => stats.bytes);
 
   collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
   return registry;

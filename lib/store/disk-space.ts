@@ -162,13 +162,11 @@ export class DiskGuard {
     if (this.#budget >= 0) return true;
     const now = performance.now();
     // Short of room at the last look: refused until the next one is due.
-    if (this.#short && now - this.#lookedAt < MIN_LOOK_MS) {
-      this.#uncommitted -= bytes;
-      this.#budget += bytes;
-      return false;
+    if (!this.#short || now - this.#lookedAt >= MIN_LOOK_MS) {
+      this.#look(now, slack());
+      if (this.#budget >= 0) return true;
     }
-    this.#look(now, slack());
-    if (this.#budget >= 0) return true;
+    // Refused: the bytes counted above are taken back.
     this.#uncommitted -= bytes;
     this.#budget += bytes;
     return false;

@@ -213,9 +213,11 @@ export class SqliteStore implements MailboxStore {
   enqueue(user: string, message: StoredMessage): EnqueueResult {
     const count = this.#counts.get(user) ?? 0;
     if (count >= this.#limits.maxMessagesPerUser) return MAILBOX_FULL;
-    if (!this.#fits(user.length + message.from.length + message.body.length + ROW_OVERHEAD_BYTES)) return STORE_UNAVAILABLE;
+    // Read once: a MessageSlot's body is a view made on each read.
+    const { from, body } = message;
+    if (!this.#fits(user.length + from.length + body.length + ROW_OVERHEAD_BYTES)) return STORE_UNAVAILABLE;
     try {
-      this.#insert.run(user, message.from, message.body);
+      this.#insert.run(user, from, body);
     } catch (cause) {
       throw storeErrorFrom(cause, 'write', `${this.#file} (mailbox ${user})`);
     }
@@ -251,7 +253,7 @@ export class SqliteStore implements MailboxStore {
   stats(): StoreStats {
     let messages = 0;
     for (const count of this.#counts.values()) messages += count;
-    const pages = this.#db.pragma('page_count', { simple: true }) as number;
+    const pages = this.#pageCount.get() as number;
     return { messages, bytes: pages * this.#pageSize };
   }
 

@@ -15,7 +15,6 @@ import type { StoredMessage } from '../store.js';
  * The sender needs no length: a username never contains a space (0x20), so the first
  * space ends it and every byte after it is the message, exactly as sent.
  */
-export { DEFAULT_KEY_PREFIX } from './defaults.js';
 
 const SPACE = 0x20;
 

@@ -2,11 +2,11 @@ import { ClientClosedError, ClientOfflineError, ErrorReply, MaxCommandRedirectio
 import { StoreError, errorMessage } from '../../errors.js';
 import { type Logger, silentLogger } from '../../logger.js';
 import { type AsyncMailboxStore, ENQUEUED, type EnqueueResult, MAILBOX_FULL, STORE_UNAVAILABLE, type StoredMessage } from '../store.js';
-import { FailureReport } from './failure-report.js';
 import { COMPOSE_FUNCTION, LIBRARY_CODE, isFunctionMissing } from './library.js';
 import { COMMAND_TIMEOUT_MS, type RedisNode, RedisLink, type RedisTarget } from './link.js';
 import { DEFAULT_KEY_PREFIX, DEFAULT_WAIT_TIMEOUT_MS } from './defaults.js';
 import { decodeRecord, encodeRecord, mailboxKey } from './records.js';
+import { RateLimitedLog } from '../../util/rate-limited-log.js';
 
 export interface RedisStoreOptions {
   readonly target: RedisTarget;
@@ -23,7 +23,6 @@ export interface RedisStoreOptions {
   readonly logger?: Logger;
 }
 
-export { DEFAULT_WAIT_TIMEOUT_MS } from './defaults.js';
 
 /**
  * Mailboxes in Redis or a Redis Cluster (see records.ts for the keys). Every operation
@@ -41,11 +40,13 @@ export class RedisStore implements AsyncMailboxStore {
   #loading: Promise<void> | null = null;
   // WAITs about to be sent, one per node: writes whose replies came in the same turn share it.
   readonly #waits = new Map<RedisNode, Promise<number>>();
-  readonly #failures: FailureReport;
+  // One line per failure code per interval, with the latest reason: what tells an outage
+  // (`CLUSTERDOWN`, `Socket closed unexpectedly`) from a misconfiguration.
+  readonly #failures: RateLimitedLog;
 
   private constructor(link: RedisLink, options: RedisStoreOptions) {
     this.#link = link;
-    this.#failures = new FailureReport(options.logger ?? silentLogger);
+    this.#failures = new RateLimitedLog(options.logger ?? silentLogger);
     this.#max = String(options.maxMessagesPerUser);
     this.#prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     this.#waitReplicas = options.waitReplicas ?? 0;
@@ -103,6 +104,7 @@ export class RedisStore implements AsyncMailboxStore {
   }
 
   async close(): Promise<void> {
+    this.#failures.flush();
     await this.#link.close();
   }
 
@@ -122,15 +124,23 @@ export class RedisStore implements AsyncMailboxStore {
   /** A COMPOSE that failed: MESSAGE FAILED when it certainly did not run; otherwise no answer. */
   #failedWrite(err: unknown): EnqueueResult {
     if (notRun(err)) {
-      this.#failures.add('PH_ERR_STORE_UNAVAILABLE', errorMessage(err));
+      this.#reportFailure('PH_ERR_STORE_UNAVAILABLE', errorMessage(err));
       return STORE_UNAVAILABLE;
     }
     throw this.#failed(new StoreError('PH_ERR_STORE_OUTCOME_UNKNOWN', `the connection to Redis failed with a COMPOSE in flight, which may or may not be stored: ${errorMessage(err)}`, { cause: err }));
   }
 
   #failed(err: StoreError): StoreError {
-    this.#failures.add(err.code, err.message);
+    this.#reportFailure(err.code, err.message);
     return err;
+  }
+
+  #reportFailure(code: string, reason: string): void {
+    this.#failures.error(
+      code,
+      { code },
+      `a Redis command failed (COMPOSEs Redis did not take are answered MESSAGE FAILED, the others drop their connection): ${reason}`,
+    );
   }
 
   #loadLibrary(): Promise<void> {
