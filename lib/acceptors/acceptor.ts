@@ -116,11 +116,6 @@ export class SessionAcceptor {
     clearTimeout(grace);
   }
 
-  /** Closes every connection at once. */
-  destroyAll(): void {
-    for (const connection of this.#connections) connection.destroy();
-  }
-
   /** A new TCP connection: let in, or (closing, over a limit) closed at once, unanswered, counted and logged. */
   #admit(socket: Socket): boolean {
     return !this.#refuseIfClosing(socket) && this.guard.admit(socket);

@@ -23,7 +23,6 @@ const UNTRUSTED = new Set([
 // TLS alerts a server sends when it does not accept the client's certificate (or wanted
 // one and got none). Over TLS 1.3 they arrive after the handshake, on the first read.
 const REJECTED = new Set([
-  'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
   'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
   'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE',
   'ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN',

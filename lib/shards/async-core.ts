@@ -1,13 +1,5 @@
 import { StoreError } from '../errors.js';
-import {
-  MAX_COUNT_REPLY_LENGTH,
-  REPLY_MESSAGE_FAILED,
-  REPLY_MESSAGE_SENT,
-  REPLY_READ_ERROR,
-  messageReplyLength,
-  writeCountReply,
-  writeMessageReply,
-} from '../protocol/encode.js';
+import { REPLY_MESSAGE_FAILED, REPLY_MESSAGE_SENT, REPLY_READ_ERROR } from '../protocol/encode.js';
 import type { AsyncMailboxStore, EnqueueResult, StoredMessage } from '../store/store.js';
 import { OP_COMPOSE, OP_COUNT, OP_READ, ReplyWriter, RequestReader } from './messages.js';
 import { NameCache } from './name-cache.js';
@@ -61,7 +53,7 @@ export class AsyncShardCore {
           break;
         }
         case OP_READ:
-          answers.push(store.dequeue(name).then((message) => message ?? REPLY_READ_ERROR, this.#noAnswer));
+          answers.push(store.dequeue(name).then(this.#read, this.#noAnswer));
           break;
       }
     }
@@ -71,13 +63,11 @@ export class AsyncShardCore {
       if (answer === ABORT) {
         out.aborted();
       } else if (typeof answer === 'number') {
-        const start = out.begin(MAX_COUNT_REPLY_LENGTH);
-        out.end(start, writeCountReply(out.buffer, start, answer));
+        out.countReply(answer);
       } else if (answer instanceof Uint8Array) {
         out.reply(answer);
       } else {
-        const start = out.begin(messageReplyLength(answer.from.length, answer.body.length));
-        out.end(start, writeMessageReply(out.buffer, start, answer.from, answer.body));
+        out.messageReply(answer.from, answer.body);
       }
     }
     return out.take();
@@ -88,6 +78,8 @@ export class AsyncShardCore {
   }
 
   readonly #composed = (result: EnqueueResult): Answer => (result.ok ? REPLY_MESSAGE_SENT : REPLY_MESSAGE_FAILED);
+
+  readonly #read = (message: StoredMessage | null): Answer => message ?? REPLY_READ_ERROR;
 
   readonly #noAnswer = (err: unknown): Answer => {
     if (!(err instanceof StoreError)) throw err; // a bug, not a store failure

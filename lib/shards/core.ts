@@ -1,15 +1,6 @@
 import { StoreError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import {
-  MAX_COUNT_REPLY_LENGTH,
-  REPLY_MESSAGE_FAILED,
-  REPLY_MESSAGE_SENT,
-  REPLY_READ_ERROR,
-  messageReplyLength,
-  writeCountReply,
-  writeMessageReply,
-  writeMessageReplyBytes,
-} from '../protocol/encode.js';
+import { REPLY_MESSAGE_FAILED, REPLY_MESSAGE_SENT, REPLY_READ_ERROR } from '../protocol/encode.js';
 import { type MailboxStore, MessageSlot, type StoreStats, isRanged } from '../store/store.js';
 import { ownCopy } from '../util/bytes.js';
 import { RateLimitedLog } from '../util/rate-limited-log.js';
@@ -172,8 +163,7 @@ export class ShardCore {
             out.aborted();
             break;
           }
-          const start = out.begin(MAX_COUNT_REPLY_LENGTH);
-          out.end(start, writeCountReply(out.buffer, start, store.count(name)));
+          out.countReply(store.count(name));
           break;
         }
         case OP_COMPOSE: {
@@ -202,12 +192,9 @@ export class ShardCore {
           if (message === null) {
             out.reply(REPLY_READ_ERROR);
           } else if (isRanged(message)) {
-            const { fromBytes, source, start: bodyStart, end: bodyEnd } = message;
-            const start = out.begin(messageReplyLength(fromBytes.length, bodyEnd - bodyStart));
-            out.end(start, writeMessageReplyBytes(out.buffer, start, fromBytes, source, bodyStart, bodyEnd));
+            out.messageReplyFrom(message.fromBytes, message.source, message.start, message.end);
           } else {
-            const start = out.begin(messageReplyLength(message.from.length, message.body.length));
-            out.end(start, writeMessageReply(out.buffer, start, message.from, message.body));
+            out.messageReply(message.from, message.body);
           }
           break;
         }

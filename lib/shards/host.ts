@@ -20,7 +20,7 @@ const REDIS_STORE_MODULE = new URL(`../store/redis/redis-store${import.meta.url.
 /** Opens a Redis store: RedisStore.open, handed in by a worker entry that imports it. */
 export type RedisStoreOpener = (options: RedisStoreOptions) => Promise<AsyncMailboxStore>;
 
-export function createStore(config: ShardConfig, shardId: number): MailboxStore {
+function createStore(config: ShardConfig, shardId: number): MailboxStore {
   const { store, maxMessagesPerUser } = config;
   if (store.kind === 'memory') return new MemoryStore({ maxMessagesPerUser, maxBytes: store.maxBytes });
   if (store.kind === 'redis') throw new Error('a Redis store is asynchronous: open it with openShardCore()');
@@ -31,7 +31,7 @@ export function createStore(config: ShardConfig, shardId: number): MailboxStore 
   return new SqliteStore({ file, maxMessagesPerUser, fsync, epoch, maxBytes, dataDir, disk, create: false, verify: true });
 }
 
-export function createShardCore(config: ShardConfig, shardId: number, logger: Logger): ShardCore {
+function createShardCore(config: ShardConfig, shardId: number, logger: Logger): ShardCore {
   return new ShardCore(createStore(config, shardId), logger);
 }
 

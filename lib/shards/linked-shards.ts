@@ -5,10 +5,6 @@ import type { ShardConfig } from './messages.js';
 import { type BatchChannel, acceptorEnd } from './batch-channel.js';
 import type { AcceptorLinkEnd } from './worker-shards.js';
 
-// close() waits this long at most for the replies to batches already sent (a shard that
-// restarts meanwhile answers them too); then the channels close regardless.
-const CLOSE_WAIT_MS = 10_000;
-
 /**
  * The shards as a further acceptor thread sees them: they run on worker threads the
  * server started and supervises on the thread that called listen(); this thread was
@@ -21,16 +17,12 @@ export class LinkedShards implements ShardBackend {
   readonly batchesInFlight: number;
   readonly #ends: readonly AcceptorLinkEnd[];
   readonly #channels: BatchChannel[] = [];
-  // Batches sent on each shard's current channel and not yet answered.
-  readonly #outstanding: number[];
   #sink: ShardSink | null = null;
-  #settled: (() => void) | null = null;
 
   constructor(ends: readonly AcceptorLinkEnd[], batchesInFlight: number) {
     this.size = ends.length;
     this.batchesInFlight = batchesInFlight;
     this.#ends = ends;
-    this.#outstanding = ends.map(() => 0);
   }
 
   /** The shards are already running: this only opens the channels, reporting to `sink`. */
@@ -40,7 +32,6 @@ export class LinkedShards implements ShardBackend {
   }
 
   send(shardId: number, batch: Buffer): void {
-    (this.#outstanding[shardId] as number)++;
     (this.#channels[shardId] as BatchChannel).send(batch);
   }
 
@@ -52,21 +43,11 @@ export class LinkedShards implements ShardBackend {
   replaced(shardId: number, end: AcceptorLinkEnd, error: ShardError): void {
     this.#channels[shardId]?.close();
     this.#channels[shardId] = this.#open(shardId, end);
-    this.#outstanding[shardId] = 0;
     this.#sink?.onShardDown(shardId, error);
-    this.#checkSettled();
   }
 
-  /** Closes the channels once every batch sent has been answered (or CLOSE_WAIT_MS passed). */
+  /** Closes the channels. (The router calls it once every batch sent has been answered.) */
   async close(): Promise<void> {
-    if (this.#outstanding.some((count) => count > 0)) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        new Promise<void>((resolve) => (this.#settled = resolve)),
-        new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS))),
-      ]);
-      clearTimeout(timer);
-    }
     for (const channel of this.#channels) channel.close();
   }
 
@@ -80,14 +61,6 @@ export class LinkedShards implements ShardBackend {
   }
 
   #open(shardId: number, end: AcceptorLinkEnd): BatchChannel {
-    return acceptorEnd(end.port, end.rings, (batch) => {
-      (this.#outstanding[shardId] as number)--;
-      this.#sink?.onReply(shardId, batch);
-      this.#checkSettled();
-    }).listen();
-  }
-
-  #checkSettled(): void {
-    if (this.#settled !== null && this.#outstanding.every((count) => count <= 0)) this.#settled();
+    return acceptorEnd(end.port, end.rings, (batch) => this.#sink?.onReply(shardId, batch)).listen();
   }
 }

@@ -4,7 +4,9 @@ import type { LogFields, LogLevel } from '../logger.js';
 import type { DiskSpaceOptions } from '../store/disk-space.js';
 import type { StoreStats } from '../store/store.js';
 import { ByteWriter } from '../util/bytes.js';
+import { MAX_COUNT_REPLY_LENGTH, messageReplyLength, writeCountReply, writeMessageReply, writeMessageReplyBytes } from '../protocol/encode.js';
 import { copyBytes } from '../util/copy-bytes.js';
+import type { RingBuffers } from './ring-channel.js';
 
 /**
  * What the acceptor and a shard say to each other, and the one place that knows the
@@ -180,11 +182,6 @@ export class ReplyWriter {
     this.#bytes = new ByteWriter(initialBytes);
   }
 
-  /** Replies written since the last take(). */
-  get count(): number {
-    return this.#count;
-  }
-
   /** The buffer that begin()'s offsets point into (until the next begin() or reply()). */
   get buffer(): Buffer {
     return this.#bytes.reserve(0);
@@ -203,6 +200,24 @@ export class ReplyWriter {
   reply(wire: Uint8Array): void {
     const start = this.begin(wire.length);
     this.end(start, start + copyBytes(wire, 0, wire.length, this.buffer, start));
+  }
+
+  /** LOGIN's answer: the count, one line. */
+  countReply(count: number): void {
+    const start = this.begin(MAX_COUNT_REPLY_LENGTH);
+    this.end(start, writeCountReply(this.buffer, start, count));
+  }
+
+  /** READ's answer: the sender's line, then the message's. */
+  messageReply(from: string, body: Uint8Array): void {
+    const start = this.begin(messageReplyLength(from.length, body.length));
+    this.end(start, writeMessageReply(this.buffer, start, from, body));
+  }
+
+  /** READ's answer with the message a range of `source` (a store's own chunk). */
+  messageReplyFrom(from: Uint8Array, source: Uint8Array, bodyStart: number, bodyEnd: number): void {
+    const start = this.begin(messageReplyLength(from.length, bodyEnd - bodyStart));
+    this.end(start, writeMessageReplyBytes(this.buffer, start, from, source, bodyStart, bodyEnd));
   }
 
   aborted(): void {
@@ -284,7 +299,7 @@ export class ReplyReader {
 export interface LinkEnd {
   readonly link: number;
   readonly port: MessagePort;
-  readonly rings: { readonly requests: SharedArrayBuffer; readonly replies: SharedArrayBuffer } | null;
+  readonly rings: RingBuffers | null;
 }
 
 /** The link of the thread that calls listen(), whose channel a shard is started with. */
@@ -312,7 +327,7 @@ export interface ShardTaskData {
   readonly port: MessagePort;
   readonly config: ShardConfig;
   /** The shard's rings for batches, or null when batches travel on the port. */
-  readonly rings: { readonly requests: SharedArrayBuffer; readonly replies: SharedArrayBuffer } | null;
+  readonly rings: RingBuffers | null;
 }
 
 /** Where a shard keeps its mailboxes. */

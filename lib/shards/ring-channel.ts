@@ -34,9 +34,8 @@ export class RingChannel {
   readonly #port: MessagePort;
   readonly #receive: (batch: Buffer, inRing: boolean) => void;
   readonly #backlog: Buffer[] = [];
-  // An ELSEWHERE mark was read: nothing more is taken from the ring until the batch it
-  // announced has come on the port; #portArrived settles then.
-  #awaitingPort = false;
+  // Set while an ELSEWHERE mark was read: nothing more is taken from the ring until the
+  // batch it announced has come on the port; it settles then.
   #portArrived: Promise<void> | null = null;
   #arrived: (() => void) | null = null;
   #closed = false;
@@ -74,9 +73,8 @@ export class RingChannel {
   /** A batch that came on the port (announced by a mark in the ring). */
   fromPort(batch: Buffer): void {
     // The port may outrun the ring: what was written before the mark goes first.
-    if (!this.#awaitingPort) this.drain();
-    if (!this.#awaitingPort) throw new Error('a batch came on the port with no mark for it in the ring');
-    this.#awaitingPort = false;
+    if (this.#portArrived === null) this.drain();
+    if (this.#portArrived === null) throw new Error('a batch came on the port with no mark for it in the ring');
     this.#arrived?.();
     this.#arrived = null;
     this.#portArrived = null;
@@ -88,11 +86,10 @@ export class RingChannel {
   drain(): number {
     let taken = 0;
     const ring = this.#in;
-    while (!this.#awaitingPort && !this.#closed) {
+    while (this.#portArrived === null && !this.#closed) {
       const batch = ring.read();
       if (batch === RING_EMPTY) break;
       if (batch === RING_ELSEWHERE) {
-        this.#awaitingPort = true;
         this.#portArrived = new Promise((resolve) => (this.#arrived = resolve));
         break;
       }
@@ -103,7 +100,8 @@ export class RingChannel {
       }
       taken++;
     }
-    if (taken > 0) this.#flushBacklog();
+    // Room was made: offer what waits for it (an empty backlog has no one waiting either).
+    if (taken > 0 && this.#backlog.length > 0) this.#flushBacklog();
     return taken;
   }
 

@@ -1,19 +1,16 @@
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { ShardError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ShardBackend, ShardInfo, ShardSink } from './backend.js';
-import type { ShardConfig } from './messages.js';
-import { type RingBuffers, createRingBuffers } from './ring-channel.js';
+import type { LinkEnd, ShardConfig } from './messages.js';
+import { createRingBuffers } from './ring-channel.js';
 import type { StoreStats } from '../store/store.js';
 import { WorkerShard, type WorkerShardContext } from './worker-shard.js';
 import { restartBackoff } from '../util/restart-backoff.js';
 
 /** An acceptor thread's end of its channel to one shard: the port and the rings (null on the port transport). */
-export interface AcceptorLinkEnd {
-  readonly port: MessagePort;
-  readonly rings: RingBuffers | null;
-}
+export type AcceptorLinkEnd = Omit<LinkEnd, 'link'>;
 
 /** Hears, for one link, that a shard was replaced: the link's new channel to it, and why. */
 export type LinkReplaced = (shardId: number, end: AcceptorLinkEnd, error: ShardError) => void;

@@ -1,5 +1,3 @@
-import { copyBytes } from './copy-bytes.js';
-
 /**
  * A copy in a buffer of its own, not a slice of Node's shared pool: it may be transferred
  * to another thread, and it keeps nothing else alive.
@@ -50,36 +48,6 @@ export class ByteWriter {
   skip(bytes: number): void {
     this.reserve(bytes);
     this.#length += bytes;
-  }
-
-  u8(value: number): void {
-    this.reserve(1)[this.#length++] = value;
-  }
-
-  u16(value: number): void {
-    this.reserve(2).writeUInt16LE(value, this.#length);
-    this.#length += 2;
-  }
-
-  u32(value: number): void {
-    this.reserve(4).writeUInt32LE(value, this.#length);
-    this.#length += 4;
-  }
-
-  bytes(value: Uint8Array): void {
-    this.#length += copyBytes(value, 0, value.length, this.reserve(value.length), this.#length);
-  }
-
-  /** Bytes source[start, end). */
-  range(source: Buffer, start: number, end: number): void {
-    const target = this.reserve(end - start);
-    this.#length += copyBytes(source, start, end, target, this.#length);
-  }
-
-  /** Length-prefixed (u16) bytes. */
-  shortBytes(value: Uint8Array): void {
-    this.u16(value.length);
-    this.bytes(value);
   }
 
   /** The bytes written so far; the writer starts afresh. */

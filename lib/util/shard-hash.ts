@@ -5,11 +5,6 @@ export function fnv1a(bytes: Uint8Array, start = 0, end = bytes.length): number 
   return hash >>> 0;
 }
 
-/** A username's hash, which places its mailbox. */
-export function hashName(name: Uint8Array): number {
-  return fnv1a(name);
-}
-
 /**
  * The shard that owns a user's mailbox among `shards`: the name is name[start, end). Stored mailboxes are laid out by
  * this too, so it must never change without migrating data directories.
