@@ -1,6 +1,6 @@
 import { InvalidOptionError } from '../errors.js';
 import { checkOptionNames } from '../util/check-options.js';
-import type { Pem } from './files.js';
+import { type Pem, isPem, isPemOrList } from './files.js';
 
 /**
  * TLS for connect(). The server is verified against `ca` when given, otherwise against
@@ -20,10 +20,6 @@ export interface ClientTlsOptions {
 
 const KNOWN = ['ca', 'cert', 'key', 'passphrase', 'servername'];
 
-function isPem(value: unknown): value is Pem {
-  return (typeof value === 'string' && value.length > 0) || Buffer.isBuffer(value);
-}
-
 /** Checks connect()'s `tls` option: `true` (or {}) for TLS with the default CAs. */
 export function resolveClientTls(tls: unknown): ClientTlsOptions | null {
   if (tls === undefined || tls === false) return null;
@@ -31,7 +27,7 @@ export function resolveClientTls(tls: unknown): ClientTlsOptions | null {
   checkOptionNames(tls, KNOWN, 'connect() tls');
   const options = tls as ClientTlsOptions;
   const { ca, cert, key, passphrase, servername } = options;
-  if (ca !== undefined && !(Array.isArray(ca) ? ca.length > 0 && ca.every(isPem) : isPem(ca))) {
+  if (ca !== undefined && !isPemOrList(ca)) {
     throw new InvalidOptionError('invalid tls.ca: expected PEM text (a string or a Buffer), or a list of them');
   }
   if (cert !== undefined && !isPem(cert)) throw new InvalidOptionError('invalid tls.cert: expected PEM text (a string or a Buffer)');

@@ -5,6 +5,15 @@ import { TlsError, errorMessage } from '../errors.js';
 /** PEM text as node:tls takes it. */
 export type Pem = string | Buffer;
 
+export function isPem(value: unknown): value is Pem {
+  return (typeof value === 'string' && value.length > 0) || Buffer.isBuffer(value);
+}
+
+/** A CA option's value: PEM text, or a non-empty list of it. */
+export function isPemOrList(value: unknown): boolean {
+  return Array.isArray(value) ? value.length > 0 && value.every(isPem) : isPem(value);
+}
+
 /** What a file holds, for messages: 'certificate', 'key', 'CA'. */
 export type TlsPart = 'certificate' | 'key' | 'CA';
 

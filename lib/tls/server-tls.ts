@@ -1,7 +1,7 @@
 import { type SecureContextOptions, createSecureContext } from 'node:tls';
 import { InvalidOptionError, TlsError, errorMessage } from '../errors.js';
 import { checkOptionNames } from '../util/check-options.js';
-import { type Pem, type TlsPart, readTlsFile, readTlsFileSync } from './files.js';
+import { type Pem, type TlsPart, isPem, isPemOrList, readTlsFile, readTlsFileSync } from './files.js';
 import { TLS_MIN_VERSION } from './version.js';
 
 /**
@@ -38,10 +38,6 @@ export interface ResolvedServerTls {
 
 const KNOWN = ['cert', 'certFile', 'key', 'keyFile', 'ca', 'caFile', 'passphrase'];
 
-function isPem(value: unknown): value is Pem {
-  return (typeof value === 'string' && value.length > 0) || Buffer.isBuffer(value);
-}
-
 function source(options: ServerTlsOptions, part: 'cert' | 'key' | 'ca', required: boolean): Source | null {
   const fileName = `${part}File` as const;
   const pem = options[part];
@@ -52,7 +48,7 @@ function source(options: ServerTlsOptions, part: 'cert' | 'key' | 'ca', required
     return { file };
   }
   if (pem !== undefined) {
-    const ok = part === 'ca' && Array.isArray(pem) ? pem.length > 0 && pem.every(isPem) : isPem(pem);
+    const ok = part === 'ca' ? isPemOrList(pem) : isPem(pem);
     if (!ok) throw new InvalidOptionError(`invalid tls.${part}: expected PEM text (a string or a Buffer)${part === 'ca' ? ', or a list of them' : ''}`);
     return { pem };
   }
