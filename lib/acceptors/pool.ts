@@ -8,6 +8,7 @@ import type { ResolvedServerTls } from '../tls/server-tls.js';
 import { AcceptorThread, type AcceptorThreadContext } from './acceptor-thread.js';
 import type { AcceptorInfo } from './messages.js';
 import { restartBackoff } from '../util/restart-backoff.js';
+import { sumTotals } from './totals.js';
 
 export interface AcceptorPoolOptions {
   /** Acceptor threads in all, the listening one included: the pool runs the others. */
@@ -38,8 +39,8 @@ export class AcceptorPool {
   readonly samples = new BatchSamples();
   readonly #options: AcceptorPoolOptions;
   readonly #threads: AcceptorThread[] = [];
-  // What dead incarnations had counted, as last asked: the sums never go back.
-  readonly #retired: CounterTotals[] = [];
+  // What dead incarnations had counted, as last asked, summed: the sums never go back.
+  #retired: CounterTotals | null = null;
   #context: AcceptorThreadContext | null = null;
   #nextLink = 1;
   #running = false;
@@ -73,7 +74,8 @@ export class AcceptorPool {
   /** Every thread's counters (its last known ones when it does not answer), and the dead ones'. */
   async totals(): Promise<CounterTotals[]> {
     const live = await Promise.all(this.#threads.map(async (thread) => (await thread.totals()) ?? thread.lastTotals));
-    return [...this.#retired, ...live.filter((totals): totals is CounterTotals => totals !== null)];
+    const known = live.filter((totals): totals is CounterTotals => totals !== null);
+    return this.#retired === null ? known : [this.#retired, ...known];
   }
 
   async remotes(): Promise<AcceptorRemotes[]> {
@@ -112,7 +114,10 @@ export class AcceptorPool {
     if (this.#closing || this.#threads[acceptor - 1] !== thread) return;
     // Its thread has exited: every connection it held is closed.
     this.#options.connections.releaseAcceptor(acceptor);
-    if (thread.lastTotals !== null) this.#retired.push({ ...thread.lastTotals, openConnections: 0 });
+    if (thread.lastTotals !== null) {
+      const dead = { ...thread.lastTotals, openConnections: 0 };
+      this.#retired = this.#retired === null ? dead : sumTotals([this.#retired, dead]);
+    }
     // A thread that never listened during start() is start()'s rejection, for the caller
     // to report; one that was serving and then died is restarted like any other.
     if (!this.#running && thread.restarts === 0) return;

@@ -1,5 +1,5 @@
 import type { CounterTotals, ReplyTotals, SessionTotals } from '../metrics/registry.js';
-import type { LimitCounts } from '../session/connection-guard.js';
+import { LIMIT_FIELDS, type LimitCounts, noLimitCounts } from '../session/connection-guard.js';
 import { REJECT_REASONS, type RejectReason } from '../session/counters.js';
 import type { SessionAcceptor } from './acceptor.js';
 
@@ -34,7 +34,6 @@ export function totalsOf(acceptor: SessionAcceptor): CounterTotals {
 
 const SESSION_NUMBERS = ['accepted', 'login', 'compose', 'read', 'exit', 'bytesIn', 'bytesOut'] as const satisfies readonly (keyof SessionTotals)[];
 const REPLY_NUMBERS = ['loginCount', 'messageSent', 'messageFailed', 'readMessage', 'readError', 'aborted'] as const satisfies readonly (keyof ReplyTotals)[];
-const LIMIT_NUMBERS = ['refusedConnections', 'refusedPerIp', 'lineTimeouts', 'lineBufferDrops', 'acceptErrors'] as const satisfies readonly (keyof LimitCounts)[];
 
 /**
  * Several acceptors' counters added up. `limits` is taken as it is from `sharedLimits`
@@ -45,14 +44,14 @@ export function sumTotals(parts: readonly CounterTotals[], sharedLimits?: LimitC
   const rejected = Object.fromEntries(REJECT_REASONS.map((reason) => [reason, 0])) as Record<RejectReason, number>;
   const protocolErrors = new Map<string, number>();
   const replies = { loginCount: 0, messageSent: 0, messageFailed: 0, readMessage: 0, readError: 0, aborted: 0 };
-  const limits: LimitCounts = { refusedConnections: 0, refusedPerIp: 0, lineTimeouts: 0, lineBufferDrops: 0, acceptErrors: 0 };
+  const limits = noLimitCounts();
   let openConnections = 0;
   for (const part of parts) {
     for (const key of SESSION_NUMBERS) session[key] += part.session[key];
     for (const reason of REJECT_REASONS) rejected[reason] += part.session.rejected[reason];
     for (const [code, count] of part.session.protocolErrors) protocolErrors.set(code, (protocolErrors.get(code) ?? 0) + count);
     for (const key of REPLY_NUMBERS) replies[key] += part.replies[key];
-    for (const key of LIMIT_NUMBERS) limits[key] += part.limits[key];
+    for (const key of LIMIT_FIELDS) limits[key] += part.limits[key];
     openConnections += part.openConnections;
   }
   return { session: { ...session, rejected, protocolErrors }, limits: sharedLimits ?? limits, replies, openConnections };

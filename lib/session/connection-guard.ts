@@ -46,6 +46,14 @@ export interface LimitCounts {
   acceptErrors: number;
 }
 
+/** Every field of LimitCounts, in one order for whoever stores or sums them. */
+export const LIMIT_FIELDS = ['refusedConnections', 'refusedPerIp', 'lineTimeouts', 'lineBufferDrops', 'acceptErrors'] as const satisfies readonly (keyof LimitCounts)[];
+
+/** Limit counts at zero. */
+export function noLimitCounts(): LimitCounts {
+  return { refusedConnections: 0, refusedPerIp: 0, lineTimeouts: 0, lineBufferDrops: 0, acceptErrors: 0 };
+}
+
 // The sweep for overdue lines runs this often: a trickle is cut between lineTimeoutMs
 // and lineTimeoutMs plus this.
 const MAX_SWEEP_MS = 5_000;
@@ -76,7 +84,7 @@ export class ConnectionGuard {
     this.#options = options;
     this.#log = new RateLimitedLog(options.logger);
     this.#tally = options.tally ?? new LocalTally(options.maxConnections, options.maxConnectionsPerIp);
-    this.counts = options.counts ?? { refusedConnections: 0, refusedPerIp: 0, lineTimeouts: 0, lineBufferDrops: 0, acceptErrors: 0 };
+    this.counts = options.counts ?? noLimitCounts();
   }
 
   /** Connections open now (with several acceptor threads, on all of them). */

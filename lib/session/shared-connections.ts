@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import type { LimitCounts } from './connection-guard.js';
+import { LIMIT_FIELDS, type LimitCounts, noLimitCounts } from './connection-guard.js';
 import type { Admission, ConnectionTally } from './connection-tally.js';
 
 /**
@@ -32,7 +32,6 @@ const BUCKETS = 2048;
 const SKETCH_CELLS = ROWS * BUCKETS;
 // An acceptor's mirror: its OPEN, then its SKETCH.
 const REGION_CELLS = 1 + SKETCH_CELLS;
-const LIMIT_FIELDS = ['refusedConnections', 'refusedPerIp', 'lineTimeouts', 'lineBufferDrops', 'acceptErrors'] as const satisfies readonly (keyof LimitCounts)[];
 
 function int32Cells(acceptors: number): number {
   const cells = HEADER + SKETCH_CELLS + acceptors * REGION_CELLS;
@@ -98,7 +97,7 @@ export class SharedConnections {
 
   /** Every acceptor's limit counters summed: what server.limitCounts reports. */
   limitTotals(): LimitCounts {
-    const totals: LimitCounts = { refusedConnections: 0, refusedPerIp: 0, lineTimeouts: 0, lineBufferDrops: 0, acceptErrors: 0 };
+    const totals = noLimitCounts();
     for (let acceptor = 0; acceptor < this.acceptors; acceptor++) {
       LIMIT_FIELDS.forEach((field, i) => {
         totals[field] += this.#limits[acceptor * LIMIT_FIELDS.length + i] as number;
