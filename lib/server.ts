@@ -63,6 +63,9 @@ export class PigeonholeServer {
   readonly #acceptor: SessionAcceptor;
   // With several acceptor threads: the counts they share.
   readonly #shared: SharedConnections | null;
+  // The same for every acceptor thread: its router's and its guard's settings.
+  readonly #routing: { readonly replay: boolean; readonly sharedStore: boolean };
+  readonly #guardLimits: Pick<ResolvedOptions, 'maxConnections' | 'maxConnectionsPerIp' | 'lineTimeoutMs' | 'maxLineBufferBytes'>;
   readonly #tid = osThreadId();
   #metrics: Registry | null = null;
   #netServer: NetServer | null = null;
@@ -78,17 +81,16 @@ export class PigeonholeServer {
     const { shards, acceptors, logger, dataDir, redis, shardTransport, maxConnections, maxConnectionsPerIp, lineTimeoutMs, maxLineBufferBytes, tls } = this.options;
     const backend: ShardBackend = shards === 0 ? new InlineShards(logger) : new WorkerShards(shards, logger, shardTransport);
     this[kShardBackend] = backend;
-    this.#router = new ShardRouter(backend, { replay: dataDir !== undefined, sharedStore: redis !== undefined, logger });
+    this.#routing = { replay: dataDir !== undefined, sharedStore: redis !== undefined };
+    this.#router = new ShardRouter(backend, { ...this.#routing, logger });
     const shared = acceptors > 1 ? SharedConnections.create(acceptors) : null;
     this.#shared = shared;
+    this.#guardLimits = { maxConnections, maxConnectionsPerIp, lineTimeoutMs, maxLineBufferBytes: lineBufferShare(maxLineBufferBytes, acceptors) };
     // Certificate files are read here, so a bad one fails createServer(), not a client.
     this.#acceptor = new SessionAcceptor(this.#router, {
       limits: this.options,
       guard: {
-        maxConnections,
-        maxConnectionsPerIp,
-        lineTimeoutMs,
-        maxLineBufferBytes: lineBufferShare(maxLineBufferBytes, acceptors),
+        ...this.#guardLimits,
         logger,
         tally: shared?.tally(0, maxConnections, maxConnectionsPerIp),
         counts: shared?.limitCounts(0),
@@ -192,10 +194,7 @@ export class PigeonholeServer {
       const target: ListenTarget = mode === 'reuse-port' ? { kind: 'reuse-port', host, port: address.port } : { kind: 'descriptor', fd: listeningDescriptor(netServer) };
       // Threads that take turns at one socket keep their shares even (see AcceptBalance).
       const balance = target.kind === 'descriptor';
-      if (balance) {
-        const steps = new AcceptBalance(this.#shared, 0);
-        netServer.on('connection', () => steps.accepted());
-      }
+      if (balance) AcceptBalance.keep(netServer, this.#shared, 0);
       try {
         await pool.start(this.#acceptorTask(target, balance));
       } catch (err) {
@@ -281,7 +280,7 @@ export class PigeonholeServer {
 
   /** What every further acceptor thread starts with. */
   #acceptorTask(listen: ListenTarget, balance: boolean): Parameters<AcceptorPool['start']>[0] {
-    const { acceptors, dataDir, redis, maxLineBytes, idleTimeoutMs, maxInFlight, maxConnections, maxConnectionsPerIp, lineTimeoutMs, maxLineBufferBytes, logger } = this.options;
+    const { acceptors, maxLineBytes, idleTimeoutMs, maxInFlight, logger } = this.options;
     return {
       acceptors,
       listen,
@@ -289,10 +288,9 @@ export class PigeonholeServer {
       connections: (this.#shared as SharedConnections).buffer,
       batchesInFlight: this[kShardBackend].batchesInFlight,
       config: this.#config as ShardConfig,
-      replay: dataDir !== undefined,
-      sharedStore: redis !== undefined,
+      ...this.#routing,
       limits: { maxLineBytes, idleTimeoutMs, maxInFlight },
-      guard: { maxConnections, maxConnectionsPerIp, lineTimeoutMs, maxLineBufferBytes: lineBufferShare(maxLineBufferBytes, acceptors) },
+      guard: this.#guardLimits,
       debug: logger.debug !== undefined,
     };
   }

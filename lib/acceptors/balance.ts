@@ -1,3 +1,4 @@
+import type { Server as NetServer } from 'node:net';
 import type { SharedConnections } from '../session/shared-connections.js';
 
 // A thread may hold this much more than an even share before it steps back (and one
@@ -38,5 +39,11 @@ export class AcceptBalance {
   /** Called after each accept: steps back while this thread holds more than its share. */
   accepted(): void {
     for (let step = 0; step < MAX_STEPS && this.over; step++) Atomics.wait(this.#sleep, 0, 0, STEP_MS);
+  }
+
+  /** Keeps acceptor `acceptor`'s share of `server`'s connections even with the others'. */
+  static keep(server: NetServer, connections: SharedConnections, acceptor: number): void {
+    const balance = new AcceptBalance(connections, acceptor);
+    server.on('connection', () => balance.accepted());
   }
 }

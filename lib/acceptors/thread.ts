@@ -45,10 +45,7 @@ export async function runAcceptor(data: AcceptorTaskData, port: MessagePort): Pr
     // Full sample buffers go to the supervisor's registry, so none is lost between scrapes.
     router.counters.batches.drain = (samples) => postSamples(post, samples);
     const server = acceptor.listener();
-    if (data.balance) {
-      const balance = new AcceptBalance(connections, data.acceptor);
-      server.on('connection', () => balance.accepted());
-    }
+    if (data.balance) AcceptBalance.keep(server, connections, data.acceptor);
     await listenShared(server, data.listen);
     // Once listening, an error is a failed accept (EMFILE, say): logged, and the thread goes on.
     server.on('error', (err) => acceptor.guard.acceptFailed(err));
