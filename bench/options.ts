@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { UsageError, integerFlag as integer } from '../lib/cli/flags.js';
-import type { ShardTransport } from '../lib/options.js';
+import { MAX_ACCEPTORS, type ShardTransport } from '../lib/options.js';
 
 export interface BenchTarget {
   readonly host: string;
@@ -178,7 +178,7 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions | 'help' {
   if (values.tls === true && target !== null) throw new UsageError('--tls starts its own servers with a certificate made for the run: leave out --target');
   const store = parseStore(values.store);
   if (store !== 'local' && values.durable === true) throw new UsageError('--durable keeps mailboxes in SQLite: leave out --store');
-  const nodes = values.nodes === undefined ? DEFAULTS.nodes : parseNodes(values.nodes);
+  const nodes = values.nodes === undefined ? DEFAULTS.nodes : parseCounts('nodes', values.nodes, 16);
   if (store === 'local' && nodes.some((n) => n > 1)) throw new UsageError('--nodes above 1 needs a shared store: --store redis or redis-cluster');
   if (target !== null && values.nodes !== undefined) throw new UsageError('--target drives one running server: leave out --nodes');
   if (target !== null && values.acceptors !== undefined) throw new UsageError('--target drives one running server: leave out --acceptors');
@@ -194,7 +194,7 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions | 'help' {
     toReaders: share('to-readers', values['to-readers']) ?? DEFAULTS.toReaders,
     messageBytes: integer('message-bytes', values['message-bytes'], 1, MAX_MESSAGE_BYTES) ?? DEFAULTS.messageBytes,
     shards: target !== null ? [] : values.shards === undefined ? DEFAULTS.shards : parseShards(values.shards),
-    acceptors: values.acceptors === undefined ? DEFAULTS.acceptors : parseCounts('acceptors', values.acceptors, 64),
+    acceptors: values.acceptors === undefined ? DEFAULTS.acceptors : parseCounts('acceptors', values.acceptors, MAX_ACCEPTORS),
     acceptorsAsked: values.acceptors !== undefined,
     serverCpus,
     redisIoThreads: values['redis-io-threads'] === undefined ? DEFAULTS.redisIoThreads : parseCounts('redis-io-threads', values['redis-io-threads'], 128),
@@ -222,13 +222,6 @@ function parseStore(value: string | undefined): BenchStore {
 function parseCounts(flag: string, value: string, max: number): number[] {
   return value.split(',').map((part) => {
     if (!/^\d+$/.test(part.trim()) || Number(part) < 1 || Number(part) > max) throw new UsageError(`--${flag} must list counts from 1 to ${max} such as 1,2, got '${value}'`);
-    return Number(part);
-  });
-}
-
-function parseNodes(value: string): number[] {
-  return value.split(',').map((part) => {
-    if (!/^\d+$/.test(part.trim()) || Number(part) < 1 || Number(part) > 16) throw new UsageError(`--nodes must list node counts from 1 to 16 such as 1,2, got '${value}'`);
     return Number(part);
   });
 }

@@ -244,8 +244,8 @@ function ticksPerSecond(): number {
   return clockTicks;
 }
 
-/** utime + stime of a process, from /proc/<pid>/stat; null when there is no /proc. */
-export function procCpuMicros(pid: number): number | null {
+/** utime + stime of a process (or of a thread: 'self/task/TID'), from /proc/<pid>/stat; null when there is no /proc. */
+export function procCpuMicros(pid: number | string): number | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may hold spaces: count fields after its closing ')'.

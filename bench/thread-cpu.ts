@@ -1,13 +1,11 @@
 import { readFileSync } from 'node:fs';
+import { procCpuMicros } from './redis.js';
 
 /** A thread of the server process by role ('acceptor 0', 'shard 1') and its OS thread id. */
 export interface NamedThread {
   readonly name: string;
   readonly tid: number | null;
 }
-
-// /proc's stat counts in clock ticks of 1/100 s on Linux as built everywhere (CLK_TCK).
-const TICK_MICROS = 10_000;
 
 /**
  * CPU time (user + system) each named thread of this process has used, in microseconds,
@@ -21,7 +19,7 @@ export function threadCpuMicros(threads: readonly NamedThread[]): Record<string,
   if (process.platform !== 'linux') return out;
   for (const { name, tid } of threads) {
     if (tid === null) continue;
-    const micros = readSchedstat(tid) ?? readStat(tid);
+    const micros = readSchedstat(tid) ?? procCpuMicros(`self/task/${tid}`);
     if (micros !== null) out[name] = micros;
   }
   return out;
@@ -32,17 +30,6 @@ function readSchedstat(tid: number): number | null {
     const ns = Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
     // A kernel without schedstats reports 0 for every thread.
     return Number.isFinite(ns) && ns > 0 ? ns / 1000 : null;
-  } catch {
-    return null;
-  }
-}
-
-function readStat(tid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-    // The fields after the command name (which may hold spaces) start with the state; utime and stime are the 12th and 13th.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * TICK_MICROS;
   } catch {
     return null;
   }

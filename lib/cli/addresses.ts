@@ -1,6 +1,8 @@
 import { isIP } from 'node:net';
 import { UsageError, integerFlag } from './flags.js';
 
+export { showAddress } from '../util/remote-address.js';
+
 /** `HOST:PORT` (`[::1]:9100` for IPv6) from a flag's value. */
 export function hostPortFlag(flag: string, value: string): { host: string; port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(value);
@@ -15,9 +17,4 @@ export function isLoopback(address: string): boolean {
   const v4 = address.startsWith('::ffff:') ? address.slice('::ffff:'.length) : address;
   if (isIP(v4) === 4) return v4.startsWith('127.');
   return address === '::1';
-}
-
-/** An address as a URL or a log line writes it: IPv6 in brackets. */
-export function showAddress(host: string, port: number): string {
-  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }

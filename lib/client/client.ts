@@ -3,6 +3,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { ClientClosedError, ClientError } from '../errors.js';
 import { isValidUsername } from '../protocol/username.js';
 import { TLS_MIN_VERSION } from '../tls/version.js';
+import { showAddress } from '../util/remote-address.js';
 import { PendingQueue } from './pending.js';
 import { tlsFailure } from './tls-errors.js';
 import {
@@ -160,7 +161,7 @@ export class Client {
   }
 
   #where(): string {
-    return this.host.includes(':') ? `[${this.host}]:${this.port}` : `${this.host}:${this.port}`;
+    return showAddress(this.host, this.port);
   }
 
   #call<T>(start: (resolve: (value: T) => void, reject: (err: Error) => void) => void): Promise<T> {
@@ -305,7 +306,7 @@ function preview(line: Buffer): string {
 export async function connect(options: ConnectOptions = {}): Promise<Client> {
   const resolved = resolveConnectOptions(options);
   const { host, port, timeoutMs, tls } = resolved;
-  const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  const where = showAddress(host, port);
   const socket: Socket = tls === null ? netConnect({ host, port, noDelay: true }) : tlsConnect({ host, port, ...tls, minVersion: TLS_MIN_VERSION });
   if (tls !== null) socket.setNoDelay(true);
   // Over TLS the connection is usable once the handshake is done and the server verified.

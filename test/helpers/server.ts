@@ -22,17 +22,8 @@ export interface TestServer {
 
 type Teardown = (fn: () => unknown) => void;
 
-// Options every server of this test process starts with, before the test's own: a file
-// that runs another file's tests over another store (Redis) sets them.
-let baseOptions: () => ServerOptions = () => ({});
-
-/** Makes every server this process starts take `options()` first (the test's own options win). */
-export function setBaseServerOptions(options: () => ServerOptions): void {
-  baseOptions = options;
-}
-
 // Applied to every server's options last: a file that runs another file's tests on other
-// threads (several acceptors) sets it.
+// threads (several acceptors) or over another store (Redis) sets it.
 let adjustOptions: (options: ServerOptions) => ServerOptions = (options) => options;
 
 /** Makes every server this process starts take `adjust(options)`, after the test's own options. */
@@ -42,7 +33,7 @@ export function adjustServerOptions(adjust: (options: ServerOptions) => ServerOp
 
 async function start(options: ServerOptions, teardown: Teardown): Promise<TestServer> {
   // Inline unless asked: no threads to start, so the quickest server there is.
-  const server = createServer(adjustOptions({ shards: 0, logger: silentLogger, ...baseOptions(), ...options }));
+  const server = createServer(adjustOptions({ shards: 0, logger: silentLogger, ...options }));
   const clients = new Set<LineClient>();
   // Registered before the clients' teardown is possible, so clients go first (ava runs
   // teardowns last-in first-out) and close() does not wait out a silent client.

@@ -1,6 +1,6 @@
 // Lets one test file's tests run again from another file, over another store: the file
 // declares its tests with `suiteTest` instead of ava's `test`, and the re-running file
-// sets the store (setBaseServerOptions) or, when that store is missing here, skips them.
+// sets the store (adjustServerOptions) or, when that store is missing here, skips them.
 import test, { type TestFn } from 'ava';
 
 let skipReason: string | null = null;
