@@ -125,20 +125,11 @@ Environment:
 interface ServeSettings {
   readonly host: string;
   readonly port: number;
-  readonly dataDir: string | undefined;
-  readonly fsync: boolean;
-  readonly tls: ServerTlsOptions | undefined;
-  /** The server's `redis` option, from the --redis* flags. */
-  readonly redis: RedisOptions | undefined;
   readonly metrics: { host: string; port: number } | undefined;
-  readonly shards: number | undefined;
-  readonly acceptors: number | undefined;
-  readonly maxMessagesPerUser: number | undefined;
-  readonly maxLineBytes: number | undefined;
-  readonly idleTimeoutMs: number | undefined;
-  readonly maxInFlight: number | undefined;
-  /** What the limit flags ask for (see limit-flags.ts). */
-  readonly limits: Partial<ServerOptions>;
+  /** The TLS files (also in `options`): SIGHUP reloads them, and they decide the exposure warning. */
+  readonly tls: ServerTlsOptions | undefined;
+  /** createServer()'s options as the flags ask (the logger aside). */
+  readonly options: ServerOptions;
 }
 
 type ServeValues = { [K in keyof typeof SERVE_FLAGS]?: (typeof SERVE_FLAGS)[K]['type'] extends 'boolean' ? boolean : string };
@@ -165,23 +156,27 @@ function settingsFrom(values: ServeValues): ServeSettings {
     throw new UsageError('--redis and --redis-cluster keep mailboxes in Redis: drop --memory, --data-dir and --fsync');
   }
   const dataDir = values.memory || redis !== undefined ? undefined : resolve(values['data-dir'] ?? DEFAULT_DATA_DIR);
+  const tls = certFile === undefined || keyFile === undefined ? undefined : { certFile, keyFile, caFile };
   return {
     host,
     port,
-    dataDir,
-    fsync: values.fsync === true,
-    tls: certFile === undefined || keyFile === undefined ? undefined : { certFile, keyFile, caFile },
-    redis,
     metrics: values.metrics === undefined ? undefined : hostPortFlag('metrics', values.metrics),
-    // Each takes its option's range (OPTION_RANGES), so a flag never lets through what
-    // the options refuse, nor refuses what they take.
-    shards: integerFlag('shards', values.shards, ...OPTION_RANGES.shards),
-    acceptors: integerFlag('acceptors', values.acceptors, ...OPTION_RANGES.acceptors),
-    maxMessagesPerUser: integerFlag('max-messages', values['max-messages'], ...OPTION_RANGES.maxMessagesPerUser),
-    maxLineBytes: integerFlag('max-line', values['max-line'], ...OPTION_RANGES.maxLineBytes),
-    idleTimeoutMs,
-    maxInFlight: integerFlag('max-in-flight', values['max-in-flight'], ...OPTION_RANGES.maxInFlight),
-    limits: limitOptions(values, redis !== undefined ? 'redis' : dataDir === undefined ? 'memory' : 'disk'),
+    tls,
+    options: {
+      // Each takes its option's range (OPTION_RANGES), so a flag never lets through what
+      // the options refuse, nor refuses what they take.
+      shards: integerFlag('shards', values.shards, ...OPTION_RANGES.shards),
+      acceptors: integerFlag('acceptors', values.acceptors, ...OPTION_RANGES.acceptors),
+      maxMessagesPerUser: integerFlag('max-messages', values['max-messages'], ...OPTION_RANGES.maxMessagesPerUser),
+      maxLineBytes: integerFlag('max-line', values['max-line'], ...OPTION_RANGES.maxLineBytes),
+      idleTimeoutMs,
+      maxInFlight: integerFlag('max-in-flight', values['max-in-flight'], ...OPTION_RANGES.maxInFlight),
+      dataDir,
+      fsync: values.fsync === true,
+      tls,
+      redis,
+      ...limitOptions(values, redis !== undefined ? 'redis' : dataDir === undefined ? 'memory' : 'disk'),
+    },
   };
 }
 
@@ -205,20 +200,7 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv = process.env
 
   let server: PigeonholeServer;
   try {
-    server = createServer({
-      shards: settings.shards,
-      acceptors: settings.acceptors,
-      maxMessagesPerUser: settings.maxMessagesPerUser,
-      maxLineBytes: settings.maxLineBytes,
-      idleTimeoutMs: settings.idleTimeoutMs,
-      maxInFlight: settings.maxInFlight,
-      dataDir: settings.dataDir,
-      fsync: settings.fsync,
-      tls: settings.tls,
-      ...(settings.redis === undefined ? {} : { redis: settings.redis }),
-      ...settings.limits,
-      logger,
-    });
+    server = createServer({ ...settings.options, logger });
   } catch (err) {
     throw blameEnvironment(inFlagTerms(err), fromEnv);
   }
@@ -278,7 +260,8 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv = process.env
 
 function reportSetup(server: PigeonholeServer, settings: ServeSettings, logger: Logger): void {
   const { shards, acceptors } = server.options;
-  const { dataDir, fsync, tls, redis } = settings;
+  const { dataDir, fsync, redis } = settings.options;
+  const { tls } = settings;
   const acceptorThreads = acceptors === 1 ? '' : `${acceptors} acceptor threads; `;
   const threads = acceptorThreads + (shards === 0 ? 'mailboxes inline in the acceptor thread' : `${shards} mailbox shard worker thread${shards === 1 ? '' : 's'}`);
   const storage =
