@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { type Logger, lineLogger, withFields } from '../lib/logger.js';
 import { createServer, kShardBackend } from '../lib/server.js';
 import type { WorkerShards } from '../lib/shards/worker-shards.js';
-import { until } from './helpers/tls.js';
+import { until } from './helpers/line-client.js';
 
 test('lineLogger hands a message-only logger one line of text per call, fields written out', (t) => {
   const lines: string[] = [];

@@ -10,9 +10,9 @@ import type { TLSSocket } from 'node:tls';
 import test from 'ava';
 import { acceptorsOf, acceptorsOfPeers, clientsOnEvery, isThreadOfThisProcess, oneOnEach } from '../helpers/acceptors.js';
 import { makeTestCertificates } from '../helpers/certs.js';
-import { compose, type LineClient, readReplies, tick } from '../helpers/line-client.js';
+import { type LineClient, compose, readReplies, tick, until } from '../helpers/line-client.js';
 import { startServer, uniqueName } from '../helpers/server.js';
-import { connectTls, until } from '../helpers/tls.js';
+import { connectTls } from '../helpers/tls.js';
 
 const TWO = { acceptors: 2, shards: 2 } as const;
 

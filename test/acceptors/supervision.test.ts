@@ -12,9 +12,8 @@ import { kAcceptorPool, kAcceptorRemotes, kShardBackend } from '../../lib/server
 import type { WorkerShards } from '../../lib/shards/worker-shards.js';
 import { checkDelivery, drain, flood } from '../durability/flood.js';
 import { acceptorsOf, clientsOnEvery, oneOnEach } from '../helpers/acceptors.js';
-import { LineClient, compose } from '../helpers/line-client.js';
+import { LineClient, compose, until } from '../helpers/line-client.js';
 import { startServer, uniqueName } from '../helpers/server.js';
-import { until } from '../helpers/tls.js';
 
 const RECIPIENTS = Array.from({ length: 12 }, (_, i) => `r${i}`);
 // A flood runs until stopped, at most this many messages per sender; the mailboxes take

@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { type PigeonholeServer, kAcceptorRemotes } from '../../lib/server.js';
 import type { LineClient } from './line-client.js';
-import { until } from './tls.js';
+import { until } from './line-client.js';
 
 /** The peer address the server sees for a client's socket. */
 export function peerOf(client: LineClient): string {

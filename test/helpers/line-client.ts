@@ -210,3 +210,12 @@ export async function readReplies(client: LineClient, n: number, timeoutMs: numb
 export function compose(to: string, body: string | Uint8Array): Buffer {
   return Buffer.concat([Buffer.from(`COMPOSE ${to}\n`), typeof body === 'string' ? Buffer.from(body, 'latin1') : body, Buffer.from('\n')]);
 }
+
+/** Waits (bounded) until `check()` holds. */
+export async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = REPLY_TIMEOUT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

@@ -35,12 +35,3 @@ export async function connectTls(t: ExecutionContext, port: number, options: Con
   if (client === null) throw new Error(`TLS handshake failed: ${error?.message}`);
   return client;
 }
-
-/** Waits (bounded) until `check()` holds. */
-export async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = REPLY_TIMEOUT_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}

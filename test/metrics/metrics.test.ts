@@ -10,9 +10,8 @@ import { serveMetrics } from '../../lib/metrics/http.js';
 import { createServer, kShardBackend } from '../../lib/server.js';
 import { silentLogger } from '../../lib/logger.js';
 import type { WorkerShards } from '../../lib/shards/worker-shards.js';
-import { compose } from '../helpers/line-client.js';
+import { compose, until } from '../helpers/line-client.js';
 import { HOST, forEachShards, nameOnShard, startServer } from '../helpers/server.js';
-import { until } from '../helpers/tls.js';
 
 /** Every sample of a Prometheus text exposition, by its full name with labels. */
 function samples(text: string): Map<string, number> {

@@ -9,9 +9,9 @@ import { TlsError } from '../../lib/errors.js';
 import { type Logger, silentLogger } from '../../lib/logger.js';
 import { createServer } from '../../lib/server.js';
 import { makeTestCertificates } from '../helpers/certs.js';
-import { LineClient, compose } from '../helpers/line-client.js';
+import { LineClient, compose, until } from '../helpers/line-client.js';
 import { HOST, forEachShards, handOver, startServer } from '../helpers/server.js';
-import { connectTls, tryTls, until } from '../helpers/tls.js';
+import { connectTls, tryTls } from '../helpers/tls.js';
 
 const certs = makeTestCertificates();
 test.after.always(() => certs.remove());
