@@ -2,8 +2,8 @@
 // as a crash would, or run several nodes side by side.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExecutionContext } from 'ava';
+import { until } from './line-client.js';
 
 const MAIN = new URL('../../lib/cli/main.ts', import.meta.url).pathname;
 const START_TIMEOUT_MS = 30_000;
@@ -47,11 +47,9 @@ export async function serveProcess(t: Pick<ExecutionContext, 'teardown'> | null,
     });
   });
   const waitForStderr = async (pattern: RegExp, ms = 10_000): Promise<string> => {
-    const deadline = Date.now() + ms;
-    while (!pattern.test(stderr)) {
-      if (Date.now() > deadline) throw new Error(`stderr never matched ${pattern}: ${stderr}`);
-      await sleep(20);
-    }
+    await until(() => pattern.test(stderr), `stderr matches ${pattern}`, ms).catch((err: Error) => {
+      throw new Error(`${err.message}: ${stderr}`);
+    });
     return stderr;
   };
   return { child, port, stderr: () => stderr, kill, waitForStderr };
