@@ -1,5 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
-import { ownCopy } from '../util/bytes.js';
+import { ownCopy, transferable } from '../util/bytes.js';
 import { ByteRing } from './ring.js';
 import { RingChannel, type RingBuffers } from './ring-channel.js';
 
@@ -62,8 +62,12 @@ export class BatchChannel {
   /** Sends a batch; its buffer may be transferred away. Nothing is sent once closed. */
   send(batch: Buffer): void {
     if (this.#closed) return;
-    if (this.#rings !== null) this.#rings.send(batch);
-    else this.#port.postMessage(batch, [batch.buffer as ArrayBuffer]);
+    if (this.#rings !== null) {
+      this.#rings.send(batch);
+    } else {
+      const own = transferable(batch);
+      this.#port.postMessage(own, [own.buffer as ArrayBuffer]);
+    }
   }
 
   /** A batch that came on the port. */
@@ -95,9 +99,10 @@ export class BatchChannel {
 
 /** An acceptor's end: each reply batch goes to `reply` in a buffer of its own. */
 export function acceptorEnd(port: MessagePort, rings: RingBuffers | null, reply: (batch: Buffer) => void): BatchChannel {
-  // A reply read from the ring is copied out: reply slots keep ranges of it until their
-  // connections have written them, long after the ring has moved on.
-  return new BatchChannel(port, rings, 'acceptor', (batch, inRing) => reply(inRing ? ownCopy(batch) : batch));
+  // A reply read from the ring is copied out (into Node's pool when small): reply slots
+  // keep ranges of it until their connections have written them, long after the ring
+  // has moved on.
+  return new BatchChannel(port, rings, 'acceptor', (batch, inRing) => reply(inRing ? Buffer.from(batch) : batch));
 }
 
 /** A shard's end for link `link`: each request batch goes to `taker`, its reply back on the channel. */

@@ -59,7 +59,7 @@ export class ShardCore {
         return this.#abortAll(bytes);
       }
       if (earlier !== null) {
-        // Its own ArrayBuffer: the reply is transferred, and a pooled Buffer's is shared.
+        // A copy of its own: the reply may be transferred, and the journal keeps its bytes.
         return ownCopy(earlier);
       }
     }

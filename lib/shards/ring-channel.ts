@@ -1,4 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
+import { transferable } from '../util/bytes.js';
 import { ByteRing, RING_ELSEWHERE, RING_EMPTY } from './ring.js';
 
 /** The SharedArrayBuffers of a shard's two rings, handed to its thread when it starts. */
@@ -161,7 +162,8 @@ export class RingChannel {
     const ring = this.#out;
     if (batch.length <= ring.maxMessage) return ring.write(batch, 0, batch.length);
     if (!ring.markElsewhere()) return false;
-    this.#port.postMessage(batch, [batch.buffer as ArrayBuffer]);
+    const own = transferable(batch);
+    this.#port.postMessage(own, [own.buffer as ArrayBuffer]);
     return true;
   }
 }

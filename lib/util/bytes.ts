@@ -9,16 +9,26 @@ export function ownCopy(bytes: Uint8Array): Buffer {
 }
 
 /**
- * An append-only byte buffer that grows by doubling. `take()` hands the bytes out as a
- * view of a buffer of its own (not Node's shared pool), so the caller may transfer the
- * underlying ArrayBuffer to another thread; the writer then starts a new buffer sized
- * for what the last batch needed.
+ * `bytes` as a buffer that may be transferred to another thread: itself when it spans a
+ * whole ArrayBuffer of its own, else a copy. (Transferring a slice of Node's pool would
+ * take the pool away from every other buffer in it.)
  */
+export function transferable(bytes: Buffer): Buffer {
+  const { buffer } = bytes;
+  return buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === buffer.byteLength ? bytes : ownCopy(bytes);
+}
+
+// What a ByteWriter keeps between batches at most: beyond it, its buffer is let go.
+const KEPT_BYTES = 1 << 20;
+
+/** An append-only byte buffer that grows by doubling, reused from one `take()` to the next. */
 export class ByteWriter {
+  readonly #initialCapacity: number;
   #buffer: Buffer;
   #length = 0;
 
   constructor(initialCapacity = 4096) {
+    this.#initialCapacity = initialCapacity;
     this.#buffer = Buffer.allocUnsafeSlow(initialCapacity);
   }
 
@@ -50,11 +60,19 @@ export class ByteWriter {
     this.#length += bytes;
   }
 
-  /** The bytes written so far; the writer starts afresh. */
+  /**
+   * The bytes written so far, copied out (into Node's shared pool when they are few: see
+   * transferable()); the writer starts afresh in the same buffer. A fresh ArrayBuffer per
+   * batch would cost an allocation, a free and the garbage collector's bookkeeping for
+   * each, and batches are many when they are small.
+   */
   take(): Buffer {
-    const out = this.#buffer.subarray(0, this.#length);
-    this.#buffer = Buffer.allocUnsafeSlow(Math.max(256, this.#length));
+    const length = this.#length;
+    const out = Buffer.allocUnsafe(length);
+    out.set(this.#buffer.subarray(0, length));
     this.#length = 0;
+    // A buffer grown for one big batch is not held on to.
+    if (this.#buffer.length > KEPT_BYTES) this.#buffer = Buffer.allocUnsafeSlow(this.#initialCapacity);
     return out;
   }
 }

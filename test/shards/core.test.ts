@@ -223,13 +223,14 @@ test('names are case sensitive across the batch format', (t) => {
 });
 
 test('a reply batch stays intact after the next batch is handled', (t) => {
-  // The reply's ArrayBuffer is transferred to the acceptor: the core must not reuse it.
+  // Connections keep ranges of a reply batch until they have written them: the core must
+  // not write the next batch over it.
   const shard = core();
   const first = shard.handle(batch([{ op: 'compose', to: 'a', from: 'b', body: 'x' }, { op: 'count', user: 'a' }]));
   const copy = Buffer.from(first);
   shard.handle(batch([{ op: 'read', user: 'a' }, { op: 'read', user: 'a' }, { op: 'count', user: 'zzzz' }]));
+  shard.handle(batch([{ op: 'compose', to: 'b', from: 'c', body: 'y'.repeat(5000) }]));
   t.deepEqual(first, copy);
-  t.not(first.buffer, shard.handle(batch([{ op: 'count', user: 'a' }])).buffer);
 });
 
 test('the stored message does not depend on the request batch buffer', (t) => {
