@@ -1,7 +1,7 @@
 import type { MessagePort } from 'node:worker_threads';
-import { ownCopy, transferable } from '../util/bytes.js';
+import { ownCopy } from '../util/bytes.js';
 import { ByteRing } from './ring.js';
-import { RingChannel, type RingBuffers } from './ring-channel.js';
+import { RingChannel, type RingBuffers, postBatch } from './ring-channel.js';
 
 /** What applies a shard's batches: its BatchRunner (host.ts). */
 export interface BatchTaker {
@@ -62,12 +62,8 @@ export class BatchChannel {
   /** Sends a batch; its buffer may be transferred away. Nothing is sent once closed. */
   send(batch: Buffer): void {
     if (this.#closed) return;
-    if (this.#rings !== null) {
-      this.#rings.send(batch);
-    } else {
-      const own = transferable(batch);
-      this.#port.postMessage(own, [own.buffer as ArrayBuffer]);
-    }
+    if (this.#rings !== null) this.#rings.send(batch);
+    else postBatch(this.#port, batch);
   }
 
   /** A batch that came on the port. */

@@ -162,10 +162,15 @@ export class RingChannel {
     const ring = this.#out;
     if (batch.length <= ring.maxMessage) return ring.write(batch, 0, batch.length);
     if (!ring.markElsewhere()) return false;
-    const own = transferable(batch);
-    this.#port.postMessage(own, [own.buffer as ArrayBuffer]);
+    postBatch(this.#port, batch);
     return true;
   }
+}
+
+/** Sends a batch on a port, its bytes transferred (a slice of Node's pool is copied first). */
+export function postBatch(port: MessagePort, batch: Buffer): void {
+  const own = transferable(batch);
+  port.postMessage(own, [own.buffer as ArrayBuffer]);
 }
 
 /** A fresh pair of rings for a shard. */
