@@ -18,8 +18,9 @@ export function transferable(bytes: Buffer): Buffer {
   return buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === buffer.byteLength ? bytes : ownCopy(bytes);
 }
 
-// What a ByteWriter keeps between batches at most: beyond it, its buffer is let go.
-const KEPT_BYTES = 1 << 20;
+// A ByteWriter's buffer past this size is let go when a batch fills less than a quarter
+// of it: a burst of big batches does not leave every channel holding its peak for good.
+const SHRINK_ABOVE = 64 * 1024;
 
 /** An append-only byte buffer that grows by doubling, reused from one `take()` to the next. */
 export class ByteWriter {
@@ -34,6 +35,11 @@ export class ByteWriter {
 
   get length(): number {
     return this.#length;
+  }
+
+  /** Bytes the writer holds for batches, written or not. */
+  get capacity(): number {
+    return this.#buffer.length;
   }
 
   /** Makes room for `bytes` more and returns the buffer and offset to write them at. */
@@ -71,8 +77,7 @@ export class ByteWriter {
     const out = Buffer.allocUnsafe(length);
     out.set(this.#buffer.subarray(0, length));
     this.#length = 0;
-    // A buffer grown for one big batch is not held on to.
-    if (this.#buffer.length > KEPT_BYTES) this.#buffer = Buffer.allocUnsafeSlow(this.#initialCapacity);
+    if (this.#buffer.length > SHRINK_ABOVE && length * 4 < this.#buffer.length) this.#buffer = Buffer.allocUnsafeSlow(this.#initialCapacity);
     return out;
   }
 }

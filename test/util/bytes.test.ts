@@ -46,3 +46,24 @@ test('ByteWriter: what take() gave stays as it was while the writer goes on, and
   t.is(big.length, 3 << 20);
   t.is(writer.take().toString(), 'after');
 });
+
+test('ByteWriter: a buffer grown for a burst of big batches is let go once batches are small again', (t) => {
+  const writer = new ByteWriter(256);
+  write(writer, 'x'.repeat(200_000));
+  writer.take();
+  const grown = writer.capacity;
+  t.true(grown >= 200_000);
+  // A batch of more than a quarter of it keeps the buffer; a small one lets it go.
+  write(writer, 'y'.repeat(grown / 2));
+  writer.take();
+  t.is(writer.capacity, grown);
+  write(writer, 'small');
+  t.is(writer.take().toString(), 'small');
+  t.is(writer.capacity, 256);
+  // Small buffers are kept whatever their batches.
+  write(writer, 'x'.repeat(1000));
+  writer.take();
+  const small = writer.capacity;
+  writer.take();
+  t.is(writer.capacity, small);
+});
