@@ -74,7 +74,8 @@ Options:
                          acceptor thread (default ${defaultShardCount()} here: cores - 1, at least 1)
   --acceptors N          threads that accept, parse and answer connections, all on the
                          same port and routing to the same shards (default 1; more than 1
-                         needs Linux and --shards 1 or more)
+                         needs Linux and --shards 1 or more). They pay off when acceptors
+                         and shards each have a core: with fewer cores, one is as fast
   --max-messages N       messages a mailbox holds before COMPOSE to it fails
                          (default ${DEFAULT_MAX_MESSAGES_PER_USER})
   --max-line N           longest line in bytes; a longer one drops the connection
