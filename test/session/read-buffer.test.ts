@@ -1,10 +1,21 @@
 import { once } from 'node:events';
-import { type Socket, connect, createServer } from 'node:net';
-import test from 'ava';
+import { type AddressInfo, type Server, type Socket, connect, createServer } from 'node:net';
+import test, { type ExecutionContext } from 'ava';
 import { readIntoShared } from '../../lib/session/read-buffer.js';
 import { clientsOnEvery } from '../helpers/acceptors.js';
-import { type LineClient, compose } from '../helpers/line-client.js';
+import { HOST, type LineClient, compose, until } from '../helpers/line-client.js';
 import { startServer, uniqueName } from '../helpers/server.js';
+
+/** Listens on a free loopback port and connects a client to it; both end with the test. */
+async function connectTo(t: ExecutionContext, server: Server): Promise<Socket> {
+  t.teardown(() => server.close());
+  server.listen(0, HOST);
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  const client = connect({ host: HOST, port });
+  t.teardown(() => client.destroy());
+  return client;
+}
 
 test('a socket accepted paused reads into the shared buffer: no Buffer and no data event per read', async (t) => {
   const shared = Buffer.alloc(1024);
@@ -18,17 +29,12 @@ test('a socket accepted paused reads into the shared buffer: no Buffer and no da
     socket.on('data', () => dataEvents++);
     socket.resume();
   });
-  t.teardown(() => server.close());
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const client = connect({ host: '127.0.0.1', port: typeof address === 'object' && address !== null ? address.port : 0 });
-  t.teardown(() => client.destroy());
+  const client = await connectTo(t, server);
   await once(client, 'connect');
   client.write('first\n');
-  for (let i = 0; i < 100 && reads.length < 1; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  await until(() => reads.length >= 1, 'read 1 arrived');
   client.write('second\n');
-  for (let i = 0; i < 100 && reads.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  await until(() => reads.length >= 2, 'read 2 arrived');
   t.true(wired);
   t.deepEqual(reads, [
     { bytes: 'first\n', same: true },
@@ -41,7 +47,7 @@ test('a socket accepted paused reads into the shared buffer: no Buffer and no da
   await new Promise((resolve) => setTimeout(resolve, 50));
   t.is(reads.length, 2, 'nothing is read while paused');
   (accepted as Socket | null)?.resume();
-  for (let i = 0; i < 100 && reads.length < 3; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  await until(() => reads.length >= 3, 'read 3 arrived');
   t.is(reads[2]?.bytes, 'third\n');
 });
 
@@ -51,12 +57,7 @@ test('a socket that is already reading is left as it is', async (t) => {
     t.false(readIntoShared(socket, Buffer.alloc(64), () => t.fail('no shared reads')));
     socket.end('bye\n');
   });
-  t.teardown(() => server.close());
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const client = connect({ host: '127.0.0.1', port: typeof address === 'object' && address !== null ? address.port : 0 });
-  t.teardown(() => client.destroy());
+  const client = await connectTo(t, server);
   const [reply] = (await once(client, 'data')) as [Buffer];
   t.is(reply.toString(), 'bye\n');
 });
