@@ -68,7 +68,7 @@ async function run(): Promise<{ ops: number; cpuMs: number }> {
   const guard = new ConnectionGuard({ maxConnections: connections, maxConnectionsPerIp: 0, lineTimeoutMs: 0, maxLineBufferBytes: 64 * 1024 * 1024, logger: silentLogger });
   const sockets = Array.from({ length: connections }, () => new FakeSocket());
   // As the server does: one guard and one set of counters shared by every connection.
-  const context = { guard, counters: new SessionCounters(), identity: null, logger: silentLogger };
+  const context = { guard, counters: new SessionCounters(), identity: null, logger: silentLogger, sharedReadBuffer: null };
   for (const socket of sockets) new Connection(socket as unknown as Socket, router, limits, context, () => {});
   const body = 'x'.repeat(messageBytes);
   // Each round: every connection sends `pipeline` commands, half COMPOSE (to itself, so

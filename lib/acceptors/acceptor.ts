@@ -37,8 +37,8 @@ export class SessionAcceptor {
   readonly #tls: TlsAcceptor | null;
   readonly #connections = new Set<Connection>();
   // The read buffer every plain TCP connection this acceptor accepted shares: a read is
-  // handed on before the next one happens (session/read-buffer.ts).
-  readonly #readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+  // handed on before the next one happens (session/read-buffer.ts). TLS reads do not use it.
+  #readBuffer: Buffer | null = null;
   #closing = false;
   #drained: (() => void) | null = null;
 
@@ -72,12 +72,11 @@ export class SessionAcceptor {
   listener(): NetServer {
     // Plain TCP sockets are accepted paused, so their reads can go to the shared read
     // buffer (session/read-buffer.ts) from the first byte.
-    return (
-      this.#tls?.server ??
-      createNetServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }, (socket) => {
-        if (this.#admit(socket)) this.#serve(socket, null, this.#readBuffer);
-      })
-    );
+    if (this.#tls !== null) return this.#tls.server;
+    const readBuffer = (this.#readBuffer ??= Buffer.allocUnsafeSlow(READ_BUFFER_BYTES));
+    return createNetServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }, (socket) => {
+      if (this.#admit(socket)) this.#serve(socket, null, readBuffer);
+    });
   }
 
   /**

@@ -30,7 +30,7 @@ export interface ConnectionContext {
    * For a socket the server accepted paused: the read buffer all such connections share
    * (see read-buffer.ts). Null reads through 'data' events (TLS, a host's sockets).
    */
-  readonly sharedReadBuffer?: Buffer | null;
+  readonly sharedReadBuffer: Buffer | null;
 }
 
 // After the server has said its last, it keeps reading (and discarding) for this long
@@ -120,7 +120,7 @@ export class Connection implements Session, GuardedConnection {
     }
     const onData = (chunk: Buffer): void => this.#onData(chunk);
     const shared = context.sharedReadBuffer;
-    this.#sharedReads = shared !== undefined && shared !== null && readIntoShared(socket, shared, onData);
+    this.#sharedReads = shared !== null && readIntoShared(socket, shared, onData);
     if (!this.#sharedReads) socket.on('data', onData);
     // The peer finished sending (`printf ... | nc -N`): its whole lines are still answered.
     socket.on('end', () => this.shutdown());

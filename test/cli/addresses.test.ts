@@ -1,5 +1,6 @@
 import test from 'ava';
-import { hostPortFlag, isLoopback, showAddress } from '../../lib/cli/addresses.js';
+import { hostPortFlag, isLoopback } from '../../lib/cli/addresses.js';
+import { showAddress } from '../../lib/util/remote-address.js';
 import { UsageError } from '../../lib/cli/flags.js';
 
 test('loopback addresses are this machine only; any other address is reachable from a network', (t) => {
