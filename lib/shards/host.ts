@@ -58,16 +58,14 @@ export async function openShardCore(config: ShardConfig, shardId: number, logger
  */
 export class BatchRunner implements BatchTaker {
   readonly #core: AnyShardCore;
+  /** Answers within run(): a batch read in place need not outlive the call. */
+  readonly synchronous: boolean;
   // The last asynchronous batch's end: the next one starts after it.
   #idle: Promise<void> = Promise.resolve();
 
   constructor(core: AnyShardCore) {
     this.#core = core;
-  }
-
-  /** Answers within run(): a batch read in place need not outlive the call. */
-  get synchronous(): boolean {
-    return this.#core instanceof ShardCore;
+    this.synchronous = core instanceof ShardCore;
   }
 
   /** Applies a batch of link `link` (its journal key beside the seq); its reply goes to `deliver`. */

@@ -51,22 +51,19 @@ export class WorkerShards implements ShardBackend {
   readonly #links = new Map<number, LinkReplaced>();
 
   readonly #transport: ShardTransport;
-  #storeKind: ShardConfig['store']['kind'] = 'memory';
-
-  constructor(size: number, logger: Logger, transport: ShardTransport = 'ring') {
-    this.size = size;
-    this.#logger = logger;
-    this.#transport = transport;
-  }
-
   /**
    * On the ring a busy shard in memory takes the next batch without being woken, so two
    * may be on their way. Otherwise one: on the port every batch wakes the shard; a
    * durable shard commits one batch per transaction, and a shard over Redis sends one
    * pipeline per batch, so their batches grow instead while one is out (group commit).
+   * Set by start(), which knows the store.
    */
-  get batchesInFlight(): number {
-    return this.#transport === 'ring' && this.#storeKind === 'memory' ? RING_BATCHES_IN_FLIGHT : 1;
+  batchesInFlight = 1;
+
+  constructor(size: number, logger: Logger, transport: ShardTransport = 'ring') {
+    this.size = size;
+    this.#logger = logger;
+    this.#transport = transport;
   }
 
   async start(config: ShardConfig, sink: ShardSink): Promise<void> {
@@ -81,7 +78,7 @@ export class WorkerShards implements ShardBackend {
       idleTimeout: Infinity,
     });
     this.#pool = pool;
-    this.#storeKind = config.store.kind;
+    this.batchesInFlight = this.#transport === 'ring' && config.store.kind === 'memory' ? RING_BATCHES_IN_FLIGHT : 1;
     this.#context = { pool, config, sink, logger: this.#logger, rings: this.#transport === 'ring', lost: (shard, error) => this.#lost(shard, error) };
     for (let shardId = 0; shardId < this.size; shardId++) this.#shards.push(new WorkerShard(this.#context, shardId, null, 0, 0));
     await Promise.all(this.#shards.map((shard) => shard.ready));

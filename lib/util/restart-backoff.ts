@@ -13,8 +13,8 @@ export interface Incarnation {
 }
 
 /** The replacement's count of quick crashes in a row, and how long it waits before starting. */
-export function restartBackoff(dead: Incarnation, now: number = Date.now()): { quickCrashes: number; delay: number } {
-  const quickCrashes = now - dead.startsAt < QUICK_CRASH_MS ? dead.quickCrashes + 1 : 0;
+export function restartBackoff(dead: Incarnation): { quickCrashes: number; delay: number } {
+  const quickCrashes = Date.now() - dead.startsAt < QUICK_CRASH_MS ? dead.quickCrashes + 1 : 0;
   const delay = quickCrashes === 0 ? 0 : Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** (quickCrashes - 1));
   return { quickCrashes, delay };
 }
