@@ -1,5 +1,6 @@
 import { PackedMailbox } from './packed-mailbox.js';
 import { SenderTable, senderCost } from './sender-table.js';
+import { sweepDue, worthSweepingAtCap } from './sweep.js';
 import {
   ENQUEUED,
   type EnqueueResult,
@@ -17,8 +18,6 @@ import {
 // counted against maxBytes.
 export const MAILBOX_OVERHEAD_BYTES = 200;
 
-// Emptied mailboxes kept at most before a sweep (and at most half of all mailboxes).
-const SWEEP_AT = 1024;
 
 export interface MemoryStoreOptions extends StoreLimits {
   /** Past this many bytes held (message chunks, mailboxes and senders), COMPOSE fails. Default: no cap. */
@@ -115,7 +114,7 @@ export class MemoryStore implements MailboxStore {
     out.start = box.bodyStart;
     out.end = box.bodyEnd;
     senders.release(box.senderId);
-    if (box.count === 0 && ++this.#empty > SWEEP_AT && this.#empty * 2 > this.#boxes.size) this.#sweep();
+    if (box.count === 0 && sweepDue(++this.#empty, this.#boxes.size)) this.#sweep();
     return out;
   }
 
@@ -143,7 +142,7 @@ export class MemoryStore implements MailboxStore {
    */
   #reclaim(): boolean {
     const senders = this.#senders.reclaim();
-    const boxes = this.#empty > 0 && this.#empty * 2 >= this.#boxes.size;
+    const boxes = worthSweepingAtCap(this.#empty, this.#boxes.size);
     if (boxes) this.#sweep();
     return senders || boxes;
   }

@@ -1,6 +1,4 @@
-// Senders no message uses any more, kept at most before they are forgotten in a sweep
-// (and at most as many as are in use).
-const SWEEP_AT = 1024;
+import { sweepDue, worthSweepingAtCap } from './sweep.js';
 
 /**
  * What one sender costs in memory besides its name, as counted against a store's cap:
@@ -86,16 +84,15 @@ export class SenderTable {
     const uses = (this.#uses[id] as number) - 1;
     this.#uses[id] = uses;
     if (uses > 0) return;
-    if (++this.#unused > SWEEP_AT && this.#unused * 2 > this.#ids.size) this.#sweep();
+    if (sweepDue(++this.#unused, this.#ids.size)) this.#sweep();
   }
 
   /**
-   * Forgets the unused senders now, below SWEEP_AT too, when they are at least half of
-   * the table (so each sweep still forgets as many senders as it keeps: amortized O(1)
-   * per sender). For a store at its cap. True when it freed anything.
+   * Forgets the unused senders now, however few, when they are at least half of the
+   * table. For a store at its cap. True when it freed anything.
    */
   reclaim(): boolean {
-    if (this.#unused === 0 || this.#unused * 2 < this.#ids.size) return false;
+    if (!worthSweepingAtCap(this.#unused, this.#ids.size)) return false;
     this.#sweep();
     return true;
   }
