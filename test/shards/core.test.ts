@@ -3,7 +3,6 @@ import fc from 'fast-check';
 import { StoreError } from '../../lib/errors.js';
 import type { ComposeCommand } from '../../lib/protocol/commands.js';
 import { type Logger, formatLine, silentLogger } from '../../lib/logger.js';
-import type { ShardBackend } from '../../lib/shards/backend.js';
 import { ShardCore } from '../../lib/shards/core.js';
 import {
   BATCH_HEADER_BYTES,
@@ -22,6 +21,7 @@ import { type PendingReply, ShardRouter } from '../../lib/shards/router.js';
 import { MemoryStore } from '../../lib/store/memory.js';
 import type { BatchJournal, MailboxStore, StoredMessage } from '../../lib/store/store.js';
 import { ByteWriter } from '../../lib/util/bytes.js';
+import { fakeBackend } from '../helpers/fake-backend.js';
 
 type Request =
   | { op: 'count'; user: string }
@@ -426,18 +426,12 @@ test('with a journal: each batch reply is recorded with its link, seq and acked,
 test("ShardRouter's batches are the layout these tests build, and its pairing of replies holds", async (t) => {
   const shard = core(1);
   const sent: Buffer[] = [];
-  const backend: ShardBackend = {
-    size: 1,
-    batchesInFlight: 1,
-    start: async () => {},
+  const backend = fakeBackend({
     send: (shardId, requestBatch) => {
       sent.push(Buffer.from(requestBatch));
       router.onReply(shardId, shard.handle(requestBatch));
     },
-    close: async () => {},
-    describe: () => [],
-    stats: async () => [],
-  };
+  });
   const router = new ShardRouter(backend, { replay: false, logger: silentLogger });
   const answers: string[] = [];
   const answer = (op: PendingReply['op'], i: number): PendingReply => ({

@@ -1,31 +1,30 @@
 import test from 'ava';
 import { silentLogger } from '../../lib/logger.js';
-import type { ShardBackend } from '../../lib/shards/backend.js';
 import { OP_COUNT, ReplyWriter, RequestReader } from '../../lib/shards/messages.js';
 import { type PendingReply, ShardRouter } from '../../lib/shards/router.js';
+import { fakeBackend } from '../helpers/fake-backend.js';
+
+/** A reply batch of `records` LOGIN counts of 0. */
+function zeroCounts(records: number): Buffer {
+  const writer = new ReplyWriter();
+  for (let i = 0; i < records; i++) writer.reply(Buffer.from('0\n'));
+  return writer.take();
+}
 
 /** A router over one fake shard that answers each batch with `answer(requests)` records. */
 function routerAnswering(records: (requests: number) => number): { router: ShardRouter; errors: unknown[] } {
   const errors: unknown[] = [];
   let sent = 0;
-  const backend: ShardBackend = {
-    size: 1,
-    batchesInFlight: 1,
-    start: async () => {},
+  const backend = fakeBackend({
     send: () => {
       sent++;
-      const writer = new ReplyWriter();
-      for (let i = 0; i < records(sent); i++) writer.reply(Buffer.from('0\n'));
       try {
-        router.onReply(0, writer.take());
+        router.onReply(0, zeroCounts(records(sent)));
       } catch (err) {
         errors.push(err);
       }
     },
-    close: async () => {},
-    describe: () => [],
-    stats: async () => [],
-  };
+  });
   const router = new ShardRouter(backend, { replay: false, logger: silentLogger });
   return { router, errors };
 }
@@ -75,10 +74,7 @@ test('close() sends what waits behind a batch in flight, and ends the shards onl
   // A shard that answers when told to: one batch in flight, the next one waits.
   const unanswered: number[] = [];
   const events: string[] = [];
-  const backend: ShardBackend = {
-    size: 1,
-    batchesInFlight: 1,
-    start: async () => {},
+  const backend = fakeBackend({
     send: (_shardId, batch) => {
       const requests = new RequestReader(batch);
       let count = 0;
@@ -87,14 +83,8 @@ test('close() sends what waits behind a batch in flight, and ends the shards onl
       events.push('send');
     },
     close: async () => void events.push('close'),
-    describe: () => [],
-    stats: async () => [],
-  };
-  const answerOne = (): void => {
-    const writer = new ReplyWriter();
-    for (let i = unanswered.shift() ?? 0; i > 0; i--) writer.reply(Buffer.from('0\n'));
-    router.onReply(0, writer.take());
-  };
+  });
+  const answerOne = (): void => router.onReply(0, zeroCounts(unanswered.shift() ?? 0));
   const router = new ShardRouter(backend, { replay: false, logger: silentLogger });
   const answers: string[] = [];
   router.count(Buffer.from('a'), pending(answers));
