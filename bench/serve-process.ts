@@ -1,12 +1,11 @@
 // `pigeonhole serve` from the compiled code (dist/, as users run it) in a process of its
 // own, for the benchmarks that measure a whole server: its memory, its restart time.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 
 const MAIN = new URL('../dist/lib/cli/main.js', import.meta.url).pathname;
 
 export interface ServeProcess {
-  readonly child: ChildProcess;
   readonly pid: number;
   readonly port: number;
   /** From spawning to `listening on` on stdout. */
@@ -30,7 +29,6 @@ export async function startServe(args: readonly string[]): Promise<ServeProcess>
     child.once('exit', (code) => reject(new Error(`pigeonhole serve exited with ${code}`)));
   });
   return {
-    child,
     pid: child.pid as number,
     port,
     startMs: performance.now() - started,

@@ -218,7 +218,8 @@ export class Connection implements Session, GuardedConnection {
     if (this.#paused || this.#finished) return;
     this.#paused = true;
     this.#socket.pause();
-    if (this.#sharedReads) this.#framer.detach();
+    // Kept only if it will be read: once the replies end, what is left is dropped.
+    if (this.#sharedReads && !this.replies.ending) this.#framer.detach();
   }
 
   #write(replies: Buffer): void {
