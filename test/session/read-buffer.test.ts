@@ -3,7 +3,7 @@ import { type AddressInfo, type Server, type Socket, connect, createServer } fro
 import test, { type ExecutionContext } from 'ava';
 import { readIntoShared } from '../../lib/session/read-buffer.js';
 import { clientsOnEvery } from '../helpers/acceptors.js';
-import { HOST, type LineClient, compose, until } from '../helpers/line-client.js';
+import { HOST, type LineClient, compose, tick, until } from '../helpers/line-client.js';
 import { startServer, uniqueName } from '../helpers/server.js';
 
 /** Listens on a free loopback port and connects a client to it; both end with the test. */
@@ -44,7 +44,7 @@ test('a socket accepted paused reads into the shared buffer: no Buffer and no da
   // Pause and resume still work (they stop and start the handle's reads).
   (accepted as Socket | null)?.pause();
   client.write('third\n');
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await tick(50);
   t.is(reads.length, 2, 'nothing is read while paused');
   (accepted as Socket | null)?.resume();
   await until(() => reads.length >= 3, 'read 3 arrived');
@@ -94,15 +94,16 @@ async function crossTraffic(a: LineClient, b: LineClient): Promise<void> {
   sendCut(a, streamA, [0.7, 0.7003, 0.85]);
   sendCut(b, streamB, [0.5, 0.9]);
   const [repliesA, repliesB] = await Promise.all([a.lines(1 + fromA.length), b.lines(1 + 3 * fromB.length)]);
-  if (repliesA.join('\n') !== ['0', ...fromA.map(() => 'MESSAGE SENT')].join('\n')) throw new Error(`a's COMPOSEs: ${repliesA.slice(0, 5).join(' | ')}`);
-  const expectedB = ['0', ...fromB.flatMap((text) => ['MESSAGE SENT', userB, text])];
-  const wrongB = repliesB.findIndex((line, i) => line !== expectedB[i]);
-  if (wrongB !== -1) throw new Error(`b's reply line ${wrongB}: ${JSON.stringify(repliesB[wrongB]?.slice(0, 60))}, expected ${JSON.stringify(expectedB[wrongB]?.slice(0, 60))}`);
+  sameLines("a's COMPOSE replies", repliesA, ['0', ...fromA.map(() => 'MESSAGE SENT')]);
+  sameLines("b's replies", repliesB, ['0', ...fromB.flatMap((text) => ['MESSAGE SENT', userB, text])]);
   await a.send('READ\n'.repeat(fromA.length));
-  const readA = await a.lines(2 * fromA.length);
-  const expectedA = fromA.flatMap((text) => [userA, text]);
-  const wrongA = readA.findIndex((line, i) => line !== expectedA[i]);
-  if (wrongA !== -1) throw new Error(`a's reply line ${wrongA}: ${JSON.stringify(readA[wrongA]?.slice(0, 60))}, expected ${JSON.stringify(expectedA[wrongA]?.slice(0, 60))}`);
+  sameLines("a's READ replies", await a.lines(2 * fromA.length), fromA.flatMap((text) => [userA, text]));
+}
+
+/** Throws at the first line that differs, showing both (a deepEqual of 600 lines would bury it). */
+function sameLines(what: string, actual: readonly string[], expected: readonly string[]): void {
+  const wrong = expected.findIndex((line, i) => actual[i] !== line);
+  if (wrong !== -1) throw new Error(`${what}, line ${wrong}: ${JSON.stringify(actual[wrong]?.slice(0, 60))}, expected ${JSON.stringify(expected[wrong]?.slice(0, 60))}`);
 }
 
 test('two pipelining connections on one shared read buffer each get every byte they sent back, in order', async (t) => {
