@@ -1,4 +1,5 @@
 import { PackedMailbox } from './packed-mailbox.js';
+import { PagePool } from './page-pool.js';
 import { SenderTable, senderCost } from './sender-table.js';
 import { sweepDue, worthSweepingAtCap } from './sweep.js';
 import {
@@ -26,8 +27,9 @@ export interface MemoryStoreOptions extends StoreLimits {
 
 /**
  * Mailboxes in memory: fast, and gone when the process ends. Each mailbox packs its
- * messages into byte chunks (PackedMailbox) and senders are interned (SenderTable), so a
- * stored 64-byte message costs about 70 bytes, as in a Redis list.
+ * messages into byte chunks (PackedMailbox), pages of one PagePool, and senders are
+ * interned (SenderTable), so a stored 64-byte message costs about 70 bytes, as in a
+ * Redis list.
  */
 export class MemoryStore implements MailboxStore {
   readonly #limits: StoreLimits;
@@ -38,6 +40,8 @@ export class MemoryStore implements MailboxStore {
   // cost as much as there are mailboxes.
   #messages = 0;
   readonly #boxes = new Map<string, PackedMailbox>();
+  // Where every mailbox's chunks come from.
+  #pool = new PagePool();
   #senders = new SenderTable();
   // What dequeue() returns, refilled each time.
   readonly #out = new MessageSlot();
@@ -80,7 +84,7 @@ export class MemoryStore implements MailboxStore {
       return this.#reclaim() ? this.enqueue(user, message) : STORE_UNAVAILABLE;
     }
     if (box === undefined) {
-      box = new PackedMailbox();
+      box = new PackedMailbox(this.#pool);
       this.#boxes.set(user, box);
       this.#bytes += MAILBOX_OVERHEAD_BYTES;
     } else if (box.count === 0) {
@@ -129,6 +133,7 @@ export class MemoryStore implements MailboxStore {
 
   close(): void {
     this.#boxes.clear();
+    this.#pool = new PagePool();
     this.#senders = new SenderTable();
     this.#bytes = 0;
     this.#messages = 0;
@@ -152,6 +157,7 @@ export class MemoryStore implements MailboxStore {
       if (box.count > 0) continue;
       this.#boxes.delete(user);
       this.#bytes -= MAILBOX_OVERHEAD_BYTES + box.bytes;
+      box.release();
     }
     this.#empty = 0;
   }

@@ -1,12 +1,13 @@
 import { copyBytes } from '../util/copy-bytes.js';
 import { RingQueue } from '../util/ring-queue.js';
+import { MAX_PAGE_BYTES, PagePool } from './page-pool.js';
 
 // Chunks start small, so the many mailboxes that hold a message or two cost little, and
-// double up to MAX_CHUNK_BYTES, so a full mailbox is a few big allocations rather than
-// many small ones. A message never spans chunks: one that does not fit in what is left
-// of the last chunk starts the next (a chunk as big as the message if it must be).
+// double up to the pool's biggest page (4 KiB), so a full mailbox's unused end is 2 KiB
+// on average. They are pages of the store's PagePool, not an ArrayBuffer each. A
+// message never spans chunks: one that does not fit in what is left of the last chunk
+// starts the next (a chunk as big as the message if it must be).
 const FIRST_CHUNK_BYTES = 256;
-const MAX_CHUNK_BYTES = 8192;
 // A record's first byte is never 0 (sender ids are stored plus one), so a 0 where a
 // record would start marks the unused end of a chunk.
 const END_OF_CHUNK = 0;
@@ -18,8 +19,8 @@ const END_OF_CHUNK = 0;
  *
  * rather than an object and a Buffer per message (~240 bytes of overhead each in V8;
  * a record's overhead is 2-6 bytes). Chunks are read from the front and written at the
- * back; a chunk read to its end is dropped at once, so a draining mailbox gives memory
- * back as it goes. Sender ids come from the store's SenderTable.
+ * back; a chunk read to its end goes back to the pool at once, so a draining mailbox
+ * gives memory back as it goes. Sender ids come from the store's SenderTable.
  */
 export class PackedMailbox {
   /** Messages held. */
@@ -29,11 +30,16 @@ export class PackedMailbox {
   source: Buffer = EMPTY;
   bodyStart = 0;
   bodyEnd = 0;
+  readonly #pool: PagePool;
   readonly #chunks = new RingQueue<Buffer>();
   #readAt = 0;
   #writeAt = 0;
   #nextChunkBytes = FIRST_CHUNK_BYTES;
   #bytes = 0;
+
+  constructor(pool: PagePool) {
+    this.#pool = pool;
+  }
 
   /** Bytes of chunk memory the mailbox holds. */
   get bytes(): number {
@@ -42,7 +48,7 @@ export class PackedMailbox {
 
   /** The chunk memory a new mailbox takes for its first message of `length` bytes. */
   static firstChunkFor(length: number): number {
-    return Math.max(FIRST_CHUNK_BYTES, recordBytes(length));
+    return PagePool.chunkBytes(Math.max(FIRST_CHUNK_BYTES, recordBytes(length)));
   }
 
   /** How many bytes of chunk memory a message of `length` bytes would add (0 when it fits). */
@@ -50,7 +56,7 @@ export class PackedMailbox {
     const size = recordBytes(length);
     const chunk = this.#chunks.at(this.#chunks.size - 1);
     if (chunk !== undefined && chunk.length - this.#writeAt >= size) return 0;
-    return Math.max(size, this.#nextChunkBytes);
+    return PagePool.chunkBytes(Math.max(size, this.#nextChunkBytes));
   }
 
   /** Appends a message: body[start, end) from sender `senderId`. */
@@ -74,6 +80,7 @@ export class PackedMailbox {
       // Read to its end: its messages are all gone, and so is the chunk.
       this.#chunks.shift();
       this.#bytes -= chunk.length;
+      this.#pool.give(chunk);
       chunk = this.#chunks.peek() as Buffer;
       this.#readAt = 0;
     }
@@ -99,24 +106,33 @@ export class PackedMailbox {
     return true;
   }
 
+  /** Gives every chunk back to the pool: for a mailbox that is dropped, empty or not. */
+  release(): void {
+    for (let chunk = this.#chunks.shift(); chunk !== undefined; chunk = this.#chunks.shift()) this.#pool.give(chunk);
+    this.count = 0;
+    this.#readAt = 0;
+    this.#writeAt = 0;
+    this.#bytes = 0;
+    this.#nextChunkBytes = FIRST_CHUNK_BYTES;
+  }
+
   // Empty: what is left goes back, except a first-size chunk, kept for the next message
   // of a mailbox that keeps emptying and filling. (The returned body may still be a view
-  // of it: nothing is written there before the next push.)
+  // of it, and so of pool memory that is not another chunk's before the store's next
+  // call.)
   #emptied(): void {
     const chunk = this.#chunks.peek() as Buffer;
     this.#readAt = 0;
     this.#writeAt = 0;
     if (chunk.length === FIRST_CHUNK_BYTES && this.#chunks.size === 1) return;
-    while (this.#chunks.shift() !== undefined);
-    this.#bytes = 0;
-    this.#nextChunkBytes = FIRST_CHUNK_BYTES;
+    this.release();
   }
 
   #newChunk(last: Buffer | undefined, size: number): Buffer {
     // Mark where the old chunk's records end, unless they fill it.
     if (last !== undefined && this.#writeAt < last.length) last[this.#writeAt] = END_OF_CHUNK;
-    const chunk = Buffer.allocUnsafeSlow(Math.max(size, this.#nextChunkBytes));
-    this.#nextChunkBytes = Math.min(MAX_CHUNK_BYTES, this.#nextChunkBytes * 2);
+    const chunk = this.#pool.take(Math.max(size, this.#nextChunkBytes));
+    this.#nextChunkBytes = Math.min(MAX_PAGE_BYTES, this.#nextChunkBytes * 2);
     this.#chunks.push(chunk);
     this.#bytes += chunk.length;
     this.#writeAt = 0;

@@ -1,6 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { PackedMailbox } from '../../lib/store/packed-mailbox.js';
+import { PagePool } from '../../lib/store/page-pool.js';
 
 function take(box: PackedMailbox): { senderId: number; body: Buffer } | null {
   if (!box.shift()) return null;
@@ -8,7 +9,7 @@ function take(box: PackedMailbox): { senderId: number; body: Buffer } | null {
 }
 
 test('messages come out in order, byte for byte, with their sender ids', (t) => {
-  const box = new PackedMailbox();
+  const box = new PackedMailbox(new PagePool());
   const bodies = [Buffer.alloc(0), Buffer.from([0, 0, 0]), Buffer.from('hello'), Buffer.alloc(300, 0xff), Buffer.alloc(70_000, 0x80)];
   bodies.forEach((body, i) => box.push(i * 1000, body, 0, body.length));
   t.is(box.count, bodies.length);
@@ -18,20 +19,20 @@ test('messages come out in order, byte for byte, with their sender ids', (t) => 
 });
 
 test('a range of the given buffer is what is stored', (t) => {
-  const box = new PackedMailbox();
+  const box = new PackedMailbox(new PagePool());
   box.push(7, Buffer.from('xxHIxx'), 2, 4);
   t.deepEqual(take(box), { senderId: 7, body: Buffer.from('HI') });
 });
 
 test('sender ids of any size survive (varints of one to five bytes)', (t) => {
-  const box = new PackedMailbox();
+  const box = new PackedMailbox(new PagePool());
   const ids = [0, 126, 127, 128, 16_383, 16_384, 2 ** 21, 2 ** 31 - 2];
   for (const id of ids) box.push(id, Buffer.from('m'), 0, 1);
   for (const id of ids) t.is(take(box)?.senderId, id);
 });
 
 test('a 64-byte message costs under 75 bytes in a full mailbox (an object and a Buffer each would cost ~240)', (t) => {
-  const box = new PackedMailbox();
+  const box = new PackedMailbox(new PagePool());
   const body = Buffer.alloc(64, 0x61);
   for (let i = 0; i < 1000; i++) box.push(i % 50, body, 0, body.length);
   const perMessage = box.bytes / 1000;
@@ -40,7 +41,7 @@ test('a 64-byte message costs under 75 bytes in a full mailbox (an object and a 
 });
 
 test('draining gives chunk memory back as it goes', (t) => {
-  const box = new PackedMailbox();
+  const box = new PackedMailbox(new PagePool());
   const body = Buffer.alloc(64, 0x61);
   for (let i = 0; i < 1000; i++) box.push(1, body, 0, body.length);
   const full = box.bytes;
@@ -55,7 +56,7 @@ test('property: any mix of pushes and shifts behaves like an array', (t) => {
   );
   fc.assert(
     fc.property(fc.array(op, { maxLength: 300 }), (ops) => {
-      const box = new PackedMailbox();
+      const box = new PackedMailbox(new PagePool());
       const model: { senderId: number; body: Buffer }[] = [];
       for (const step of ops) {
         if ('push' in step) {
@@ -69,6 +70,54 @@ test('property: any mix of pushes and shifts behaves like an array', (t) => {
         if (box.count !== model.length) return false;
       }
       return true;
+    }),
+    { numRuns: 200 },
+  );
+  t.pass();
+});
+
+test('property: growthFor() never says less than a push takes, held memory stays near the unread records, and release() gives every page back', (t) => {
+  // Mostly pushes, so that mailboxes grow to many pages before draining.
+  const op = fc.oneof(
+    { arbitrary: fc.record({ push: fc.nat({ max: 5000 }), sender: fc.nat({ max: 16_000 }) }), weight: 5 },
+    { arbitrary: fc.record({ shift: fc.integer({ min: 1, max: 6 }) }), weight: 1 },
+  );
+  fc.assert(
+    fc.property(fc.array(op, { minLength: 50, maxLength: 600, size: 'max' }), (ops) => {
+      const pool = new PagePool();
+      const box = new PackedMailbox(pool);
+      const unread: number[] = [];
+      let biggest = 0;
+      // Held memory: at least the unread bodies; at most about twice their records (a
+      // record just over half a page leaves the rest of it unused), the first chunks and
+      // a chunk read to its end (let go at the next shift).
+      const heldNearUnread = (): boolean => {
+        const bodies = unread.reduce((a, b) => a + b, 0);
+        return box.bytes >= bodies && box.bytes <= 2 * (bodies + 6 * unread.length) + 8192 + Math.max(4096, biggest + 6);
+      };
+      const shift = (): boolean => {
+        if (!box.shift()) return false;
+        if (box.bodyEnd - box.bodyStart !== unread.shift()) throw new Error('a body of the wrong length');
+        return true;
+      };
+      for (const step of ops) {
+        if ('push' in step) {
+          const said = box.growthFor(step.push);
+          const before = box.bytes;
+          box.push(step.sender, Buffer.alloc(step.push, 1), 0, step.push);
+          if (box.bytes - before > said) return false;
+          unread.push(step.push);
+          biggest = Math.max(biggest, step.push);
+        } else {
+          for (let i = 0; i < step.shift; i++) shift();
+        }
+        if (!heldNearUnread()) return false;
+      }
+      // Half read, then dropped: the rest of its pages go back too.
+      for (let half = unread.length >>> 1; half > 0; half--) if (!shift() || !heldNearUnread()) return false;
+      box.release();
+      // One slab at most is kept per page size (five sizes).
+      return box.bytes === 0 && box.count === 0 && !box.shift() && pool.slabs <= 5;
     }),
     { numRuns: 200 },
   );

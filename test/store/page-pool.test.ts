@@ -1,0 +1,85 @@
+import test from 'ava';
+import fc from 'fast-check';
+import { MAX_PAGE_BYTES, PagePool } from '../../lib/store/page-pool.js';
+
+test('a chunk is rounded up to a page size, or is exactly as asked past the biggest page', (t) => {
+  const pool = new PagePool();
+  for (const [asked, got] of [
+    [1, 256],
+    [256, 256],
+    [257, 512],
+    [1000, 1024],
+    [4096, 4096],
+    [4097, 4097],
+    [70_000, 70_000],
+  ] as const) {
+    t.is(PagePool.chunkBytes(asked), got);
+    t.is(pool.take(asked).length, got);
+  }
+});
+
+test('pages of a size come from one slab until it is full, and a page given back is the next one taken', (t) => {
+  const pool = new PagePool();
+  const pages = Array.from({ length: 64 }, () => pool.take(4096));
+  t.is(pool.slabs, 1);
+  t.is(new Set(pages.map((page) => page.buffer)).size, 1);
+  pool.take(4096);
+  t.is(pool.slabs, 2);
+  const returned = pages[10] as Buffer;
+  pool.give(returned);
+  const again = pool.take(4096);
+  t.is(again.buffer, returned.buffer);
+  t.is(again.byteOffset, returned.byteOffset);
+});
+
+test('a slab whose pages all came back is let go, unless it is the only one of its size with a free page', (t) => {
+  const pool = new PagePool();
+  const pages = Array.from({ length: 64 * 3 }, () => pool.take(256));
+  t.is(pool.slabs, 3);
+  for (const page of pages) pool.give(page);
+  t.is(pool.slabs, 1);
+  // Taking and giving back one page over and over keeps that one slab.
+  for (let i = 0; i < 10; i++) pool.give(pool.take(256));
+  t.is(pool.slabs, 1);
+});
+
+test('a chunk past the biggest page is its own buffer, and giving it back leaves the slabs alone', (t) => {
+  const pool = new PagePool();
+  const big = pool.take(MAX_PAGE_BYTES + 1);
+  t.is(big.byteLength, big.buffer.byteLength);
+  t.is(pool.slabs, 0);
+  pool.give(big);
+  t.is(pool.slabs, 0);
+});
+
+test('property: chunks held at the same time never share a byte, and every slab goes back', (t) => {
+  const op = fc.oneof(
+    { arbitrary: fc.record({ take: fc.integer({ min: 1, max: 5000 }) }), weight: 3 },
+    { arbitrary: fc.record({ give: fc.nat() }), weight: 2 },
+  );
+  fc.assert(
+    fc.property(fc.array(op, { minLength: 50, maxLength: 500, size: 'max' }), (ops) => {
+      const pool = new PagePool();
+      const held: { chunk: Buffer; mark: number }[] = [];
+      let marks = 0;
+      for (const step of ops) {
+        if ('take' in step) {
+          const chunk = pool.take(step.take);
+          if (chunk.length !== PagePool.chunkBytes(step.take)) return false;
+          // Each chunk filled with its own mark: a chunk that overlaps another spoils it.
+          const mark = (marks++ % 255) + 1;
+          chunk.fill(mark);
+          held.push({ chunk, mark });
+        } else if (held.length > 0) {
+          const [{ chunk }] = held.splice(step.give % held.length, 1) as [{ chunk: Buffer; mark: number }];
+          pool.give(chunk);
+        }
+      }
+      for (const { chunk, mark } of held) if (chunk.some((byte) => byte !== mark)) return false;
+      for (const { chunk } of held) pool.give(chunk);
+      return pool.slabs <= 5;
+    }),
+    { numRuns: 100 },
+  );
+  t.pass();
+});
