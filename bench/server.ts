@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { createServer } from '../lib/server.js';
-import { keepYoungGenerationSmall } from '../lib/cli/young-generation.js';
+import { keepYoungGenerationSmall } from '../lib/util/young-generation.js';
 import { type NamedThread, threadCpuMicros } from './thread-cpu.js';
 
 export interface ServerStats {

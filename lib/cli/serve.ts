@@ -26,7 +26,7 @@ import { LIMIT_FLAGS, LIMITS_HELP, limitOptions } from './limit-flags.js';
 import { UsageError, integerFlag, secondsFlag } from './flags.js';
 import { createCliLogger, logFormatFlag, logLevelFlag } from './log.js';
 import { inFlagTerms } from './option-flags.js';
-import { keepYoungGenerationSmall } from './young-generation.js';
+import { keepYoungGenerationSmall } from '../util/young-generation.js';
 
 export const DEFAULT_DATA_DIR = './pigeonhole-data';
 

@@ -1,0 +1,49 @@
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { keepYoungGenerationSmall } from '../../lib/util/young-generation.js';
+
+// Makes objects that survive scavenges (what makes V8 grow its young generation), then
+// prints the young generation's size in MiB. `before` runs first in the same module.
+const churn = (apply: boolean, before = ''): number => {
+  const script = `
+    const { keepYoungGenerationSmall, keepYoungGenerationSmallAfterNewThread } = await import(${JSON.stringify(new URL('../../lib/util/young-generation.ts', import.meta.url).href)});
+    ${apply ? 'keepYoungGenerationSmall([], "");' : ''}
+    ${before}
+    const v8 = await import('node:v8');
+    let keep = [];
+    for (let i = 0; i < 2e6; i++) { keep.push({ i, s: 'x' + i }); if (keep.length > 200000) keep = []; }
+    const space = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
+    console.log(space.space_size / 2 ** 20);
+    process.exit(0);
+  `;
+  return Number(execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' }).trim());
+};
+// A worker thread that runs until the process exits, and the call a server makes once it is up.
+const startWorker = (after: string): string => `
+  const { Worker } = await import('node:worker_threads');
+  const worker = new Worker('setInterval(() => {}, 1000)', { eval: true });
+  await new Promise((resolve) => worker.once('online', resolve));
+  ${after}
+`;
+
+test('the young generation stays at its starting size, where V8 would have grown it', (t) => {
+  const grown = churn(false);
+  const kept = churn(true);
+  t.true(grown > 8, `without it V8 grows the young generation (${grown} MiB)`);
+  t.true(kept <= 4, `with it the young generation stays small (${kept} MiB)`);
+});
+
+test('a worker thread starting undoes it, and keepYoungGenerationSmallAfterNewThread() applies it again', (t) => {
+  const undone = churn(true, startWorker(''));
+  const again = churn(true, startWorker('keepYoungGenerationSmallAfterNewThread();'));
+  const never = churn(false, startWorker('keepYoungGenerationSmallAfterNewThread();'));
+  t.true(undone > 8, `a worker's start lets V8 grow the young generation again (${undone} MiB)`);
+  t.true(again <= 4, `applied again, it stays small (${again} MiB)`);
+  t.true(never > 8, `not applied before, the call after a new thread changes nothing (${never} MiB)`);
+});
+
+test("a size the user set, on the command line or in NODE_OPTIONS, is left alone", (t) => {
+  t.false(keepYoungGenerationSmall(['--max-semi-space-size=8'], ''));
+  t.false(keepYoungGenerationSmall([], '--max-old-space-size=100 --semi-space-growth-factor=4'));
+  t.false(keepYoungGenerationSmall([], '--max_semi_space_size=2'));
+});
