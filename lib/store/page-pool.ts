@@ -24,13 +24,13 @@ interface PageSize {
 
 /**
  * Message chunks for a store's mailboxes, carved from big slabs instead of an
- * ArrayBuffer each. An ArrayBuffer costs some 400-900 bytes of V8 objects and malloc
- * bookkeeping besides its bytes (measured here: 9,000 8 KiB Buffers took 8 MiB more
- * than their 70 MiB), and a chunk as a view of a slab costs a V8 object of about 80
- * bytes and nothing in malloc. Pages of one size never fragment one another: a page
- * given back is the next one taken. A slab whose pages are all back is let go, unless
- * it is the only slab of its size with a free page (so that one chunk taken and given
- * back over and over does not make and drop a slab each time).
+ * ArrayBuffer each. An ArrayBuffer costs some 300-500 bytes of V8 objects and malloc
+ * bookkeeping besides its own (bench/micro/buffer-overhead.ts: about 470 for a 256-byte
+ * Buffer, 290 for an 8 KiB one), and a chunk as a view of a slab costs a V8 object of
+ * about 100 bytes and nothing in malloc. Pages of one size never fragment one another:
+ * a page given back is the next one taken. A slab whose pages are all back is let go,
+ * unless it is the only slab of its size with a free page (so that one chunk taken and
+ * given back over and over does not make and drop a slab each time).
  *
  * A page given back may be handed out again at once: a view of it stays readable, but
  * it is another chunk's memory from the next take().
