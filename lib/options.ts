@@ -206,6 +206,10 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     if (options.dataDir !== undefined) throw new InvalidOptionError('redis and dataDir exclude each other: mailboxes live in one place');
     // Redis caps its own memory (maxmemory): the cap here is for the stores pigeonhole keeps.
     if (options.maxStoreBytes !== undefined) throw new InvalidOptionError('maxStoreBytes caps the memory and SQLite stores; with redis, set maxmemory in Redis');
+    // Checked here, not below: "give dataDir too" would send the user into the error above.
+    if (options.fsync === true || options.minFreeDiskBytes !== undefined) {
+      throw new InvalidOptionError("fsync and minFreeDiskBytes apply to pigeonhole's own durable storage (dataDir); with redis, Redis's persistence settings (appendfsync) decide");
+    }
     resolved.redis = resolveRedisOptions(options.redis);
   } else if (resolved.dataDir === undefined) {
     resolved.maxStoreBytes ??= defaultMemoryStoreBytes();

@@ -44,3 +44,12 @@ test('redis: an unknown field is named, and redis excludes dataDir', (t) => {
   t.regex(t.throws(() => resolveOptions(untyped({ redis: { url: 'redis://a:1', wait: 1 } })), { code: 'PH_ERR_OPTION_UNKNOWN' })?.message ?? '', /'wait', did you mean 'waitReplicas'/);
   t.regex(t.throws(() => resolveOptions({ redis: { url: 'redis://a:1' }, dataDir: 'data' }), INVALID)?.message ?? '', /redis and dataDir/);
 });
+
+test("redis: fsync and minFreeDiskBytes are refused as pigeonhole's disk settings, not with advice to add dataDir", (t) => {
+  for (const extra of [{ fsync: true }, { minFreeDiskBytes: 1024 }] as const) {
+    const message = t.throws(() => resolveOptions({ redis: { url: 'redis://a:1' }, ...extra }), INVALID)?.message ?? '';
+    t.regex(message, /with redis, Redis's persistence settings/);
+    t.notRegex(message, /give dataDir/);
+  }
+  t.is(resolveOptions({ redis: { url: 'redis://a:1' }, fsync: false }).fsync, false, 'fsync: false asks for nothing');
+});
