@@ -56,9 +56,12 @@ export class MemoryStore implements MailboxStore {
     this.#maxBytes = options.maxBytes ?? Infinity;
   }
 
-  /** Bytes held, as counted against maxBytes: chunks, each mailbox's own cost, and the senders'. */
+  /**
+   * Bytes held, as counted against maxBytes: chunks, pages given back but still held in
+   * the pool's slabs, each mailbox's own cost, and the senders'.
+   */
   get bytes(): number {
-    return this.#bytes + this.#senders.heldBytes;
+    return this.#bytes + this.#pool.freeBytes + this.#senders.heldBytes;
   }
 
   batch<T>(work: () => T): T {
@@ -78,7 +81,7 @@ export class MemoryStore implements MailboxStore {
     // hold far more than the cap in names alone.
     const cost =
       (box === undefined ? MAILBOX_OVERHEAD_BYTES + PackedMailbox.firstChunkFor(length) : box.growthFor(length)) + (known === -1 ? senderCost(from) : 0);
-    if (this.#bytes + senders.heldBytes + cost > this.#maxBytes) {
+    if (this.#bytes + this.#pool.freeBytes + senders.heldBytes + cost > this.#maxBytes) {
       // What is held for nothing (emptied mailboxes, senders of messages all read) goes
       // first, then the message is looked at again: a drained store never stays full.
       return this.#reclaim() ? this.enqueue(user, message) : STORE_UNAVAILABLE;
@@ -149,7 +152,23 @@ export class MemoryStore implements MailboxStore {
     const senders = this.#senders.reclaim();
     const boxes = worthSweepingAtCap(this.#empty, this.#boxes.size);
     if (boxes) this.#sweep();
-    return senders || boxes;
+    return this.#compact() || senders || boxes;
+  }
+
+  /**
+   * When the pool holds more in pages given back than in pages used (slabs kept for a
+   * few chunks each, as when most mailboxes were read and a scattered few were not),
+   * copies every mailbox's chunks into a new pool and drops the old one. Each compaction
+   * copies what is stored, and the next needs as much given back again, so the copying
+   * stays proportional to what goes through the store. True when it ran.
+   */
+  #compact(): boolean {
+    const pool = this.#pool;
+    if (pool.freeBytes <= pool.usedBytes) return false;
+    const fresh = new PagePool();
+    for (const box of this.#boxes.values()) box.moveTo(fresh);
+    this.#pool = fresh;
+    return true;
   }
 
   #sweep(): void {

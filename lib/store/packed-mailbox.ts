@@ -30,7 +30,7 @@ export class PackedMailbox {
   source: Buffer = EMPTY;
   bodyStart = 0;
   bodyEnd = 0;
-  readonly #pool: PagePool;
+  #pool: PagePool;
   readonly #chunks = new RingQueue<Buffer>();
   #readAt = 0;
   #writeAt = 0;
@@ -106,6 +106,24 @@ export class PackedMailbox {
     return true;
   }
 
+  /**
+   * Copies every chunk that is a page of the mailbox's pool into a page of `pool`, which
+   * becomes its pool; the old pages are left to the old pool, which the caller drops.
+   */
+  moveTo(pool: PagePool): void {
+    for (let i = this.#chunks.size; i > 0; i--) {
+      const chunk = this.#chunks.shift() as Buffer;
+      if (chunk.length > MAX_PAGE_BYTES) {
+        this.#chunks.push(chunk);
+      } else {
+        const page = pool.take(chunk.length);
+        chunk.copy(page);
+        this.#chunks.push(page);
+      }
+    }
+    this.#pool = pool;
+  }
+
   /** Gives every chunk back to the pool: for a mailbox that is dropped, empty or not. */
   release(): void {
     for (let chunk = this.#chunks.shift(); chunk !== undefined; chunk = this.#chunks.shift()) this.#pool.give(chunk);
@@ -143,10 +161,10 @@ export class PackedMailbox {
 const EMPTY = Buffer.alloc(0);
 
 // A record's size for a body of `length` bytes, taking the sender id's varint at its
-// widest short form (2 bytes: ids below 16,383, as good as always): growthFor() may
-// then ask for a few bytes more than push() takes, never fewer.
+// widest (5 bytes, for ids up to 2^32): growthFor() may then ask for a few bytes more
+// than push() takes, never fewer.
 function recordBytes(length: number): number {
-  return 2 + varintLength(length) + length;
+  return 5 + varintLength(length) + length;
 }
 
 function varintLength(value: number): number {

@@ -27,10 +27,15 @@ interface PageSize {
  * ArrayBuffer each. An ArrayBuffer costs some 300-500 bytes of V8 objects and malloc
  * bookkeeping besides its own (bench/micro/buffer-overhead.ts: about 470 for a 256-byte
  * Buffer, 290 for an 8 KiB one), and a chunk as a view of a slab costs a V8 object of
- * about 100 bytes and nothing in malloc. Pages of one size never fragment one another:
- * a page given back is the next one taken. A slab whose pages are all back is let go,
- * unless it is the only slab of its size with a free page (so that one chunk taken and
- * given back over and over does not make and drop a slab each time).
+ * about 100 bytes and nothing in malloc. A page given back serves the next chunk of its
+ * size (from the slab most recently given a page back); pages of different sizes never
+ * share memory. A slab whose pages are all back is let go, unless it is the only slab of
+ * its size with a free page (so that one chunk taken and given back over and over does
+ * not make and drop a slab each time).
+ *
+ * Like any allocator of this kind, the pool can be left holding slabs for a few pages in
+ * each: `freeBytes` says how much is held in pages given back, so that the store counts
+ * it, and a store that finds too much of it copies its chunks into a new pool.
  *
  * A page given back may be handed out again at once: a view of it stays readable, but
  * it is another chunk's memory from the next take().
@@ -39,6 +44,8 @@ export class PagePool {
   readonly #sizes: PageSize[] = [];
   readonly #slabOf = new Map<ArrayBufferLike, Slab>();
   #slabs = 0;
+  #usedBytes = 0;
+  #freeBytes = 0;
 
   constructor() {
     for (let bytes = MIN_PAGE_BYTES; bytes <= MAX_PAGE_BYTES; bytes *= 2) this.#sizes.push({ bytes, open: [] });
@@ -47,6 +54,20 @@ export class PagePool {
   /** Slabs held. */
   get slabs(): number {
     return this.#slabs;
+  }
+
+  /** Bytes of the pages handed out and not given back. */
+  get usedBytes(): number {
+    return this.#usedBytes;
+  }
+
+  /**
+   * Bytes of the pages given back and not taken again, in slabs still held: memory the
+   * pool holds for no chunk. (The never used end of a slab is not counted: it need not
+   * cost memory.)
+   */
+  get freeBytes(): number {
+    return this.#freeBytes;
   }
 
   /** The bytes a chunk asked for as `bytes` takes: a page size, or `bytes` past the biggest page. */
@@ -62,7 +83,10 @@ export class PagePool {
     if (bytes > MAX_PAGE_BYTES) return Buffer.allocUnsafeSlow(bytes);
     const size = this.#sizes[31 - Math.clz32(PagePool.chunkBytes(bytes) / MIN_PAGE_BYTES)] as PageSize;
     const slab = size.open[size.open.length - 1] ?? this.#newSlab(size);
-    const offset = slab.free.pop() ?? (slab.next++ * size.bytes);
+    let offset = slab.free.pop();
+    if (offset === undefined) offset = slab.next++ * size.bytes;
+    else this.#freeBytes -= size.bytes;
+    this.#usedBytes += size.bytes;
     if (++slab.used === PAGES_PER_SLAB) removeOpen(slab);
     return slab.buffer.subarray(offset, offset + size.bytes);
   }
@@ -74,8 +98,11 @@ export class PagePool {
     const { size } = slab;
     if (slab.at === -1) slab.at = size.open.push(slab) - 1;
     slab.free.push(chunk.byteOffset - slab.buffer.byteOffset);
+    this.#usedBytes -= size.bytes;
+    this.#freeBytes += size.bytes;
     if (--slab.used > 0 || size.open.length === 1) return;
     removeOpen(slab);
+    this.#freeBytes -= slab.free.length * size.bytes;
     this.#slabOf.delete(slab.buffer.buffer);
     this.#slabs--;
   }

@@ -3,7 +3,7 @@
 import test from 'ava';
 import { MemoryStore } from '../../lib/store/memory.js';
 import { senderCost } from '../../lib/store/sender-table.js';
-import { ENQUEUED, STORE_UNAVAILABLE } from '../../lib/store/store.js';
+import { ENQUEUED, type RangedMessage, STORE_UNAVAILABLE, isRanged } from '../../lib/store/store.js';
 
 const KiB = 1024;
 const body = Buffer.from('x');
@@ -50,5 +50,42 @@ test('a drained store takes as many new mailboxes and senders again: what it hel
   // than a sweep waits for), which must not keep new ones out.
   const second = fill('b');
   t.true(second >= first, `first round ${first}, second ${second}`);
+  t.is(store.stats().messages, 0);
+});
+
+test('pages given back count against maxBytes, and a store left with a few chunks in each slab packs them and takes as much again', (t) => {
+  const maxBytes = 2048 * KiB;
+  const store = new MemoryStore({ maxMessagesPerUser: 1024, maxBytes });
+  const small = Buffer.alloc(64, 0x61);
+  // Many mailboxes of one small message: each a 256-byte page.
+  let boxes = 0;
+  while (store.enqueue(`small-${boxes}`, { from: 'alice', body: small }) === ENQUEUED) boxes++;
+  t.true(boxes > 4000, `${boxes} mailboxes filled the store`);
+  // All read but every 64th: each slab of 256-byte pages keeps one page in use.
+  // The memory store hands out ranges of its own chunks.
+  const read = (user: string): RangedMessage | null => {
+    const message = store.dequeue(user);
+    if (message !== null && !isRanged(message)) throw new Error('the memory store gave a message that is not a range');
+    return message;
+  };
+  const length = (user: string): number | undefined => {
+    const message = read(user);
+    return message === null ? undefined : message.end - message.start;
+  };
+  for (let i = 0; i < boxes; i++) if (i % 64 !== 0) t.is(length(`small-${i}`), small.length);
+  // Then messages that need 4 KiB pages, which the emptied 256-byte pages cannot serve.
+  const big = Buffer.alloc(3000, 0x62);
+  let taken = 0;
+  while (taken < 10_000 && store.enqueue(`big-${taken}`, { from: 'bob', body: big }) === ENQUEUED) {
+    taken++;
+    t.true(store.stats().bytes <= maxBytes, `${store.stats().bytes} bytes counted after ${taken} big messages`);
+  }
+  // Without packing, the slabs held for the scattered few would keep out most of these.
+  t.true(taken * 4096 > maxBytes * 0.7, `${taken} messages of 3,000 bytes taken after the small ones were read`);
+  for (let i = 0; i < boxes; i += 64) t.is(length(`small-${i}`), small.length, `small-${i} kept its message`);
+  for (let i = 0; i < taken; i++) {
+    const message = read(`big-${i}`);
+    t.true(message !== null && message.end - message.start === big.length && message.source[message.start] === 0x62, `big-${i} kept its message`);
+  }
   t.is(store.stats().messages, 0);
 });

@@ -83,3 +83,28 @@ test('property: chunks held at the same time never share a byte, and every slab 
   );
   t.pass();
 });
+
+test('usedBytes counts the pages out; freeBytes the pages given back in slabs still held, not the unused end of a slab', (t) => {
+  const pool = new PagePool();
+  const pages = Array.from({ length: 10 }, () => pool.take(1000));
+  t.is(pool.usedBytes, 10 * 1024);
+  t.is(pool.freeBytes, 0, 'a fresh slab has no page given back');
+  pool.give(pages[3] as Buffer);
+  pool.give(pages[4] as Buffer);
+  t.is(pool.usedBytes, 8 * 1024);
+  t.is(pool.freeBytes, 2 * 1024);
+  pool.take(1000);
+  t.is(pool.freeBytes, 1024, 'a page taken again is no longer free');
+  pool.take(MAX_PAGE_BYTES + 1);
+  t.is(pool.usedBytes, 9 * 1024, 'a chunk of its own is not a page');
+  // 64 more: the free page, the first slab's 54 never used, and 9 in a second slab.
+  const more = Array.from({ length: 64 }, () => pool.take(1024));
+  t.is(pool.slabs, 2);
+  t.is(pool.freeBytes, 0);
+  for (const page of more) pool.give(page);
+  // The second slab, all back, is let go and its pages no longer count; the first holds
+  // 55 pages given back beside its 9 in use.
+  t.is(pool.slabs, 1);
+  t.is(pool.freeBytes, 55 * 1024);
+  t.is(pool.usedBytes, 9 * 1024);
+});
