@@ -1,5 +1,8 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { keepYoungGenerationSmall } from '../../lib/util/young-generation.js';
 
 // Makes objects that survive scavenges (what makes V8 grow its young generation), then
@@ -16,7 +19,16 @@ const churn = (apply: boolean, before = ''): number => {
     console.log(space.space_size / 2 ** 20);
     process.exit(0);
   `;
-  return Number(execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' }).trim());
+  // A file rather than --eval: worker threads started by the script inherit the
+  // process's flags, and --input-type would break theirs.
+  const dir = mkdtempSync(join(tmpdir(), 'ph-young-'));
+  try {
+    const file = join(dir, 'churn.mjs');
+    writeFileSync(file, script);
+    return Number(execFileSync(process.execPath, ['--import', 'tsx', file], { encoding: 'utf8' }).trim());
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 };
 // A worker thread that runs until the process exits, and the call a server makes once it is up.
 const startWorker = (after: string): string => `
@@ -46,4 +58,17 @@ test("a size the user set, on the command line or in NODE_OPTIONS, is left alone
   t.false(keepYoungGenerationSmall(['--max-semi-space-size=8'], ''));
   t.false(keepYoungGenerationSmall([], '--max-old-space-size=100 --semi-space-growth-factor=4'));
   t.false(keepYoungGenerationSmall([], '--max_semi_space_size=2'));
+});
+
+test('a server keeps it small once its shard threads, and then its acceptor threads, are up', (t) => {
+  const serve = (options: string): string => `
+    const { createServer } = await import(${JSON.stringify(new URL('../../lib/server.ts', import.meta.url).href)});
+    await createServer(${options}).listen({ port: 0, host: '127.0.0.1' });
+  `;
+  const grown = churn(false, serve('{ shards: 2, acceptors: 2 }'));
+  const shards = churn(true, serve('{ shards: 2 }'));
+  const acceptors = churn(true, serve('{ shards: 2, acceptors: 2 }'));
+  t.true(grown > 8, `without the setting the young generation grows (${grown} MiB)`);
+  t.true(shards <= 4, `applied again as each shard came up, it stays small (${shards} MiB)`);
+  t.true(acceptors <= 4, `and again as each acceptor thread came up (${acceptors} MiB)`);
 });
