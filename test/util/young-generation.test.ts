@@ -68,7 +68,9 @@ test('a server keeps it small once its shard threads, and then its acceptor thre
   const grown = churn(false, serve('{ shards: 2, acceptors: 2 }'));
   const shards = churn(true, serve('{ shards: 2 }'));
   const acceptors = churn(true, serve('{ shards: 2, acceptors: 2 }'));
-  t.true(grown > 8, `without the setting the young generation grows (${grown} MiB)`);
-  t.true(shards <= 4, `applied again as each shard came up, it stays small (${shards} MiB)`);
-  t.true(acceptors <= 4, `and again as each acceptor thread came up (${acceptors} MiB)`);
+  // While a thread starts, before it reports ready, the setting is off: the young
+  // generation may grow a step or two then (2 to 8 MiB, on a busy machine), not to 32.
+  t.true(grown > 16, `without the setting the young generation grows (${grown} MiB)`);
+  t.true(shards <= 8, `applied again as each shard came up, it stays small (${shards} MiB)`);
+  t.true(acceptors <= 8, `and again as each acceptor thread came up (${acceptors} MiB)`);
 });
