@@ -161,7 +161,7 @@ export class DiskGuard {
     this.#budget -= bytes;
     if (this.#budget >= 0) return true;
     const now = performance.now();
-    // Short of room at the last look: refused until the next one is due.
+    // Looks again, unless it was short of room at the last look and the next look is not yet due.
     if (!this.#short || now - this.#lookedAt >= MIN_LOOK_MS) {
       this.#look(now, slack());
       if (this.#budget >= 0) return true;

@@ -19,9 +19,8 @@ import {
 // counted against maxBytes.
 export const MAILBOX_OVERHEAD_BYTES = 200;
 
-
 export interface MemoryStoreOptions extends StoreLimits {
-  /** Past this many bytes held (message chunks, mailboxes and senders), COMPOSE fails. Default: no cap. */
+  /** Past this many bytes held (message chunks, pages given back but still held, mailboxes and senders), COMPOSE fails. Default: no cap. */
   readonly maxBytes?: number;
 }
 
@@ -81,7 +80,7 @@ export class MemoryStore implements MailboxStore {
     // hold far more than the cap in names alone.
     const cost =
       (box === undefined ? MAILBOX_OVERHEAD_BYTES + PackedMailbox.firstChunkFor(length) : box.growthFor(length)) + (known === -1 ? senderCost(from) : 0);
-    if (this.#bytes + this.#pool.freeBytes + senders.heldBytes + cost > this.#maxBytes) {
+    if (this.bytes + cost > this.#maxBytes) {
       // What is held for nothing (emptied mailboxes, senders of messages all read) goes
       // first, then the message is looked at again: a drained store never stays full.
       return this.#reclaim() ? this.enqueue(user, message) : STORE_UNAVAILABLE;
@@ -129,7 +128,7 @@ export class MemoryStore implements MailboxStore {
     return this.#boxes.get(user)?.count ?? 0;
   }
 
-  /** `bytes` is what counts against maxBytes: message chunks, each mailbox's own cost, and the senders'. */
+  /** `bytes` is what counts against maxBytes (see the `bytes` getter). */
   stats(): StoreStats {
     return { messages: this.#messages, bytes: this.bytes };
   }
@@ -146,7 +145,8 @@ export class MemoryStore implements MailboxStore {
   /**
    * At the cap: sweeps the emptied mailboxes and the unused senders now if they are at
    * least half of their map (so sweeps stay amortized O(1) per entry, and none runs
-   * twice in a row). True when it freed anything.
+   * twice in a row), then packs the pool if it is mostly pages given back. True when it
+   * freed anything.
    */
   #reclaim(): boolean {
     const senders = this.#senders.reclaim();

@@ -140,10 +140,12 @@ export class PackedMailbox {
   // call.)
   #emptied(): void {
     const chunk = this.#chunks.peek() as Buffer;
+    if (chunk.length !== FIRST_CHUNK_BYTES || this.#chunks.size !== 1) {
+      this.release();
+      return;
+    }
     this.#readAt = 0;
     this.#writeAt = 0;
-    if (chunk.length === FIRST_CHUNK_BYTES && this.#chunks.size === 1) return;
-    this.release();
   }
 
   #newChunk(last: Buffer | undefined, size: number): Buffer {

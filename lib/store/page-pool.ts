@@ -27,11 +27,11 @@ interface PageSize {
  * ArrayBuffer each. An ArrayBuffer costs some 300-500 bytes of V8 objects and malloc
  * bookkeeping besides its own (bench/micro/buffer-overhead.ts: about 470 for a 256-byte
  * Buffer, 290 for an 8 KiB one), and a chunk as a view of a slab costs a V8 object of
- * about 100 bytes and nothing in malloc. A page given back serves the next chunk of its
- * size (from the slab most recently given a page back); pages of different sizes never
- * share memory. A slab whose pages are all back is let go, unless it is the only slab of
- * its size with a free page (so that one chunk taken and given back over and over does
- * not make and drop a slab each time).
+ * about 100 bytes and nothing in malloc. A page given back serves a later chunk of its
+ * size (from the slab that last got a free page again, or the newest); pages of
+ * different sizes never share memory. A slab whose pages are all back is let go, unless
+ * it is the only slab of its size with a free page (so that one chunk taken and given
+ * back over and over does not make and drop a slab each time).
  *
  * Like any allocator of this kind, the pool can be left holding slabs for a few pages in
  * each: `freeBytes` says how much is held in pages given back, so that the store counts
@@ -43,7 +43,6 @@ interface PageSize {
 export class PagePool {
   readonly #sizes: PageSize[] = [];
   readonly #slabOf = new Map<ArrayBufferLike, Slab>();
-  #slabs = 0;
   #usedBytes = 0;
   #freeBytes = 0;
 
@@ -53,7 +52,7 @@ export class PagePool {
 
   /** Slabs held. */
   get slabs(): number {
-    return this.#slabs;
+    return this.#slabOf.size;
   }
 
   /** Bytes of the pages handed out and not given back. */
@@ -104,7 +103,6 @@ export class PagePool {
     removeOpen(slab);
     this.#freeBytes -= slab.free.length * size.bytes;
     this.#slabOf.delete(slab.buffer.buffer);
-    this.#slabs--;
   }
 
   #newSlab(size: PageSize): Slab {
@@ -114,7 +112,6 @@ export class PagePool {
     const slab: Slab = { buffer, size, free: [], next: 0, used: 0, at: size.open.length };
     size.open.push(slab);
     this.#slabOf.set(buffer.buffer, slab);
-    this.#slabs++;
     return slab;
   }
 }

@@ -23,7 +23,6 @@ export interface RedisStoreOptions {
   readonly logger?: Logger;
 }
 
-
 /**
  * Mailboxes in Redis or a Redis Cluster (see records.ts for the keys). Every operation
  * is one round trip: COMPOSE calls the library's function (append if not full), READ is
