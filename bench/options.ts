@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { UsageError, integerFlag as integer } from '../lib/cli/flags.js';
-import { MAX_ACCEPTORS, type ShardTransport } from '../lib/options.js';
+import { MAX_ACCEPTORS, MAX_SHARDS, type ShardTransport } from '../lib/options.js';
 
 export interface BenchTarget {
   readonly host: string;
@@ -254,7 +254,7 @@ function parseShards(value: string): number[] {
   if (value === 'none') return [];
   const list = value.split(',').map((part) => part.trim());
   return list.map((part) => {
-    if (!/^\d+$/.test(part) || Number(part) > 256) throw new UsageError(`--shards must list shard counts from 0 to 256 such as 0,1,2,4 (or 'none'), got '${value}'`);
+    if (!/^\d+$/.test(part) || Number(part) > MAX_SHARDS) throw new UsageError(`--shards must list shard counts from 0 to ${MAX_SHARDS} such as 0,1,2,4 (or 'none'), got '${value}'`);
     return Number(part);
   });
 }

@@ -206,10 +206,6 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     if (options.dataDir !== undefined) throw new InvalidOptionError('redis and dataDir exclude each other: mailboxes live in one place');
     // Redis caps its own memory (maxmemory): the cap here is for the stores pigeonhole keeps.
     if (options.maxStoreBytes !== undefined) throw new InvalidOptionError('maxStoreBytes caps the memory and SQLite stores; with redis, set maxmemory in Redis');
-    // Checked here, not below: "give dataDir too" would send the user into the error above.
-    if (options.fsync === true || options.minFreeDiskBytes !== undefined) {
-      throw new InvalidOptionError("fsync and minFreeDiskBytes apply to pigeonhole's own durable storage (dataDir); with redis, Redis's persistence settings (appendfsync) decide");
-    }
     resolved.redis = resolveRedisOptions(options.redis);
   } else if (resolved.dataDir === undefined) {
     resolved.maxStoreBytes ??= defaultMemoryStoreBytes();
@@ -226,7 +222,11 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   }
   if (typeof resolved.fsync !== 'boolean') throw new InvalidOptionError(`invalid fsync: expected true or false, got ${String(resolved.fsync)}`);
   if (resolved.dataDir === undefined && (options.fsync === true || options.minFreeDiskBytes !== undefined)) {
-    throw new InvalidOptionError('fsync and minFreeDiskBytes apply to durable storage: give dataDir too');
+    throw new InvalidOptionError(
+      options.redis === undefined
+        ? 'fsync and minFreeDiskBytes apply to durable storage: give dataDir too'
+        : "fsync and minFreeDiskBytes apply to pigeonhole's own durable storage (dataDir); with redis, Redis's persistence settings (appendfsync) decide",
+    );
   }
   const { logger } = resolved;
   if (typeof logger.error !== 'function' || typeof logger.warn !== 'function' || typeof logger.info !== 'function') {

@@ -18,7 +18,6 @@ import { DEFAULT_HOST, DEFAULT_PORT } from '../protocol/defaults.js';
 import type { ServerOptions } from '../options.js';
 import { type PigeonholeServer, createServer } from '../server.js';
 import { DEFAULT_WAIT_TIMEOUT_MS } from '../store/redis/defaults.js';
-import type { ServerTlsOptions } from '../tls/server-tls.js';
 import { showAddress } from '../util/remote-address.js';
 import { hostPortFlag, isLoopback } from './addresses.js';
 import { type FlagSpec, blameEnvironment, envName, withEnvironment } from './env.js';
@@ -128,9 +127,7 @@ interface ServeSettings {
   readonly host: string;
   readonly port: number;
   readonly metrics: { host: string; port: number } | undefined;
-  /** The TLS files (also in `options`): SIGHUP reloads them, and they decide the exposure warning. */
-  readonly tls: ServerTlsOptions | undefined;
-  /** createServer()'s options as the flags ask (the logger aside). */
+  /** createServer()'s options as the flags ask (the logger aside); SIGHUP reloads their TLS files. */
   readonly options: ServerOptions;
 }
 
@@ -163,7 +160,6 @@ function settingsFrom(values: ServeValues): ServeSettings {
     host,
     port,
     metrics: values.metrics === undefined ? undefined : hostPortFlag('metrics', values.metrics),
-    tls,
     options: {
       // Each takes its option's range (OPTION_RANGES), so a flag never lets through what
       // the options refuse, nor refuses what they take.
@@ -219,7 +215,7 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv = process.env
     };
   });
   // SIGHUP is a reload, never the end: by default it would kill the process.
-  const reload = (): void => void reloadTls(server, logger, settings.tls !== undefined);
+  const reload = (): void => void reloadTls(server, logger, settings.options.tls !== undefined);
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   process.on('SIGHUP', reload);
@@ -248,7 +244,7 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv = process.env
   }
   const shown = showAddress(address.address, address.port);
   process.stdout.write(`listening on ${shown}\n`);
-  logger.info({ address: shown }, `listening on ${shown}${settings.tls === undefined ? '' : ' (TLS)'}`);
+  logger.info({ address: shown }, `listening on ${shown}${settings.options.tls === undefined ? '' : ' (TLS)'}`);
   reportSetup(server, settings, logger);
   warnIfExposed(address.address, settings, logger);
 
@@ -262,8 +258,7 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv = process.env
 
 function reportSetup(server: PigeonholeServer, settings: ServeSettings, logger: Logger): void {
   const { shards, acceptors } = server.options;
-  const { dataDir, fsync, redis } = settings.options;
-  const { tls } = settings;
+  const { dataDir, fsync, redis, tls } = settings.options;
   const acceptorThreads = acceptors === 1 ? '' : `${acceptors} acceptor threads; `;
   const threads = acceptorThreads + (shards === 0 ? 'mailboxes inline in the acceptor thread' : `${shards} mailbox shard worker thread${shards === 1 ? '' : 's'}`);
   const storage =
@@ -283,11 +278,11 @@ function reportSetup(server: PigeonholeServer, settings: ServeSettings, logger: 
 
 // SECURITY: say so when the server is reachable from a network and anyone can be anyone.
 function warnIfExposed(address: string, settings: ServeSettings, logger: Logger): void {
-  if (isLoopback(address) || settings.tls?.caFile !== undefined) return;
-  const what = settings.tls === undefined ? 'without TLS or client certificates' : 'with TLS but without client certificates (--tls-ca)';
-  const cleartext = settings.tls === undefined ? ', and everything crosses the network in clear text' : '';
+  if (isLoopback(address) || settings.options.tls?.caFile !== undefined) return;
+  const what = settings.options.tls === undefined ? 'without TLS or client certificates' : 'with TLS but without client certificates (--tls-ca)';
+  const cleartext = settings.options.tls === undefined ? ', and everything crosses the network in clear text' : '';
   logger.warn(
-    { address, tls: settings.tls !== undefined, clientCertificates: false },
+    { address, tls: settings.options.tls !== undefined, clientCertificates: false },
     `listening on ${address} ${what}: anyone who can reach it may LOGIN as any user, read their mail and send in their name${cleartext}. See --tls-cert, --tls-key and --tls-ca`,
   );
 }
