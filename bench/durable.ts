@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { flood } from './flood.js';
 import { describeMachine, formatMachine } from './machine.js';
-import { procRss } from './redis.js';
+import { procRss } from './proc.js';
 import { type ServeProcess, startServe } from './serve-process.js';
 
 const { values } = parseArgs({

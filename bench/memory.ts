@@ -20,7 +20,8 @@ import { parseArgs } from 'node:util';
 import { UsageError, integerFlag } from '../lib/cli/flags.js';
 import { flood } from './flood.js';
 import { describeMachine, formatMachine } from './machine.js';
-import { RedisProcess, findRedisServer, freePort, procRss, redisInfo, redisVersion } from './redis.js';
+import { procRss } from './proc.js';
+import { RedisProcess, findRedisServer, freePort, redisInfo, redisVersion } from './redis.js';
 import { startServe } from './serve-process.js';
 
 const CONNECTIONS = 8;

@@ -1,11 +1,12 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { procCpuMicros, procRss } from './proc.js';
 
 const READY_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 10_000;
@@ -229,40 +230,4 @@ function ping(port: number): Promise<boolean> {
     });
     socket.on('error', () => done(false));
   });
-}
-
-let clockTicks: number | null = null;
-
-function ticksPerSecond(): number {
-  if (clockTicks === null) {
-    try {
-      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 5_000 }).trim()) || 100;
-    } catch {
-      clockTicks = 100;
-    }
-  }
-  return clockTicks;
-}
-
-/** utime + stime of a process (or of a thread: 'self/task/TID'), from /proc/<pid>/stat; null when there is no /proc. */
-export function procCpuMicros(pid: number | string): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces: count fields after its closing ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    return Number.isFinite(ticks) ? (ticks / ticksPerSecond()) * 1e6 : null;
-  } catch {
-    return null;
-  }
-}
-
-/** Resident set of a process now (VmRSS) or at its peak (VmHWM), in bytes; null when there is no /proc. */
-export function procRss(pid: number, field: 'VmRSS' | 'VmHWM'): number | null {
-  try {
-    const match = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match === null ? null : Number(match[1]) * 1024;
-  } catch {
-    return null;
-  }
 }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { procCpuMicros } from './redis.js';
+import { procCpuMicros } from './proc.js';
 
 /** A thread of the server process by role ('acceptor 0', 'shard 1') and its OS thread id. */
 export interface NamedThread {

@@ -7,7 +7,6 @@
 //   node --expose-gc --import tsx bench/micro/buffer-overhead.ts [SIZE COUNT]...
 //   e.g. node --expose-gc --import tsx bench/micro/buffer-overhead.ts 8192 9000 4096 18000
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 
 const pairs = process.argv.slice(2).map(Number);
 if (pairs.length === 0 || pairs.length % 2 !== 0 || pairs.some((n) => !Number.isInteger(n) || n < 1)) {
@@ -24,7 +23,7 @@ if (process.env.BUFFER_OVERHEAD_CHILD === undefined) {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc === undefined) throw new Error('run with node --expose-gc');
   const [size, count] = pairs as [number, number];
-  const rss = (): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]) * 1024;
+  const rss = (): number => process.memoryUsage.rss();
   gc();
   const before = rss();
   const kept: Buffer[] = [];

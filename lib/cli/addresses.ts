@@ -1,7 +1,6 @@
 import { isIP } from 'node:net';
 import { UsageError, integerFlag } from './flags.js';
 
-
 /** `HOST:PORT` (`[::1]:9100` for IPv6) from a flag's value. */
 export function hostPortFlag(flag: string, value: string): { host: string; port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(value);

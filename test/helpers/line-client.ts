@@ -216,6 +216,6 @@ export async function until(check: () => boolean | Promise<boolean>, what: strin
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await tick(5);
   }
 }

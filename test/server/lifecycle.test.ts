@@ -7,21 +7,13 @@ import test from 'ava';
 import { type Logger, formatLine, silentLogger } from '../../lib/logger.js';
 import { createServer, kShardBackend } from '../../lib/server.js';
 import { WorkerShards } from '../../lib/shards/worker-shards.js';
-import { compose, LineClient, type ReadReply, tick } from '../helpers/line-client.js';
+import { compose, LineClient, type ReadReply, tick, until } from '../helpers/line-client.js';
 import { forEachShards, handOver, HOST, startServer, nameOnShard, uniqueName } from '../helpers/server.js';
 
 /** Thread ids of the worker threads alive in this process right now. */
 function liveThreadIds(): number[] {
   const report = process.report.getReport() as { workers?: { header?: { threadId?: number } }[] };
   return (report.workers ?? []).map((worker) => worker.header?.threadId).filter((id): id is number => typeof id === 'number');
-}
-
-async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await tick(10);
-  }
 }
 
 
@@ -198,7 +190,7 @@ forEachShards(test, 'close() answers the commands in flight, then closes every c
   // Not awaited: the server may well stop reading this one before the kernel takes it all.
   void flood.send(Buffer.concat(Array.from({ length: 20_000 }, (_, i) => compose(floodUser, `f${i}`)))).catch(() => {});
   const serverSide = sockets[0] as Socket;
-  await waitFor(() => serverSide.bytesRead === wire.length, 5_000, 'the server to read the whole pipeline');
+  await until(() => serverSide.bytesRead === wire.length, 'the server has read the whole pipeline', 5_000);
   const closing = server.close();
 
   const expected = ['0', ...Array.from({ length: composes }, () => 'MESSAGE SENT')];
@@ -320,7 +312,7 @@ test('a crashed shard is restarted; pending work on it is answered safely and th
   t.log(`storm: ${failed.size}/${composes} COMPOSEs failed, ${got.length}/${reads} READs answered (${read.length} messages), LOGIN ${login ?? 'dropped'}`);
 
   // Supervision: shard 0 restarted on a new thread, shard 1 untouched, the crash logged.
-  await waitFor(() => server.shards()[0]?.restarts === 1 && server.shards()[0]?.threadId !== null, 10_000, 'shard 0 to restart');
+  await until(() => server.shards()[0]?.restarts === 1 && server.shards()[0]?.threadId !== null, 'shard 0 has restarted', 10_000);
   const after = server.shards();
   t.not(after[0]?.threadId, before[0]?.threadId);
   t.deepEqual(after[1], before[1]);
