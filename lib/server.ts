@@ -5,7 +5,7 @@ import { threadId } from 'node:worker_threads';
 import type { Registry } from 'prom-client';
 import { SessionAcceptor } from './acceptors/acceptor.js';
 import { AcceptBalance } from './acceptors/balance.js';
-import type { AcceptorInfo, ListenTarget } from './acceptors/messages.js';
+import type { AcceptorInfo, AcceptorTaskData, ListenTarget } from './acceptors/messages.js';
 import { AcceptorPool, type AcceptorRemotes } from './acceptors/pool.js';
 import { listeningDescriptor, reusePortOptions, sharingMode } from './acceptors/shared-port.js';
 import { sumTotals, totalsOf } from './acceptors/totals.js';
@@ -64,8 +64,8 @@ export class PigeonholeServer {
   // With several acceptor threads: the counts they share.
   readonly #shared: SharedConnections | null;
   // The same for every acceptor thread: its router's and its guard's settings.
-  readonly #routing: { readonly replay: boolean; readonly sharedStore: boolean };
-  readonly #guardLimits: Pick<ResolvedOptions, 'maxConnections' | 'maxConnectionsPerIp' | 'lineTimeoutMs' | 'maxLineBufferBytes'>;
+  readonly #routing: Pick<AcceptorTaskData, 'replay' | 'sharedStore'>;
+  readonly #guardLimits: AcceptorTaskData['guard'];
   readonly #tid = osThreadId();
   #metrics: Registry | null = null;
   #netServer: NetServer | null = null;

@@ -40,7 +40,7 @@ export class AcceptorPool {
   readonly #options: AcceptorPoolOptions;
   readonly #threads: AcceptorThread[] = [];
   // What dead incarnations had counted, as last asked, summed: the sums never go back.
-  #retired: CounterTotals | null = null;
+  #retired: CounterTotals = sumTotals([]);
   #context: AcceptorThreadContext | null = null;
   #nextLink = 1;
   #running = false;
@@ -75,7 +75,7 @@ export class AcceptorPool {
   async totals(): Promise<CounterTotals[]> {
     const live = await Promise.all(this.#threads.map(async (thread) => (await thread.totals()) ?? thread.lastTotals));
     const known = live.filter((totals): totals is CounterTotals => totals !== null);
-    return this.#retired === null ? known : [this.#retired, ...known];
+    return [this.#retired, ...known];
   }
 
   async remotes(): Promise<AcceptorRemotes[]> {
@@ -116,7 +116,7 @@ export class AcceptorPool {
     this.#options.connections.releaseAcceptor(acceptor);
     if (thread.lastTotals !== null) {
       const dead = { ...thread.lastTotals, openConnections: 0 };
-      this.#retired = this.#retired === null ? dead : sumTotals([this.#retired, dead]);
+      this.#retired = sumTotals([this.#retired, dead]);
     }
     // A thread that never listened during start() is start()'s rejection, for the caller
     // to report; one that was serving and then died is restarted like any other.

@@ -152,7 +152,9 @@ export class ReplyQueue {
     try {
       while (written < settledQueues.length) (settledQueues[written++] as ReplyQueue).#writeSettled();
     } finally {
-      settledQueues.splice(0, written);
+      // All written (as good as always): emptied without splice()'s array of the removed.
+      if (written === settledQueues.length) settledQueues.length = 0;
+      else settledQueues.splice(0, written);
       settledScheduled = settledQueues.length > 0;
       // Only after a write threw: the queues behind it are still owed their turn.
       if (settledScheduled) queueMicrotask(ReplyQueue.#writeAllSettled);

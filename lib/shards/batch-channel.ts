@@ -1,5 +1,4 @@
 import type { MessagePort } from 'node:worker_threads';
-import { ownCopy } from '../util/bytes.js';
 import { ByteRing } from './ring.js';
 import { RingChannel, type RingBuffers, postBatch } from './ring-channel.js';
 
@@ -93,7 +92,7 @@ export class BatchChannel {
   }
 }
 
-/** An acceptor's end: each reply batch goes to `reply` in a buffer of its own. */
+/** An acceptor's end: each reply batch goes to `reply` in a buffer that outlives the ring. */
 export function acceptorEnd(port: MessagePort, rings: RingBuffers | null, reply: (batch: Buffer) => void): BatchChannel {
   // A reply read from the ring is copied out (into Node's pool when small): reply slots
   // keep ranges of it until their connections have written them, long after the ring
@@ -105,9 +104,9 @@ export function acceptorEnd(port: MessagePort, rings: RingBuffers | null, reply:
 export function shardEnd(port: MessagePort, rings: RingBuffers | null, taker: BatchTaker, link: number): BatchChannel {
   const deliver = (reply: Buffer): void => channel.send(reply);
   // A batch read from the ring is valid only during the call: an asynchronous core
-  // (Redis) gets a copy that outlives it.
+  // (Redis) gets a copy that outlives it (pooled when small: it is never transferred).
   const channel: BatchChannel = new BatchChannel(port, rings, 'shard', (batch, inRing) =>
-    taker.run(inRing && !taker.synchronous ? ownCopy(batch) : batch, link, deliver),
+    taker.run(inRing && !taker.synchronous ? Buffer.from(batch) : batch, link, deliver),
   );
   return channel;
 }

@@ -170,8 +170,8 @@ export class RequestReader {
 
 /**
  * Writes a reply batch: wire bytes as they come, lengths on the side, both joined by
- * take(). A reply is written whole (reply()), or in place: begin() reserves room and
- * gives the offset in `buffer` to write at, end() closes it at the offset it reached.
+ * take(). A reply is copied in whole (reply()) or encoded in place (countReply(),
+ * messageReply(), messageReplyFrom()), in room reserved for its longest form.
  */
 export class ReplyWriter {
   readonly #bytes: ByteWriter;
@@ -182,42 +182,42 @@ export class ReplyWriter {
     this.#bytes = new ByteWriter(initialBytes);
   }
 
-  /** The buffer that begin()'s offsets point into (until the next begin() or reply()). */
-  get buffer(): Buffer {
+  // The buffer that #begin()'s offsets point into (until the next #begin()).
+  get #buffer(): Buffer {
     return this.#bytes.reserve(0);
   }
 
-  begin(maxLength: number): number {
+  #begin(maxLength: number): number {
     this.#bytes.reserve(maxLength);
     return this.#bytes.length;
   }
 
-  end(start: number, end: number): void {
+  #end(start: number, end: number): void {
     this.#bytes.advance(end - start);
     this.#push(end - start);
   }
 
   reply(wire: Uint8Array): void {
-    const start = this.begin(wire.length);
-    this.end(start, start + copyBytes(wire, 0, wire.length, this.buffer, start));
+    const start = this.#begin(wire.length);
+    this.#end(start, start + copyBytes(wire, 0, wire.length, this.#buffer, start));
   }
 
   /** LOGIN's answer: the count, one line. */
   countReply(count: number): void {
-    const start = this.begin(MAX_COUNT_REPLY_LENGTH);
-    this.end(start, writeCountReply(this.buffer, start, count));
+    const start = this.#begin(MAX_COUNT_REPLY_LENGTH);
+    this.#end(start, writeCountReply(this.#buffer, start, count));
   }
 
   /** READ's answer: the sender's line, then the message's. */
   messageReply(from: string, body: Uint8Array): void {
-    const start = this.begin(messageReplyLength(from.length, body.length));
-    this.end(start, writeMessageReply(this.buffer, start, from, body));
+    const start = this.#begin(messageReplyLength(from.length, body.length));
+    this.#end(start, writeMessageReply(this.#buffer, start, from, body));
   }
 
   /** READ's answer with the message a range of `source` (a store's own chunk). */
   messageReplyFrom(from: Uint8Array, source: Uint8Array, bodyStart: number, bodyEnd: number): void {
-    const start = this.begin(messageReplyLength(from.length, bodyEnd - bodyStart));
-    this.end(start, writeMessageReplyBytes(this.buffer, start, from, source, bodyStart, bodyEnd));
+    const start = this.#begin(messageReplyLength(from.length, bodyEnd - bodyStart));
+    this.#end(start, writeMessageReplyBytes(this.#buffer, start, from, source, bodyStart, bodyEnd));
   }
 
   aborted(): void {
