@@ -186,47 +186,41 @@ export function createMetricsRegistry(source: MetricsSource): Registry {
   };
   for (const samples of source.samples) samples.drain = takeSamples;
 
-  new Counter({
-    name: `${METRIC_PREFIX}shard_restarts_total`,
-    help: 'Times a shard was restarted after its worker died.',
-    labelNames: ['shard'],
-    registers,
-    collect() {
-      this.reset();
-      for (const shard of source.shards()) setCounter(this, shard.restarts, { shard: shardLabel(shard.shardId) });
-    },
-  });
-  new Gauge({
-    name: `${METRIC_PREFIX}shard_up`,
-    help: '1 while a shard serves batches, 0 while it starts or restarts.',
-    labelNames: ['shard'],
-    registers,
-    collect() {
-      this.reset();
-      for (const shard of source.shards()) this.set({ shard: shardLabel(shard.shardId) }, shard.ready ? 1 : 0);
-    },
-  });
-
-  new Counter({
-    name: `${METRIC_PREFIX}acceptor_restarts_total`,
-    help: 'Times an acceptor thread was restarted after it died (acceptor 0, the thread that listens, never is).',
-    labelNames: ['acceptor'],
-    registers,
-    collect() {
-      this.reset();
-      for (const acceptor of source.acceptors()) setCounter(this, acceptor.restarts, { acceptor: String(acceptor.acceptor) });
-    },
-  });
-  new Gauge({
-    name: `${METRIC_PREFIX}acceptor_up`,
-    help: '1 while an acceptor thread accepts connections, 0 while it starts or restarts.',
-    labelNames: ['acceptor'],
-    registers,
-    collect() {
-      this.reset();
-      for (const acceptor of source.acceptors()) this.set({ acceptor: String(acceptor.acceptor) }, acceptor.ready ? 1 : 0);
-    },
-  });
+  /** A thread kind's two metrics: restarts so far, and whether each thread is up now. */
+  const threadMetrics = (kind: string, threads: () => readonly { restarts: number; ready: boolean; label: string }[], restartsHelp: string, upHelp: string): void => {
+    new Counter({
+      name: `${METRIC_PREFIX}${kind}_restarts_total`,
+      help: restartsHelp,
+      labelNames: [kind],
+      registers,
+      collect() {
+        this.reset();
+        for (const thread of threads()) setCounter(this, thread.restarts, { [kind]: thread.label });
+      },
+    });
+    new Gauge({
+      name: `${METRIC_PREFIX}${kind}_up`,
+      help: upHelp,
+      labelNames: [kind],
+      registers,
+      collect() {
+        this.reset();
+        for (const thread of threads()) this.set({ [kind]: thread.label }, thread.ready ? 1 : 0);
+      },
+    });
+  };
+  threadMetrics(
+    'shard',
+    () => source.shards().map((shard) => ({ ...shard, label: shardLabel(shard.shardId) })),
+    'Times a shard was restarted after its worker died.',
+    '1 while a shard serves batches, 0 while it starts or restarts.',
+  );
+  threadMetrics(
+    'acceptor',
+    () => source.acceptors().map((acceptor) => ({ ...acceptor, label: String(acceptor.acceptor) })),
+    'Times an acceptor thread was restarted after it died (acceptor 0, the thread that listens, never is).',
+    '1 while an acceptor thread accepts connections, 0 while it starts or restarts.',
+  );
 
   // One request to the shards per read of the registry, shared by the two gauges.
   const storeStats = sharedAsk(() => source.storeStats());
