@@ -1,4 +1,34 @@
+import test from 'ava';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { MemoryStore } from '../../lib/store/memory.js';
 import { storeContract } from './store.contract.js';
 
 storeContract('memory', (limits) => new MemoryStore(limits));
+
+// A full collection on demand, so what the slabs hold is measured, not garbage.
+setFlagsFromString('--expose-gc');
+const collect = runInNewContext('gc') as () => void;
+const arrayBufferBytes = (): number => {
+  collect();
+  return process.memoryUsage().arrayBuffers;
+};
+
+// Synchronous from the first measure to the last: no other test runs in between.
+test('mailboxes read empty and swept give their pages back, and the slabs go with them', (t) => {
+  const MAILBOXES = 20_000;
+  const message = { from: 'alice', body: Buffer.alloc(64, 'm') };
+  const before = arrayBufferBytes();
+  const store = new MemoryStore({ maxMessagesPerUser: 10 });
+  for (let i = 0; i < MAILBOXES; i++) store.enqueue(`user-${i}`, message);
+  const full = arrayBufferBytes() - before;
+  for (let i = 0; i < MAILBOXES; i++) t.not(store.dequeue(`user-${i}`), null);
+  const drained = arrayBufferBytes() - before;
+  // Each mailbox's first chunk is a 256-byte page: some 5 MB of slabs when full (less a
+  // little that other tests' garbage held before).
+  t.true(full >= MAILBOXES * 200, `full: ${full} bytes in slabs`);
+  // An emptied mailbox keeps its first chunk until a sweep drops it; sweeps run as the
+  // emptied ones pile up, so only the last few hundred are left holding a page.
+  t.true(drained < full / 10, `drained: ${drained} of ${full} bytes still in slabs`);
+  t.is(store.stats().messages, 0);
+});
