@@ -14,7 +14,8 @@ Options:
   -h, --help       show this help
 
 Exit codes: 0 no damage; 1 damage found, or the directory could not be checked (a
-server is using it, say); 2 a bad option. After damage: pigeonhole salvage.
+server is using it, say); 2 a bad option, or no data directory at DIR. After damage:
+pigeonhole salvage.
 `;
 
 export async function check(args: string[]): Promise<number> {

@@ -41,11 +41,12 @@ export async function client(args: string[]): Promise<number> {
     process.stdout.write(CLIENT_HELP);
     return 0;
   }
-  const { host, port, tls } = serverAddress(values);
+  const { host, port, tls, maxLineBytes } = serverAddress(values);
   return runInteractive({
     host,
     port,
     tls,
+    maxLineBytes,
     user: values.user,
     input: process.stdin,
     output: process.stdout,

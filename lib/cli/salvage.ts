@@ -18,7 +18,8 @@ Options:
   -h, --help       show this help
 
 Exit codes: 0 salvaged (whatever was lost is reported); 1 it could not be done (a
-server is using the directory, the disk is full, ...); 2 a bad option.
+server is using the directory, the disk is full, ...); 2 a bad option, or no data
+directory at DIR.
 `;
 
 export async function salvage(args: string[]): Promise<number> {

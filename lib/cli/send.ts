@@ -2,7 +2,6 @@ import { parseArgs } from 'node:util';
 import { connect } from '../client/index.js';
 import { messageBytes } from '../client/options.js';
 import { ClientError } from '../errors.js';
-import { DEFAULT_MAX_LINE_BYTES } from '../protocol/defaults.js';
 import { clientFailure } from './client.js';
 import { SERVER_FLAGS, SERVER_FLAGS_HELP, serverAddress } from './server-flags.js';
 import { UsageError, userFlag } from './flags.js';
@@ -40,13 +39,13 @@ export async function send(args: string[]): Promise<number> {
   const to = userFlag('to', values.to);
   if (positionals.length === 0) throw new UsageError('give the message to send, e.g. pigeonhole send --from bob --to alice "Hi Alice!"');
   const message = positionals.join(' ');
+  const server = serverAddress(values);
   try {
-    messageBytes(message, DEFAULT_MAX_LINE_BYTES);
+    messageBytes(message, server.maxLineBytes);
   } catch (err) {
     if (err instanceof ClientError) throw new UsageError(err.message);
     throw err;
   }
-  const server = serverAddress(values);
 
   try {
     const client = await connect(server);

@@ -22,7 +22,7 @@ import { showAddress } from '../util/remote-address.js';
 import { hostPortFlag, isLoopback } from './addresses.js';
 import { type FlagSpec, blameEnvironment, envName, withEnvironment } from './env.js';
 import { LIMIT_FLAGS, LIMITS_HELP, limitOptions } from './limit-flags.js';
-import { UsageError, integerFlag, secondsFlag } from './flags.js';
+import { UsageError, bytesFlag, integerFlag, secondsFlag } from './flags.js';
 import { createCliLogger, logFormatFlag, logLevelFlag } from './log.js';
 import { inFlagTerms } from './option-flags.js';
 import { keepYoungGenerationSmall } from '../util/young-generation.js';
@@ -78,7 +78,7 @@ Options:
                          and shards each have a core: with fewer cores, one is as fast
   --max-messages N       messages a mailbox holds before COMPOSE to it fails
                          (default ${DEFAULT_MAX_MESSAGES_PER_USER})
-  --max-line N           longest line in bytes; a longer one drops the connection
+  --max-line BYTES       longest line in bytes; a longer one drops the connection
                          (default ${DEFAULT_MAX_LINE_BYTES})
   --idle-timeout SECONDS close a connection with no traffic either way for this long;
                          0 never does (default ${DEFAULT_IDLE_TIMEOUT_MS / 1000})
@@ -166,7 +166,7 @@ function settingsFrom(values: ServeValues): ServeSettings {
       shards: integerFlag('shards', values.shards, ...OPTION_RANGES.shards),
       acceptors: integerFlag('acceptors', values.acceptors, ...OPTION_RANGES.acceptors),
       maxMessagesPerUser: integerFlag('max-messages', values['max-messages'], ...OPTION_RANGES.maxMessagesPerUser),
-      maxLineBytes: integerFlag('max-line', values['max-line'], ...OPTION_RANGES.maxLineBytes),
+      maxLineBytes: bytesFlag('max-line', values['max-line'], ...OPTION_RANGES.maxLineBytes),
       idleTimeoutMs,
       maxInFlight: integerFlag('max-in-flight', values['max-in-flight'], ...OPTION_RANGES.maxInFlight),
       dataDir,

@@ -1,10 +1,10 @@
 import type { ConnectOptions } from '../client/index.js';
-import { DEFAULT_HOST, DEFAULT_PORT } from '../protocol/defaults.js';
+import { DEFAULT_HOST, DEFAULT_MAX_LINE_BYTES, DEFAULT_PORT, MAX_MAX_LINE_BYTES, MIN_MAX_LINE_BYTES } from '../protocol/defaults.js';
 import type { ClientTlsOptions } from '../tls/client-tls.js';
 import { readTlsFileSync } from '../tls/files.js';
-import { UsageError, integerFlag } from './flags.js';
+import { UsageError, bytesFlag, integerFlag } from './flags.js';
 
-/** The flags every client command shares: where the server is, and how to reach it. */
+/** The flags every client command shares: where the server is, how to reach it, and its line limit. */
 export const SERVER_FLAGS = {
   host: { type: 'string' },
   port: { type: 'string' },
@@ -12,6 +12,7 @@ export const SERVER_FLAGS = {
   'tls-ca': { type: 'string' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
+  'max-line': { type: 'string' },
 } as const;
 
 export const SERVER_FLAGS_HELP = `  --host HOST      server address (default ${DEFAULT_HOST})
@@ -20,7 +21,9 @@ export const SERVER_FLAGS_HELP = `  --host HOST      server address (default ${D
   --tls-ca FILE    connect over TLS, verifying the server against this CA (PEM)
   --tls-cert FILE  this client's certificate (PEM), for a server that requires one:
                    LOGIN must then be the certificate's name; needs --tls-key
-  --tls-key FILE   the certificate's private key (PEM)`;
+  --tls-key FILE   the certificate's private key (PEM)
+  --max-line BYTES the server's line limit (default ${DEFAULT_MAX_LINE_BYTES}): a longer message
+                   is refused before sending. Match a server run with --max-line`;
 
 export interface ServerFlagValues {
   host?: string;
@@ -29,26 +32,28 @@ export interface ServerFlagValues {
   'tls-ca'?: string;
   'tls-cert'?: string;
   'tls-key'?: string;
+  'max-line'?: string;
 }
 
 /**
  * Where to connect and how, from the shared flags. Any --tls-* flag means TLS; files are
  * read here, so an unreadable one fails before anything is sent.
  */
-export function serverAddress(values: ServerFlagValues): Required<Pick<ConnectOptions, 'host' | 'port'>> & Pick<ConnectOptions, 'tls'> {
+export function serverAddress(values: ServerFlagValues): Required<Pick<ConnectOptions, 'host' | 'port' | 'maxLineBytes'>> & Pick<ConnectOptions, 'tls'> {
   const host = values.host ?? DEFAULT_HOST;
   if (host.length === 0) throw new UsageError('--host cannot be empty');
   const port = integerFlag('port', values.port, 1, 65_535) ?? DEFAULT_PORT;
   const caFile = values['tls-ca'];
   const certFile = values['tls-cert'];
   const keyFile = values['tls-key'];
+  const maxLineBytes = bytesFlag('max-line', values['max-line'], MIN_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES) ?? DEFAULT_MAX_LINE_BYTES;
   if ((certFile === undefined) !== (keyFile === undefined)) throw new UsageError('--tls-cert and --tls-key go together: give both');
-  if (values.tls !== true && caFile === undefined && certFile === undefined) return { host, port };
+  if (values.tls !== true && caFile === undefined && certFile === undefined) return { host, port, maxLineBytes };
   const tls: ClientTlsOptions = {};
   if (caFile !== undefined) tls.ca = readTlsFileSync(caFile, 'CA');
   if (certFile !== undefined && keyFile !== undefined) {
     tls.cert = readTlsFileSync(certFile, 'certificate');
     tls.key = readTlsFileSync(keyFile, 'key');
   }
-  return { host, port, tls };
+  return { host, port, maxLineBytes, tls };
 }

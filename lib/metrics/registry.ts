@@ -135,7 +135,7 @@ export function createMetricsRegistry(source: MetricsSource): Registry {
   ]);
   totalsCounter(
     'replies_total',
-    'Replies sent, by kind: login_count, message_sent, message_failed, read_message, read_error; aborted counts commands whose connection was dropped unanswered (their shard was lost).',
+    'Replies sent, by kind: login_count, message_sent, message_failed, read_message, read_error; aborted counts commands whose connection was dropped unanswered (their shard was lost, their mailbox is fenced off as damaged, or the store failed or could not say whether the command took effect).',
     'kind',
     ({ replies }) => [
       [replies.loginCount, 'login_count'],
@@ -239,7 +239,7 @@ export function createMetricsRegistry(source: MetricsSource): Registry {
     });
   };
   storeGauge('stored_messages', "Messages stored in a shard's mailboxes (absent while the shard cannot answer).", (stats) => stats.messages);
-  storeGauge('store_bytes', "Bytes a shard's store takes: its SQLite database (WAL not included), or senders and bodies held in memory.", (stats) => stats.bytes);
+  storeGauge('store_bytes', "Bytes a shard's store takes: its SQLite database (WAL not included), or in memory what counts against maxStoreBytes (messages, pages given back but still held, mailboxes and senders).", (stats) => stats.bytes);
 
   collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
   return registry;

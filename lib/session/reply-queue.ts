@@ -72,7 +72,7 @@ class ReplySlot implements PendingReply {
  * microtask however many slots settled meanwhile, so a reply batch from a shard turns
  * into at most one write per connection.
  *
- * An end mark (EXIT, a protocol error, shutdown) or an aborted slot (its shard was lost)
+ * An end mark (EXIT, a protocol error, shutdown) or an aborted slot (no answer came)
  * closes the connection once everything before it is written; nothing after it is sent.
  */
 export class ReplyQueue {

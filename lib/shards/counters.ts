@@ -40,7 +40,7 @@ export class ReplyCounters {
   /** READ that handed out a message, and READ ERROR (an empty mailbox). */
   readMessage = 0;
   readError = 0;
-  /** Commands that got no answer (their shard was lost): their connections were dropped. */
+  /** Commands that got no answer (their shard was lost, their mailbox is damaged, the store failed): their connections were dropped. */
   aborted = 0;
   readonly batches = new BatchSamples();
 

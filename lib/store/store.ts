@@ -116,7 +116,7 @@ export interface BatchJournal {
 export interface StoreStats {
   /** Messages stored, all mailboxes together. */
   readonly messages: number;
-  /** Bytes the store takes: a database's size on disk, or the senders and bodies held in memory. */
+  /** Bytes the store takes: a database's size on disk, or in memory what counts against its cap. */
   readonly bytes: number;
 }
 

@@ -68,6 +68,7 @@ test('bad flags and values are usage errors, refused before connecting', async (
     [read, ['--port', p, '--user', ''], /bad --user: a username cannot be empty/],
     [read, ['--port', p, '--user', 'alice', 'extra'], /extra/],
     [read, ['--port', p, '--user', 'alice', '--all=yes'], /all/],
+    [read, ['--port', p, '--user', 'alice', '--max-line', '10'], /--max-line must be from 264/],
   ];
   for (const [command, args, expected] of cases) {
     const err = await t.throwsAsync(command(args), undefined, args.join(' '));
@@ -79,6 +80,21 @@ test('bad flags and values are usage errors, refused before connecting', async (
   const check = await connect({ host: HOST, port, timeoutMs: 5_000 });
   t.is(await check.login('alice'), 0, 'nothing reached alice');
   check.close();
+});
+
+test("--max-line matches a server run with a smaller line limit: a longer message is refused before sending", async (t) => {
+  const { port } = await startServer(t, { maxLineBytes: 1024 });
+  const args = ['--port', String(port), '--from', 'bob', '--to', 'frank'];
+  const refused = await runCli(t, ['send', ...args, '--max-line', '1K', 'x'.repeat(1500)]);
+  t.is(refused.code, 2, 'refused before connecting');
+  t.regex(refused.stderr, /at most 1024 bytes/);
+  // Without the flag the client believes the default and the server drops the connection.
+  const dropped = await runCli(t, ['send', ...args, 'x'.repeat(1500)]);
+  t.is(dropped.code, 1, dropped.stderr);
+  const fits = await runCli(t, ['send', ...args, '--max-line', '1K', 'y'.repeat(1000)]);
+  t.is(fits.code, 0, fits.stderr);
+  const got = await runCli(t, ['read', '--port', String(port), '--user', 'frank', '--all', '--max-line', '1K']);
+  t.is(got.stdout, `bob: ${'y'.repeat(1000)}\n`, 'only the message that fit was stored');
 });
 
 test('through the real CLI a bad flag is exit 2 with a message', async (t) => {

@@ -177,7 +177,8 @@ const USAGE_ERRORS: [string[], RegExp][] = [
   [['serve', '--shards=-1'], /--shards must be a whole number, got '-1'/],
   [['serve', '--acceptors', '0'], /--acceptors must be from 1 to 64, got 0/],
   [['serve', '--acceptors', '2', '--shards', '0'], /acceptors: 2 acceptor threads need worker shards \(shards >= 1\)/],
-  [['serve', '--max-line', '10'], /--max-line must be from \d+ to \d+, got 10/],
+  [['serve', '--max-line', '10'], /--max-line must be from \d+ to \d+ bytes, got 10/],
+  [['serve', '--max-line', '64X'], /--max-line must be a size in bytes/],
   [['serve', '--idle-timeout', 'x'], /--idle-timeout must be a whole number, got 'x'/],
   [['serve', '--memory', '--data-dir', 'd'], /--memory and --data-dir/],
   [['serve', '--memory', '--fsync'], /--fsync/],
@@ -185,6 +186,8 @@ const USAGE_ERRORS: [string[], RegExp][] = [
   // The limit flags' own checks are unit-tested (limit-flags.test.ts); these show they reach the exit code.
   [['serve', '--max-store-bytes', '1T'], /--max-store-bytes must be a size in bytes/],
   [['serve', '--max-line', '70000', '--max-line-buffer', '64K'], /maxLineBufferBytes: it must exceed maxLineBytes/],
+  // A size with a suffix: 1M is taken as 1,048,576 bytes, past the 64K buffer.
+  [['serve', '--max-line', '1M', '--max-line-buffer', '64K'], /maxLineBufferBytes: it must exceed maxLineBytes/],
   [['check', '--data-dir', '/nonexistent/pigeonhole-data'], /no data directory at \/nonexistent\/pigeonhole-data/],
 ];
 
