@@ -104,7 +104,9 @@ test('--tls: the server process serves TLS and every generator and drain connect
   t.is(row?.label, 'shards=0 tls');
 });
 
-test('--chart draws the run: a bar per configuration and its latency curve, as SVG', async (t) => {
+// Serial as well: its rendering blocks this process's main thread, where the fake servers
+// below run, for up to a second on a busy machine.
+test.serial('--chart draws the run: a bar per configuration and its latency curve, as SVG', async (t) => {
   const server = createServer({ shards: 0, logger: silentLogger });
   t.teardown(() => server.close());
   const { port } = await server.listen({ port: 0, host: '127.0.0.1' });

@@ -44,26 +44,35 @@ test('COMPOSE is allowed while the disk has room above the watermark, refused be
   t.false(pending.allows(1000, () => -(free + 10 * MiB)));
 });
 
-test('a write that found the disk full releases the reserve and refuses COMPOSE until the next look', (t) => {
-  const own = mkdtempSync(join(dir, 'full-'));
-  takeReserve(own, 256 * 1024);
-  const guard = new DiskGuard({ dir: own, minFreeBytes: 0, reserveBytes: 256 * 1024 });
-  t.true(guard.onFull(), 'the reserve was there to release');
-  t.false(existsSync(reserveFile(own)));
-  t.true(guard.tight);
-  t.false(guard.allows(1, () => 0), 'refused until the next look is due');
-});
-
-test('COMPOSEs refused between looks leave no bytes behind: the next look counts only those allowed', (t) => {
-  // The clock stands still, so every refusal below is one "before the next look is due".
+/** Runs `work` with performance.now() standing still until `work` moves it on (by the ms given). */
+function withClock(work: (advance: (ms: number) => void) => void): void {
   const realNow = performance.now;
   let now = 1_000_000;
   performance.now = () => now;
   try {
-    refusalsBetweenLooks(t, () => (now += 1_000));
+    work((ms) => (now += ms));
   } finally {
     performance.now = realNow;
   }
+}
+
+test('a write that found the disk full releases the reserve and refuses COMPOSE until the next look', (t) => {
+  const own = mkdtempSync(join(dir, 'full-'));
+  takeReserve(own, 256 * 1024);
+  const guard = new DiskGuard({ dir: own, minFreeBytes: 0, reserveBytes: 256 * 1024 });
+  // The clock stands still: on a slow machine the next look could otherwise fall due
+  // before allows() is asked.
+  withClock(() => {
+    t.true(guard.onFull(), 'the reserve was there to release');
+    t.false(existsSync(reserveFile(own)));
+    t.true(guard.tight);
+    t.false(guard.allows(1, () => 0), 'refused until the next look is due');
+  });
+});
+
+test('COMPOSEs refused between looks leave no bytes behind: the next look counts only those allowed', (t) => {
+  // The clock stands still, so every refusal below is one "before the next look is due".
+  withClock((advance) => refusalsBetweenLooks(t, () => advance(1_000)));
 });
 
 function refusalsBetweenLooks(t: ExecutionContext, nextLookDue: () => void): void {
