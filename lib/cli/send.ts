@@ -3,7 +3,7 @@ import { connect } from '../client/index.js';
 import { messageBytes } from '../client/options.js';
 import { ClientError } from '../errors.js';
 import { clientFailure } from './client.js';
-import { SERVER_FLAGS, SERVER_FLAGS_HELP, serverAddress } from './server-flags.js';
+import { SERVER_FLAGS, SERVER_FLAGS_HELP, maxLineFlag, serverAddress } from './server-flags.js';
 import { UsageError, userFlag } from './flags.js';
 
 export const SEND_HELP = `Usage: pigeonhole send --from USER --to USER [options] MESSAGE...
@@ -39,13 +39,14 @@ export async function send(args: string[]): Promise<number> {
   const to = userFlag('to', values.to);
   if (positionals.length === 0) throw new UsageError('give the message to send, e.g. pigeonhole send --from bob --to alice "Hi Alice!"');
   const message = positionals.join(' ');
-  const server = serverAddress(values);
   try {
-    messageBytes(message, server.maxLineBytes);
+    messageBytes(message, maxLineFlag(values));
   } catch (err) {
     if (err instanceof ClientError) throw new UsageError(err.message);
     throw err;
   }
+  // After the message is known to be sendable: this reads the TLS files.
+  const server = serverAddress(values);
 
   try {
     const client = await connect(server);

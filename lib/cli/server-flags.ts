@@ -22,8 +22,9 @@ export const SERVER_FLAGS_HELP = `  --host HOST      server address (default ${D
   --tls-cert FILE  this client's certificate (PEM), for a server that requires one:
                    LOGIN must then be the certificate's name; needs --tls-key
   --tls-key FILE   the certificate's private key (PEM)
-  --max-line BYTES the server's line limit (default ${DEFAULT_MAX_LINE_BYTES}): a longer message
-                   is refused before sending. Match a server run with --max-line`;
+  --max-line BYTES the server's line limit (default ${DEFAULT_MAX_LINE_BYTES}; K, M or G for
+                   KiB, MiB, GiB): a longer message is refused before sending, and a
+                   longer reply line ends the connection. Match the server's --max-line`;
 
 export interface ServerFlagValues {
   host?: string;
@@ -33,6 +34,11 @@ export interface ServerFlagValues {
   'tls-cert'?: string;
   'tls-key'?: string;
   'max-line'?: string;
+}
+
+/** The server's line limit, from --max-line. */
+export function maxLineFlag(values: ServerFlagValues): number {
+  return bytesFlag('max-line', values['max-line'], MIN_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES) ?? DEFAULT_MAX_LINE_BYTES;
 }
 
 /**
@@ -46,7 +52,7 @@ export function serverAddress(values: ServerFlagValues): Required<Pick<ConnectOp
   const caFile = values['tls-ca'];
   const certFile = values['tls-cert'];
   const keyFile = values['tls-key'];
-  const maxLineBytes = bytesFlag('max-line', values['max-line'], MIN_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES) ?? DEFAULT_MAX_LINE_BYTES;
+  const maxLineBytes = maxLineFlag(values);
   if ((certFile === undefined) !== (keyFile === undefined)) throw new UsageError('--tls-cert and --tls-key go together: give both');
   if (values.tls !== true && caFile === undefined && certFile === undefined) return { host, port, maxLineBytes };
   const tls: ClientTlsOptions = {};

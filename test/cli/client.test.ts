@@ -2,6 +2,7 @@ import { PassThrough } from 'node:stream';
 import test from 'ava';
 import { connect } from '../../lib/client/index.js';
 import { runInteractive } from '../../lib/cli/interactive.js';
+import { SERVER_FLAGS } from '../../lib/cli/server-flags.js';
 import { printable } from '../../lib/cli/terminal.js';
 import { closedPort, runCli, startCli } from '../helpers/cli.js';
 import { HOST, startServer } from '../helpers/server.js';
@@ -97,6 +98,7 @@ test('client --help and bad flags', async (t) => {
   const help = await runCli(t, ['client', '--help']);
   t.is(help.code, 0);
   t.regex(help.stdout, /--user NAME/);
+  for (const flag of Object.keys(SERVER_FLAGS)) t.regex(help.stdout, new RegExp(`--${flag}(?![\\w-])`), `--${flag} is in the client help`);
   t.regex(help.stdout, /Exit codes/);
   const badPort = await runCli(t, ['client', '--port', 'forty']);
   t.is(badPort.code, 2);

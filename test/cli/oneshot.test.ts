@@ -2,6 +2,7 @@ import test from 'ava';
 import { connect } from '../../lib/client/index.js';
 import { read } from '../../lib/cli/read.js';
 import { send } from '../../lib/cli/send.js';
+import { SERVER_FLAGS } from '../../lib/cli/server-flags.js';
 import { UsageError } from '../../lib/cli/flags.js';
 import { closedPort, runCli } from '../helpers/cli.js';
 import { HOST, startServer } from '../helpers/server.js';
@@ -122,6 +123,9 @@ test('--help for send and read, and the main help lists them', async (t) => {
   const read = await runCli(t, ['read', '--help']);
   t.is(read.code, 0);
   t.regex(read.stdout, /Exit codes: 0 at least one message was read; 1 there was none/);
+  for (const flag of Object.keys(SERVER_FLAGS)) {
+    for (const [name, help] of [['send', send.stdout], ['read', read.stdout]] as const) t.regex(help, new RegExp(`--${flag}(?![\\w-])`), `--${flag} is in the ${name} help`);
+  }
   const main = await runCli(t, ['--help']);
   t.regex(main.stdout, /client .*\n.*send .*\n.*read /);
 });

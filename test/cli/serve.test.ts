@@ -186,8 +186,8 @@ const USAGE_ERRORS: [string[], RegExp][] = [
   // The limit flags' own checks are unit-tested (limit-flags.test.ts); these show they reach the exit code.
   [['serve', '--max-store-bytes', '1T'], /--max-store-bytes must be a size in bytes/],
   [['serve', '--max-line', '70000', '--max-line-buffer', '64K'], /maxLineBufferBytes: it must exceed maxLineBytes/],
-  // A size with a suffix: 1M is taken as 1,048,576 bytes, past the 64K buffer.
-  [['serve', '--max-line', '1M', '--max-line-buffer', '64K'], /maxLineBufferBytes: it must exceed maxLineBytes/],
+  // A size with a suffix: 1M is 1,048,576 bytes (1024-based), not under a 1,000,001-byte buffer.
+  [['serve', '--max-line', '1M', '--max-line-buffer', '1000001'], /maxLineBufferBytes: it must exceed maxLineBytes/],
   [['check', '--data-dir', '/nonexistent/pigeonhole-data'], /no data directory at \/nonexistent\/pigeonhole-data/],
 ];
 

@@ -263,7 +263,7 @@ test('a server that never answers: the call times out and the connection closes'
   t.is(client.status, 'closed');
   // What was sent before the timeout reached the server (on a busy machine its 'data'
   // event may come after the client's timer).
-  await until(() => received().length >= 15, 'the commands at the server');
+  await until(() => received().length >= 15, 'the commands at the server', WAIT_MS);
   t.is(received().toString(), 'LOGIN bob\nREAD\n');
 });
 
