@@ -1,13 +1,13 @@
 import { copyBytes } from '../util/copy-bytes.js';
 import { RingQueue } from '../util/ring-queue.js';
-import { MAX_PAGE_BYTES, PagePool } from './page-pool.js';
+import { MAX_PAGE_BYTES, MIN_PAGE_BYTES, PagePool } from './page-pool.js';
 
 // Chunks start small, so the many mailboxes that hold a message or two cost little, and
 // double up to the pool's biggest page (4 KiB), so a full mailbox's unused end is 2 KiB
 // on average. They are pages of the store's PagePool, not an ArrayBuffer each. A
 // message never spans chunks: one that does not fit in what is left of the last chunk
 // starts the next (a chunk as big as the message if it must be).
-const FIRST_CHUNK_BYTES = 256;
+const FIRST_CHUNK_BYTES = MIN_PAGE_BYTES;
 // A record's first byte is never 0 (sender ids are stored plus one), so a 0 where a
 // record would start marks the unused end of a chunk.
 const END_OF_CHUNK = 0;
@@ -48,7 +48,7 @@ export class PackedMailbox {
 
   /** The chunk memory a new mailbox takes for its first message of `length` bytes. */
   static firstChunkFor(length: number): number {
-    return PagePool.chunkBytes(Math.max(FIRST_CHUNK_BYTES, recordBytes(length)));
+    return PagePool.chunkBytes(recordBytes(length));
   }
 
   /** How many bytes of chunk memory a message of `length` bytes would add (0 when it fits). */
@@ -113,6 +113,7 @@ export class PackedMailbox {
   moveTo(pool: PagePool): void {
     for (let i = this.#chunks.size; i > 0; i--) {
       const chunk = this.#chunks.shift() as Buffer;
+      // Past the biggest page a chunk is a buffer of its own, no pool's: it stays as it is.
       if (chunk.length > MAX_PAGE_BYTES) {
         this.#chunks.push(chunk);
       } else {

@@ -1,5 +1,5 @@
 // Page sizes: 256 bytes doubling up to 4 KiB. A chunk asked for is rounded up to one.
-const MIN_PAGE_BYTES = 256;
+export const MIN_PAGE_BYTES = 256;
 export const MAX_PAGE_BYTES = 4096;
 const PAGES_PER_SLAB = 64;
 
@@ -9,9 +9,8 @@ interface Slab {
   readonly size: PageSize;
   // Offsets of pages given back, taken again first.
   readonly free: number[];
-  // Pages never handed out start here.
+  // Pages never handed out start here. (Pages out: next - free.length.)
   next: number;
-  used: number;
   // Where the slab sits in its size's list of slabs with a free page, or -1 when full.
   at: number;
 }
@@ -86,7 +85,7 @@ export class PagePool {
     if (offset === undefined) offset = slab.next++ * size.bytes;
     else this.#freeBytes -= size.bytes;
     this.#usedBytes += size.bytes;
-    if (++slab.used === PAGES_PER_SLAB) removeOpen(slab);
+    if (slab.next === PAGES_PER_SLAB && slab.free.length === 0) removeOpen(slab);
     return slab.buffer.subarray(offset, offset + size.bytes);
   }
 
@@ -96,10 +95,11 @@ export class PagePool {
     if (slab === undefined) return; // a chunk of its own, past the biggest page: the GC takes it
     const { size } = slab;
     if (slab.at === -1) slab.at = size.open.push(slab) - 1;
-    slab.free.push(chunk.byteOffset - slab.buffer.byteOffset);
+    // A slab is a buffer of its own (allocUnsafeSlow): offsets in it are byteOffsets.
+    slab.free.push(chunk.byteOffset);
     this.#usedBytes -= size.bytes;
     this.#freeBytes += size.bytes;
-    if (--slab.used > 0 || size.open.length === 1) return;
+    if (slab.free.length < slab.next || size.open.length === 1) return;
     removeOpen(slab);
     this.#freeBytes -= slab.free.length * size.bytes;
     this.#slabOf.delete(slab.buffer.buffer);
@@ -109,7 +109,7 @@ export class PagePool {
     // Pages are handed out from the front, so the end of a slab that was never used need
     // not cost memory (when malloc maps it fresh).
     const buffer = Buffer.allocUnsafeSlow(size.bytes * PAGES_PER_SLAB);
-    const slab: Slab = { buffer, size, free: [], next: 0, used: 0, at: size.open.length };
+    const slab: Slab = { buffer, size, free: [], next: 0, at: size.open.length };
     size.open.push(slab);
     this.#slabOf.set(buffer.buffer, slab);
     return slab;
