@@ -27,7 +27,7 @@ const SPARE_SLOTS = 64;
 // The queues with settled slots not yet written, written together by one microtask. Node
 // 20's queueMicrotask makes an AsyncResource and a bound function per call: one per
 // connection per turn was a third of what a command allocated at one command per read.
-const settledQueues: ReplyQueue[] = [];
+const settledQueues = new RingQueue<ReplyQueue>(64);
 let settledScheduled = false;
 
 class ReplySlot implements PendingReply {
@@ -148,14 +148,10 @@ export class ReplyQueue {
 
   /** Writes every queue that settled since the last time; a queue that settles meanwhile is written too. */
   static readonly #writeAllSettled = (): void => {
-    let written = 0;
     try {
-      while (written < settledQueues.length) (settledQueues[written++] as ReplyQueue).#writeSettled();
+      for (let queue = settledQueues.shift(); queue !== undefined; queue = settledQueues.shift()) queue.#writeSettled();
     } finally {
-      // All written (as good as always): emptied without splice()'s array of the removed.
-      if (written === settledQueues.length) settledQueues.length = 0;
-      else settledQueues.splice(0, written);
-      settledScheduled = settledQueues.length > 0;
+      settledScheduled = settledQueues.size > 0;
       // Only after a write threw: the queues behind it are still owed their turn.
       if (settledScheduled) queueMicrotask(ReplyQueue.#writeAllSettled);
     }

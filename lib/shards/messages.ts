@@ -182,42 +182,36 @@ export class ReplyWriter {
     this.#bytes = new ByteWriter(initialBytes);
   }
 
-  // The buffer that #begin()'s offsets point into (until the next #begin()).
-  get #buffer(): Buffer {
-    return this.#bytes.reserve(0);
-  }
-
-  #begin(maxLength: number): number {
-    this.#bytes.reserve(maxLength);
-    return this.#bytes.length;
-  }
-
   #end(start: number, end: number): void {
     this.#bytes.advance(end - start);
     this.#push(end - start);
   }
 
   reply(wire: Uint8Array): void {
-    const start = this.#begin(wire.length);
-    this.#end(start, start + copyBytes(wire, 0, wire.length, this.#buffer, start));
+    const buffer = this.#bytes.reserve(wire.length);
+    const start = this.#bytes.length;
+    this.#end(start, start + copyBytes(wire, 0, wire.length, buffer, start));
   }
 
   /** LOGIN's answer: the count, one line. */
   countReply(count: number): void {
-    const start = this.#begin(MAX_COUNT_REPLY_LENGTH);
-    this.#end(start, writeCountReply(this.#buffer, start, count));
+    const buffer = this.#bytes.reserve(MAX_COUNT_REPLY_LENGTH);
+    const start = this.#bytes.length;
+    this.#end(start, writeCountReply(buffer, start, count));
   }
 
   /** READ's answer: the sender's line, then the message's. */
   messageReply(from: string, body: Uint8Array): void {
-    const start = this.#begin(messageReplyLength(from.length, body.length));
-    this.#end(start, writeMessageReply(this.#buffer, start, from, body));
+    const buffer = this.#bytes.reserve(messageReplyLength(from.length, body.length));
+    const start = this.#bytes.length;
+    this.#end(start, writeMessageReply(buffer, start, from, body));
   }
 
   /** READ's answer with the message a range of `source` (a store's own chunk). */
   messageReplyFrom(from: Uint8Array, source: Uint8Array, bodyStart: number, bodyEnd: number): void {
-    const start = this.#begin(messageReplyLength(from.length, bodyEnd - bodyStart));
-    this.#end(start, writeMessageReplyBytes(this.#buffer, start, from, source, bodyStart, bodyEnd));
+    const buffer = this.#bytes.reserve(messageReplyLength(from.length, bodyEnd - bodyStart));
+    const start = this.#bytes.length;
+    this.#end(start, writeMessageReplyBytes(buffer, start, from, source, bodyStart, bodyEnd));
   }
 
   aborted(): void {
