@@ -215,7 +215,7 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv = process.env
     };
   });
   // SIGHUP is a reload, never the end: by default it would kill the process.
-  const reload = (): void => void reloadTls(server, logger, settings.options.tls !== undefined);
+  const reload = (): void => void reloadTls(server, logger);
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   process.on('SIGHUP', reload);
@@ -278,17 +278,18 @@ function reportSetup(server: PigeonholeServer, settings: ServeSettings, logger: 
 
 // SECURITY: say so when the server is reachable from a network and anyone can be anyone.
 function warnIfExposed(address: string, settings: ServeSettings, logger: Logger): void {
-  if (isLoopback(address) || settings.options.tls?.caFile !== undefined) return;
-  const what = settings.options.tls === undefined ? 'without TLS or client certificates' : 'with TLS but without client certificates (--tls-ca)';
-  const cleartext = settings.options.tls === undefined ? ', and everything crosses the network in clear text' : '';
+  const { tls } = settings.options;
+  if (isLoopback(address) || tls?.caFile !== undefined) return;
+  const what = tls === undefined ? 'without TLS or client certificates' : 'with TLS but without client certificates (--tls-ca)';
+  const cleartext = tls === undefined ? ', and everything crosses the network in clear text' : '';
   logger.warn(
-    { address, tls: settings.options.tls !== undefined, clientCertificates: false },
+    { address, tls: tls !== undefined, clientCertificates: false },
     `listening on ${address} ${what}: anyone who can reach it may LOGIN as any user, read their mail and send in their name${cleartext}. See --tls-cert, --tls-key and --tls-ca`,
   );
 }
 
-async function reloadTls(server: PigeonholeServer, logger: Logger, tls: boolean): Promise<void> {
-  if (!tls) {
+async function reloadTls(server: PigeonholeServer, logger: Logger): Promise<void> {
+  if (server.options.tls === null) {
     logger.info({ signal: 'SIGHUP' }, 'SIGHUP: nothing to reload (no TLS)');
     return;
   }
