@@ -18,6 +18,7 @@ import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { UsageError, integerFlag } from '../lib/cli/flags.js';
+import { MAX_SHARDS } from '../lib/options.js';
 import { flood } from './flood.js';
 import { describeMachine, formatMachine } from './machine.js';
 import { procRss } from './proc.js';
@@ -49,7 +50,7 @@ if (values.help) {
 const messages = integerFlag('messages', values.messages, 1, 100_000_000) as number;
 const mailboxes = integerFlag('mailboxes', values.mailboxes, 1, 10_000_000) as number;
 const messageBytes = integerFlag('message-bytes', values['message-bytes'], 1, 60_000) as number;
-const shardCounts = (values.shards ?? '').split(',').filter((s) => s !== '').map((s) => integerFlag('shards', s, 0, 256) as number);
+const shardCounts = (values.shards ?? '').split(',').filter((s) => s !== '').map((s) => integerFlag('shards', s, 0, MAX_SHARDS) as number);
 const perMailbox = Math.ceil(messages / mailboxes);
 type Order = 'interleaved' | 'sequential';
 const orders = (values.order ?? '').split(',').map((order) => {

@@ -15,7 +15,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { createServer } from '../lib/server.js';
 import { keepYoungGenerationSmall } from '../lib/util/young-generation.js';
-import { type NamedThread, threadCpuMicros } from './thread-cpu.js';
+import { type NamedThread, threadCpuMicros } from './proc.js';
 
 export interface ServerStats {
   /** Resident set size now, and the process's peak (getrusage maxRSS), in bytes. */

@@ -7,6 +7,7 @@
 //   node --expose-gc --import tsx bench/micro/buffer-overhead.ts [SIZE COUNT]...
 //   e.g. node --expose-gc --import tsx bench/micro/buffer-overhead.ts 8192 9000 4096 18000
 import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 const pairs = process.argv.slice(2).map(Number);
 if (pairs.length === 0 || pairs.length % 2 !== 0 || pairs.some((n) => !Number.isInteger(n) || n < 1)) {
@@ -17,7 +18,7 @@ if (pairs.length === 0 || pairs.length % 2 !== 0 || pairs.some((n) => !Number.is
 if (process.env.BUFFER_OVERHEAD_CHILD === undefined) {
   // Each size in a fresh process, so one size's freed memory does not feed the next.
   for (let i = 0; i < pairs.length; i += 2) {
-    process.stdout.write(execFileSync(process.execPath, [...process.execArgv, new URL(import.meta.url).pathname, String(pairs[i]), String(pairs[i + 1])], { env: { ...process.env, BUFFER_OVERHEAD_CHILD: '1' }, encoding: 'utf8' }));
+    process.stdout.write(execFileSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), String(pairs[i]), String(pairs[i + 1])], { env: { ...process.env, BUFFER_OVERHEAD_CHILD: '1' }, encoding: 'utf8' }));
   }
 } else {
   const gc = (globalThis as { gc?: () => void }).gc;
