@@ -6,7 +6,6 @@ import type { BatchSamples } from '../shards/counters.js';
 import type { AcceptorLinkEnd, WorkerShards } from '../shards/worker-shards.js';
 import type { ResolvedServerTls } from '../tls/server-tls.js';
 import type { AcceptorInfo, AcceptorTaskData, FromAcceptor, Question, ToAcceptor } from './messages.js';
-import { keepYoungGenerationSmallAfterNewThread } from '../util/young-generation.js';
 
 // Under tsx (development, tests, the bench) this file is .ts, and the thread enters
 // through a CommonJS file that requires the TypeScript (see it for why); compiled, at
@@ -190,7 +189,6 @@ export class AcceptorThread {
         this.#threadId = message.threadId;
         this.#tid = message.tid;
         if (this.#state === 'starting') this.#state = 'ready';
-        keepYoungGenerationSmallAfterNewThread();
         this.#settleReady?.resolve();
         return;
       case 'failed': {

@@ -7,7 +7,6 @@ import type { FromShard, LinkEnd, ShardConfig, ShardTaskData } from './messages.
 import type { StoreStats } from '../store/store.js';
 import { BatchChannel, acceptorEnd } from './batch-channel.js';
 import { type RingBuffers, createRingBuffers } from './ring-channel.js';
-import { keepYoungGenerationSmallAfterNewThread } from '../util/young-generation.js';
 
 // A stats request unanswered this long (a shard stuck in a long batch) counts as no answer:
 // a metrics scrape must not hang on one shard.
@@ -203,7 +202,6 @@ export class WorkerShard {
       this.#threadId = message.threadId;
       this.#tid = message.tid;
       this.#state = 'ready';
-      keepYoungGenerationSmallAfterNewThread();
       this.#settleReady?.resolve();
     } else if (message.op === 'failed') {
       const cause = deserializeError(message.error);

@@ -14,20 +14,16 @@ let kept = false;
  * same ops/s at pipeline 16 either way, bench/RESULTS.md) and costs up to some 30 MiB of
  * RSS per thread. For the process `pigeonhole serve` owns; an application that embeds the
  * server makes this choice for its own process. Returns whether it applied.
+ *
+ * Starting a worker thread puts V8's growth factor back to its default for every thread
+ * of the process (measured: after a Worker starts, the main thread's young generation
+ * grows to 2 × 16 MiB again), so it is applied again as each worker thread this thread
+ * starts comes online: shards, acceptors, anything else.
  */
 export function keepYoungGenerationSmall(execArgv: readonly string[] = process.execArgv, nodeOptions: string = process.env.NODE_OPTIONS ?? ''): boolean {
   if ([...execArgv, nodeOptions].some((arg) => USER_SETTING.test(arg))) return false;
   setFlagsFromString(FLAG);
+  if (!kept) process.on('worker', (worker) => worker.once('online', () => setFlagsFromString(FLAG)));
   kept = true;
   return true;
-}
-
-/**
- * Starting a worker thread puts V8's growth factor back to its default for every thread
- * of the process (measured: after a Worker starts, the main thread's young generation
- * grows to 2 × 16 MiB again). Called once a new worker thread runs: if
- * keepYoungGenerationSmall() applied, it applies again.
- */
-export function keepYoungGenerationSmallAfterNewThread(): void {
-  if (kept) setFlagsFromString(FLAG);
 }
