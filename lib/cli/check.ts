@@ -6,8 +6,11 @@ export const CHECK_HELP = `Usage: pigeonhole check [--data-dir DIR]
 
 Checks a data directory fully, while no server uses it: that its files are the ones
 pigeonhole.json names, and every shard file with SQLite's integrity_check (every page,
-every row, the index against the table), that each row is a well-formed message, and
-that each mailbox sits in the shard file its name belongs to. It changes no message.
+every row, the index against the table), that each row is a well-formed message, that
+each mailbox sits in the shard file its name belongs to, and that no write-ahead log a
+crash left is damaged before transactions committed after the damage (SQLite would
+drop them: such a file is not opened, so its log is kept). It changes no message. A
+byte changed inside a message's body is not found: SQLite keeps no page checksums.
 
 Options:
   --data-dir DIR   the data directory (default ${DEFAULT_DATA_DIR})

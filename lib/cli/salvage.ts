@@ -9,7 +9,7 @@ Copies every message that can still be read from the data directory's shard file
 in order, into a fresh generation with the same number of shards, and makes that the
 one the server serves. It reports how many messages were saved and exactly how many
 could not be (a lower bound only when a file's table and its index are both damaged,
-or a shard file is missing). Run it while no server uses the directory, when the
+a shard file is missing, or its write-ahead log is damaged). Run it while no server uses the directory, when the
 server will not start because a shard file is damaged or missing. The old generation
 is kept as DIR/salvaged-gen-N for you to remove once you no longer need it.
 
@@ -32,7 +32,7 @@ export async function salvage(args: string[]): Promise<number> {
     }
     const lost = report.exact ? `${report.lost}` : `at least ${report.lost}`;
     out.push(`saved ${report.saved} message(s) into ${report.generation}/; ${lost} could not be saved`);
-    if (!report.exact) out.push('(where a file\'s table and its index are both damaged, or a file is missing, messages lost from both cannot be counted)');
+    if (!report.exact) out.push('(not counted: messages lost where a file\'s table and its index are both damaged, in a missing file, or after damage in a file\'s write-ahead log)');
     out.push(`the old generation is kept as ${join(dir, report.keptAs)}/: remove it once you no longer need it`);
     process.stdout.write(`${out.join('\n')}\n`);
     return 0;

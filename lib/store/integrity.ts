@@ -4,6 +4,7 @@ import { errorMessage } from '../errors.js';
 import { shardIndex } from '../util/shard-hash.js';
 import { type Layout, layoutProblems, readLayout, shardFiles } from './layout.js';
 import { missingShardObjects } from './schema.js';
+import { describeWalDamage, findWalDamage } from './wal-damage.js';
 
 /**
  * Finding damage in shard files: a quick check each shard runs when it opens its file
@@ -71,6 +72,9 @@ export function checkDataDir(dir: string): CheckReport {
 function checkShardFile(file: string, shardId: number, shards: number, name: string): FileReport {
   let db: Database.Database;
   try {
+    // Not opened at all: SQLite would drop what follows the damage, and check changes nothing.
+    const damage = findWalDamage(file);
+    if (damage !== null) return { file: name, messages: null, problems: [`${describeWalDamage(damage)}, which opening it would drop: not opened, so that the log is kept`] };
     db = new Database(file, { fileMustExist: true });
   } catch (cause) {
     return { file: name, messages: null, problems: [`cannot open: ${errorMessage(cause)}`] };

@@ -4,6 +4,7 @@ import { shardIndex } from '../util/shard-hash.js';
 import { quickCheck } from './integrity.js';
 import { type Layout, createGeneration, shardFiles } from './layout.js';
 import { storeErrorFrom } from './sqlite-errors.js';
+import { refuseDamagedWal } from './wal-damage.js';
 
 const MIGRATION_BATCH_ROWS = 50_000;
 
@@ -29,6 +30,7 @@ export function migrate(dir: string, from: Layout, to: Layout): number {
     const commit = (): void => outputs.forEach(({ db }) => db.exec('COMMIT'));
     begin();
     for (const file of shardFiles(dir, from)) {
+      refuseDamagedWal(file);
       const source = new Database(file, { fileMustExist: true });
       try {
         // Damage must not travel into the new layout, where no check would see it.

@@ -1,17 +1,18 @@
-import { existsSync, renameSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { copyFileSync, existsSync, renameSync } from 'node:fs';
+import { basename, join, relative } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreError } from '../errors.js';
 import { shardIndex } from '../util/shard-hash.js';
 import { FORMAT, type Layout, createGeneration, generationDir, layoutProblems, readLayout, shardFiles, writeLayout } from './layout.js';
 import { readShardFile } from './salvage-reader.js';
+import { describeWalDamage, findWalDamage } from './wal-damage.js';
 
 export interface SalvagedFile {
   /** The source file, relative to the data directory. */
   readonly file: string;
   readonly saved: number;
   readonly lost: number;
-  /** Whether `lost` is exact (see ShardFileContents); false for a missing file. */
+  /** Whether `lost` is exact (see ShardFileContents); false for a missing file, or one whose WAL is damaged. */
   readonly exact: boolean;
   readonly problems: string[];
 }
@@ -28,6 +29,8 @@ export interface SalvageReport {
 }
 
 const COMMIT_EVERY_ROWS = 50_000;
+// A shard file's damaged write-ahead log is kept beside it under its name and this.
+const DAMAGED_WAL_SUFFIX = '.damaged';
 
 /**
  * Copies every readable message of the data directory's current generation, in order,
@@ -36,7 +39,8 @@ const COMMIT_EVERY_ROWS = 50_000;
  * `salvaged-gen-N`, for the operator to remove. The caller holds the directory's lock.
  *
  * Shard files the layout names but that are missing count as read with nothing in
- * them, and make the count of lost messages inexact (their messages cannot be known).
+ * them, and make the count of lost messages inexact (their messages cannot be known);
+ * so does a shard file whose WAL is damaged (the transactions after the damage).
  */
 export function salvageDataDir(dir: string): SalvageReport {
   const layout = readLayout(dir);
@@ -59,6 +63,10 @@ export function salvageDataDir(dir: string): SalvageReport {
         files.push({ file: name, saved: 0, lost: 0, exact: false, problems: ['missing: its messages cannot be known'] });
         continue;
       }
+      // SQLite reads the file only up to damage in its WAL, then checkpoints the rest of
+      // the log away: a copy is kept for whoever may still get something out of it.
+      const walDamage = findWalDamage(file);
+      if (walDamage !== null) copyFileSync(walDamage.file, `${walDamage.file}${DAMAGED_WAL_SUFFIX}`);
       const contents = readShardFile(file, (message) => {
         // Placed by the name, as the server finds it: a misplaced mailbox lands right.
         const shard = shardIndex(Buffer.from(message.recipient, 'latin1'), next.shards);
@@ -68,7 +76,12 @@ export function salvageDataDir(dir: string): SalvageReport {
           begin();
         }
       });
-      files.push({ file: name, ...contents });
+      if (walDamage === null) {
+        files.push({ file: name, ...contents });
+      } else {
+        const lostInLog = `${describeWalDamage(walDamage)}: their messages could not be read and are not counted (the log is kept as ${basename(walDamage.file)}${DAMAGED_WAL_SUFFIX})`;
+        files.push({ file: name, ...contents, exact: false, problems: [...contents.problems, lostInLog] });
+      }
     }
     commit();
   } finally {

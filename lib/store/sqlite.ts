@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { StoreError, errorMessage } from '../errors.js';
 import { DiskGuard, type DiskSpaceOptions, sqliteSlack } from './disk-space.js';
 import { quickCheck, recoveryAdvice } from './integrity.js';
+import { refuseDamagedWal } from './wal-damage.js';
 import { SCHEMA, missingShardObjects } from './schema.js';
 import { isDamage, isFull, storeErrorFrom } from './sqlite-errors.js';
 import {
@@ -122,6 +123,8 @@ export class SqliteStore implements MailboxStore {
     this.#disk = options.disk === undefined || options.disk.minFreeBytes === 0 ? null : new DiskGuard(options.disk);
     let db: Database.Database | null = null;
     try {
+      // Before SQLite opens the file: opening would drop what follows damage in the WAL.
+      refuseDamagedWal(options.file, `; the server will not serve it. ${recoveryAdvice(options.dataDir)}`);
       db = new Database(options.file, { fileMustExist: options.create === false });
       this.#db = db;
       db.pragma('journal_mode = WAL');

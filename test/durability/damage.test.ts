@@ -1,7 +1,8 @@
-// Damage is never silent: a shard file overwritten mid-file stops the start, `check`
+// Damage the checks can see is never silent: a shard file overwritten mid-file stops the start, `check`
 // finds it, `salvage` saves every readable message and says exactly how many it could
-// not; a missing or foreign shard file stops the start too.
-import { copyFileSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+// not; so does a write-ahead log damaged in its middle; a missing or foreign shard file
+// stops the start too.
+import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -9,6 +10,7 @@ import { silentLogger } from '../../lib/logger.js';
 import { createServer } from '../../lib/server.js';
 import { runCli } from '../helpers/cli.js';
 import { middleTableLeaf, overwrite } from '../helpers/damage.js';
+import { findWalDamage } from '../../lib/store/wal-damage.js';
 import { LineClient } from '../helpers/line-client.js';
 import { checkDelivery, drain, flood } from './flood.js';
 
@@ -79,6 +81,56 @@ test('512 bytes overwritten mid-file: the start refuses it, check finds it, salv
   // The only problems: the lost messages, missing. Nothing invented, doubled or reordered.
   t.is(problems.length, page.cells, problems.filter((problem) => !problem.startsWith('acknowledged')).join('\n'));
   t.true(problems.every((problem) => /^acknowledged .* is missing$/.test(problem)));
+});
+
+test('a write-ahead log damaged in its middle: the start refuses it, check keeps the log, salvage keeps a copy and says the loss is not counted', async (t) => {
+  const live = dataDir(t);
+  const running = createServer({ shards: 2, dataDir: live, maxMessagesPerUser: 100_000, logger: silentLogger });
+  const { port: livePort } = await running.listen({ port: 0 });
+  const flooded = await flood({ port: livePort, senders: 8, recipients: RECIPIENTS, pipeline: 4, perSender: 300 });
+  t.is(flooded.acked.size, 2_400);
+  // The directory as kill -9 would leave it, copied while the server runs and is idle:
+  // each shard's WAL still holds its last batches.
+  const dir = dataDir(t);
+  copyFileSync(join(live, 'pigeonhole.json'), join(dir, 'pigeonhole.json'));
+  cpSync(join(live, 'gen-1'), join(dir, 'gen-1'), { recursive: true });
+  await running.close();
+
+  const file = join(dir, 'gen-1', 'shard-1.db');
+  const wal = `${file}-wal`;
+  // One byte of the second frame's page: every batch committed after it is behind it.
+  overwrite(wal, 32 + (24 + 4096) + 24 + 100, Buffer.from([0x5a]));
+  const damage = findWalDamage(file);
+  t.truthy(damage, 'the copy has a WAL with commits after its second frame');
+  const walBytes = readFileSync(wal);
+
+  const refused = createServer({ shards: 2, dataDir: dir, logger: silentLogger });
+  const error = await t.throwsAsync(refused.listen({ port: 0 }));
+  t.is((error?.cause as { code?: string } | undefined)?.code, 'PH_ERR_STORE_DAMAGED');
+  t.true(error?.message.includes(wal), error?.message);
+  t.regex(error?.message ?? '', /write-ahead log .* damaged at frame 2 of \d+, with \d+ transaction\(s\) committed after it/);
+  t.regex(error?.message ?? '', /pigeonhole salvage --data-dir/);
+  t.deepEqual(readFileSync(wal), walBytes, 'the refused start left the log as it was');
+
+  const check = await runCli(t, ['check', '--data-dir', dir]);
+  t.is(check.code, 1, check.stdout + check.stderr);
+  t.regex(check.stdout, /gen-1\/shard-1\.db: DAMAGED\n {2}its write-ahead log .* not opened, so that the log is kept/);
+  t.deepEqual(readFileSync(wal), walBytes, 'check changed nothing');
+
+  const salvage = await runCli(t, ['salvage', '--data-dir', dir]);
+  t.is(salvage.code, 0, salvage.stdout + salvage.stderr);
+  t.regex(salvage.stdout, /gen-1\/shard-1\.db: \d+ saved \(its write-ahead log .*: their messages could not be read and are not counted \(the log is kept as shard-1\.db-wal\.damaged\)\)/);
+  t.regex(salvage.stdout, /; at least 0 could not be saved\n\(not counted: .*write-ahead log\)/);
+  t.deepEqual(readFileSync(join(dir, 'salvaged-gen-1', 'shard-1.db-wal.damaged')), walBytes, 'the damaged log is kept for the operator');
+  t.false(existsSync(join(dir, 'salvaged-gen-1', 'shard-0.db-wal.damaged')), 'the whole log of shard 0 is not');
+
+  // Served again: what was saved, and nothing invented, doubled or reordered.
+  const server = createServer({ shards: 2, dataDir: dir, logger: silentLogger });
+  t.teardown(() => server.close());
+  const { port } = await server.listen({ port: 0 });
+  const problems = checkDelivery(await drain(port, RECIPIENTS), flooded, RECIPIENTS);
+  t.true(problems.length > 0, 'the transactions after the damage are lost');
+  t.true(problems.every((problem) => /^acknowledged .* is missing$/.test(problem)), problems.filter((problem) => !problem.startsWith('acknowledged')).join('\n'));
 });
 
 test('a deleted shard file stops the start with a clear error; nothing is recreated or changed', async (t) => {
