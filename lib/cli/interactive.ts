@@ -182,6 +182,9 @@ function createPrompt(client: Client, rl: Interface, options: InteractiveOptions
   const { output, env } = options;
   const style = createStyle(colourWanted(output, env));
   const lines = rl[Symbol.asyncIterator]();
+  // Once input has ended nothing more is asked: prompting a closed readline would resume
+  // the terminal, and a process reading its terminal never exits.
+  let ended = false;
   const lost = client.closed.then((reason) => ({ lost: reason }));
   return {
     client,
@@ -195,6 +198,7 @@ function createPrompt(client: Client, rl: Interface, options: InteractiveOptions
       if (!terminal) throw new Done(2);
     },
     ask: async (text) => {
+      if (ended) return null;
       if (terminal) {
         rl.setPrompt(style.dim(text));
         rl.prompt();
@@ -205,7 +209,9 @@ function createPrompt(client: Client, rl: Interface, options: InteractiveOptions
         complain(next.lost?.message ?? 'the connection closed');
         throw new Done(1);
       }
-      return next.done === true ? null : next.value;
+      if (next.done !== true) return next.value;
+      ended = true;
+      return null;
     },
   };
 }

@@ -108,7 +108,7 @@ test('client --help and bad flags', async (t) => {
 });
 
 // The terminal side runs in-process on fake TTY streams: a child process would need a pty.
-async function onFakeTerminal(port: number, steps: [prompt: string, keys: string][], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string; err: string }> {
+async function onFakeTerminal(port: number, steps: [prompt: string, keys: string][], env: NodeJS.ProcessEnv, endInput = true): Promise<{ code: number; out: string; err: string; inputFlowing: boolean | null }> {
   const input = Object.assign(new PassThrough(), { isTTY: true });
   const output = Object.assign(new PassThrough(), { isTTY: true, columns: 100 });
   const errorOutput = Object.assign(new PassThrough(), { isTTY: true });
@@ -131,10 +131,11 @@ async function onFakeTerminal(port: number, steps: [prompt: string, keys: string
     }
     input.write(keys);
   }
-  // Bounded: if a step went wrong, end of input still ends the session.
-  const ender = setTimeout(() => input.end(), 5_000);
+  // Bounded: if a step went wrong, end of input still ends the session (unless the test
+  // is whether the session ends by itself: then a hang is the test's timeout).
+  const ender = endInput ? setTimeout(() => input.end(), 5_000) : undefined;
   const code = await running.finally(() => clearTimeout(ender));
-  return { code, out, err };
+  return { code, out, err, inputFlowing: input.readableFlowing };
 }
 
 test('on a terminal: prompts, Tab completion, colour unless NO_COLOR, control characters escaped', async (t) => {
@@ -187,4 +188,29 @@ test('on a terminal: prompts, Tab completion, colour unless NO_COLOR, control ch
 test('printable escapes control characters only for a terminal', (t) => {
   t.is(printable('a\x1b[2Jb\x07\tc\x9b', true), 'a\\x1b[2Jb\\x07\tc\\x9b');
   t.is(printable('a\x1b[2Jb', false), 'a\x1b[2Jb');
+});
+
+test('on a terminal, Ctrl-D or Ctrl-C at the message prompt sends nothing and ends the session', async (t) => {
+  const { port } = await startServer(t);
+  for (const key of ['\x04', '\x03']) {
+    const ended = await onFakeTerminal(
+      port,
+      [
+        ['username: ', 'eve\r'],
+        ['eve> ', 'compose bob\r'],
+        ['message> ', key],
+      ],
+      {},
+      false,
+    );
+    t.is(ended.code, 0, ended.err);
+    t.regex(ended.err, /input ended before the message; nothing was sent/);
+    // Not asked again: a prompt would resume the terminal's input, and a process reading
+    // its terminal does not exit.
+    t.is(ended.out.split('eve> ').length - 1, 1, 'no prompt after the end of input');
+    t.not(ended.inputFlowing, true, 'the input is left paused');
+  }
+  const bob = await connect({ host: HOST, port, timeoutMs: 5_000 });
+  t.is(await bob.login('bob'), 0, 'nothing reached the mailbox');
+  await bob.exit();
 });
