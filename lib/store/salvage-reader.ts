@@ -60,7 +60,7 @@ export function readShardFile(file: string, onMessage: (message: SalvagedMessage
   try {
     let table: { seqs: number[]; complete: boolean };
     let index: IndexWalk;
-    let untrusted: Set<number>;
+    let untrusted: Untrusted;
     let lookup: RowLookup;
     try {
       // What waits in the WAL goes into the file first: its pages are read from there.
@@ -79,7 +79,7 @@ export function readShardFile(file: string, onMessage: (message: SalvagedMessage
     let lost = 0;
     for (const seq of candidates) {
       const named = index.entries.get(seq);
-      const message = untrusted.has(seq) ? null : readRow(lookup, seq);
+      const message = untrusted.rowids.has(seq) ? null : readRow(lookup, seq);
       if (message !== null && (named === undefined || named === message.recipient)) {
         // A failure to write the copy is the caller's, and stops the salvage.
         onMessage(message);
@@ -89,7 +89,9 @@ export function readShardFile(file: string, onMessage: (message: SalvagedMessage
       }
     }
     if (lost > 0) problems.push(`${lost} message(s) could not be read whole`);
-    return { saved, lost, exact: table.complete || index.complete, problems };
+    // Without the whole index, the table is the only list of what was stored: a walk that
+    // met no error still misses the rows of a damaged page (or of a subtree behind one).
+    return { saved, lost, exact: index.complete || (table.complete && !untrusted.tableDamaged), problems };
   } finally {
     db.close();
   }
@@ -105,19 +107,41 @@ function tryTo(work: () => unknown): void {
   }
 }
 
-/** Rows on table pages that integrity_check names, or whose cells are not message rows. */
-function findUntrusted(db: Database.Database, file: string, problems: string[]): Set<number> {
+interface Untrusted {
+  /** Rows on table pages that integrity_check names, or whose cells are not message rows. */
+  readonly rowids: Set<number>;
+  /** Whether anything of the messages table (not only its index) may be damaged. */
+  readonly tableDamaged: boolean;
+}
+
+function findUntrusted(db: Database.Database, file: string, problems: string[]): Untrusted {
   let named = new Set<number>();
+  let report: string[] | null = null;
   try {
-    const report = (db.pragma('integrity_check(1000000)') as { integrity_check: string }[]).map((row) => row.integrity_check);
-    named = pagesNamed(report.filter((line) => line !== 'ok'));
+    report = (db.pragma('integrity_check(1000000)') as { integrity_check: string }[]).map((row) => row.integrity_check).filter((line) => line !== 'ok');
+    named = pagesNamed(report);
   } catch (cause) {
     // It stops at some damage; the pages are read below either way.
     problems.push(`integrity_check stopped: ${errorMessage(cause)}`);
   }
   const { rowids, pages } = untrustedRows(file, db.pragma('page_size', { simple: true }) as number, named);
   if (pages.length > 0) problems.push(`damaged table page(s) ${pages.join(', ')}`);
-  return rowids;
+  return { rowids, tableDamaged: pages.length > 0 || report === null || !onlyTheIndex(db, report) };
+}
+
+/**
+ * Whether every line of an integrity_check report is about the index alone: it names the
+ * index, or a page of the index's b-tree ("Tree N page ..." with N the index's root).
+ */
+function onlyTheIndex(db: Database.Database, report: readonly string[]): boolean {
+  if (report.length === 0) return true;
+  let root: number | undefined;
+  try {
+    root = db.prepare("SELECT rootpage FROM sqlite_schema WHERE name = 'messages_by_recipient'").pluck().get() as number | undefined;
+  } catch {
+    return false;
+  }
+  return report.every((line) => line.includes('messages_by_recipient') || (root !== undefined && new RegExp(`^Tree ${root} page `).test(line)));
 }
 
 function readRow(lookup: RowLookup, seq: number): SalvagedMessage | null {
