@@ -19,23 +19,41 @@ export interface WithEnvironment<V> {
   readonly fromEnv: readonly string[];
   /** PIGEONHOLE_* variables that name no flag (a typo, most likely). */
   readonly unknown: readonly string[];
+  /** PIGEONHOLE_* variables not taken because the command line chose another way (see Alternatives). */
+  readonly setAside: readonly string[];
 }
 
 /**
- * Fills in every flag not given on the command line from its PIGEONHOLE_<FLAG> variable:
- * a flag given wins. A switch's variable takes 1/true/yes/on or 0/false/no/off. `--help`
- * never comes from the environment.
+ * Flags that choose one of several ways to do something (where mailboxes are kept), each
+ * way with the flags that belong to it. A way chosen on the command line (one of its
+ * flags given there) wins over the environment the way a single flag does: the
+ * environment's flags that belong only to other ways are set aside.
  */
-export function withEnvironment<V extends Record<string, string | boolean | undefined>>(values: V, spec: FlagSpec, env: NodeJS.ProcessEnv): WithEnvironment<V> {
+export type Alternatives = readonly (readonly string[])[];
+
+/**
+ * Fills in every flag not given on the command line from its PIGEONHOLE_<FLAG> variable:
+ * a flag given wins, and so does a way chosen among `alternatives`. A switch's variable
+ * takes 1/true/yes/on or 0/false/no/off. `--help` never comes from the environment.
+ */
+export function withEnvironment<V extends Record<string, string | boolean | undefined>>(values: V, spec: FlagSpec, env: NodeJS.ProcessEnv, alternatives: Alternatives = []): WithEnvironment<V> {
   const filled: Record<string, string | boolean | undefined> = { ...values };
   const fromEnv: string[] = [];
+  const setAside: string[] = [];
   const known = new Set<string>();
+  const chosen = alternatives.filter((way) => way.some((flag) => values[flag] !== undefined));
+  const others = new Set(chosen.length === 0 ? [] : alternatives.filter((way) => !chosen.includes(way)).flat());
+  for (const way of chosen) for (const flag of way) others.delete(flag);
   for (const [flag, { type }] of Object.entries(spec)) {
     if (flag === 'help') continue;
     const name = envName(flag);
     known.add(name);
     const raw = env[name];
     if (raw === undefined || filled[flag] !== undefined) continue;
+    if (others.has(flag)) {
+      setAside.push(name);
+      continue;
+    }
     if (type === 'string') {
       filled[flag] = raw;
     } else {
@@ -47,7 +65,7 @@ export function withEnvironment<V extends Record<string, string | boolean | unde
     fromEnv.push(flag);
   }
   const unknown = Object.keys(env).filter((name) => name.startsWith(ENV_PREFIX) && !known.has(name) && name !== envName('help'));
-  return { values: filled as V, fromEnv, unknown };
+  return { values: filled as V, fromEnv, unknown, setAside };
 }
 
 /**

@@ -120,7 +120,9 @@ Environment:
   Every option can also be set as ${envName('<option>')}, in upper case with _ for -:
   ${envName('port')}=4000, ${envName('tls-cert')}=/etc/pigeonhole/cert.pem, ${envName('memory')}=1
   (switches take 1, true, yes or on; 0, false, no or off). An option given on the
-  command line wins over the environment.
+  command line wins over the environment, and so does where it keeps mailboxes:
+  --memory on the command line sets aside ${envName('data-dir')} and ${envName('fsync')},
+  and the other choices likewise.
 `;
 
 interface ServeSettings {
@@ -178,6 +180,15 @@ function settingsFrom(values: ServeValues): ServeSettings {
   };
 }
 
+// Where mailboxes are kept, and the flags of each way: one chosen on the command line
+// wins over another in the environment.
+export const STORAGE_CHOICES = [
+  ['memory'],
+  ['data-dir', 'fsync'],
+  ['redis', 'redis-wait', 'redis-wait-timeout'],
+  ['redis-cluster', 'redis-wait', 'redis-wait-timeout'],
+] as const;
+
 export async function serve(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const parsed = parseArgs({ args, options: SERVE_FLAGS, strict: true, allowPositionals: false });
   if (parsed.values.help) {
@@ -185,7 +196,7 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv = process.env
     return 0;
   }
   keepYoungGenerationSmall();
-  const { values, fromEnv, unknown } = withEnvironment(parsed.values, SERVE_FLAGS, env);
+  const { values, fromEnv, unknown, setAside } = withEnvironment(parsed.values, SERVE_FLAGS, env, STORAGE_CHOICES);
   let settings: ServeSettings;
   let logger: ReturnType<typeof createCliLogger>;
   try {
@@ -195,6 +206,7 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv = process.env
     throw blameEnvironment(err, fromEnv);
   }
   for (const name of unknown) logger.warn({ variable: name }, `${name} is not an option of pigeonhole serve; ignored`);
+  for (const name of setAside) logger.info({ variable: name }, `${name} is set aside: the command line chose where mailboxes are kept`);
 
   let server: PigeonholeServer;
   try {

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { blameEnvironment, envName, withEnvironment } from '../../lib/cli/env.js';
 import { UsageError, integerFlag } from '../../lib/cli/flags.js';
-import { SERVE_FLAGS, serve } from '../../lib/cli/serve.js';
+import { SERVE_FLAGS, STORAGE_CHOICES, serve } from '../../lib/cli/serve.js';
 
 type Values = Record<string, string | boolean | undefined>;
 const none: Values = {};
@@ -29,6 +29,22 @@ test('a flag on the command line wins over the environment', (t) => {
   t.is(values.fsync, true);
   t.is(values.shards, '3');
   t.deepEqual(fromEnv, ['shards']);
+});
+
+test('where mailboxes are kept, chosen on the command line, wins over another choice in the environment', (t) => {
+  const env = { PIGEONHOLE_MEMORY: '1', PIGEONHOLE_DATA_DIR: '/env/data', PIGEONHOLE_FSYNC: 'yes', PIGEONHOLE_REDIS_CLUSTER: 'a:7000', PIGEONHOLE_REDIS_WAIT: '1', PIGEONHOLE_SHARDS: '3' };
+  const memory = withEnvironment<Values>({ memory: true }, SERVE_FLAGS, env, STORAGE_CHOICES);
+  t.like(memory.values, { memory: true, 'data-dir': undefined, fsync: undefined, 'redis-cluster': undefined, 'redis-wait': undefined, shards: '3' });
+  t.deepEqual([...memory.setAside].sort(), ['PIGEONHOLE_DATA_DIR', 'PIGEONHOLE_FSYNC', 'PIGEONHOLE_REDIS_CLUSTER', 'PIGEONHOLE_REDIS_WAIT']);
+  // A way's own flags still come from the environment.
+  const disk = withEnvironment<Values>({ 'data-dir': '/cli/data' }, SERVE_FLAGS, env, STORAGE_CHOICES);
+  t.like(disk.values, { memory: undefined, 'data-dir': '/cli/data', fsync: true, 'redis-cluster': undefined });
+  const redis = withEnvironment<Values>({ redis: 'redis://127.0.0.1:6379' }, SERVE_FLAGS, env, STORAGE_CHOICES);
+  t.like(redis.values, { memory: undefined, 'data-dir': undefined, fsync: undefined, 'redis-cluster': undefined, 'redis-wait': '1' });
+  // No choice on the command line: the environment's stands, conflicts and all.
+  const none_ = withEnvironment<Values>(none, SERVE_FLAGS, { PIGEONHOLE_MEMORY: '1', PIGEONHOLE_DATA_DIR: '/env/data' }, STORAGE_CHOICES);
+  t.like(none_.values, { memory: true, 'data-dir': '/env/data' });
+  t.deepEqual(none_.setAside, []);
 });
 
 test('switches take 1/true/yes/on and 0/false/no/off; anything else is a usage error naming the variable', (t) => {
