@@ -1,5 +1,6 @@
 import { checkDataDir } from '../store/integrity.js';
 import { withDataDir } from './data-dir-command.js';
+import { envName } from './env.js';
 import { DEFAULT_DATA_DIR } from './serve.js';
 
 export const CHECK_HELP = `Usage: pigeonhole check [--data-dir DIR]
@@ -13,7 +14,8 @@ drop them: such a file is not opened, so its log is kept). It changes no message
 byte changed inside a message's body is not found: SQLite keeps no page checksums.
 
 Options:
-  --data-dir DIR   the data directory (default ${DEFAULT_DATA_DIR})
+  --data-dir DIR   the data directory (default ${DEFAULT_DATA_DIR}, or
+                   ${envName('data-dir')} when it is set, as for serve)
   -h, --help       show this help
 
 Exit codes: 0 no damage; 1 damage found, or the directory could not be checked (a

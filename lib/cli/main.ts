@@ -97,7 +97,10 @@ main(process.argv.slice(2)).then(
     if (isUsageProblem(err)) {
       // One line: parseArgs explains some mistakes over several (`--shards -1`).
       const reason = err.message.trim().replace(/\s*\n\s*/g, ' ');
-      process.stderr.write(`pigeonhole: ${reason}\nRun 'pigeonhole --help' for usage.\n`);
+      // The help that lists the flag that was wrong: the command's own, if one was named.
+      const [name] = process.argv.slice(2);
+      const help = name !== undefined && Object.hasOwn(COMMANDS, name) ? `pigeonhole ${name} --help` : 'pigeonhole --help';
+      process.stderr.write(`pigeonhole: ${reason}\nRun '${help}' for usage.\n`);
       process.exitCode = 2;
       return;
     }

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { salvageDataDir } from '../store/salvage.js';
 import { withDataDir } from './data-dir-command.js';
+import { envName } from './env.js';
 import { DEFAULT_DATA_DIR } from './serve.js';
 
 export const SALVAGE_HELP = `Usage: pigeonhole salvage [--data-dir DIR]
@@ -14,7 +15,8 @@ server will not start because a shard file is damaged or missing. The old genera
 is kept as DIR/salvaged-gen-N for you to remove once you no longer need it.
 
 Options:
-  --data-dir DIR   the data directory (default ${DEFAULT_DATA_DIR})
+  --data-dir DIR   the data directory (default ${DEFAULT_DATA_DIR}, or
+                   ${envName('data-dir')} when it is set, as for serve)
   -h, --help       show this help
 
 Exit codes: 0 salvaged (whatever was lost is reported); 1 it could not be done (a

@@ -9,7 +9,9 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
 import { SERVE_FLAGS } from '../../lib/cli/serve.js';
-import { type CliChild, type CliResult, startCli } from '../helpers/cli.js';
+import { silentLogger } from '../../lib/logger.js';
+import { createServer } from '../../lib/server.js';
+import { type CliChild, type CliResult, runCli, startCli } from '../helpers/cli.js';
 import { compose, LineClient } from '../helpers/line-client.js';
 import { type LogLine, logLines } from '../helpers/serve-cli.js';
 import { HOST } from '../helpers/server.js';
@@ -102,14 +104,14 @@ async function tempDir(t: ExecutionContext): Promise<string> {
 }
 
 /** A usage error: exit 2, one line naming the problem, the pointer to --help, no stack. */
-function assertUsageError(t: ExecutionContext, result: CliResult, reason: RegExp): void {
+function assertUsageError(t: ExecutionContext, result: CliResult, reason: RegExp, help = 'pigeonhole --help'): void {
   t.is(result.code, 2, result.stderr);
   t.is(result.stdout, '');
   const lines = result.stderr.split('\n');
   t.is(lines.length, 3, `two lines and a final LF: ${JSON.stringify(result.stderr)}`);
   t.regex(lines[0] ?? '', /^pigeonhole: \S/);
   t.regex(lines[0] ?? '', reason);
-  t.is(lines[1], "Run 'pigeonhole --help' for usage.");
+  t.is(lines[1], `Run '${help}' for usage.`);
   t.notRegex(result.stderr, /^\s+at /m, 'no stack trace');
 }
 
@@ -194,9 +196,26 @@ const USAGE_ERRORS: [string[], RegExp][] = [
 for (const [args, reason] of USAGE_ERRORS) {
   test(`usage error: pigeonhole ${args.join(' ')}`, async (t) => {
     const result = await run(t, args);
-    assertUsageError(t, result, reason);
+    // A command's mistake points at that command's help, which lists its flags.
+    const [name] = args;
+    assertUsageError(t, result, reason, name === 'frobnicate' || name === 'help' ? 'pigeonhole --help' : `pigeonhole ${name} --help`);
   });
 }
+
+test('check and salvage take the data directory from PIGEONHOLE_DATA_DIR too, as serve does; --data-dir wins', async (t) => {
+  const missing = await runCli(t, ['check'], '', { PIGEONHOLE_DATA_DIR: '/nonexistent/from-env' });
+  assertUsageError(t, missing, /^pigeonhole: no data directory at \/nonexistent\/from-env \(--data-dir\) \(from PIGEONHOLE_DATA_DIR in the environment\)$/, 'pigeonhole check --help');
+  const dir = await mkdtemp(join(tmpdir(), 'pigeonhole-env-dir-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const server = createServer({ shards: 1, dataDir: dir, logger: silentLogger });
+  await server.listen({ port: 0 });
+  await server.close();
+  const found = await runCli(t, ['check'], '', { PIGEONHOLE_DATA_DIR: dir });
+  t.is(found.code, 0, found.stderr);
+  t.regex(found.stdout, /no damage found/);
+  const given = await runCli(t, ['salvage', '--data-dir', '/nonexistent/given'], '', { PIGEONHOLE_DATA_DIR: dir });
+  assertUsageError(t, given, /^pigeonhole: no data directory at \/nonexistent\/given \(--data-dir\)$/, 'pigeonhole salvage --help');
+});
 
 // --- serving -----------------------------------------------------------------
 
