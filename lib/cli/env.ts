@@ -74,6 +74,6 @@ export function withEnvironment<V extends Record<string, string | boolean | unde
  */
 export function blameEnvironment(err: unknown, fromEnv: readonly string[]): unknown {
   if (!(err instanceof UsageError)) return err;
-  const flag = fromEnv.find((name) => new RegExp(`--${name}(?![\\w-])`).test(err.message));
-  return flag === undefined ? err : new UsageError(`${err.message} (from ${envName(flag)} in the environment)`);
+  const names = fromEnv.filter((name) => new RegExp(`--${name}(?![\\w-])`).test(err.message)).map(envName);
+  return names.length === 0 ? err : new UsageError(`${err.message} (from ${names.join(' and ')} in the environment)`);
 }

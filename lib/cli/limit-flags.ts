@@ -30,7 +30,7 @@ export const LIMITS_HELP = `  --max-connections N    connections open at once; m
                          with --memory, no cap on disk)
   --min-free-disk BYTES  on disk: COMPOSE fails while the data directory's disk has
                          less free; READs go on; 0 for no such check (default: a
-                         twentieth of the disk, 1M to 64M); BYTES may end in K, M or G
+                         twentieth of the disk, 1M to 64M)
 `;
 
 type LimitValues = Partial<Record<keyof typeof LIMIT_FLAGS, string>>;

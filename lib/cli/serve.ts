@@ -66,7 +66,7 @@ read their mail and send in their name; without TLS all of it crosses the networ
 clear text. Listen beyond this machine only with --tls-cert, --tls-key and --tls-ca
 (the server warns when it does not).
 
-Options:
+Options (a size in BYTES may end in K, M or G, 1024-based: 64K, 16M):
   --host HOST            address to listen on (default ${DEFAULT_HOST}: this machine only;
                          0.0.0.0 or :: accept connections from a network: see above)
   --port N               TCP port, 0 picks a free one (default ${DEFAULT_PORT})

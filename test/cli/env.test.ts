@@ -73,6 +73,9 @@ test('a value only createServer() refuses names its flags, and the variable it c
   // 1K passes --max-line-buffer's own range, but is no more than the longest line allowed.
   const fromEnv = await t.throwsAsync(serve([], { PIGEONHOLE_MEMORY: '1', PIGEONHOLE_MAX_LINE_BUFFER: '1K' }), { instanceOf: UsageError });
   t.regex(fromEnv?.message ?? '', /^invalid maxLineBufferBytes: .*\(--max-line-buffer, --max-line\) \(from PIGEONHOLE_MAX_LINE_BUFFER in the environment\)$/);
+  // Both values from the environment: both variables are named.
+  const both = await t.throwsAsync(serve([], { PIGEONHOLE_MEMORY: '1', PIGEONHOLE_MAX_LINE: '100000', PIGEONHOLE_MAX_LINE_BUFFER: '100000' }), { instanceOf: UsageError });
+  t.regex(both?.message ?? '', /\(from PIGEONHOLE_MAX_LINE and PIGEONHOLE_MAX_LINE_BUFFER in the environment\)$|\(from PIGEONHOLE_MAX_LINE_BUFFER and PIGEONHOLE_MAX_LINE in the environment\)$/);
   const given = await t.throwsAsync(serve(['--redis', 'localhost:6379'], {}), { instanceOf: UsageError });
   t.regex(given?.message ?? '', /^invalid redis\.url: .*got localhost:6379 \(--redis\)$/);
 });
