@@ -100,6 +100,6 @@ for (const [args, env, reason] of USAGE_ERRORS) {
     const result = await runCli(t, ['serve', '--memory', ...args], '', env);
     t.is(result.code, 2, result.stderr);
     t.regex(result.stderr, reason);
-    t.regex(result.stderr, /\nRun 'pigeonhole --help' for usage\.\n$/);
+    t.regex(result.stderr, /\nRun 'pigeonhole serve --help' for usage\.\n$/);
   });
 }
