@@ -152,11 +152,9 @@ export class DiskGuard {
 
   /**
    * Whether a COMPOSE that writes about `bytes` may go ahead. `slack()` is what the
-   * store's own files change in the figure statfs gives: plus the free pages inside the
-   * file, which new rows reuse; minus what the file and its WAL will still grow by
-   * (pages that wait in the WAL reach the file only at a checkpoint).
+   * store's own files change in the figure statfs gives (see StoreSlack).
    */
-  allows(bytes: number, slack: () => number): boolean {
+  allows(bytes: number, slack: () => StoreSlack): boolean {
     this.#uncommitted += bytes;
     this.#budget -= bytes;
     if (this.#budget >= 0) return true;
@@ -173,7 +171,7 @@ export class DiskGuard {
   }
 
   /** Looks at the disk now (when a store opens, say), whatever the last look allowed. */
-  lookNow(slack: number): void {
+  lookNow(slack: StoreSlack): void {
     this.#look(performance.now(), slack);
   }
 
@@ -194,7 +192,7 @@ export class DiskGuard {
     return releaseReserve(this.#options.dir);
   }
 
-  #look(now: number, slack: number): void {
+  #look(now: number, slack: StoreSlack): void {
     const { dir, minFreeBytes, reserveBytes } = this.#options;
     this.#lookedAt = now;
     let free: number;
@@ -212,9 +210,13 @@ export class DiskGuard {
     }
     // A missing reserve counts as taken: COMPOSEs must not eat the room it gave back.
     const available = free - missing;
-    const room = available + slack - this.#uncommitted - minFreeBytes;
-    this.#short = room < this.#maxBudget;
-    this.#budget = Math.min(this.#maxBudget, room);
+    const room = available + slack.file - this.#uncommitted - minFreeBytes;
+    // Room left once the WAL has grown as it does between checkpoints. Short of that,
+    // the store checkpoints after every commit and the WAL never holds more than one
+    // batch (whose bytes allows() counts): its growth is then no longer to come.
+    const roomWithWal = room - slack.walGrowth;
+    this.#short = roomWithWal < this.#maxBudget;
+    this.#budget = Math.min(this.#maxBudget, this.#short ? room : roomWithWal);
   }
 }
 
@@ -223,17 +225,25 @@ export class DiskGuard {
 const WAL_CHECKPOINT_PAGES = 1000;
 const WAL_FRAME_HEADER_BYTES = 24;
 
-/**
- * How a SQLite file and its WAL change the disk's free space as statfs reports it: plus
- * the free pages inside the file (new rows reuse them); minus the growth still to come:
- * pages of the database beyond the file's end, which wait in the WAL until a checkpoint
- * writes them into the file, and the WAL's own growth up to the size it reaches between
- * checkpoints.
- */
-export function sqliteSlack(file: string, pageSize: number, pageCount: number, freePages: number): number {
+/** How a store's own files change the disk's free space as statfs reports it. */
+export interface StoreSlack {
+  /**
+   * Room inside the file, less its growth still to come: plus the free pages (new rows
+   * reuse them); minus pages of the database beyond the file's end, which wait in the
+   * WAL until a checkpoint writes them into the file.
+   */
+  readonly file: number;
+  /** The WAL's own growth still to come, up to the size it reaches between checkpoints. */
+  readonly walGrowth: number;
+}
+
+/** A SQLite file's StoreSlack. */
+export function sqliteSlack(file: string, pageSize: number, pageCount: number, freePages: number): StoreSlack {
   const pendingFile = Math.max(0, pageCount * pageSize - fileSize(file));
-  const pendingWal = Math.max(0, WAL_CHECKPOINT_PAGES * (pageSize + WAL_FRAME_HEADER_BYTES) - fileSize(`${file}-wal`));
-  return freePages * pageSize - pendingFile - pendingWal;
+  return {
+    file: freePages * pageSize - pendingFile,
+    walGrowth: Math.max(0, WAL_CHECKPOINT_PAGES * (pageSize + WAL_FRAME_HEADER_BYTES) - fileSize(`${file}-wal`)),
+  };
 }
 
 function fileSize(file: string): number {

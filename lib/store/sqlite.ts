@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { StoreError, errorMessage } from '../errors.js';
-import { DiskGuard, type DiskSpaceOptions, sqliteSlack } from './disk-space.js';
+import { DiskGuard, type DiskSpaceOptions, type StoreSlack, sqliteSlack } from './disk-space.js';
 import { quickCheck, recoveryAdvice } from './integrity.js';
 import { refuseDamagedWal } from './wal-damage.js';
 import { SCHEMA, missingShardObjects } from './schema.js';
@@ -276,7 +276,7 @@ export class SqliteStore implements MailboxStore {
     return this.#disk === null || this.#disk.allows(2 * bytes, () => this.#diskSlack());
   }
 
-  #diskSlack(): number {
+  #diskSlack(): StoreSlack {
     return sqliteSlack(this.#file, this.#pageSize, this.#pageCount.get() as number, this.#freePages.get() as number);
   }
 

@@ -2,11 +2,16 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { DiskGuard, defaultMinFreeBytes, freeBytes, releaseReserve, reserveBytesFor, reserveFile, takeReserve } from '../../lib/store/disk-space.js';
+import { DiskGuard, type StoreSlack, defaultMinFreeBytes, freeBytes, releaseReserve, reserveBytesFor, reserveFile, takeReserve } from '../../lib/store/disk-space.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pigeonhole-disk-space-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 const MiB = 1024 * 1024;
+
+/** A store whose file frees (or will still take) `bytes`, and whose WAL will not grow. */
+function inFile(bytes: number): StoreSlack {
+  return { file: bytes, walGrowth: 0 };
+}
 
 test('the watermark is a twentieth of the disk within [1 MiB, 64 MiB]; the reserve a quarter of it within [256 KiB, 8 MiB]', (t) => {
   t.is(defaultMinFreeBytes(20 * MiB), MiB);
@@ -31,17 +36,34 @@ test('the reserve is written whole, kept, and released once', (t) => {
 test('COMPOSE is allowed while the disk has room above the watermark, refused below it', (t) => {
   const free = freeBytes(dir);
   const roomy = new DiskGuard({ dir, minFreeBytes: 0, reserveBytes: 0 });
-  t.true(roomy.allows(1000, () => 0));
+  t.true(roomy.allows(1000, () => inFile(0)));
   t.false(roomy.tight);
   const above = new DiskGuard({ dir, minFreeBytes: free + 10 * MiB, reserveBytes: 0 });
-  t.false(above.allows(1000, () => 0), 'the disk has less free than the watermark');
+  t.false(above.allows(1000, () => inFile(0)), 'the disk has less free than the watermark');
   t.true(above.tight);
   // Free pages inside the store count as room: a drained store takes COMPOSEs again.
   const drained = new DiskGuard({ dir, minFreeBytes: free + 10 * MiB, reserveBytes: 0 });
-  t.true(drained.allows(1000, () => 20 * MiB));
+  t.true(drained.allows(1000, () => inFile(20 * MiB)));
   // What the store's files will still grow by counts against it.
   const pending = new DiskGuard({ dir, minFreeBytes: 0, reserveBytes: 0 });
-  t.false(pending.allows(1000, () => -(free + 10 * MiB)));
+  t.false(pending.allows(1000, () => inFile(-(free + 10 * MiB))));
+});
+
+test("the WAL's growth to come counts until the disk is tight; then every commit is checkpointed and it counts no more", (t) => {
+  // Whatever the disk has free, the store's files leave `room` above the watermark, and
+  // the WAL would grow by 4 MiB more before a checkpoint.
+  const slack = (room: number) => (): StoreSlack => ({ file: room - freeBytes(dir), walGrowth: 4 * MiB });
+  const roomy = new DiskGuard({ dir, minFreeBytes: 0, reserveBytes: 0 });
+  t.true(roomy.allows(1000, slack(10 * MiB)));
+  t.false(roomy.tight, 'room for the WAL to grow and more');
+  // A small disk: 3 MiB of room, less than the WAL could take. Tight, and COMPOSE goes on.
+  const small = new DiskGuard({ dir, minFreeBytes: 0, reserveBytes: 0 });
+  t.true(small.allows(1000, slack(3 * MiB)));
+  t.true(small.tight);
+  // Tight, COMPOSE still stops at the watermark itself.
+  const nearlyFull = new DiskGuard({ dir, minFreeBytes: 0, reserveBytes: 0 });
+  t.false(nearlyFull.allows(200 * 1024, slack(100 * 1024)));
+  t.true(nearlyFull.allows(50 * 1024, slack(100 * 1024)));
 });
 
 /** Runs `work` with performance.now() standing still until `work` moves it on (by the ms given). */
@@ -66,7 +88,7 @@ test('a write that found the disk full releases the reserve and refuses COMPOSE 
     t.true(guard.onFull(), 'the reserve was there to release');
     t.false(existsSync(reserveFile(own)));
     t.true(guard.tight);
-    t.false(guard.allows(1, () => 0), 'refused until the next look is due');
+    t.false(guard.allows(1, () => inFile(0)), 'refused until the next look is due');
   });
 });
 
@@ -79,7 +101,7 @@ function refusalsBetweenLooks(t: ExecutionContext, nextLookDue: () => void): voi
   const minFreeBytes = 256 * MiB; // a budget per look of up to 64 MiB
   let freed = 0;
   // Whatever the disk has free, the guard sees 40 MiB of room above the watermark (plus what the store frees).
-  const slack = (): number => minFreeBytes - freeBytes(dir) + 40 * MiB + freed;
+  const slack = (): StoreSlack => inFile(minFreeBytes - freeBytes(dir) + 40 * MiB + freed);
   const guard = new DiskGuard({ dir, minFreeBytes, reserveBytes: 0 });
   t.true(guard.allows(30 * MiB, slack), '30 of 40 MiB');
   t.true(guard.tight);
