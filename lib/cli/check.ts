@@ -43,7 +43,9 @@ export async function check(args: string[]): Promise<number> {
       process.stdout.write(`${out.join('\n')}\n`);
       return 0;
     }
-    out.push(`damage found: with no server running, 'pigeonhole salvage --data-dir ${dir}' copies every readable message into a fresh generation`);
+    // Salvage starts from the layout: without one, mending it is the way out (said above).
+    if (report.layout === null) out.push('the layout must be mended first: salvage needs it');
+    else out.push(`damage found: with no server running, 'pigeonhole salvage --data-dir ${dir}' copies every readable message into a fresh generation`);
     process.stdout.write(`${out.join('\n')}\n`);
     return 1;
   });

@@ -34,7 +34,7 @@ export async function salvage(args: string[]): Promise<number> {
     }
     const lost = report.exact ? `${report.lost}` : `at least ${report.lost}`;
     out.push(`saved ${report.saved} message(s) into ${report.generation}/; ${lost} could not be saved`);
-    if (!report.exact) out.push('(not counted: messages lost where a file\'s table and its index are both damaged, in a missing file, or after damage in a file\'s write-ahead log)');
+    if (!report.exact) out.push('(not counted: the messages of files whose damage hides how many they held, as said above)');
     out.push(`the old generation is kept as ${join(dir, report.keptAs)}/: remove it once you no longer need it`);
     process.stdout.write(`${out.join('\n')}\n`);
     return 0;

@@ -14,7 +14,7 @@ import {
   takeReserve,
 } from './disk-space.js';
 import { recoveryAdvice } from './integrity.js';
-import { FORMAT, LOCK_FILE, type Layout, createGeneration, generationsIn, layoutProblems, readLayout, shardFiles, writeLayout } from './layout.js';
+import { FORMAT, LOCK_FILE, type Layout, createGeneration, generationsIn, layoutProblems, layoutWayOut, readLayout, shardFiles, writeLayout } from './layout.js';
 import { migrate } from './migrate.js';
 
 /**
@@ -132,7 +132,7 @@ function layOut(dir: string, shards: number, logger: Logger): { files: string[];
     if (found.length > 0) {
       throw new StoreError(
         'PH_ERR_STORE_LAYOUT_MISMATCH',
-        `data directory ${dir} has no pigeonhole.json but holds ${found.map((n) => `gen-${n}/`).join(', ')}: nothing was changed. If gen-${found.at(-1)}/ is the data to serve, write {"format":${FORMAT},"shards":N,"generation":${found.at(-1)}} into ${join(dir, 'pigeonhole.json')} (N: its number of shard files)`,
+        `data directory ${dir} has no pigeonhole.json but holds ${found.map((n) => `gen-${n}/`).join(', ')}: nothing was changed.${layoutWayOut(dir)}`,
       );
     }
     layout = { format: FORMAT, shards, generation: 1 };

@@ -2,7 +2,7 @@ import { relative } from 'node:path';
 import Database from 'better-sqlite3';
 import { errorMessage } from '../errors.js';
 import { shardIndex } from '../util/shard-hash.js';
-import { type Layout, layoutProblems, readLayout, shardFiles } from './layout.js';
+import { type Layout, layoutProblems, layoutWayOut, readLayout, shardFiles } from './layout.js';
 import { missingShardObjects } from './schema.js';
 import { describeWalDamage, findWalDamage } from './wal-damage.js';
 
@@ -63,7 +63,7 @@ export function checkDataDir(dir: string): CheckReport {
   } catch (cause) {
     return { layout: null, problems: [errorMessage(cause)], files: [], ok: false };
   }
-  if (layout === null) return { layout, problems: ['no pigeonhole.json: not a data directory, or one that was never used'], files: [], ok: false };
+  if (layout === null) return { layout, problems: [`no pigeonhole.json: not a data directory, or one that was never used.${layoutWayOut(dir)}`], files: [], ok: false };
   const problems = layoutProblems(dir, layout);
   const files = shardFiles(dir, layout).map((file, shardId) => checkShardFile(file, shardId, layout.shards, relative(dir, file)));
   return { layout, problems, files, ok: problems.length === 0 && files.every((report) => report.problems.length === 0) };

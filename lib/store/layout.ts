@@ -64,9 +64,19 @@ export function readLayout(dir: string): Layout | null {
     // reported below as not a layout
   }
   if (layout.format !== FORMAT || !Number.isInteger(layout.shards) || !Number.isInteger(layout.generation)) {
-    throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `${file} is not a pigeonhole data directory layout (format ${FORMAT})`);
+    throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `${file} is not a pigeonhole data directory layout (format ${FORMAT}).${layoutWayOut(dir)}`);
   }
   return layout as Layout;
+}
+
+/**
+ * How to write pigeonhole.json again by hand, for a directory whose layout is lost or
+ * unreadable: which generation folder to name. Empty when it holds none.
+ */
+export function layoutWayOut(dir: string): string {
+  const last = generationsIn(dir).at(-1);
+  if (last === undefined) return '';
+  return ` If gen-${last}/ is the data to serve, write {"format":${FORMAT},"shards":N,"generation":${last}} into ${join(dir, LAYOUT_FILE)} (N: its number of shard files)`;
 }
 
 /** Replaces pigeonhole.json atomically (write, sync, rename, sync the directory). */
