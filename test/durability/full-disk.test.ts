@@ -83,6 +83,19 @@ async function serve(t: ExecutionContext, dir: string): Promise<Served> {
   return { child, port, stderr: () => stderr };
 }
 
+/** A server (two shards) on its data directory on a fresh small disk. */
+async function serverOnSmallDisk(t: ExecutionContext, megabytes = DISK_MB): Promise<{ disk: string; dir: string; served: Served }> {
+  const disk = smallDisk(t, megabytes);
+  const dir = join(disk, 'data');
+  mkdirSync(dir);
+  return { disk, dir, served: await serve(t, dir) };
+}
+
+/** How many messages, in all mailboxes. */
+function total(mailboxes: Map<string, string[]>): number {
+  return [...mailboxes.values()].reduce((sum, bodies) => sum + bodies.length, 0);
+}
+
 async function kill9(served: Served): Promise<void> {
   served.child.kill('SIGKILL');
   if (served.child.exitCode === null && served.child.signalCode === null) await once(served.child, 'exit');
@@ -175,12 +188,9 @@ if (problem !== null) {
   }
 } else {
   test.serial('a full disk serves every READ and LOGIN, even once another program takes the last byte; COMPOSE comes back after READs', async (t) => {
-    const disk = smallDisk(t);
-    const dir = join(disk, 'data');
-    mkdirSync(dir);
-    const served = await serve(t, dir);
+    const { disk, served } = await serverOnSmallDisk(t);
     const acked = await fillUp(served.port, 'a');
-    const stored = [...acked.values()].reduce((sum, bodies) => sum + bodies.length, 0);
+    const stored = total(acked);
     t.true(stored > 5_000, `the disk took ${stored} messages of 1 kB before COMPOSE failed`);
     fillRest(disk);
 
@@ -198,12 +208,9 @@ if (problem !== null) {
   });
 
   test.serial('a filesystem of 4 MiB, smaller than the WALs grow between checkpoints: COMPOSE is taken, and every message read back', async (t) => {
-    const disk = smallDisk(t, 4);
-    const dir = join(disk, 'data');
-    mkdirSync(dir);
-    const served = await serve(t, dir);
+    const { served } = await serverOnSmallDisk(t, 4);
     const acked = await fillUp(served.port, 's');
-    const stored = [...acked.values()].reduce((sum, bodies) => sum + bodies.length, 0);
+    const stored = total(acked);
     // Tight from the start (each shard's WAL could grow by 4 MiB): COMPOSE is taken a
     // look's budget at a time (256 KiB here, 2 kB a message with its WAL copy), and the
     // filler stops at its 100th refusal, well before the watermark.
@@ -212,10 +219,7 @@ if (problem !== null) {
   });
 
   test.serial('kill -9 on a full disk: the server starts again, every time, and delivers every acknowledged message once', async (t) => {
-    const disk = smallDisk(t);
-    const dir = join(disk, 'data');
-    mkdirSync(dir);
-    const first = await serve(t, dir);
+    const { disk, dir, served: first } = await serverOnSmallDisk(t);
     const acked = await fillUp(first.port, 'k');
     fillRest(disk);
     await kill9(first);
