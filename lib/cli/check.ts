@@ -1,4 +1,5 @@
 import { checkDataDir } from '../store/integrity.js';
+import { layoutWayOut } from '../store/layout.js';
 import { withDataDir } from './data-dir-command.js';
 import { envName } from './env.js';
 import { DEFAULT_DATA_DIR } from './serve.js';
@@ -10,8 +11,9 @@ pigeonhole.json names, and every shard file with SQLite's integrity_check (every
 every row, the index against the table), that each row is a well-formed message, that
 each mailbox sits in the shard file its name belongs to, and that no write-ahead log a
 crash left is damaged before transactions committed after the damage (SQLite would
-drop them: such a file is not opened, so its log is kept). It changes no message. A
-byte changed inside a message's body is not found: SQLite keeps no page checksums.
+drop them: such a file is not opened, so its log is kept). It changes no message. Not
+found: a byte changed inside a message's body (SQLite keeps no page checksums), damage
+with only the log's last transaction behind it, or a damaged log header.
 
 Options:
   --data-dir DIR   the data directory (default ${DEFAULT_DATA_DIR}, or
@@ -43,9 +45,13 @@ export async function check(args: string[]): Promise<number> {
       process.stdout.write(`${out.join('\n')}\n`);
       return 0;
     }
-    // Salvage starts from the layout: without one, mending it is the way out (said above).
-    if (report.layout === null) out.push('the layout must be mended first: salvage needs it');
-    else out.push(`damage found: with no server running, 'pigeonhole salvage --data-dir ${dir}' copies every readable message into a fresh generation`);
+    // Salvage starts from the layout: without one, mending it is the way out (said above,
+    // when there is a generation to name).
+    if (report.layout === null) {
+      if (layoutWayOut(dir) !== '') out.push('the layout must be mended first: salvage needs it');
+    } else {
+      out.push(`damage found: with no server running, 'pigeonhole salvage --data-dir ${dir}' copies every readable message into a fresh generation`);
+    }
     process.stdout.write(`${out.join('\n')}\n`);
     return 1;
   });

@@ -39,6 +39,6 @@ export function withDataDir(args: string[], help: string, work: (dir: string) =>
 function existingDataDir(flag: string | undefined): string {
   if (flag === '') throw new UsageError('--data-dir cannot be empty');
   const dir = resolve(flag ?? DEFAULT_DATA_DIR);
-  if (!existsSync(dir)) throw new UsageError(`no data directory at ${dir} (--data-dir)`);
+  if (!existsSync(dir)) throw new UsageError(`no data directory at ${dir} (${flag === undefined ? 'the default; --data-dir names another' : '--data-dir'})`);
   return dir;
 }

@@ -24,12 +24,12 @@ export interface WithEnvironment<V> {
 }
 
 /**
- * Flags that choose one of several ways to do something (where mailboxes are kept), each
- * way with the flags that belong to it. A way chosen on the command line (one of its
- * flags given there) wins over the environment the way a single flag does: the
- * environment's flags that belong only to other ways are set aside.
+ * Several ways to do something (where mailboxes are kept): each way has the flags that
+ * choose it and the flags that belong to it. A way chosen on the command line (one of
+ * its choosing flags given there) wins over the environment the way a single flag does:
+ * the environment's flags that belong only to other ways are set aside.
  */
-export type Alternatives = readonly (readonly string[])[];
+export type Alternatives = readonly { readonly chosenBy: readonly string[]; readonly flags: readonly string[] }[];
 
 /**
  * Fills in every flag not given on the command line from its PIGEONHOLE_<FLAG> variable:
@@ -41,9 +41,9 @@ export function withEnvironment<V extends Record<string, string | boolean | unde
   const fromEnv: string[] = [];
   const setAside: string[] = [];
   const known = new Set<string>();
-  const chosen = alternatives.filter((way) => way.some((flag) => values[flag] !== undefined));
-  const others = new Set(chosen.length === 0 ? [] : alternatives.filter((way) => !chosen.includes(way)).flat());
-  for (const way of chosen) for (const flag of way) others.delete(flag);
+  const chosen = alternatives.filter((way) => way.chosenBy.some((flag) => values[flag] !== undefined));
+  const others = new Set(chosen.length === 0 ? [] : alternatives.filter((way) => !chosen.includes(way)).flatMap((way) => [...way.chosenBy, ...way.flags]));
+  for (const way of chosen) for (const flag of [...way.chosenBy, ...way.flags]) others.delete(flag);
   for (const [flag, { type }] of Object.entries(spec)) {
     if (flag === 'help') continue;
     const name = envName(flag);

@@ -9,8 +9,8 @@ export const SALVAGE_HELP = `Usage: pigeonhole salvage [--data-dir DIR]
 Copies every message that can still be read from the data directory's shard files,
 in order, into a fresh generation with the same number of shards, and makes that the
 one the server serves. It reports how many messages were saved and exactly how many
-could not be (a lower bound only when a file's table and its index are both damaged,
-a shard file is missing, or its write-ahead log is damaged). Run it while no server uses the directory, when the
+could not be (a lower bound only when a file's index cannot be read whole and its
+table may be damaged too, a shard file is missing, or its write-ahead log is damaged). Run it while no server uses the directory, when the
 server will not start because a shard file is damaged or missing. The old generation
 is kept as DIR/salvaged-gen-N for you to remove once you no longer need it.
 

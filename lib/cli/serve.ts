@@ -20,7 +20,7 @@ import { type PigeonholeServer, createServer } from '../server.js';
 import { DEFAULT_WAIT_TIMEOUT_MS } from '../store/redis/defaults.js';
 import { showAddress } from '../util/remote-address.js';
 import { hostPortFlag, isLoopback } from './addresses.js';
-import { type FlagSpec, blameEnvironment, envName, withEnvironment } from './env.js';
+import { type Alternatives, type FlagSpec, blameEnvironment, envName, withEnvironment } from './env.js';
 import { LIMIT_FLAGS, LIMITS_HELP, limitOptions } from './limit-flags.js';
 import { UsageError, bytesFlag, integerFlag, secondsFlag } from './flags.js';
 import { createCliLogger, logFormatFlag, logLevelFlag } from './log.js';
@@ -121,8 +121,9 @@ Environment:
   ${envName('port')}=4000, ${envName('tls-cert')}=/etc/pigeonhole/cert.pem, ${envName('memory')}=1
   (switches take 1, true, yes or on; 0, false, no or off). An option given on the
   command line wins over the environment, and so does where it keeps mailboxes:
-  --memory on the command line sets aside ${envName('data-dir')} and ${envName('fsync')},
-  and the other choices likewise.
+  --memory on the command line sets aside ${envName('data-dir')}, ${envName('fsync')} and
+  ${envName('min-free-disk')}; --data-dir, --redis and --redis-cluster likewise set aside
+  the variables of the other choices.
 `;
 
 interface ServeSettings {
@@ -180,14 +181,15 @@ function settingsFrom(values: ServeValues): ServeSettings {
   };
 }
 
-// Where mailboxes are kept, and the flags of each way: one chosen on the command line
-// wins over another in the environment.
-export const STORAGE_CHOICES = [
-  ['memory'],
-  ['data-dir', 'fsync'],
-  ['redis', 'redis-wait', 'redis-wait-timeout'],
-  ['redis-cluster', 'redis-wait', 'redis-wait-timeout'],
-] as const;
+// Where mailboxes are kept: the flags that choose each way and those that belong to it
+// alone. A way chosen on the command line wins over another in the environment.
+const REDIS_FLAGS = ['redis-wait', 'redis-wait-timeout'];
+export const STORAGE_CHOICES: Alternatives = [
+  { chosenBy: ['memory'], flags: ['max-store-bytes'] },
+  { chosenBy: ['data-dir'], flags: ['fsync', 'min-free-disk', 'max-store-bytes'] },
+  { chosenBy: ['redis'], flags: REDIS_FLAGS },
+  { chosenBy: ['redis-cluster'], flags: REDIS_FLAGS },
+];
 
 export async function serve(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const parsed = parseArgs({ args, options: SERVE_FLAGS, strict: true, allowPositionals: false });

@@ -212,11 +212,13 @@ export class DiskGuard {
     const available = free - missing;
     const room = available + slack.file - this.#uncommitted - minFreeBytes;
     // Room left once the WAL has grown as it does between checkpoints. Short of that,
-    // the store checkpoints after every commit and the WAL never holds more than one
-    // batch (whose bytes allows() counts): its growth is then no longer to come.
+    // the store checkpoints after every commit and the WAL starts over each time, so
+    // its growth is no longer to come, as long as those checkpoints finish. (A batch
+    // bigger than the WAL so far still grows it by its pages; allows() counts each
+    // COMPOSE twice, so the watermark holds to within about a batch's pages.)
     const roomWithWal = room - slack.walGrowth;
     this.#short = roomWithWal < this.#maxBudget;
-    this.#budget = Math.min(this.#maxBudget, this.#short ? room : roomWithWal);
+    this.#budget = Math.min(this.#maxBudget, this.#short && slack.walCheckpointed ? room : roomWithWal);
   }
 }
 
@@ -235,14 +237,21 @@ export interface StoreSlack {
   readonly file: number;
   /** The WAL's own growth still to come, up to the size it reaches between checkpoints. */
   readonly walGrowth: number;
+  /**
+   * The store's last checkpoint wrote the whole WAL into the file. While the disk is
+   * tight the store checkpoints after every commit, so its WAL starts over instead of
+   * growing; a checkpoint that could not finish leaves the WAL to grow.
+   */
+  readonly walCheckpointed: boolean;
 }
 
 /** A SQLite file's StoreSlack. */
-export function sqliteSlack(file: string, pageSize: number, pageCount: number, freePages: number): StoreSlack {
+export function sqliteSlack(file: string, pageSize: number, pageCount: number, freePages: number, walCheckpointed: boolean): StoreSlack {
   const pendingFile = Math.max(0, pageCount * pageSize - fileSize(file));
   return {
     file: freePages * pageSize - pendingFile,
     walGrowth: Math.max(0, WAL_CHECKPOINT_PAGES * (pageSize + WAL_FRAME_HEADER_BYTES) - fileSize(`${file}-wal`)),
+    walCheckpointed,
   };
 }
 

@@ -63,6 +63,10 @@ export function readLayout(dir: string): Layout | null {
   } catch {
     // reported below as not a layout
   }
+  if (typeof layout.format === 'number' && layout.format !== FORMAT) {
+    // Not to be overwritten: another version of pigeonhole wrote it, and reads it.
+    throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `${file} is a layout of format ${layout.format}, from another version of pigeonhole; this one reads format ${FORMAT}`);
+  }
   if (layout.format !== FORMAT || !Number.isInteger(layout.shards) || !Number.isInteger(layout.generation)) {
     throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `${file} is not a pigeonhole data directory layout (format ${FORMAT}).${layoutWayOut(dir)}`);
   }

@@ -17,8 +17,10 @@ export interface ShardFileContents {
   /** Messages known to have been stored (by the table or its index) that could not be saved. */
   readonly lost: number;
   /**
-   * Whether `lost` is exact: it is unless both the table and its index are damaged, in
-   * which case a message whose row and index entry are both unreadable cannot be known.
+   * Whether `lost` is exact: it is when the index could be read whole (it lists what was
+   * stored), or else when nothing of the table may be damaged (no damaged leaf, and
+   * integrity_check found nothing beyond the index). Otherwise a message whose row and
+   * index entry are both unreadable cannot be known.
    */
   readonly exact: boolean;
   /** What went wrong while reading, for the report. */

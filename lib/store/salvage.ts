@@ -46,6 +46,8 @@ export function salvageDataDir(dir: string): SalvageReport {
   const layout = readLayout(dir);
   if (layout === null) throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `${dir} has no pigeonhole.json: there is nothing to salvage`);
   const next: Layout = { format: FORMAT, shards: layout.shards, generation: layout.generation + 1 };
+  // Named now: the reports below say where what is kept will be.
+  const keptAs = keptName(dir, layout.generation);
   const outputs = createGeneration(dir, next).map((file) => {
     const db = new Database(file, { fileMustExist: true });
     return { db, insert: db.prepare('INSERT INTO messages (recipient, sender, body) VALUES (?, ?, ?)') };
@@ -79,7 +81,7 @@ export function salvageDataDir(dir: string): SalvageReport {
       if (walDamage === null) {
         files.push({ file: name, ...contents });
       } else {
-        const lostInLog = `${describeWalDamage(walDamage)}: their messages could not be read and are not counted (the log is kept as ${basename(walDamage.file)}${DAMAGED_WAL_SUFFIX})`;
+        const lostInLog = `${describeWalDamage(walDamage)}: their messages could not be read and are not counted (the log is kept as ${join(keptAs, basename(walDamage.file))}${DAMAGED_WAL_SUFFIX})`;
         files.push({ file: name, ...contents, exact: false, problems: [...contents.problems, lostInLog] });
       }
     }
@@ -89,7 +91,6 @@ export function salvageDataDir(dir: string): SalvageReport {
     for (const { db } of outputs) db.close();
   }
   writeLayout(dir, next);
-  const keptAs = keptName(dir, layout.generation);
   renameSync(generationDir(dir, layout.generation), join(dir, keptAs));
   const saved = files.reduce((sum, file) => sum + file.saved, 0);
   const lost = files.reduce((sum, file) => sum + file.lost, 0);

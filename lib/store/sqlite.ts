@@ -102,6 +102,8 @@ export class SqliteStore implements MailboxStore {
   // message that does not fit fails alone instead of rolling back its whole batch.
   readonly #maxBytes: number | undefined;
   readonly #disk: DiskGuard | null;
+  // Whether the last checkpoint wrote the whole WAL into the file (see StoreSlack).
+  #walCheckpointed = true;
   readonly #usedPages: Database.Statement<[], number>;
   readonly #freePages: Database.Statement<[], number>;
   readonly #pageCount: Database.Statement<[], number>;
@@ -277,14 +279,16 @@ export class SqliteStore implements MailboxStore {
   }
 
   #diskSlack(): StoreSlack {
-    return sqliteSlack(this.#file, this.#pageSize, this.#pageCount.get() as number, this.#freePages.get() as number);
+    return sqliteSlack(this.#file, this.#pageSize, this.#pageCount.get() as number, this.#freePages.get() as number, this.#walCheckpointed);
   }
 
   #checkpoint(): void {
     try {
-      this.#db.pragma('wal_checkpoint(PASSIVE)');
+      const [result] = this.#db.pragma('wal_checkpoint(PASSIVE)') as { busy: number; log: number; checkpointed: number }[];
+      this.#walCheckpointed = result !== undefined && result.busy === 0 && result.log === result.checkpointed;
     } catch {
       // Nothing is lost: the pages stay in the WAL, and the next commit tries again.
+      this.#walCheckpointed = false;
     }
   }
 

@@ -9,11 +9,19 @@ import { StoreError } from '../errors.js';
  * dropping it is right. But a frame damaged in the middle of the log looks the same to
  * SQLite, and it silently drops every transaction committed after it, acknowledged
  * messages among them, then checkpoints the shortened log away for good. This reads the
- * log first: frames that still verify after the first bad one, under the log's own salts
- * and ending in a commit, were written after it, so the bad frame is damage, not an end.
+ * log first: frames that still verify after the first bad one, under the log's own salts,
+ * were written after it. When they hold a committed transaction followed by another, the
+ * bad frame is damage, not an end.
  *
- * A log whose header does not verify is left to SQLite: that is also what a crash in the
- * middle of starting a new log leaves, with the old, already checkpointed frames behind.
+ * Not the last transaction alone: after a power loss the end of the log may reach the
+ * disk before its middle, so the last transaction, unfinished when the power went (and
+ * never acknowledged, with fsync), can verify behind a frame that did not make it. Power
+ * lost without fsync can leave several committed transactions behind such a hole: those
+ * are the recent acknowledged messages that setting may lose, and this finds them too.
+ *
+ * A log whose header does not verify is left to SQLite, which then ignores the whole log:
+ * that is also what a power loss while a new log was started can leave, with the old,
+ * already checkpointed frames behind it.
  * Format: https://www.sqlite.org/fileformat2.html#the_write_ahead_log
  */
 const HEADER_BYTES = 32;
@@ -27,7 +35,7 @@ export interface WalDamage {
   readonly frame: number;
   /** Whole frames in the file. */
   readonly frames: number;
-  /** Transactions committed after the bad frame whose frames verify: SQLite would drop them. */
+  /** Transactions committed after the bad frame whose frames verify (at least 2): SQLite would drop them. */
   readonly commitsAfter: number;
 }
 
@@ -97,7 +105,7 @@ function scan(fd: number, file: string): WalDamage | null {
     seed0 = stored0;
     seed1 = stored1;
   }
-  return firstBad < 0 || commitsAfter === 0 ? null : { file, frame: firstBad + 1, frames, commitsAfter };
+  return firstBad < 0 || commitsAfter < 2 ? null : { file, frame: firstBad + 1, frames, commitsAfter };
 }
 
 /** SQLite's WAL checksum: two running sums over 32-bit words in the byte order the magic names. */

@@ -32,15 +32,29 @@ test('a flag on the command line wins over the environment', (t) => {
 });
 
 test('where mailboxes are kept, chosen on the command line, wins over another choice in the environment', (t) => {
-  const env = { PIGEONHOLE_MEMORY: '1', PIGEONHOLE_DATA_DIR: '/env/data', PIGEONHOLE_FSYNC: 'yes', PIGEONHOLE_REDIS_CLUSTER: 'a:7000', PIGEONHOLE_REDIS_WAIT: '1', PIGEONHOLE_SHARDS: '3' };
+  const env = {
+    PIGEONHOLE_MEMORY: '1',
+    PIGEONHOLE_DATA_DIR: '/env/data',
+    PIGEONHOLE_FSYNC: 'yes',
+    PIGEONHOLE_MIN_FREE_DISK: '8M',
+    PIGEONHOLE_MAX_STORE_BYTES: '1G',
+    PIGEONHOLE_REDIS_CLUSTER: 'a:7000',
+    PIGEONHOLE_REDIS_WAIT: '1',
+    PIGEONHOLE_SHARDS: '3',
+  };
   const memory = withEnvironment<Values>({ memory: true }, SERVE_FLAGS, env, STORAGE_CHOICES);
-  t.like(memory.values, { memory: true, 'data-dir': undefined, fsync: undefined, 'redis-cluster': undefined, 'redis-wait': undefined, shards: '3' });
-  t.deepEqual([...memory.setAside].sort(), ['PIGEONHOLE_DATA_DIR', 'PIGEONHOLE_FSYNC', 'PIGEONHOLE_REDIS_CLUSTER', 'PIGEONHOLE_REDIS_WAIT']);
+  t.like(memory.values, { memory: true, 'data-dir': undefined, fsync: undefined, 'min-free-disk': undefined, 'redis-cluster': undefined, 'redis-wait': undefined, 'max-store-bytes': '1G', shards: '3' });
+  t.deepEqual([...memory.setAside].sort(), ['PIGEONHOLE_DATA_DIR', 'PIGEONHOLE_FSYNC', 'PIGEONHOLE_MIN_FREE_DISK', 'PIGEONHOLE_REDIS_CLUSTER', 'PIGEONHOLE_REDIS_WAIT']);
   // A way's own flags still come from the environment.
   const disk = withEnvironment<Values>({ 'data-dir': '/cli/data' }, SERVE_FLAGS, env, STORAGE_CHOICES);
-  t.like(disk.values, { memory: undefined, 'data-dir': '/cli/data', fsync: true, 'redis-cluster': undefined });
+  t.like(disk.values, { memory: undefined, 'data-dir': '/cli/data', fsync: true, 'min-free-disk': '8M', 'max-store-bytes': '1G', 'redis-cluster': undefined });
   const redis = withEnvironment<Values>({ redis: 'redis://127.0.0.1:6379' }, SERVE_FLAGS, env, STORAGE_CHOICES);
-  t.like(redis.values, { memory: undefined, 'data-dir': undefined, fsync: undefined, 'redis-cluster': undefined, 'redis-wait': '1' });
+  t.like(redis.values, { memory: undefined, 'data-dir': undefined, fsync: undefined, 'min-free-disk': undefined, 'max-store-bytes': undefined, 'redis-cluster': undefined, 'redis-wait': '1' });
+  // A flag that only belongs to a way does not choose it: --fsync leaves Redis from the
+  // environment standing (and the conflict is the user's to see).
+  const fsyncOnly = withEnvironment<Values>({ fsync: true }, SERVE_FLAGS, { PIGEONHOLE_REDIS: 'redis://127.0.0.1:6379' }, STORAGE_CHOICES);
+  t.like(fsyncOnly.values, { fsync: true, redis: 'redis://127.0.0.1:6379' });
+  t.deepEqual(fsyncOnly.setAside, []);
   // No choice on the command line: the environment's stands, conflicts and all.
   const none_ = withEnvironment<Values>(none, SERVE_FLAGS, { PIGEONHOLE_MEMORY: '1', PIGEONHOLE_DATA_DIR: '/env/data' }, STORAGE_CHOICES);
   t.like(none_.values, { memory: true, 'data-dir': '/env/data' });

@@ -119,7 +119,7 @@ test('a write-ahead log damaged in its middle: the start refuses it, check keeps
 
   const salvage = await runCli(t, ['salvage', '--data-dir', dir]);
   t.is(salvage.code, 0, salvage.stdout + salvage.stderr);
-  t.regex(salvage.stdout, /gen-1\/shard-1\.db: \d+ saved \(its write-ahead log .*: their messages could not be read and are not counted \(the log is kept as shard-1\.db-wal\.damaged\)\)/);
+  t.regex(salvage.stdout, /gen-1\/shard-1\.db: \d+ saved \(its write-ahead log .*: their messages could not be read and are not counted \(the log is kept as salvaged-gen-1\/shard-1\.db-wal\.damaged\)\)/);
   t.regex(salvage.stdout, /; at least 0 could not be saved\n\(not counted: the messages of files whose damage hides how many they held/);
   t.deepEqual(readFileSync(join(dir, 'salvaged-gen-1', 'shard-1.db-wal.damaged')), walBytes, 'the damaged log is kept for the operator');
   t.false(existsSync(join(dir, 'salvaged-gen-1', 'shard-0.db-wal.damaged')), 'the whole log of shard 0 is not');
@@ -190,6 +190,10 @@ test('a shard file that does not belong to the layout, or a lost pigeonhole.json
   t.is(checkGarbled.code, 1, checkGarbled.stderr);
   t.regex(checkGarbled.stdout, wayOut);
   t.notRegex(checkGarbled.stdout, /pigeonhole salvage/);
+  // One from another version of pigeonhole is not to be overwritten: no such advice.
+  writeFileSync(join(dir, 'pigeonhole.json'), '{"format":2,"shards":2,"generation":1}\n');
+  const newer = await t.throwsAsync(createServer({ shards: 2, dataDir: dir, logger: silentLogger }).listen({ port: 0 }));
+  t.regex(newer?.message ?? '', /is a layout of format 2, from another version of pigeonhole; this one reads format 1$/);
 
   writeFileSync(join(dir, 'pigeonhole.json'), '{"format":1,"shards":2,"generation":1}\n');
   const back = createServer({ shards: 2, dataDir: dir, logger: silentLogger });

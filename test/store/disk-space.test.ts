@@ -10,7 +10,7 @@ const MiB = 1024 * 1024;
 
 /** A store whose file frees (or will still take) `bytes`, and whose WAL will not grow. */
 function inFile(bytes: number): StoreSlack {
-  return { file: bytes, walGrowth: 0 };
+  return { file: bytes, walGrowth: 0, walCheckpointed: true };
 }
 
 test('the watermark is a twentieth of the disk within [1 MiB, 64 MiB]; the reserve a quarter of it within [256 KiB, 8 MiB]', (t) => {
@@ -52,7 +52,9 @@ test('COMPOSE is allowed while the disk has room above the watermark, refused be
 test("the WAL's growth to come counts until the disk is tight; then every commit is checkpointed and it counts no more", (t) => {
   // Whatever the disk has free, the store's files leave `room` above the watermark, and
   // the WAL would grow by 4 MiB more before a checkpoint.
-  const slack = (room: number) => (): StoreSlack => ({ file: room - freeBytes(dir), walGrowth: 4 * MiB });
+  const slack =
+    (room: number, walCheckpointed = true) =>
+    (): StoreSlack => ({ file: room - freeBytes(dir), walGrowth: 4 * MiB, walCheckpointed });
   const roomy = new DiskGuard({ dir, minFreeBytes: 0, reserveBytes: 0 });
   t.true(roomy.allows(1000, slack(10 * MiB)));
   t.false(roomy.tight, 'room for the WAL to grow and more');
@@ -60,6 +62,10 @@ test("the WAL's growth to come counts until the disk is tight; then every commit
   const small = new DiskGuard({ dir, minFreeBytes: 0, reserveBytes: 0 });
   t.true(small.allows(1000, slack(3 * MiB)));
   t.true(small.tight);
+  // Unless the store's checkpoints do not finish: then its WAL grows, and counts.
+  const stuck = new DiskGuard({ dir, minFreeBytes: 0, reserveBytes: 0 });
+  t.false(stuck.allows(1000, slack(3 * MiB, false)));
+  t.true(stuck.tight);
   // Tight, COMPOSE still stops at the watermark itself.
   const nearlyFull = new DiskGuard({ dir, minFreeBytes: 0, reserveBytes: 0 });
   t.false(nearlyFull.allows(200 * 1024, slack(100 * 1024)));
