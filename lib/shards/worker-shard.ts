@@ -11,6 +11,9 @@ import { type RingBuffers, createRingBuffers } from './ring-channel.js';
 // A stats request unanswered this long (a shard stuck in a long batch) counts as no answer:
 // a metrics scrape must not hang on one shard.
 const STATS_TIMEOUT_MS = 2_000;
+// How long a shard's failed start may take to be told on its port after its task has
+// rejected: the port's message says why, with the error's code.
+const PORT_GRACE_MS = 1_000;
 
 interface StatsWaiter {
   settled: boolean;
@@ -47,7 +50,7 @@ export type WorkerShardState = 'waiting' | 'starting' | 'ready' | 'lost' | 'clos
  *
  * The port is in place at once, so batches sent during a backoff wait in it. When the
  * worker dies, its port closes and its task rejects; whichever comes first reports the
- * loss, once.
+ * loss, once (a failed start waits a moment for the port, which says why).
  */
 export class WorkerShard {
   readonly shardId: number;
@@ -177,12 +180,18 @@ export class WorkerShard {
     this.#task = task;
     task.then(
       () => this.#lose(new ShardError('PH_ERR_SHARD_CRASHED', `shard ${this.shardId} task ended`)),
-      (cause: unknown) =>
-        this.#lose(
-          this.#threadId === null
-            ? new ShardError('PH_ERR_SHARD_START_FAILED', `shard ${this.shardId} could not start: ${errorMessage(cause)}`, { cause })
-            : new ShardError('PH_ERR_SHARD_CRASHED', `shard ${this.shardId} worker died: ${errorMessage(cause)}`, { cause }),
-        ),
+      (cause: unknown) => {
+        if (this.#threadId !== null) {
+          this.#lose(new ShardError('PH_ERR_SHARD_CRASHED', `shard ${this.shardId} worker died: ${errorMessage(cause)}`, { cause }));
+          return;
+        }
+        // A shard that could not start says why on its port, with the error's code (a
+        // rejected task carries only its message), then closes the port. The task's
+        // rejection travels another way and can overtake that message: it reports the
+        // loss only if the port has said nothing by then.
+        const error = new ShardError('PH_ERR_SHARD_START_FAILED', `shard ${this.shardId} could not start: ${errorMessage(cause)}`, { cause });
+        setTimeout(() => this.#lose(error), PORT_GRACE_MS).unref();
+      },
     );
   }
 

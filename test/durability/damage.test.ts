@@ -53,7 +53,7 @@ test('512 bytes overwritten mid-file: the start refuses it, check finds it, salv
   // The start: refused, naming the file and the way out; nothing served.
   const refused = createServer({ shards: 2, dataDir: dir, logger: silentLogger });
   const error = await t.throwsAsync(refused.listen({ port: 0 }));
-  t.is((error?.cause as { code?: string } | undefined)?.code, 'PH_ERR_STORE_DAMAGED');
+  t.is((error?.cause as { code?: string } | undefined)?.code, 'PH_ERR_STORE_DAMAGED', `${error?.message} / cause: ${String(error?.cause)}`);
   t.true(error?.message.includes(file), error?.message);
   t.regex(error?.message ?? '', /pigeonhole salvage --data-dir/);
 
