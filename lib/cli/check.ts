@@ -1,5 +1,4 @@
 import { checkDataDir } from '../store/integrity.js';
-import { layoutWayOut } from '../store/layout.js';
 import { withDataDir } from './data-dir-command.js';
 import { envName } from './env.js';
 import { DEFAULT_DATA_DIR } from './serve.js';
@@ -45,10 +44,9 @@ export async function check(args: string[]): Promise<number> {
       process.stdout.write(`${out.join('\n')}\n`);
       return 0;
     }
-    // Salvage starts from the layout: without one, mending it is the way out (said above,
-    // when there is a generation to name).
+    // Salvage starts from the layout: without one, mending it is the way out (said above).
     if (report.layout === null) {
-      if (layoutWayOut(dir) !== '') out.push('the layout must be mended first: salvage needs it');
+      if (report.mendLayout) out.push('the layout must be mended first: salvage needs it');
     } else {
       out.push(`damage found: with no server running, 'pigeonhole salvage --data-dir ${dir}' copies every readable message into a fresh generation`);
     }

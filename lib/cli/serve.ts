@@ -121,9 +121,9 @@ Environment:
   ${envName('port')}=4000, ${envName('tls-cert')}=/etc/pigeonhole/cert.pem, ${envName('memory')}=1
   (switches take 1, true, yes or on; 0, false, no or off). An option given on the
   command line wins over the environment, and so does where it keeps mailboxes:
-  --memory on the command line sets aside ${envName('data-dir')}, ${envName('fsync')} and
-  ${envName('min-free-disk')}; --data-dir, --redis and --redis-cluster likewise set aside
-  the variables of the other choices.
+  --memory on the command line sets aside ${envName('data-dir')}, ${envName('fsync')},
+  ${envName('min-free-disk')} and the --redis* variables; --data-dir, --redis and
+  --redis-cluster likewise set aside the variables of the other choices.
 `;
 
 interface ServeSettings {

@@ -72,6 +72,9 @@ export class WorkerShard {
   readonly #rings: RingBuffers | null;
   readonly #channel: BatchChannel;
   #settleReady: { resolve(): void; reject(error: ShardError): void } | null = null;
+  // Set when the task rejected before the worker said ready: the start failed, and the
+  // port is given a moment to say why (see #run).
+  #startFailure: ShardError | null = null;
   // Stats requests in the order sent; the shard answers them in the same order.
   readonly #statsWaiters: StatsWaiter[] = [];
 
@@ -91,7 +94,7 @@ export class WorkerShard {
     // ring before the loss is reported.
     this.#channel = acceptorEnd(port1, this.#rings, (batch) => this.#reply(batch)).start();
     port1.on('message', (message: FromShard) => this.#onMessage(message));
-    port1.on('close', () => this.#lose(new ShardError('PH_ERR_SHARD_CRASHED', `shard ${shardId} worker exited`)));
+    port1.on('close', () => this.#lose(this.#startFailure ?? new ShardError('PH_ERR_SHARD_CRASHED', `shard ${shardId} worker exited`)));
     if (delayMs === 0) this.#run(port2);
     else setTimeout(() => this.#run(port2), delayMs).unref();
   }
@@ -152,7 +155,8 @@ export class WorkerShard {
 
   /** Ends the shard after the batches already sent have been answered. */
   async close(): Promise<void> {
-    const running = this.#state === 'starting' || this.#state === 'ready';
+    // A start that already failed has no worker left to answer the close.
+    const running = (this.#state === 'starting' && this.#startFailure === null) || this.#state === 'ready';
     this.#state = 'closed';
     this.#answerStats();
     this.#settleReady?.reject(new ShardError('PH_ERR_SHARD_START_FAILED', `shard ${this.shardId} was closed before it was ready`));
@@ -187,10 +191,11 @@ export class WorkerShard {
         }
         // A shard that could not start says why on its port, with the error's code (a
         // rejected task carries only its message), then closes the port. The task's
-        // rejection travels another way and can overtake that message: it reports the
-        // loss only if the port has said nothing by then.
-        const error = new ShardError('PH_ERR_SHARD_START_FAILED', `shard ${this.shardId} could not start: ${errorMessage(cause)}`, { cause });
-        setTimeout(() => this.#lose(error), PORT_GRACE_MS).unref();
+        // rejection travels another way and can overtake that message: it is reported
+        // when the port closes without having said why, or if the port stays silent.
+        this.#startFailure = new ShardError('PH_ERR_SHARD_START_FAILED', `shard ${this.shardId} could not start: ${errorMessage(cause)}`, { cause });
+        const failure = this.#startFailure;
+        setTimeout(() => this.#lose(failure), PORT_GRACE_MS).unref();
       },
     );
   }

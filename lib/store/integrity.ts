@@ -2,7 +2,7 @@ import { relative } from 'node:path';
 import Database from 'better-sqlite3';
 import { errorMessage } from '../errors.js';
 import { shardIndex } from '../util/shard-hash.js';
-import { type Layout, layoutProblems, layoutWayOut, readLayout, shardFiles } from './layout.js';
+import { type Layout, hasForeignLayout, layoutProblems, layoutWayOut, readLayout, shardFiles } from './layout.js';
 import { missingShardObjects } from './schema.js';
 import { describeWalDamage, findWalDamage } from './wal-damage.js';
 
@@ -44,6 +44,8 @@ export interface FileReport {
 
 export interface CheckReport {
   readonly layout: Layout | null;
+  /** No layout could be read, and writing one by hand is the way on (the problems say how). */
+  readonly mendLayout: boolean;
   /** Problems of the directory itself: its layout and the files it should hold. */
   readonly problems: string[];
   readonly files: FileReport[];
@@ -61,12 +63,12 @@ export function checkDataDir(dir: string): CheckReport {
   try {
     layout = readLayout(dir);
   } catch (cause) {
-    return { layout: null, problems: [errorMessage(cause)], files: [], ok: false };
+    return { layout: null, mendLayout: !hasForeignLayout(dir) && layoutWayOut(dir) !== '', problems: [errorMessage(cause)], files: [], ok: false };
   }
-  if (layout === null) return { layout, problems: [`no pigeonhole.json: not a data directory, or one that was never used.${layoutWayOut(dir)}`], files: [], ok: false };
+  if (layout === null) return { layout, mendLayout: layoutWayOut(dir) !== '', problems: [`no pigeonhole.json: not a data directory, or one that was never used.${layoutWayOut(dir)}`], files: [], ok: false };
   const problems = layoutProblems(dir, layout);
   const files = shardFiles(dir, layout).map((file, shardId) => checkShardFile(file, shardId, layout.shards, relative(dir, file)));
-  return { layout, problems, files, ok: problems.length === 0 && files.every((report) => report.problems.length === 0) };
+  return { layout, mendLayout: false, problems, files, ok: problems.length === 0 && files.every((report) => report.problems.length === 0) };
 }
 
 function checkShardFile(file: string, shardId: number, shards: number, name: string): FileReport {

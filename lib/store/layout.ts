@@ -57,13 +57,8 @@ export function readLayout(dir: string): Layout | null {
     if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `cannot read ${file}: ${errorMessage(cause)}`, { cause });
   }
-  let layout: Partial<Layout> = {};
-  try {
-    layout = JSON.parse(text) as Partial<Layout>;
-  } catch {
-    // reported below as not a layout
-  }
-  if (typeof layout.format === 'number' && layout.format !== FORMAT) {
+  const layout = parsedLayout(text);
+  if (isForeignFormat(layout)) {
     // Not to be overwritten: another version of pigeonhole wrote it, and reads it.
     throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `${file} is a layout of format ${layout.format}, from another version of pigeonhole; this one reads format ${FORMAT}`);
   }
@@ -71,6 +66,29 @@ export function readLayout(dir: string): Layout | null {
     throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `${file} is not a pigeonhole data directory layout (format ${FORMAT}).${layoutWayOut(dir)}`);
   }
   return layout as Layout;
+}
+
+/** Whether `dir` holds a pigeonhole.json of another format: another version's, not to be written over. */
+export function hasForeignLayout(dir: string): boolean {
+  try {
+    return isForeignFormat(parsedLayout(readFileSync(join(dir, LAYOUT_FILE), 'utf8')));
+  } catch {
+    return false;
+  }
+}
+
+/** What a pigeonhole.json says, as far as it says anything ({} for what is not a JSON object). */
+function parsedLayout(text: string): Partial<Layout> {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return typeof parsed === 'object' && parsed !== null ? (parsed as Partial<Layout>) : {};
+  } catch {
+    return {};
+  }
+}
+
+function isForeignFormat(layout: Partial<Layout>): boolean {
+  return typeof layout.format === 'number' && layout.format !== FORMAT;
 }
 
 /**

@@ -194,6 +194,13 @@ test('a shard file that does not belong to the layout, or a lost pigeonhole.json
   writeFileSync(join(dir, 'pigeonhole.json'), '{"format":2,"shards":2,"generation":1}\n');
   const newer = await t.throwsAsync(createServer({ shards: 2, dataDir: dir, logger: silentLogger }).listen({ port: 0 }));
   t.regex(newer?.message ?? '', /is a layout of format 2, from another version of pigeonhole; this one reads format 1$/);
+  const checkNewer = await runCli(t, ['check', '--data-dir', dir]);
+  t.is(checkNewer.code, 1, checkNewer.stderr);
+  t.notRegex(checkNewer.stdout, /write \{|must be mended|pigeonhole salvage/);
+  // A file that is JSON but no object: a layout it is not, said as such.
+  writeFileSync(join(dir, 'pigeonhole.json'), 'null');
+  const checkNull = await runCli(t, ['check', '--data-dir', dir]);
+  t.regex(checkNull.stdout, /is not a pigeonhole data directory layout \(format 1\)\. If gen-1\/ is the data to serve, write/);
 
   writeFileSync(join(dir, 'pigeonhole.json'), '{"format":1,"shards":2,"generation":1}\n');
   const back = createServer({ shards: 2, dataDir: dir, logger: silentLogger });

@@ -25,20 +25,42 @@ test('a shard whose store cannot open fails start() with a typed cause rebuilt f
   t.regex(err?.message ?? '', /shard 0 could not start: cannot open mailbox store/);
 });
 
-test("a failed start's typed cause comes from the port even when the task's rejection overtakes it", async (t) => {
-  // The worker's side, played here: its task rejects at once (carrying only a message),
-  // and only then does it say why on its port, as a worker whose port message is slower.
+/**
+ * A shard on a pool that plays the worker's side: its task rejects at once with `reason`
+ * (a rejected task carries only a message), and `afterwards` runs on the worker's end of
+ * the port 50 ms later, as a slower port would deliver it.
+ */
+function startingShard(reason: string, afterwards: ((port: MessagePort) => void) | null): WorkerShard {
   const pool = {
     run: (data: { port: MessagePort }) => {
-      setTimeout(() => {
-        data.port.postMessage({ op: 'failed', error: serializeError(new StoreError('PH_ERR_STORE_DAMAGED', 'shard-0.db is damaged')) });
-        data.port.close();
-      }, 50);
-      return Promise.reject(new Error('shard-0.db is damaged'));
+      if (afterwards !== null) setTimeout(() => afterwards(data.port), 50);
+      return Promise.reject(new Error(reason));
     },
   } as unknown as Piscina;
-  const shard = new WorkerShard({ pool, config: { maxMessagesPerUser: 8, store: { kind: 'memory' } }, sink, logger: silentLogger, rings: false, lost: () => {} }, 0, null, 0, 0);
+  return new WorkerShard({ pool, config: { maxMessagesPerUser: 8, store: { kind: 'memory' } }, sink, logger: silentLogger, rings: false, lost: () => {} }, 0, null, 0, 0);
+}
+
+test("a failed start's typed cause comes from the port even when the task's rejection overtakes it", async (t) => {
+  const shard = startingShard('shard-0.db is damaged', (port) => {
+    port.postMessage({ op: 'failed', error: serializeError(new StoreError('PH_ERR_STORE_DAMAGED', 'shard-0.db is damaged')) });
+    port.close();
+  });
   const err = await t.throwsAsync(shard.ready, { instanceOf: ShardError, code: 'PH_ERR_SHARD_START_FAILED' });
   t.true(err?.cause instanceof StoreError);
   t.is((err?.cause as StoreError).code, 'PH_ERR_STORE_DAMAGED');
+});
+
+test('a worker that dies while starting, saying nothing, fails the start with the task\'s reason when its port closes', async (t) => {
+  const shard = startingShard('uncaught in worker during start', (port) => port.close());
+  const err = await t.throwsAsync(shard.ready, { instanceOf: ShardError, code: 'PH_ERR_SHARD_START_FAILED' });
+  t.regex(err?.message ?? '', /could not start: uncaught in worker during start/);
+});
+
+test('closing a shard whose start has failed does not wait for a worker that is gone', async (t) => {
+  // The task rejects and the port says nothing: close() comes during the wait for it.
+  const shard = startingShard('no worker', null);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const closed = await Promise.race([shard.close().then(() => 'closed'), new Promise((resolve) => setTimeout(() => resolve('still waiting'), 5_000))]);
+  t.is(closed, 'closed');
+  await t.throwsAsync(shard.ready, { instanceOf: ShardError });
 });
