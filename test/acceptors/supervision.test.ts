@@ -55,7 +55,9 @@ async function stillServed(client: LineClient): Promise<boolean> {
   }
 }
 
-test('a killed acceptor thread drops only its own connections, is restarted and logged; nothing acknowledged is lost', async (t) => {
+// Serial: the listening thread is the test's own, and a test beside it that keeps it
+// busy leaves the flood's connections to the other thread alone.
+test.serial('a killed acceptor thread drops only its own connections, is restarted and logged; nothing acknowledged is lost', async (t) => {
   const { logger, errors } = errorLog();
   const dir = dataDir(t);
   const { server, port, connect } = await startServer(t, { acceptors: 2, shards: 2, dataDir: dir, logger, ...ROOMY });
@@ -104,7 +106,9 @@ test('a killed acceptor thread drops only its own connections, is restarted and 
   }
 });
 
-test('a shard killed with batches from both threads in flight: each thread sends its own again, answered from the journal', async (t) => {
+// Serial: the listening thread is the test's own, and a test beside it that keeps it
+// busy leaves the flood's connections to the other thread alone.
+test.serial('a shard killed with batches from both threads in flight: each thread sends its own again, answered from the journal', async (t) => {
   const { logger, errors } = errorLog();
   const { server, port } = await startServer(t, { acceptors: 2, shards: 2, dataDir: dataDir(t), logger, ...ROOMY });
   const backend = server[kShardBackend] as WorkerShards;
