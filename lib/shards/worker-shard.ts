@@ -193,8 +193,8 @@ export class WorkerShard {
         // rejected task carries only its message), then closes the port. The task's
         // rejection travels another way and can overtake that message: it is reported
         // when the port closes without having said why, or if the port stays silent.
-        this.#startFailure = new ShardError('PH_ERR_SHARD_START_FAILED', `shard ${this.shardId} could not start: ${errorMessage(cause)}`, { cause });
-        const failure = this.#startFailure;
+        const failure = new ShardError('PH_ERR_SHARD_START_FAILED', `shard ${this.shardId} could not start: ${errorMessage(cause)}`, { cause });
+        this.#startFailure = failure;
         setTimeout(() => this.#lose(failure), PORT_GRACE_MS).unref();
       },
     );

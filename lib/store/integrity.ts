@@ -65,7 +65,10 @@ export function checkDataDir(dir: string): CheckReport {
   } catch (cause) {
     return { layout: null, mendLayout: !hasForeignLayout(dir) && layoutWayOut(dir) !== '', problems: [errorMessage(cause)], files: [], ok: false };
   }
-  if (layout === null) return { layout, mendLayout: layoutWayOut(dir) !== '', problems: [`no pigeonhole.json: not a data directory, or one that was never used.${layoutWayOut(dir)}`], files: [], ok: false };
+  if (layout === null) {
+    const wayOut = layoutWayOut(dir);
+    return { layout, mendLayout: wayOut !== '', problems: [`no pigeonhole.json: not a data directory, or one that was never used.${wayOut}`], files: [], ok: false };
+  }
   const problems = layoutProblems(dir, layout);
   const files = shardFiles(dir, layout).map((file, shardId) => checkShardFile(file, shardId, layout.shards, relative(dir, file)));
   return { layout, mendLayout: false, problems, files, ok: problems.length === 0 && files.every((report) => report.problems.length === 0) };
