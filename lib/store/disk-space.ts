@@ -245,13 +245,12 @@ export interface StoreSlack {
   readonly walCheckpointed: boolean;
 }
 
-/** A SQLite file's StoreSlack. */
-export function sqliteSlack(file: string, pageSize: number, pageCount: number, freePages: number, walCheckpointed: boolean): StoreSlack {
+/** A SQLite file's StoreSlack, as far as its files say (whether its checkpoints finish is the store's to say). */
+export function sqliteSlack(file: string, pageSize: number, pageCount: number, freePages: number): Omit<StoreSlack, 'walCheckpointed'> {
   const pendingFile = Math.max(0, pageCount * pageSize - fileSize(file));
   return {
     file: freePages * pageSize - pendingFile,
     walGrowth: Math.max(0, WAL_CHECKPOINT_PAGES * (pageSize + WAL_FRAME_HEADER_BYTES) - fileSize(`${file}-wal`)),
-    walCheckpointed,
   };
 }
 

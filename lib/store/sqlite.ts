@@ -279,7 +279,7 @@ export class SqliteStore implements MailboxStore {
   }
 
   #diskSlack(): StoreSlack {
-    return sqliteSlack(this.#file, this.#pageSize, this.#pageCount.get() as number, this.#freePages.get() as number, this.#walCheckpointed);
+    return { ...sqliteSlack(this.#file, this.#pageSize, this.#pageCount.get() as number, this.#freePages.get() as number), walCheckpointed: this.#walCheckpointed };
   }
 
   #checkpoint(): void {
