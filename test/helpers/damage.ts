@@ -13,7 +13,8 @@ export interface Page {
   readonly cells: number;
 }
 
-function read(file: string, offset: number, length: number): Buffer {
+/** `length` bytes of the file from `offset`. */
+export function readBytes(file: string, offset: number, length: number): Buffer {
   const fd = openSync(file, 'r');
   try {
     const bytes = Buffer.alloc(length);
@@ -26,7 +27,7 @@ function read(file: string, offset: number, length: number): Buffer {
 
 /** The file's page size, from its header. */
 export function pageSize(file: string): number {
-  const size = read(file, 16, 2).readUInt16BE(0);
+  const size = readBytes(file, 16, 2).readUInt16BE(0);
   return size === 1 ? 65_536 : size;
 }
 
@@ -40,7 +41,7 @@ export function tableLeafPages(file: string): Page[] {
   const pages = Math.floor(statSync(file).size / size);
   const out: Page[] = [];
   for (let number = 2; number <= pages; number++) {
-    const header = read(file, (number - 1) * size, 8);
+    const header = readBytes(file, (number - 1) * size, 8);
     if (header[0] === TABLE_LEAF) out.push({ number, offset: (number - 1) * size, size, cells: header.readUInt16BE(3) });
   }
   return out;

@@ -1,13 +1,13 @@
 // Salvage's count of what it could not save is exact only when it can know: a count it
 // calls exact must add up, with what it saved, to what the file held.
-import { closeSync, copyFileSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import Database from 'better-sqlite3';
 import { readShardFile } from '../../lib/store/salvage-reader.js';
 import { createShardFile } from '../../lib/store/schema.js';
-import { overwrite, pageSize, tableLeafPages } from '../helpers/damage.js';
+import { overwrite, pageSize, readBytes, tableLeafPages } from '../helpers/damage.js';
 
 const MESSAGES = 3_000;
 
@@ -86,12 +86,5 @@ test("a table root replaced by one of its leaves reads whole, but hides the rest
 });
 
 function copyPage(file: string, from: number, to: number, size: number): void {
-  const scratch = Buffer.alloc(size);
-  const fd = openSync(file, 'r+');
-  try {
-    readSync(fd, scratch, 0, size, (from - 1) * size);
-    writeSync(fd, scratch, 0, size, (to - 1) * size);
-  } finally {
-    closeSync(fd);
-  }
+  overwrite(file, (to - 1) * size, readBytes(file, (from - 1) * size, size));
 }
