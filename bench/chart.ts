@@ -1,11 +1,13 @@
 // `npm run bench -- --chart FILE.svg`: the run as a picture, rendered by vega-lite and
 // vega in Node (no browser): ops/s per configuration, and each configuration's latency
 // percentile curve from p50 to p99.9, from the HDR histograms the generator recorded.
+// With several rounds, each figure is the median over the rounds.
 import { writeFile } from 'node:fs/promises';
 import * as vega from 'vega';
 import * as vegaLite from 'vega-lite';
 import type { BenchReport } from './harness.js';
 import { formatHeaderLine } from './report.js';
+import { byConfiguration, spread } from './summary.js';
 
 // The percentiles a curve is drawn at: the tail is what differs between servers.
 const PERCENTILES = [50, 75, 90, 95, 99, 99.5, 99.9];
@@ -25,16 +27,20 @@ function at(distribution: readonly [number, number][], percentile: number): numb
 }
 
 export function chartSpec(report: BenchReport): vegaLite.TopLevelSpec {
-  const rows = report.rows.filter((row) => row.result !== null);
-  const throughput = rows.map((row) => ({ config: row.label, ops: Math.round(row.result?.opsPerSecond ?? 0) }));
+  const configs: string[] = [];
+  const throughput: { config: string; ops: number }[] = [];
   const latency: Point[] = [];
-  for (const row of rows) {
+  for (const [config, rows] of byConfiguration(report)) {
+    const results = rows.flatMap((row) => (row.result === null ? [] : [row.result]));
+    const ops = spread(results.map((result) => result.opsPerSecond));
+    if (ops === null) continue;
+    configs.push(config);
+    throughput.push({ config, ops: Math.round(ops.median) });
     PERCENTILES.forEach((percentile, order) => {
-      const ms = at(row.result?.latency.distribution ?? [], percentile);
-      if (ms !== null) latency.push({ config: row.label, percentile: `p${percentile}`, order, ms });
+      const ms = spread(results.map((result) => at(result.latency.distribution, percentile)).filter((value) => value !== null));
+      if (ms !== null) latency.push({ config, percentile: `p${percentile}`, order, ms: ms.median });
     });
   }
-  const configs = rows.map((row) => row.label);
   const colour = { field: 'config', type: 'nominal', title: 'configuration', scale: { domain: configs } } as const;
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',

@@ -17,6 +17,8 @@ export interface BenchRow {
   readonly shards: number | null;
   /** Acceptor threads of a pigeonhole row. */
   readonly acceptors?: number | null;
+  /** The round it ran in, from 1 (see --rounds). */
+  readonly round: number;
   /** Null when the row could not run; see error. */
   readonly result: LoadResult | null;
   readonly error: string | null;
@@ -54,7 +56,20 @@ interface Served {
   kill(): void;
 }
 
-/** Runs every configuration the options ask for, one after another, and returns all figures. */
+/** A row to run: what it is, and how to start its server. */
+interface RowPlan {
+  readonly label: string;
+  readonly kind: RowKind;
+  readonly shards: number | null;
+  readonly acceptors?: number;
+  readonly start: () => Promise<Served>;
+}
+
+/**
+ * Runs every configuration the options ask for, one after another, and returns all
+ * figures. With several rounds, every configuration runs once per round, Redis's too,
+ * so that the rows compared within a round ran minutes apart at most.
+ */
 export async function runBenchmark(options: BenchOptions, hooks: BenchHooks = {}): Promise<BenchReport> {
   const log = hooks.log ?? (() => {});
   const report: BenchReport & { redisVersion: string | null } = {
@@ -67,9 +82,10 @@ export async function runBenchmark(options: BenchOptions, hooks: BenchHooks = {}
     notes: [],
   };
 
+  const plans: RowPlan[] = [];
   if (options.target !== null) {
     const target: BenchTarget = options.target;
-    report.rows.push(await runRow(options, 'target', `target ${target.host}:${target.port}`, null, async () => ({ ...target, probe: undefined, startRss: null, stop: async () => ({ peakRss: null }), kill: () => {} }), log));
+    plans.push({ label: `target ${target.host}:${target.port}`, kind: 'target', shards: null, start: async () => ({ ...target, probe: undefined, startRss: null, stop: async () => ({ peakRss: null }), kill: () => {} }) });
   }
   // One certificate for the run's TLS servers, made with openssl in a temporary folder.
   const certs: TestCertificates | null = options.tls && options.shards.length > 0 ? makeTestCertificates() : null;
@@ -82,37 +98,48 @@ export async function runBenchmark(options: BenchOptions, hooks: BenchHooks = {}
         for (const transport of shards === 0 ? (['ring'] as const) : options.transports) {
           for (const nodes of options.nodes) {
             const label = `${options.acceptorsAsked ? `acceptors=${acceptors} ` : ''}shards=${shards}${shards > 0 && transport === 'port' ? ' port' : ''}${nodes > 1 ? ` nodes=${nodes}` : ''}${storeLabel(options)}${certs === null ? '' : ' tls'}`;
-            const row = await runRow(options, 'pigeonhole', label, shards, () => startPigeonhole(options, { shards, acceptors, nodes, transport, certs }), log);
-            report.rows.push({ ...row, acceptors });
+            plans.push({ label, kind: 'pigeonhole', shards, acceptors, start: () => startPigeonhole(options, { shards, acceptors, nodes, transport, certs }) });
           }
         }
+      }
+    }
+    if (options.redis) {
+      const binary = findRedisServer();
+      if (binary === null) {
+        report.notes.push('redis-server is not on PATH: the Redis row was skipped (apt-get install redis-server brings it).');
+      } else {
+        const version = redisVersion(binary);
+        report.redisVersion = version;
+        for (const ioThreads of options.redisIoThreads) {
+          const label = `redis ${version ?? ''}`.trim() + (options.redisIoThreads.length > 1 || ioThreads > 1 ? ` io-threads=${ioThreads}` : '');
+          plans.push({
+            label,
+            kind: 'redis',
+            shards: null,
+            start: async () => {
+              const redis = await RedisProcess.start(binary, { ioThreads, ...(options.serverCpus === null ? {} : { cpus: options.serverCpus }) });
+              return { host: '127.0.0.1', port: redis.port, probe: redis, startRss: redis.startRss, stop: () => redis.stop(), kill: () => redis.kill() };
+            },
+          });
+        }
+      }
+    }
+    for (let round = 1; round <= options.rounds; round++) {
+      const prefix = options.rounds > 1 ? `round ${round}/${options.rounds}: ` : '';
+      for (const plan of plans) {
+        const row = await runRow(options, plan.kind, plan.label, plan.shards, plan.start, (line) => log(prefix + line));
+        report.rows.push({ ...row, round, ...(plan.acceptors === undefined ? {} : { acceptors: plan.acceptors }) });
       }
     }
   } finally {
     certs?.remove();
   }
-  if (options.redis) {
-    const binary = findRedisServer();
-    if (binary === null) {
-      report.notes.push('redis-server is not on PATH: the Redis row was skipped (apt-get install redis-server brings it).');
-    } else {
-      const version = redisVersion(binary);
-      report.redisVersion = version;
-      for (const ioThreads of options.redisIoThreads) {
-        const label = `redis ${version ?? ''}`.trim() + (options.redisIoThreads.length > 1 || ioThreads > 1 ? ` io-threads=${ioThreads}` : '');
-        report.rows.push(
-          await runRow(options, 'redis', label, null, async () => {
-            const redis = await RedisProcess.start(binary, { ioThreads, ...(options.serverCpus === null ? {} : { cpus: options.serverCpus }) });
-            return { host: '127.0.0.1', port: redis.port, probe: redis, startRss: redis.startRss, stop: () => redis.stop(), kill: () => redis.kill() };
-          }, log),
-        );
-      }
-    }
-  }
+  const noted = new Set<string>();
   for (const row of report.rows) {
     const cpu = row.result?.generatorCpuPercent;
-    if (cpu !== undefined && cpu > 90 * options.threads) {
-      report.notes.push(`${row.label}: the generator used ${Math.round(cpu)}% CPU with ${options.threads} thread(s): it may have been the bottleneck (try --threads).`);
+    if (cpu !== undefined && cpu > 90 * options.threads && !noted.has(row.label)) {
+      noted.add(row.label);
+      report.notes.push(`${row.label}: the generator used ${Math.round(cpu)}% CPU with ${options.threads} thread(s)${options.rounds > 1 ? ` in round ${row.round}` : ''}: it may have been the bottleneck (try --threads).`);
     }
   }
   return report;
@@ -201,7 +228,7 @@ async function startPigeonhole(options: BenchOptions, { shards, acceptors, nodes
   };
 }
 
-async function runRow(options: BenchOptions, kind: RowKind, label: string, shards: number | null, start: () => Promise<Served>, log: (line: string) => void): Promise<BenchRow> {
+async function runRow(options: BenchOptions, kind: RowKind, label: string, shards: number | null, start: () => Promise<Served>, log: (line: string) => void): Promise<Omit<BenchRow, 'round'>> {
   let served: Served | null = null;
   try {
     log(`${label}: starting`);

@@ -49,6 +49,8 @@ export interface BenchOptions {
   readonly transports: readonly ShardTransport[];
   /** Draw the run into this SVG file. */
   readonly chart: string | null;
+  /** Every configuration runs this many times, round after round (Redis's too). */
+  readonly rounds: number;
 }
 
 export type BenchStore = 'local' | 'redis' | 'redis-cluster';
@@ -72,10 +74,13 @@ export const DEFAULTS = {
   acceptors: [1],
   nodes: [1],
   redisIoThreads: [1],
+  rounds: 1,
 } as const;
 
 // The server's default maxInFlight: deeper pipelines would only wait on its backpressure.
 const MAX_PIPELINE = 1024;
+// Enough for a median that one disturbed round does not move; a run stays bounded.
+const MAX_ROUNDS = 50;
 // The server's default line limit, less room for nothing else: a body is one line.
 const MAX_MESSAGE_BYTES = 65_536;
 
@@ -97,6 +102,9 @@ Load:
                         go to the --users set, emptied only by the final drain (default ${DEFAULTS.toReaders})
   --message-bytes N     message size; bodies carry an id and are padded to this (default ${DEFAULTS.messageBytes})
   --threads N           generator worker threads (default ${defaultThreads()} here: half the cores)
+  --rounds N            run every row N times, round after round (the Redis row in each
+                        round too), and end with each row's median and range over the
+                        rounds; ratios are taken within each round (default ${DEFAULTS.rounds})
 
 Servers:
   --shards LIST         pigeonhole configurations, comma-separated shard counts; 0 is inline
@@ -162,6 +170,7 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions | 'help' {
         nodes: { type: 'string' },
         transport: { type: 'string' },
         chart: { type: 'string' },
+        rounds: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -210,6 +219,7 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions | 'help' {
     nodes,
     transports: values.transport === undefined ? ['ring'] : parseTransports(values.transport),
     chart: values.chart ?? null,
+    rounds: integer('rounds', values.rounds, 1, MAX_ROUNDS) ?? DEFAULTS.rounds,
   };
 }
 

@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import type { LatencySummary } from './load/generator.js';
 import { formatMachine } from './machine.js';
 import type { BenchReport, BenchRow } from './harness.js';
+import { type Baselines, type Spread, baselines, opsRatio, roundRows, summarise } from './summary.js';
 
 const MIB = 1024 * 1024;
 
@@ -42,30 +43,58 @@ export function cpuByRole(perThread: Record<string, number> | null): { acceptors
   return { acceptors: sum('acceptor '), shards: sum('shard '), other: perThread.other ?? 0 };
 }
 
-/** The row with one acceptor thread and otherwise the same configuration, for the 'vs 1 acc' ratio. */
-function oneAcceptorRow(report: BenchReport, row: BenchRow): BenchRow | undefined {
-  if (row.kind !== 'pigeonhole' || row.acceptors === undefined || row.acceptors === null || row.acceptors === 1) return undefined;
-  const rest = row.label.replace(/^acceptors=\d+ /, '');
-  return report.rows.find((other) => other.acceptors === 1 && other.label.replace(/^acceptors=\d+ /, '') === rest);
+/** One Markdown table, rows side by side; pasteable into RESULTS.md as is. `rows`: one round's (all of them by default). */
+export function formatTable(report: BenchReport, rows: readonly BenchRow[] = report.rows): string {
+  return markdownTable(COLUMNS, rows.map((row) => rowCells(row, baselines(rows, row))));
 }
 
-/** One Markdown table, rows side by side; pasteable into RESULTS.md as is. */
-export function formatTable(report: BenchReport): string {
-  const inline = report.rows.find((row) => row.kind === 'pigeonhole' && row.shards === 0)?.result?.opsPerSecond;
-  const redis = report.rows.find((row) => row.kind === 'redis')?.result?.opsPerSecond;
-  const cells = report.rows.map((row) => rowCells(row, inline, redis, oneAcceptorRow(report, row)?.result?.opsPerSecond));
-  const widths = COLUMNS.map((title, i) => Math.max(title.length, ...cells.map((line) => (line[i] as string).length)));
+/** The tables of a run: one when it had one round; else one per round, then every row's median and range. */
+export function formatResults(report: BenchReport): string {
+  const { rounds } = report.options;
+  if (rounds === 1) return formatTable(report);
+  const tables: string[] = [];
+  for (let round = 1; round <= rounds; round++) tables.push(`round ${round} of ${rounds}:\n\n${formatTable(report, roundRows(report, round))}`);
+  tables.push(`over the ${rounds} rounds, the median [lowest–highest]; each ratio is taken within a round:\n\n${formatSummary(report)}`);
+  return tables.join('\n\n');
+}
+
+const SUMMARY_COLUMNS = ['config', 'rounds', 'ops/s', 'p99 ms', 'srv µs/op', 'vs inline', 'vs 1 acc', 'vs Redis', 'p99 vs Redis'] as const;
+
+/** Every configuration's median and range over the rounds, as one Markdown table. */
+export function formatSummary(report: BenchReport): string {
+  const figure = (value: Spread | null, format: (n: number) => string): string => (value === null ? '' : value.min === value.max ? format(value.median) : `${format(value.median)} [${format(value.min)}–${format(value.max)}]`);
+  const ops = (n: number): string => Math.round(n).toLocaleString('en-US');
+  const ratio = (n: number): string => `${n.toFixed(2)}x`;
+  const lines = summarise(report).map((row) => [
+    row.ok ? row.label : `${row.label} (WRONG)`,
+    `${row.rounds}`,
+    figure(row.opsPerSecond, ops),
+    figure(row.p99, ms),
+    figure(row.serverCpuMicrosPerOp, (n) => n.toFixed(1)),
+    figure(row.vsInline, ratio),
+    figure(row.vsOneAcceptor, ratio),
+    figure(row.vsRedis, ratio),
+    figure(row.p99VsRedis, ratio),
+  ]);
+  return markdownTable(SUMMARY_COLUMNS, lines);
+}
+
+function markdownTable(columns: readonly string[], cells: readonly (readonly string[])[]): string {
+  const widths = columns.map((title, i) => Math.max(title.length, ...cells.map((line) => (line[i] as string).length)));
   const line = (values: readonly string[]): string => `| ${values.map((value, i) => (i === 0 ? value.padEnd(widths[i] as number) : value.padStart(widths[i] as number))).join(' | ')} |`;
   const rule = `|${widths.map((width, i) => (i === 0 ? '-'.repeat(width + 2) : `${'-'.repeat(width + 1)}:`)).join('|')}|`;
-  return [line(COLUMNS), rule, ...cells.map(line)].join('\n');
+  return [line(columns), rule, ...cells.map(line)].join('\n');
 }
 
-function rowCells(row: BenchRow, inline: number | undefined, redis: number | undefined, oneAcceptor: number | undefined): string[] {
+function rowCells(row: BenchRow, base: Baselines): string[] {
   const r = row.result;
   const roles = r === null ? null : cpuByRole(r.serverThreadMicrosPerOp);
   if (r === null) return [row.label, 'did not run', ...COLUMNS.slice(2).map(() => '')];
   const l: LatencySummary = r.latency;
-  const ratio = (base: number | undefined): string => (base === undefined || base === 0 ? '' : `${(r.opsPerSecond / base).toFixed(2)}x`);
+  const ratio = (other: BenchRow | undefined): string => {
+    const value = opsRatio(row, other);
+    return value === null ? '' : `${value.toFixed(2)}x`;
+  };
   return [
     r.ok ? row.label : `${row.label} (WRONG)`,
     Math.round(r.opsPerSecond).toLocaleString('en-US'),
@@ -83,9 +112,9 @@ function rowCells(row: BenchRow, inline: number | undefined, redis: number | und
     roles === null ? '' : roles.acceptors.toFixed(1),
     roles === null || roles.shards === 0 ? '' : roles.shards.toFixed(1),
     `${Math.round(r.generatorCpuPercent)}%`,
-    row.kind === 'pigeonhole' ? ratio(inline) : '',
-    ratio(oneAcceptor),
-    ratio(redis),
+    ratio(base.inline),
+    ratio(base.oneAcceptor),
+    ratio(base.redis),
   ];
 }
 
@@ -99,14 +128,15 @@ export function formatChecks(report: BenchReport): string {
   const lines: string[] = [];
   for (const row of report.rows) {
     const r = row.result;
+    const label = report.options.rounds > 1 ? `round ${row.round}, ${row.label}` : row.label;
     if (r === null) {
-      lines.push(`${row.label}: did not run: ${row.error ?? 'unknown error'}`);
+      lines.push(`${label}: did not run: ${row.error ?? 'unknown error'}`);
       continue;
     }
     const c = r.check;
     const n = (value: number): string => value.toLocaleString('en-US');
     lines.push(
-      `${row.label}: ${r.ok ? 'OK' : 'WRONG'}: composed ${n(c.sent + c.failed + c.unanswered)} (MESSAGE FAILED ${n(c.failed)}` +
+      `${label}: ${r.ok ? 'OK' : 'WRONG'}: composed ${n(c.sent + c.failed + c.unanswered)} (MESSAGE FAILED ${n(c.failed)}` +
         `${c.unanswered > 0 ? `, unanswered ${n(c.unanswered)}` : ''}), read ${n(c.read)} (${n(r.run.readHits)} by READs under load, ` +
         `${n(r.drain.messages)} drained from ${n(r.drain.users)} mailboxes in ${r.drain.seconds.toFixed(1)} s); ` +
         `composed - failed ${c.sent + c.unanswered === c.read ? '=' : '!='} read; lost ${n(c.lost)}, duplicates ${n(c.duplicates)}, unknown ${n(c.unknown)}`,
@@ -136,5 +166,6 @@ export function formatChecks(report: BenchReport): string {
 
 /** Everything, for comparing runs: machine, code version, options and every figure. */
 export async function writeJson(file: string, report: BenchReport): Promise<void> {
-  await writeFile(file, `${JSON.stringify({ format: 'pigeonhole-bench/1', ...report }, null, 2)}\n`);
+  const summary = report.options.rounds > 1 ? { summary: summarise(report) } : {};
+  await writeFile(file, `${JSON.stringify({ format: 'pigeonhole-bench/1', ...report, ...summary }, null, 2)}\n`);
 }

@@ -3,7 +3,7 @@ import { type BenchReport, reportOk, runBenchmark } from './harness.js';
 import { UsageError } from '../lib/cli/flags.js';
 import { HELP, parseBenchArgs } from './options.js';
 import { writeChart } from './chart.js';
-import { formatChecks, formatHeader, formatTable, writeJson } from './report.js';
+import { formatChecks, formatHeader, formatResults, writeJson } from './report.js';
 
 async function main(args: string[]): Promise<number> {
   let options;
@@ -25,7 +25,7 @@ async function main(args: string[]): Promise<number> {
   }
   const commandLine = ['bench', ...args].join(' ');
   const report: BenchReport = await runBenchmark(options, { log: (line) => process.stderr.write(`bench: ${line}\n`) });
-  process.stdout.write(`\n${formatHeader(report, commandLine)}\n\n${formatTable(report)}\n\n${formatChecks(report)}\n`);
+  process.stdout.write(`\n${formatHeader(report, commandLine)}\n\n${formatResults(report)}\n\n${formatChecks(report)}\n`);
   if (options.chart !== null) {
     await writeChart(options.chart, report);
     process.stdout.write(`\nwrote ${options.chart}\n`);

@@ -6,7 +6,7 @@ import { type BenchRow, runBenchmark } from '../../bench/harness.js';
 import { type LoadResult, runLoad } from '../../bench/load/generator.js';
 import type { ErrorKind } from '../../bench/load/types.js';
 import { type BenchOptions, DEFAULTS } from '../../bench/options.js';
-import { formatChecks, formatTable } from '../../bench/report.js';
+import { formatChecks, formatResults, formatTable } from '../../bench/report.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -102,6 +102,27 @@ test('--tls: the server process serves TLS and every generator and drain connect
   const row = report.rows[0];
   assertClean(t, row);
   t.is(row?.label, 'shards=0 tls');
+});
+
+// Serial: the server is on this process's main thread (see above).
+test.serial('--rounds 2: each configuration runs once per round, and the report ends with its medians', async (t) => {
+  const server = createServer({ shards: 0, logger: silentLogger });
+  t.teardown(() => server.close());
+  const { port } = await server.listen({ port: 0, host: '127.0.0.1' });
+  const report = await runBenchmark(benchOptions({ target: { host: '127.0.0.1', port }, durationSeconds: 0.3, warmupSeconds: 0, rounds: 2 }));
+  t.deepEqual(report.rows.map((row) => row.round), [1, 2]);
+  for (const row of report.rows) assertClean(t, row);
+  const text = formatResults(report);
+  t.regex(text, /^round 1 of 2:\n\n\| config /);
+  t.regex(text, /\nround 2 of 2:\n\n\| config /);
+  // The summary's row for the one configuration: both rounds, the median ops/s, the range.
+  const summary = text.slice(text.indexOf('over the 2 rounds')).split('\n').find((line) => line.startsWith('| target'));
+  const cells = summary?.split('|').map((cell) => cell.trim()) ?? [];
+  const [low, high] = report.rows.map((row) => row.result?.opsPerSecond ?? 0).sort((a, b) => a - b) as [number, number];
+  const ops = (n: number): string => Math.round(n).toLocaleString('en-US');
+  t.is(cells[2], '2');
+  t.is(cells[3], `${ops((low + high) / 2)} [${ops(low)}–${ops(high)}]`);
+  t.regex(formatChecks(report), /round 2, target 127\.0\.0\.1:\d+: OK: composed/);
 });
 
 // Serial as well: its rendering blocks this process's main thread, where the fake servers
