@@ -23,6 +23,9 @@
 const WRITE = 0;
 const READ = 1;
 const SLEEPING = 2;
+
+/** Where the header's words are, for a test that plays a producer's part by hand. */
+export const RING_HEADER = { WRITE, READ, SLEEPING } as const;
 const HEADER_INTS = 4;
 const HEADER_BYTES = HEADER_INTS * 4;
 
@@ -162,6 +165,14 @@ export class ByteRing {
       Atomics.store(this.#header, SLEEPING, 0);
       return null;
     }
+    // A producer clears the flag and then notifies, in two steps: one that read the flag
+    // of an earlier sleep, and was held up before clearing it, can clear this sleep's flag
+    // and notify before this wait existed. Its notify then woke no one, and later writes
+    // see no sleeper to wake: the wait would never end (a shard or an acceptor that stops
+    // answering for good). The flag gone now means that may have happened: end the wait
+    // at once. (Later, a producer clears it only after this wait exists, and its notify
+    // wakes it.)
+    if (Atomics.load(this.#header, SLEEPING) === 0) Atomics.notify(this.#header, WRITE);
     return wait.value;
   }
 

@@ -2,6 +2,7 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import test from 'ava';
 import fc from 'fast-check';
 import { ByteRing, RING_ELSEWHERE, RING_EMPTY } from '../../lib/shards/ring.js';
+import type { StaleProducerData, StaleProducerReport } from '../helpers/ring-stale-producer.js';
 import { RingChannel } from '../../lib/shards/ring-channel.js';
 
 const bytes = (n: number, seed: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff));
@@ -106,4 +107,36 @@ test('across threads: batches, small and too big for the ring, come back in orde
   channel.close();
   port1.postMessage({ op: 'close' });
   port1.close();
+});
+
+// A producer clears a sleeper's flag and notifies in two steps. One that read the flag of
+// an earlier sleep and was held up can clear the flag of the next sleep and notify before
+// that sleep's wait exists; if the reader then waited with its flag cleared, no later
+// write would wake it. Seen once in a bench run: the server stopped answering for good.
+// The other thread here plays that producer, many times over, and writes a message each
+// time its notify found no one waiting: the reader must still get every one.
+test('a reader whose flag a late producer cleared just before its wait began still wakes for the next write', async (t) => {
+  const ring = ByteRing.create(4096);
+  const control = new SharedArrayBuffer(4);
+  const got = new Int32Array(control);
+  const { port1, port2 } = new MessageChannel();
+  const workerData: StaleProducerData = { ring: ring.buffer, control, attempts: 20_000, wanted: 20, seconds: 20 };
+  const worker = new Worker(new URL('../helpers/ring-stale-producer-entry.cjs', import.meta.url), { workerData });
+  t.teardown(() => void worker.terminate());
+  // The reader: a channel whose outgoing ring nobody reads (it sends nothing).
+  const channel = new RingChannel(ByteRing.create(64), ring, port1, () => {
+    Atomics.add(got, 0, 1);
+    Atomics.notify(got, 0);
+  });
+  void channel.watch();
+  const report = await new Promise<StaleProducerReport>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  channel.close();
+  port1.close();
+  port2.close();
+  t.log(`${report.caught} of ${report.attempts} tries found the reader between its flag and its wait`);
+  t.true(report.caught > 0, 'the race was met at least once (else this run shows nothing)');
+  t.is(report.received, report.caught, 'every message written after such a clear was read');
 });

@@ -1,0 +1,3 @@
+// The stale producer's entry: under tsx on Node 20 a worker's ESM entry gets no loader
+// hooks, but require() gets tsx's CommonJS hook (as in ring-echo-entry.cjs).
+require('./ring-stale-producer.ts').start(require('node:worker_threads').workerData);
