@@ -16,7 +16,12 @@ export type FakeFlaw =
   /** Stores each message in the sender's mailbox instead of the recipient's. */
   | 'misroute'
   /** Answers COMPOSE with a line the protocol does not have. */
-  | 'garbage';
+  | 'garbage'
+  /** Stops answering anything after its first HANG_AFTER commands, keeping connections open. */
+  | 'hang';
+
+// Commands the 'hang' fake answers before it falls silent: some load, then nothing.
+const HANG_AFTER = 200;
 
 export interface FakeServerOptions {
   readonly dialect: 'pigeonhole' | 'redis';
@@ -56,6 +61,7 @@ export async function startFakeServer(options: FakeServerOptions): Promise<FakeS
     mailbox(options.flaw === 'misroute' ? sender : recipient).push({ sender, body, handedOut: 0 });
   };
 
+  let answered = 0;
   const server: Server = createServer((socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -69,6 +75,7 @@ export async function startFakeServer(options: FakeServerOptions): Promise<FakeS
       rest = lines.pop() ?? '';
       let out = '';
       for (const raw of lines) {
+        if (options.flaw === 'hang' && ++answered > HANG_AFTER) return;
         if (options.dialect === 'redis') {
           const [command, key = '', value = ''] = raw.replace(/\r$/, '').split(' ');
           if (command === 'RPUSH') {

@@ -44,7 +44,7 @@ export async function drain(shape: LoadShape, verifier: Verifier, recipients: re
 async function drainOne(shape: LoadShape, verifier: Verifier, recipient: number, deadline: number): Promise<number> {
   const commands = commandsFor(shape.dialect);
   const user = userName(shape.prefix, shape.connections, recipient);
-  const client = new DrainClient(shape, parserFor(shape.dialect), verifier, recipient);
+  const client = new DrainClient(shape, parserFor(shape.dialect), verifier, recipient, deadline);
   try {
     await client.connected;
     const expected = await client.count(commands.count(user));
@@ -77,7 +77,11 @@ class WrongReplyError extends Error {
   override name = 'WrongReplyError';
 }
 
-/** One drain connection: sends a batch, resolves when every reply of it is in. */
+/**
+ * One drain connection: sends a batch, resolves when every reply of it is in, and fails
+ * at the drain's deadline when they are not (a server that stopped answering must not
+ * hold the run for ever).
+ */
 class DrainClient {
   readonly connected: Promise<void>;
   readonly #socket: Socket;
@@ -92,8 +96,9 @@ class DrainClient {
   #empty = false;
   #count = 0;
   #settle: ((error: Error | null) => void) | null = null;
+  readonly #timer: NodeJS.Timeout;
 
-  constructor(shape: LoadShape, parser: ReplyParser, verifier: Verifier, recipient: number) {
+  constructor(shape: LoadShape, parser: ReplyParser, verifier: Verifier, recipient: number, deadline: number) {
     this.#parser = parser;
     this.#verifier = verifier;
     this.#recipient = recipient;
@@ -106,6 +111,7 @@ class DrainClient {
     });
     this.#socket.on('error', (err) => this.#fail(err));
     this.#socket.on('close', () => this.#fail(new Error('the server closed the connection')));
+    this.#timer = setTimeout(() => this.#fail(new Error('no answer by the drain deadline')), Math.max(0, deadline - Date.now()));
   }
 
   async count(command: Buffer): Promise<number> {
@@ -123,6 +129,7 @@ class DrainClient {
   }
 
   close(): void {
+    clearTimeout(this.#timer);
     this.#settle = null;
     this.#socket.destroy();
   }

@@ -148,7 +148,7 @@ test.serial('--chart draws the run: a bar per configuration and its latency curv
   t.is(spec.hconcat[1]?.data.values.length, 7);
 });
 
-async function againstFake(dialect: 'pigeonhole' | 'redis', flaw: FakeFlaw): Promise<LoadResult> {
+async function againstFake(dialect: 'pigeonhole' | 'redis', flaw: FakeFlaw, drainTimeoutMs = 10_000): Promise<LoadResult> {
   const fake = await startFakeServer({ dialect, flaw });
   try {
     return await runLoad({
@@ -166,7 +166,7 @@ async function againstFake(dialect: 'pigeonhole' | 'redis', flaw: FakeFlaw): Pro
       warmupMs: 0,
       durationMs: 200,
       stopGraceMs: 2_000,
-      drainTimeoutMs: 10_000,
+      drainTimeoutMs,
     });
   } finally {
     await fake.close();
@@ -201,3 +201,15 @@ for (const [flaw, kind, dialect] of flaws) {
     t.true(result.errors.counts[kind] > 0, `${kind} in ${JSON.stringify(result.errors.counts)}`);
   });
 }
+
+// A server that stops answering altogether (as one whose shard slept through its wake-up
+// once did) must end the run with errors, not hold it: the drain stops at its deadline
+// even while a reply it waits for never comes.
+test('a pigeonhole server that stops answering is reported, and the drain ends at its deadline', async (t) => {
+  const started = performance.now();
+  const result = await againstFake('pigeonhole', 'hang', 1_500);
+  t.false(result.ok);
+  t.true((result.errors.counts.missingReply ?? 0) > 0);
+  t.true(result.errors.samples.some((sample) => /drain deadline/.test(sample)), 'the drain says it gave up at its deadline');
+  t.true(performance.now() - started < 30_000, 'the run ended by itself');
+});
