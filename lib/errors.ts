@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   // Mailbox shards.
   PH_ERR_SHARD_CRASHED: 'a mailbox shard worker exited unexpectedly',
   PH_ERR_SHARD_START_FAILED: 'a mailbox shard worker could not start',
+  PH_ERR_SHARD_STALLED: 'a mailbox shard has not answered a batch for 5 s or more',
   // Acceptor threads (acceptors > 1): each accepts and serves connections.
   PH_ERR_ACCEPTOR_CRASHED: 'an acceptor thread exited unexpectedly: its connections were dropped',
   PH_ERR_ACCEPTOR_START_FAILED: 'an acceptor thread could not start',

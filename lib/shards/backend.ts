@@ -20,6 +20,12 @@ export interface ShardBackend {
    * running or does not answer in time.
    */
   stats(): Promise<(StoreStats | null)[]>;
+  /**
+   * Wakes a shard that has not answered for long, in case it (or this side, for its
+   * reply) slept through a wake-up: harmless when it did not. Absent where nothing can be
+   * missed (inline shards answer at once).
+   */
+  nudge?(shardId: number): void;
 }
 
 /** What hears from the shards: the router. */

@@ -78,6 +78,11 @@ export class BatchChannel {
     return this.#rings?.drain() ?? 0;
   }
 
+  /** Wakes the other end, and takes what waits in the incoming ring (see RingChannel.nudge). A port loses nothing: nothing to do. */
+  nudge(): void {
+    if (!this.#closed) this.#rings?.nudge();
+  }
+
   /** Settles once no batch sent waits for room in a ring (or the channel is closed). */
   flushed(): Promise<void> {
     return this.#rings?.flushed() ?? Promise.resolve();

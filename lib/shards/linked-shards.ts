@@ -51,6 +51,10 @@ export class LinkedShards implements ShardBackend {
     for (const channel of this.#channels) channel.close();
   }
 
+  nudge(shardId: number): void {
+    this.#channels[shardId]?.nudge();
+  }
+
   /** The shards' threads are the supervisor's: it describes them. */
   describe(): ShardInfo[] {
     return [];

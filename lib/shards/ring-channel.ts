@@ -125,6 +125,16 @@ export class RingChannel {
     }
   }
 
+  /**
+   * For a peer that has not answered for long: wakes it, in case it slept through a batch,
+   * and takes what the incoming ring holds, in case this side slept through the answer.
+   */
+  nudge(): void {
+    if (this.#closed) return;
+    this.#out.wake();
+    this.drain();
+  }
+
   /** Stops reading and writing; a backlog still waiting is dropped (await flushed() first to keep it). */
   close(): void {
     this.#closed = true;

@@ -176,7 +176,10 @@ export class ByteRing {
     return wait.value;
   }
 
-  /** Ends a consumer's sleep (at shutdown: its waiter would otherwise stay registered). */
+  /**
+   * Ends a consumer's sleep: at shutdown (its waiter would otherwise stay registered), or
+   * from the producer's side for a consumer that may have slept through a write.
+   */
   wake(): void {
     Atomics.store(this.#header, SLEEPING, 0);
     Atomics.notify(this.#header, WRITE);

@@ -58,6 +58,9 @@ interface Channel {
 // A batch that has killed its shard this many times is not sent again.
 const MAX_ATTEMPTS = 3;
 
+// A shard that has not answered a batch for this long is logged and nudged.
+export const STALL_MS = 5_000;
+
 
 const PENDING_MIN_CAPACITY = 4096;
 
@@ -74,6 +77,8 @@ export interface RouterOptions {
    */
   readonly sharedStore?: boolean;
   readonly logger: Logger;
+  /** A batch unanswered this long is logged (PH_ERR_SHARD_STALLED) and its shard nudged; STALL_MS by default. */
+  readonly stallMs?: number;
 }
 
 /**
@@ -101,6 +106,10 @@ export class ShardRouter implements ShardSink {
   #whenIdle: (() => void) | null = null;
   #closed = false;
   readonly #flush = (): void => this.#sendBatches();
+  // Looks for batches unanswered for stallMs; set while any batch is in flight.
+  #stallWatch: NodeJS.Timeout | null = null;
+  // Per shard, the seq of the batch last reported as stalled: each is reported once.
+  readonly #stalledSeq: number[] = [];
 
   constructor(backend: ShardBackend, options: RouterOptions) {
     this.#backend = backend;
@@ -124,6 +133,7 @@ export class ShardRouter implements ShardSink {
   async close(): Promise<void> {
     if (!this.#idle()) await new Promise<void>((resolve) => (this.#whenIdle = resolve));
     this.#closed = true;
+    this.#stopStallWatch();
     await this.#backend.close();
   }
 
@@ -226,6 +236,42 @@ export class ShardRouter implements ShardSink {
     else if (this.#whenIdle !== null) this.#settleIfIdle();
   }
 
+  #startStallWatch(): void {
+    const stallMs = this.#options.stallMs ?? STALL_MS;
+    this.#stallWatch = setInterval(() => this.#checkStalls(stallMs), Math.max(10, Math.floor(stallMs / 5)));
+    this.#stallWatch.unref();
+  }
+
+  #stopStallWatch(): void {
+    if (this.#stallWatch !== null) clearInterval(this.#stallWatch);
+    this.#stallWatch = null;
+  }
+
+  /**
+   * A shard whose oldest unanswered batch was sent stallMs ago or more: said once per
+   * batch, and nudged, in case one side slept through a wake-up. A durable shard on a slow
+   * disk, or one whose Redis is slow to answer, is reported too: its users wait as long.
+   */
+  #checkStalls(stallMs: number): void {
+    const now = performance.now();
+    let inFlight = false;
+    this.#channels.forEach((channel, shardId) => {
+      const oldest = channel.sent.peek();
+      if (oldest === undefined) return;
+      inFlight = true;
+      const waited = now - oldest.sentAt;
+      if (waited < stallMs || this.#stalledSeq[shardId] === oldest.seq) return;
+      this.#stalledSeq[shardId] = oldest.seq;
+      this.#options.logger.warn(
+        { code: 'PH_ERR_SHARD_STALLED', shard: shardId, seconds: Math.round(waited / 100) / 10, waiting: channel.pending.size },
+        `shard ${shardId} has not answered a batch sent ${(waited / 1000).toFixed(1)} s ago; ${channel.pending.size} command(s) wait on it`,
+      );
+      this.#backend.nudge?.(shardId);
+    });
+    // Nothing in flight: the watch sleeps until the next batch is sent.
+    if (!inFlight) this.#stopStallWatch();
+  }
+
   /** Nothing waits to be sent or answered. */
   #idle(): boolean {
     return this.#channels.every((channel) => channel.writer.length === 0 && channel.sent.size === 0);
@@ -287,6 +333,7 @@ export class ShardRouter implements ShardSink {
     const seq = channel.nextSeq++;
     sealBatch(batch, seq, channel.acked);
     channel.sent.push({ seq, requests: channel.unsent, copy: this.#options.replay ? ownCopy(batch) : null, attempts: 1, sentAt: performance.now() });
+    if (this.#stallWatch === null && this.#backend.nudge !== undefined) this.#startStallWatch();
     channel.unsent = 0;
     this.#backend.send(shardId, batch);
   }

@@ -130,6 +130,11 @@ export class WorkerShard {
     if (this.#state !== 'lost' && this.#state !== 'closed') this.#port.postMessage({ op: 'detach', link });
   }
 
+  /** See ShardBackend.nudge. */
+  nudge(): void {
+    this.#channel.nudge();
+  }
+
   send(batch: Buffer): void {
     this.#channel.send(batch);
   }

@@ -85,6 +85,10 @@ export class WorkerShards implements ShardBackend {
     this.#running = true;
   }
 
+  nudge(shardId: number): void {
+    this.#shards[shardId]?.nudge();
+  }
+
   send(shardId: number, batch: Buffer): void {
     (this.#shards[shardId] as WorkerShard).send(batch);
   }

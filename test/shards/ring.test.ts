@@ -1,7 +1,7 @@
 import { MessageChannel, Worker } from 'node:worker_threads';
 import test from 'ava';
 import fc from 'fast-check';
-import { ByteRing, RING_ELSEWHERE, RING_EMPTY } from '../../lib/shards/ring.js';
+import { ByteRing, RING_ELSEWHERE, RING_EMPTY, RING_HEADER } from '../../lib/shards/ring.js';
 import type { StaleProducerData, StaleProducerReport } from '../helpers/ring-stale-producer.js';
 import { RingChannel } from '../../lib/shards/ring-channel.js';
 
@@ -139,4 +139,35 @@ test('a reader whose flag a late producer cleared just before its wait began sti
   t.log(`${report.caught} of ${report.attempts} tries found the reader between its flag and its wait`);
   t.true(report.caught > 0, 'the race was met at least once (else this run shows nothing)');
   t.is(report.received, report.caught, 'every message written after such a clear was read');
+});
+
+// Whatever the cause, a reader asleep with a write it was never woken for is woken by the
+// producer's nudge (what the router does for a shard silent for stallMs).
+test('a nudge wakes a reader that slept through a write', async (t) => {
+  const ring = ByteRing.create(4096);
+  const { port1, port2 } = new MessageChannel();
+  t.teardown(() => {
+    port1.close();
+    port2.close();
+  });
+  const got: string[] = [];
+  const reader = new RingChannel(ByteRing.create(64), ring, port1, (batch) => void got.push(batch.toString()));
+  void reader.watch();
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const header = new Int32Array(ring.buffer, 0, 3);
+  t.is(Atomics.load(header, RING_HEADER.SLEEPING), 1, 'the reader sleeps');
+  // A wake-up lost: the flag cleared without a notify, then a write that sees no sleeper.
+  Atomics.store(header, RING_HEADER.SLEEPING, 0);
+  const writer = new RingChannel(ring, ByteRing.create(64), port2, () => {});
+  writer.send(Buffer.from('one'));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  t.deepEqual(got, [], 'not woken by the write');
+  writer.nudge();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  t.deepEqual(got, ['one']);
+  writer.send(Buffer.from('two'));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  t.deepEqual(got, ['one', 'two'], 'and it sleeps properly again after');
+  reader.close();
+  writer.close();
 });

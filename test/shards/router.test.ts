@@ -1,5 +1,5 @@
 import test from 'ava';
-import { silentLogger } from '../../lib/logger.js';
+import { type Logger, silentLogger } from '../../lib/logger.js';
 import { OP_COUNT, ReplyWriter, RequestReader } from '../../lib/shards/messages.js';
 import { type PendingReply, ShardRouter } from '../../lib/shards/router.js';
 import { fakeBackend } from '../helpers/fake-backend.js';
@@ -104,4 +104,49 @@ test('close() sends what waits behind a batch in flight, and ends the shards onl
   t.deepEqual(events, ['send', 'send', 'close']);
   t.deepEqual(answers, ['0\n', '0\n', '0\n']);
   t.throws(() => router.count(Buffer.from('d'), pending(answers)), { message: /after the router closed/ });
+});
+
+test('a batch left unanswered for stallMs is logged once, with its shard and waiting commands, and the shard is nudged', async (t) => {
+  const warnings: Record<string, unknown>[] = [];
+  const logger: Logger = { ...silentLogger, warn: (fields) => void warnings.push(fields) };
+  const nudged: number[] = [];
+  let answer: (() => void) | null = null;
+  const backend = {
+    ...fakeBackend({ send: () => void (answer = () => router.onReply(0, zeroCounts(2))) }),
+    nudge: (shardId: number) => void nudged.push(shardId),
+  };
+  const router = new ShardRouter(backend, { replay: false, logger, stallMs: 100 });
+  const answers: string[] = [];
+  router.count(Buffer.from('alice'), pending(answers));
+  router.count(Buffer.from('bob'), pending(answers));
+  await turn();
+  t.not(answer, null, 'the batch was sent');
+  await new Promise((resolve) => setTimeout(resolve, 450));
+  t.deepEqual(warnings, [{ code: 'PH_ERR_SHARD_STALLED', shard: 0, seconds: warnings[0]?.seconds, waiting: 2 }]);
+  t.true((warnings[0]?.seconds as number) >= 0.1);
+  t.deepEqual(nudged, [0], 'nudged once for the batch, not at every look');
+  (answer as unknown as () => void)();
+  t.deepEqual(answers, ['0\n', '0\n']);
+  await new Promise((resolve) => setTimeout(resolve, 250));
+  t.is(warnings.length, 1, 'an answered shard is not reported again');
+});
+
+test('a shard that answers within stallMs is neither logged nor nudged', async (t) => {
+  const warnings: unknown[] = [];
+  const nudged: number[] = [];
+  const logger: Logger = { ...silentLogger, warn: (fields) => void warnings.push(fields) };
+  const backend = {
+    ...fakeBackend({ send: () => void setTimeout(() => router.onReply(0, zeroCounts(1)), 20) }),
+    nudge: (shardId: number) => void nudged.push(shardId),
+  };
+  const router = new ShardRouter(backend, { replay: false, logger, stallMs: 200 });
+  const answers: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    router.count(Buffer.from('alice'), pending(answers));
+    await new Promise((resolve) => setTimeout(resolve, 60));
+  }
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  t.is(answers.length, 5);
+  t.deepEqual(warnings, []);
+  t.deepEqual(nudged, []);
 });
