@@ -20,8 +20,9 @@ import type { Admission, ConnectionTally } from './connection-tally.js';
  * at the limit. An address is never let past the limit; one that shares both counters
  * with busy addresses may be refused early, which with 2 x 2048 counters and random
  * seeds takes several addresses each holding about the limit. Every update is an atomic
- * add, checked after the fact and undone when over: two threads admitting at once can
- * refuse a connection a little early, never let one in over a limit.
+ * add, checked after the fact (both rows read again once both are added to) and undone
+ * when over: two threads admitting at once can refuse a connection a little early,
+ * never let one in over a limit.
  */
 const OPEN = 0;
 const SEED_A = 1;
@@ -164,9 +165,13 @@ class SharedTally implements ConnectionTally {
     const [a, b] = this.#buckets(address);
     Atomics.add(cells, mine + 1 + a, 1);
     Atomics.add(cells, mine + 1 + b, 1);
-    const fromA = Atomics.add(cells, HEADER + a, 1);
-    const fromB = Atomics.add(cells, HEADER + b, 1);
-    if (Math.min(fromA, fromB) >= this.#maxPerIp) {
+    Atomics.add(cells, HEADER + a, 1);
+    Atomics.add(cells, HEADER + b, 1);
+    // Both rows read again after both adds. What each add returned is not enough: two
+    // threads taking the last place at once can be ordered one way on one row and the
+    // other way on the other, each then seeing a place left in one of them. Read after
+    // both adds, the one that added last sees every add of the other in both rows.
+    if (Math.min(Atomics.load(cells, HEADER + a), Atomics.load(cells, HEADER + b)) > this.#maxPerIp) {
       this.#drop(a, b);
       return 'max-per-ip';
     }

@@ -1,8 +1,10 @@
 // The connection counts several acceptor threads share: the limits hold for the server
 // as a whole, a dead thread's connections can be taken out, and the limit counters sum.
+import { Worker } from 'node:worker_threads';
 import test from 'ava';
 import { LocalTally } from '../../lib/session/connection-tally.js';
 import { SharedConnections } from '../../lib/session/shared-connections.js';
+import type { PerIpTakerData } from '../helpers/per-ip-taker.js';
 
 test('maxConnections counts the connections of every acceptor together', (t) => {
   const shared = SharedConnections.create(3);
@@ -94,4 +96,32 @@ test('limit counters: each acceptor writes its own row, and the totals sum them'
   second.acceptErrors++;
   t.deepEqual({ ...second }, { refusedConnections: 1, refusedPerIp: 0, lineTimeouts: 0, lineBufferDrops: 0, acceptErrors: 1 });
   t.deepEqual(shared.limitTotals(), { refusedConnections: 2, refusedPerIp: 0, lineTimeouts: 2, lineBufferDrops: 0, acceptErrors: 1 });
+});
+
+// Two threads taking an address's last place at the same moment could be ordered one way
+// on one row of counters and the other way on the other, and both be let in. Four threads
+// here take and release one address at maxConnectionsPerIp 1 as fast as they can (1.2
+// million tries in all); before the rows were read again after both adds, two held it at
+// once tens to hundreds of times a run.
+test('threads taking the same address at once never hold more than maxConnectionsPerIp', async (t) => {
+  const acceptors = 4;
+  const shared = SharedConnections.create(acceptors);
+  const control = new SharedArrayBuffer(12);
+  const words = new Int32Array(control);
+  const workers = Array.from({ length: acceptors }, (_, acceptor) => {
+    const workerData: PerIpTakerData = { buffer: shared.buffer, acceptors, acceptor, control, iterations: 300_000 };
+    return new Worker(new URL('../helpers/per-ip-taker-entry.cjs', import.meta.url), { workerData });
+  });
+  t.teardown(() => Promise.all(workers.map((worker) => worker.terminate())).then(() => {}));
+  const admitted = Promise.all(workers.map((worker) => new Promise<number>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  })));
+  await Promise.all(workers.map((worker) => new Promise((resolve) => worker.once('online', resolve))));
+  Atomics.store(words, 2, 1);
+  Atomics.notify(words, 2);
+  const counts = await admitted;
+  t.true(counts.reduce((sum, count) => sum + count, 0) > 1_000, `places were taken (${counts.join(', ')})`);
+  t.is(Atomics.load(words, 1), 0, 'never two at once');
+  t.is(shared.open, 0, 'every place given back');
 });
