@@ -78,7 +78,7 @@ export class BatchChannel {
     return this.#rings?.drain() ?? 0;
   }
 
-  /** Wakes the other end, and takes what waits in the incoming ring (see RingChannel.nudge). A port loses nothing: nothing to do. */
+  /** Wakes both ends' watches (see RingChannel.nudge). A port loses nothing: nothing to do. */
   nudge(): void {
     if (!this.#closed) this.#rings?.nudge();
   }

@@ -127,12 +127,13 @@ export class RingChannel {
 
   /**
    * For a peer that has not answered for long: wakes it, in case it slept through a batch,
-   * and takes what the incoming ring holds, in case this side slept through the answer.
+   * and wakes this side's own watch, in case it slept through the answer (taking what
+   * waits is not enough: a watch left asleep with its flag cleared is never woken again).
    */
   nudge(): void {
     if (this.#closed) return;
     this.#out.wake();
-    this.drain();
+    this.#in.wake();
   }
 
   /** Stops reading and writing; a backlog still waiting is dropped (await flushed() first to keep it). */

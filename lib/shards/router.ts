@@ -108,8 +108,9 @@ export class ShardRouter implements ShardSink {
   readonly #flush = (): void => this.#sendBatches();
   // Looks for batches unanswered for stallMs; set while any batch is in flight.
   #stallWatch: NodeJS.Timeout | null = null;
-  // Per shard, the seq of the batch last reported as stalled: each is reported once.
-  readonly #stalledSeq: number[] = [];
+  // Per shard, when the batch last reported as stalled was sent: each sending of a batch
+  // is reported once (one sent again to a replacement is a new sending).
+  readonly #stalledSentAt: number[] = [];
 
   constructor(backend: ShardBackend, options: RouterOptions) {
     this.#backend = backend;
@@ -260,8 +261,8 @@ export class ShardRouter implements ShardSink {
       if (oldest === undefined) return;
       inFlight = true;
       const waited = now - oldest.sentAt;
-      if (waited < stallMs || this.#stalledSeq[shardId] === oldest.seq) return;
-      this.#stalledSeq[shardId] = oldest.seq;
+      if (waited < stallMs || this.#stalledSentAt[shardId] === oldest.sentAt) return;
+      this.#stalledSentAt[shardId] = oldest.sentAt;
       this.#options.logger.warn(
         { code: 'PH_ERR_SHARD_STALLED', shard: shardId, seconds: Math.round(waited / 100) / 10, waiting: channel.pending.size },
         `shard ${shardId} has not answered a batch sent ${(waited / 1000).toFixed(1)} s ago; ${channel.pending.size} command(s) wait on it`,

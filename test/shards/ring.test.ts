@@ -171,3 +171,34 @@ test('a nudge wakes a reader that slept through a write', async (t) => {
   reader.close();
   writer.close();
 });
+
+// The acceptor's side of the same: it nudges its own channel, whose watch slept through
+// a reply. Taking the reply is not enough; the watch must sleep properly again, or every
+// later reply would wait for the next nudge.
+test('a nudge of the sleeping side itself takes what waits and puts its watch back to sleep properly', async (t) => {
+  const ring = ByteRing.create(4096);
+  const { port1, port2 } = new MessageChannel();
+  t.teardown(() => {
+    port1.close();
+    port2.close();
+  });
+  const got: string[] = [];
+  const reader = new RingChannel(ByteRing.create(64), ring, port1, (batch) => void got.push(batch.toString()));
+  void reader.watch();
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const header = new Int32Array(ring.buffer, 0, 3);
+  Atomics.store(header, RING_HEADER.SLEEPING, 0);
+  const writer = new RingChannel(ring, ByteRing.create(64), port2, () => {});
+  writer.send(Buffer.from('one'));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  t.deepEqual(got, [], 'not woken by the write');
+  reader.nudge();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  t.deepEqual(got, ['one']);
+  t.is(Atomics.load(header, RING_HEADER.SLEEPING), 1, 'asleep again, flag set');
+  writer.send(Buffer.from('two'));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  t.deepEqual(got, ['one', 'two'], 'the next write wakes it without a nudge');
+  reader.close();
+  writer.close();
+});
