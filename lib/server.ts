@@ -173,6 +173,8 @@ export class PigeonholeServer {
       await this.close();
       throw err;
     }
+    // close() may have run while the shards started: it found nothing listening to close.
+    if (this.#closingOrClosed()) throw new ServerStateError('PH_ERR_SERVER_CLOSED');
     // With TLS the TLS server listens itself (limits first, then the handshake).
     const netServer = this.#acceptor.listener();
     this.#netServer = netServer;
@@ -186,6 +188,7 @@ export class PigeonholeServer {
       this.#listening = false;
       throw err;
     }
+    if (this.#closingOrClosed()) return this.#abandonListen(netServer);
     // Once listening, an error is a failed accept (EMFILE, say): logged, and the server goes on.
     netServer.on('error', (err) => this.#acceptor.guard.acceptFailed(err));
     this.#acceptor.guard.checkDescriptors();
@@ -201,8 +204,25 @@ export class PigeonholeServer {
         await this.close();
         throw err;
       }
+      if (this.#closingOrClosed()) return this.#abandonListen(netServer);
     }
     return this.address as AddressInfo;
+  }
+
+  #closingOrClosed(): boolean {
+    return this.#state === 'closing' || this.#state === 'closed';
+  }
+
+  /**
+   * close() ran while listen() waited, and closed what existed then: what listen() set
+   * up since (the listening socket, acceptor threads) is closed here, and listen() fails
+   * as it would after close().
+   */
+  async #abandonListen(netServer: NetServer): Promise<never> {
+    await new Promise<void>((resolve) => netServer.close(() => resolve()));
+    if (this.#netServer === netServer) this.#netServer = null;
+    await this[kAcceptorPool]?.close(CLOSE_GRACE_MS);
+    throw new ServerStateError('PH_ERR_SERVER_CLOSED');
   }
 
   /**

@@ -47,6 +47,20 @@ test('two listen() calls at once: one listens, the other is refused, and close()
   t.is((await probe.listen({ port, host: HOST })).port, port);
 });
 
+// A host that closes the server while listen() still waits (a signal during startup):
+// listen() must fail as after close(), and leave nothing listening or running behind.
+for (const acceptors of [1, 2]) {
+  test(`close() while listen() starts the shards: listen() fails and nothing is left listening (acceptors ${acceptors})`, async (t) => {
+    const server = createServer({ shards: 1, acceptors, logger: silentLogger });
+    const listening = server.listen({ port: 0, host: HOST });
+    await server.close();
+    const error = await t.throwsAsync(listening);
+    t.is((error as { code?: string }).code, 'PH_ERR_SERVER_CLOSED');
+    t.is(server.address, null);
+    t.deepEqual(server.acceptors().slice(1), [], 'no acceptor thread started');
+  });
+}
+
 forEachShards(test.serial, 'a peer that takes none of its replies is cut one idle period after the graceful close', async (t, shards) => {
   // Long enough that the filler below, busy the whole time, is never idle on a loaded
   // machine; the sink is idle from its first byte on.
