@@ -23,7 +23,7 @@ export interface ShardBackend {
   /**
    * Wakes a shard that has not answered for long, in case it (or this side, for its
    * reply) slept through a wake-up: harmless when it did not. Absent where nothing can be
-   * missed (inline shards answer at once).
+   * missed (inline shards run on this thread: nothing to wake).
    */
   nudge?(shardId: number): void;
 }
@@ -34,9 +34,10 @@ export interface ShardSink {
   onReply(shardId: number, batch: Buffer): void;
   /**
    * The shard was lost; every batch sent to it that has no reply yet never will. Later
-   * sends go to its replacement.
+   * sends go to its replacement; with `replaced` false there is none (its first start
+   * failed, and the server is closing): later sends are failed at once.
    */
-  onShardDown(shardId: number, error: ShardError): void;
+  onShardDown(shardId: number, error: ShardError, replaced?: boolean): void;
 }
 
 export interface ShardInfo {

@@ -53,6 +53,8 @@ interface Channel {
   acked: number;
   /** Commands in the writer, not yet sent. */
   unsent: number;
+  /** The shard is gone for good (its first start failed): every batch is failed, not sent. */
+  down: boolean;
 }
 
 // A batch that has killed its shard this many times is not sent again.
@@ -117,7 +119,7 @@ export class ShardRouter implements ShardSink {
     this.#options = options;
     for (let i = 0; i < backend.size; i++) {
       // A batch's pending replies fill and empty the queue every turn: room for a big one stays.
-      this.#channels.push({ writer: new ByteWriter(), pending: new RingQueue(PENDING_MIN_CAPACITY), sent: new RingQueue(), nextSeq: 1, acked: 0, unsent: 0 });
+      this.#channels.push({ writer: new ByteWriter(), pending: new RingQueue(PENDING_MIN_CAPACITY), sent: new RingQueue(), nextSeq: 1, acked: 0, unsent: 0, down: false });
     }
   }
 
@@ -205,15 +207,25 @@ export class ShardRouter implements ShardSink {
    * Otherwise nothing sent to it will be answered: a COMPOSE gets MESSAGE FAILED (the
    * message is not stored; with a shared store it may be, and the COMPOSE drops its
    * connection instead), and a LOGIN or READ drops its connection, since any answer
-   * could be wrong. Commands not yet sent go to the replacement either way.
+   * could be wrong. Commands not yet sent go to the replacement either way; with no
+   * replacement (`replaced` false) they are failed the same way, as is any sent later.
    */
-  onShardDown(shardId: number, _error: ShardError): void {
+  onShardDown(shardId: number, _error: ShardError, replaced = true): void {
     const channel = this.#channels[shardId] as Channel;
     const { logger } = this.#options;
-    if (this.#options.replay && this.#resend(shardId, channel)) {
+    if (!replaced) channel.down = true;
+    if (replaced && this.#options.replay && this.#resend(shardId, channel)) {
       if (channel.sent.size > 0) logger.warn({ shard: shardId }, `shard ${shardId}: sent its ${channel.sent.size} unanswered batch(es) again, to its replacement`);
       return;
     }
+    this.#failSent(shardId, channel);
+    if (channel.writer.length > 0) this.#scheduleFlush();
+    else if (this.#whenIdle !== null) this.#settleIfIdle();
+  }
+
+  /** Fails every batch sent to `shardId` and not answered (see onShardDown). */
+  #failSent(shardId: number, channel: Channel): void {
+    const { logger } = this.#options;
     let failed = 0;
     let dropped = 0;
     for (let batch = channel.sent.shift(); batch !== undefined; batch = channel.sent.shift()) {
@@ -233,8 +245,6 @@ export class ShardRouter implements ShardSink {
     if (failed + dropped > 0) {
       logger.warn({ shard: shardId, failed, dropped }, `shard ${shardId}: ${failed} COMPOSE(s) it had not answered got MESSAGE FAILED; the connections of ${dropped} other command(s) were dropped`);
     }
-    if (channel.writer.length > 0) this.#scheduleFlush();
-    else if (this.#whenIdle !== null) this.#settleIfIdle();
   }
 
   #startStallWatch(): void {
@@ -334,9 +344,15 @@ export class ShardRouter implements ShardSink {
     const seq = channel.nextSeq++;
     sealBatch(batch, seq, channel.acked);
     channel.sent.push({ seq, requests: channel.unsent, copy: this.#options.replay ? ownCopy(batch) : null, attempts: 1, sentAt: performance.now() });
-    if (this.#stallWatch === null && this.#backend.nudge !== undefined) this.#startStallWatch();
     channel.unsent = 0;
+    if (channel.down) {
+      this.#failSent(shardId, channel);
+      if (this.#whenIdle !== null) this.#settleIfIdle();
+      return;
+    }
     this.#backend.send(shardId, batch);
+    // Unanswered once sent (all but an inline shard over memory or SQLite): watched.
+    if (this.#stallWatch === null && channel.sent.size > 0) this.#startStallWatch();
   }
 }
 

@@ -143,7 +143,12 @@ export class WorkerShards implements ShardBackend {
     if (this.#closing || this.#shards[shardId] !== shard) return;
     // A shard that never became ready during start() is start()'s rejection, for the
     // caller to report; one that was ready and then died is restarted like any other.
-    if (!this.#running && shard.restarts === 0 && shard.threadId === null) return;
+    // Commands may already wait on it (a host's socket, handed over while the shards
+    // started): with no replacement to answer them, they are failed.
+    if (!this.#running && shard.restarts === 0 && shard.threadId === null) {
+      this.#context?.sink.onShardDown(shardId, error, false);
+      return;
+    }
     this.#logger.error({ code: error.code, shard: shardId }, `${error.message}; restarting it`);
 
     const { quickCrashes, delay } = restartBackoff(shard);

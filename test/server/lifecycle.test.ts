@@ -112,6 +112,21 @@ forEachShards(test, 'handle(socket) serves sockets accepted by the host applicat
   t.is((await late.waitClosed()).trailing.length, 0);
 });
 
+// A host hands a socket over while the shards start, and the start then fails (here a
+// Redis shard with nothing listening at its address): the command it sent waits on a shard
+// that will never be replaced. It is failed (the connection dropped, with no answer), and
+// the server's close() ends instead of waiting for it for ever.
+test('a command waiting on a shard whose first start fails drops its connection, and close() ends', async (t) => {
+  const server = createServer({ shards: 1, redis: { url: 'redis://127.0.0.1:1' }, logger: silentLogger });
+  const { port } = await handOver(t, server);
+  const alice = await LineClient.connect(port);
+  t.teardown(() => alice.destroy());
+  await alice.send('LOGIN alice\n');
+  t.is((await alice.waitClosed()).trailing.length, 0, 'no answer, the connection dropped');
+  // It settles: nothing is left waiting on the shard that never started.
+  await server.close();
+});
+
 const IDLE_TIMEOUT_MS = 300;
 // A pause between two sends that the test makes well under the idle timeout. When the
 // whole process stalls (a loaded CI box) for longer than this, a close is not evidence.
