@@ -17,10 +17,10 @@ export type FakeFlaw =
   | 'misroute'
   /** Answers COMPOSE with a line the protocol does not have. */
   | 'garbage'
-  /** Stops answering anything after its first HANG_AFTER commands, keeping connections open. */
+  /** Stops answering anything after its first HANG_AFTER lines, keeping connections open. */
   | 'hang';
 
-// Commands the 'hang' fake answers before it falls silent: some load, then nothing.
+// Lines the 'hang' fake takes before it falls silent: some load, then nothing.
 const HANG_AFTER = 200;
 
 export interface FakeServerOptions {

@@ -16,7 +16,7 @@ export interface Spread {
 export interface RowSummary {
   readonly label: string;
   readonly kind: BenchRow['kind'];
-  /** Rounds in which it ran; fewer than the run's rounds when it failed to start in some. */
+  /** Rounds in which it ran and answered; fewer than the run's rounds when it failed to start or answered nothing in some. */
   readonly rounds: number;
   /** True when every round it ran in found nothing wrong, and it ran in every round. */
   readonly ok: boolean;
@@ -101,7 +101,9 @@ export function summarise(report: BenchReport): RowSummary[] {
   for (const row of report.rows) rounds.set(row.round, [...(rounds.get(row.round) ?? []), row]);
   const summaries: RowSummary[] = [];
   for (const [label, rows] of byConfiguration(report)) {
-    const ran = rows.filter((row) => row.result !== null);
+    // A round that started no server, or whose server answered nothing in the window
+    // (one that stopped answering), says nothing about speed: it only makes the row WRONG.
+    const ran = rows.filter((row) => row.result !== null && row.result.ops > 0);
     const figures = (pick: (row: BenchRow) => number | null | undefined): Spread | null =>
       spread(ran.map(pick).filter((value): value is number => value !== null && value !== undefined));
     const ratios = (base: keyof Baselines, ratio = opsRatio): Spread | null =>
@@ -114,7 +116,7 @@ export function summarise(report: BenchReport): RowSummary[] {
       opsPerSecond: figures((row) => row.result?.opsPerSecond),
       p99: figures((row) => row.result?.latency.p99),
       serverCpuMicrosPerOp: figures((row) => row.result?.serverCpuMicrosPerOp),
-      vsInline: (rows[0] as BenchRow).kind === 'pigeonhole' ? ratios('inline') : null,
+      vsInline: ratios('inline'),
       vsOneAcceptor: ratios('oneAcceptor'),
       vsRedis: ratios('redis'),
       p99VsRedis: ratios('redis', p99Ratio),

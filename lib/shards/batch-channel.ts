@@ -80,7 +80,7 @@ export class BatchChannel {
 
   /** Wakes both ends' watches (see RingChannel.nudge). A port loses nothing: nothing to do. */
   nudge(): void {
-    if (!this.#closed) this.#rings?.nudge();
+    this.#rings?.nudge();
   }
 
   /** Settles once no batch sent waits for room in a ring (or the channel is closed). */

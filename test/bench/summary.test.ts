@@ -8,7 +8,7 @@ import { UsageError } from '../../lib/cli/flags.js';
 
 // Only what the summary reads of a result.
 function result(ops: number, p99Ms: number, micros: number, ok = true): LoadResult {
-  return { opsPerSecond: ops, latency: { p99: p99Ms * 1e6 }, serverCpuMicrosPerOp: micros, ok } as unknown as LoadResult;
+  return { ops: ops * 5, opsPerSecond: ops, latency: { p99: p99Ms * 1e6 }, serverCpuMicrosPerOp: micros, ok } as unknown as LoadResult;
 }
 
 function row(round: number, label: string, kind: BenchRow['kind'], shards: number | null, value: LoadResult | null, acceptors?: number): BenchRow {
@@ -70,9 +70,17 @@ test('two acceptors are compared with one in the same round; a round that failed
   t.deepEqual(two?.vsOneAcceptor, { median: 0.9, min: 0.9, max: 0.9, count: 1 });
 });
 
-test('a round with a wrong reply makes its configuration not ok', (t) => {
-  const rows = [row(1, 'shards=0', 'pigeonhole', 0, result(80_000, 1, 12)), row(2, 'shards=0', 'pigeonhole', 0, result(81_000, 1, 12, false))];
-  t.false(summarise(report(rows, 2))[0]?.ok);
+test('a round with a wrong reply makes its configuration not ok; one that answered nothing is left out of its figures', (t) => {
+  const rows = [
+    row(1, 'shards=0', 'pigeonhole', 0, result(80_000, 1, 12)),
+    row(2, 'shards=0', 'pigeonhole', 0, result(81_000, 1, 12, false)),
+    row(3, 'shards=0', 'pigeonhole', 0, result(0, 0, 0, false)),
+  ];
+  const [summary] = summarise(report(rows, 3));
+  t.false(summary?.ok);
+  t.is(summary?.rounds, 2);
+  t.deepEqual(summary?.opsPerSecond, { median: 80_500, min: 80_000, max: 81_000, count: 2 });
+  t.is(summary?.p99?.min, 1e6, 'no p99 of 0 from the silent round');
 });
 
 test('--rounds takes a whole number from 1 to 50, and is 1 unless given', (t) => {

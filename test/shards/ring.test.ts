@@ -120,7 +120,7 @@ test('a reader whose flag a late producer cleared just before its wait began sti
   const control = new SharedArrayBuffer(4);
   const got = new Int32Array(control);
   const { port1, port2 } = new MessageChannel();
-  const workerData: StaleProducerData = { ring: ring.buffer, control, attempts: 20_000, wanted: 20, seconds: 20 };
+  const workerData: StaleProducerData = { ring: ring.buffer, control, wanted: 20, seconds: 20 };
   const worker = new Worker(new URL('../helpers/ring-stale-producer-entry.cjs', import.meta.url), { workerData });
   t.teardown(() => void worker.terminate());
   // The reader: a channel whose outgoing ring nobody reads (it sends nothing).

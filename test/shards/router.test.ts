@@ -110,9 +110,9 @@ test('a batch left unanswered for stallMs is logged once, with its shard and wai
   const warnings: Record<string, unknown>[] = [];
   const logger: Logger = { ...silentLogger, warn: (fields) => void warnings.push(fields) };
   const nudged: number[] = [];
-  let answer: (() => void) | null = null;
+  const unanswered: Buffer[] = [];
   const backend = {
-    ...fakeBackend({ send: () => void (answer = () => router.onReply(0, zeroCounts(2))) }),
+    ...fakeBackend({ send: (_shardId, batch) => void unanswered.push(batch) }),
     nudge: (shardId: number) => void nudged.push(shardId),
   };
   const router = new ShardRouter(backend, { replay: false, logger, stallMs: 100 });
@@ -120,12 +120,14 @@ test('a batch left unanswered for stallMs is logged once, with its shard and wai
   router.count(Buffer.from('alice'), pending(answers));
   router.count(Buffer.from('bob'), pending(answers));
   await turn();
-  t.not(answer, null, 'the batch was sent');
+  t.is(unanswered.length, 1, 'the batch was sent');
   await new Promise((resolve) => setTimeout(resolve, 450));
-  t.deepEqual(warnings, [{ code: 'PH_ERR_SHARD_STALLED', shard: 0, seconds: warnings[0]?.seconds, waiting: 2 }]);
-  t.true((warnings[0]?.seconds as number) >= 0.1);
+  t.is(warnings.length, 1);
+  const [warning] = warnings;
+  t.like(warning, { code: 'PH_ERR_SHARD_STALLED', shard: 0, waiting: 2 });
+  t.true(Number(warning?.seconds) >= 0.1);
   t.deepEqual(nudged, [0], 'nudged once for the batch, not at every look');
-  (answer as unknown as () => void)();
+  router.onReply(0, zeroCounts(2));
   t.deepEqual(answers, ['0\n', '0\n']);
   await new Promise((resolve) => setTimeout(resolve, 250));
   t.is(warnings.length, 1, 'an answered shard is not reported again');
