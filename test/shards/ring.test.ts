@@ -141,64 +141,56 @@ test('a reader whose flag a late producer cleared just before its wait began sti
   t.is(report.received, report.caught, 'every message written after such a clear was read');
 });
 
-// Whatever the cause, a reader asleep with a write it was never woken for is woken by the
-// producer's nudge (what the router does for a shard silent for stallMs).
-test('a nudge wakes a reader that slept through a write', async (t) => {
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A reader asleep on a ring, and a writer whose write it slept through: its flag cleared
+ * without a notify (a wake-up lost, whatever the cause), then a write that sees no sleeper.
+ */
+async function readerAfterLostWakeUp(t: import('ava').ExecutionContext): Promise<{ reader: RingChannel; writer: RingChannel; got: string[]; header: Int32Array }> {
   const ring = ByteRing.create(4096);
   const { port1, port2 } = new MessageChannel();
+  const got: string[] = [];
+  const reader = new RingChannel(ByteRing.create(64), ring, port1, (batch) => void got.push(batch.toString()));
+  const writer = new RingChannel(ring, ByteRing.create(64), port2, () => {});
   t.teardown(() => {
+    reader.close();
+    writer.close();
     port1.close();
     port2.close();
   });
-  const got: string[] = [];
-  const reader = new RingChannel(ByteRing.create(64), ring, port1, (batch) => void got.push(batch.toString()));
   void reader.watch();
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  await pause(20);
   const header = new Int32Array(ring.buffer, 0, 3);
   t.is(Atomics.load(header, RING_HEADER.SLEEPING), 1, 'the reader sleeps');
-  // A wake-up lost: the flag cleared without a notify, then a write that sees no sleeper.
   Atomics.store(header, RING_HEADER.SLEEPING, 0);
-  const writer = new RingChannel(ring, ByteRing.create(64), port2, () => {});
   writer.send(Buffer.from('one'));
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await pause(50);
   t.deepEqual(got, [], 'not woken by the write');
+  return { reader, writer, got, header };
+}
+
+// The producer's nudge (what the router does for a shard silent for stallMs) wakes it.
+test('a nudge wakes a reader that slept through a write', async (t) => {
+  const { writer, got } = await readerAfterLostWakeUp(t);
   writer.nudge();
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await pause(50);
   t.deepEqual(got, ['one']);
   writer.send(Buffer.from('two'));
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await pause(50);
   t.deepEqual(got, ['one', 'two'], 'and it sleeps properly again after');
-  reader.close();
-  writer.close();
 });
 
 // The acceptor's side of the same: it nudges its own channel, whose watch slept through
 // a reply. Taking the reply is not enough; the watch must sleep properly again, or every
 // later reply would wait for the next nudge.
 test('a nudge of the sleeping side itself takes what waits and puts its watch back to sleep properly', async (t) => {
-  const ring = ByteRing.create(4096);
-  const { port1, port2 } = new MessageChannel();
-  t.teardown(() => {
-    port1.close();
-    port2.close();
-  });
-  const got: string[] = [];
-  const reader = new RingChannel(ByteRing.create(64), ring, port1, (batch) => void got.push(batch.toString()));
-  void reader.watch();
-  await new Promise((resolve) => setTimeout(resolve, 20));
-  const header = new Int32Array(ring.buffer, 0, 3);
-  Atomics.store(header, RING_HEADER.SLEEPING, 0);
-  const writer = new RingChannel(ring, ByteRing.create(64), port2, () => {});
-  writer.send(Buffer.from('one'));
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  t.deepEqual(got, [], 'not woken by the write');
+  const { reader, writer, got, header } = await readerAfterLostWakeUp(t);
   reader.nudge();
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await pause(50);
   t.deepEqual(got, ['one']);
   t.is(Atomics.load(header, RING_HEADER.SLEEPING), 1, 'asleep again, flag set');
   writer.send(Buffer.from('two'));
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await pause(50);
   t.deepEqual(got, ['one', 'two'], 'the next write wakes it without a nudge');
-  reader.close();
-  writer.close();
 });
