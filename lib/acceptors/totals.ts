@@ -27,13 +27,14 @@ export function totalsOf(acceptor: SessionAcceptor): CounterTotals {
       readMessage: replies.readMessage,
       readError: replies.readError,
       aborted: replies.aborted,
+      stalls: replies.stalls,
     },
     openConnections: acceptor.open,
   };
 }
 
 const SESSION_NUMBERS = ['accepted', 'login', 'compose', 'read', 'exit', 'bytesIn', 'bytesOut'] as const satisfies readonly (keyof SessionTotals)[];
-const REPLY_NUMBERS = ['loginCount', 'messageSent', 'messageFailed', 'readMessage', 'readError', 'aborted'] as const satisfies readonly (keyof ReplyTotals)[];
+const REPLY_NUMBERS = ['loginCount', 'messageSent', 'messageFailed', 'readMessage', 'readError', 'aborted', 'stalls'] as const satisfies readonly (keyof ReplyTotals)[];
 
 /**
  * Several acceptors' counters added up. `limits` is taken as it is from `sharedLimits`
@@ -43,7 +44,7 @@ export function sumTotals(parts: readonly CounterTotals[], sharedLimits?: LimitC
   const session = { accepted: 0, login: 0, compose: 0, read: 0, exit: 0, bytesIn: 0, bytesOut: 0 };
   const rejected = Object.fromEntries(REJECT_REASONS.map((reason) => [reason, 0])) as Record<RejectReason, number>;
   const protocolErrors = new Map<string, number>();
-  const replies = { loginCount: 0, messageSent: 0, messageFailed: 0, readMessage: 0, readError: 0, aborted: 0 };
+  const replies = { loginCount: 0, messageSent: 0, messageFailed: 0, readMessage: 0, readError: 0, aborted: 0, stalls: 0 };
   const limits = noLimitCounts();
   let openConnections = 0;
   for (const part of parts) {

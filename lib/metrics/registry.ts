@@ -26,6 +26,8 @@ export interface ReplyTotals {
   readonly readMessage: number;
   readonly readError: number;
   readonly aborted: number;
+  /** Not a reply: batches a shard had not answered after 5 s (the router counts both). */
+  readonly stalls: number;
 }
 
 /** Every counter the metrics read, for one acceptor thread or summed over all of them. */
@@ -145,6 +147,12 @@ export function createMetricsRegistry(source: MetricsSource): Registry {
       [replies.readError, 'read_error'],
       [replies.aborted, 'aborted'],
     ],
+  );
+  totalsCounter(
+    'shard_stalls_total',
+    'Batches a shard had not answered 5 s after they were sent, each also logged as PH_ERR_SHARD_STALLED: a slow disk, a slow Redis or a stuck shard.',
+    null,
+    ({ replies }) => [[replies.stalls]],
   );
   totalsCounter('protocol_errors_total', 'Connections dropped for breaking the protocol, by error code (PH_ERR_PROTOCOL_*).', 'code', ({ session }) =>
     [...session.protocolErrors].map(([code, count]) => [count, code] as const),

@@ -42,6 +42,8 @@ export class ReplyCounters {
   readError = 0;
   /** Commands that got no answer (their shard was lost, their mailbox is damaged, the store failed): their connections were dropped. */
   aborted = 0;
+  /** Batches a shard had not answered stallMs after they were sent (each logged as PH_ERR_SHARD_STALLED). */
+  stalls = 0;
   readonly batches = new BatchSamples();
 
   /** Counts the reply `source[start, end)` to a command of kind `op`. */

@@ -273,6 +273,7 @@ export class ShardRouter implements ShardSink {
       const waited = now - oldest.sentAt;
       if (waited < stallMs || this.#stalledSentAt[shardId] === oldest.sentAt) return;
       this.#stalledSentAt[shardId] = oldest.sentAt;
+      this.counters.stalls++;
       this.#options.logger.warn(
         { code: 'PH_ERR_SHARD_STALLED', shard: shardId, seconds: Math.round(waited / 100) / 10, waiting: channel.pending.size },
         `shard ${shardId} has not answered a batch sent ${(waited / 1000).toFixed(1)} s ago; ${channel.pending.size} command(s) wait on it`,

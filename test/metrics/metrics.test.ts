@@ -66,6 +66,7 @@ forEachShards(test, 'counters move with traffic: commands, replies, bytes, conne
     [`pigeonhole_stored_messages{shard="${shards === 0 ? 0 : 1}"}`, 2],
     [`pigeonhole_shard_up{shard="0"}`, 1],
     [`pigeonhole_shard_restarts_total{shard="0"}`, 0],
+    ['pigeonhole_shard_stalls_total', 0],
   ];
   for (const [name, value] of expected) t.is(after.get(name), value, name);
   if (shards === 2) t.is(after.get('pigeonhole_stored_messages{shard="0"}'), 0);

@@ -127,6 +127,7 @@ test('a batch left unanswered for stallMs is logged once, with its shard and wai
   t.like(warning, { code: 'PH_ERR_SHARD_STALLED', shard: 0, waiting: 2 });
   t.true(Number(warning?.seconds) >= 0.1);
   t.deepEqual(nudged, [0], 'nudged once for the batch, not at every look');
+  t.is(router.counters.stalls, 1, 'counted once, for the metrics');
   router.onReply(0, zeroCounts(2));
   t.deepEqual(answers, ['0\n', '0\n']);
   await new Promise((resolve) => setTimeout(resolve, 250));
@@ -151,4 +152,5 @@ test('a shard that answers within stallMs is neither logged nor nudged', async (
   t.is(answers.length, 5);
   t.deepEqual(warnings, []);
   t.deepEqual(nudged, []);
+  t.is(router.counters.stalls, 0);
 });
