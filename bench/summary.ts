@@ -97,8 +97,6 @@ export function byConfiguration(report: BenchReport): Map<string, BenchRow[]> {
 
 /** Every configuration's figures over the rounds. */
 export function summarise(report: BenchReport): RowSummary[] {
-  const rounds = new Map<number, BenchRow[]>();
-  for (const row of report.rows) rounds.set(row.round, [...(rounds.get(row.round) ?? []), row]);
   const summaries: RowSummary[] = [];
   for (const [label, rows] of byConfiguration(report)) {
     // A round that started no server, or whose server answered nothing in the window
@@ -107,7 +105,7 @@ export function summarise(report: BenchReport): RowSummary[] {
     const figures = (pick: (row: BenchRow) => number | null | undefined): Spread | null =>
       spread(ran.map(pick).filter((value): value is number => value !== null && value !== undefined));
     const ratios = (base: keyof Baselines, ratio = opsRatio): Spread | null =>
-      figures((row) => ratio(row, baselines(rounds.get(row.round) ?? [], row)[base]));
+      figures((row) => ratio(row, baselines(roundRows(report, row.round), row)[base]));
     summaries.push({
       label,
       kind: (rows[0] as BenchRow).kind,

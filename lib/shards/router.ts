@@ -219,11 +219,12 @@ export class ShardRouter implements ShardSink {
       return;
     }
     this.#failSent(shardId, channel);
-    if (channel.writer.length > 0) this.#scheduleFlush();
-    else if (this.#whenIdle !== null) this.#settleIfIdle();
   }
 
-  /** Fails every batch sent to `shardId` and not answered (see onShardDown). */
+  /**
+   * Fails every batch sent to `shardId` and not answered (see onShardDown); what gathered
+   * meanwhile leaves next (to a replacement, or to be failed in turn).
+   */
   #failSent(shardId: number, channel: Channel): void {
     const { logger } = this.#options;
     let failed = 0;
@@ -245,6 +246,8 @@ export class ShardRouter implements ShardSink {
     if (failed + dropped > 0) {
       logger.warn({ shard: shardId, failed, dropped }, `shard ${shardId}: ${failed} COMPOSE(s) it had not answered got MESSAGE FAILED; the connections of ${dropped} other command(s) were dropped`);
     }
+    if (channel.writer.length > 0) this.#scheduleFlush();
+    else if (this.#whenIdle !== null) this.#settleIfIdle();
   }
 
   #startStallWatch(): void {
@@ -348,7 +351,6 @@ export class ShardRouter implements ShardSink {
     channel.unsent = 0;
     if (channel.down) {
       this.#failSent(shardId, channel);
-      if (this.#whenIdle !== null) this.#settleIfIdle();
       return;
     }
     this.#backend.send(shardId, batch);
