@@ -36,12 +36,16 @@ export class LinkedShards implements ShardBackend {
   }
 
   /**
-   * Shard `shardId` was lost and replaced; `end` is the channel to the replacement. No
-   * batch sent on the old channel will be answered there: the router sends them again,
-   * or fails them, on the new one.
+   * Shard `shardId` was lost and replaced; `end` is the channel to the replacement.
+   * Replies the lost shard wrote before it died are answers all the same (a READ it
+   * answered has taken its message), and this news may come before the old port's close:
+   * they are taken first. No other batch sent on the old channel will be answered there:
+   * the router sends them again, or fails them, on the new one.
    */
   replaced(shardId: number, end: AcceptorLinkEnd, error: ShardError): void {
-    this.#channels[shardId]?.close();
+    const old = this.#channels[shardId];
+    old?.drain();
+    old?.close();
     this.#channels[shardId] = this.#open(shardId, end);
     this.#sink?.onShardDown(shardId, error);
   }

@@ -107,6 +107,7 @@ export class ShardRouter implements ShardSink {
   // close() waits for every command to be answered; this settles it.
   #whenIdle: (() => void) | null = null;
   #closed = false;
+  #closing: Promise<void> | null = null;
   readonly #flush = (): void => this.#sendBatches();
   // Looks for batches unanswered for stallMs; set while any batch is in flight.
   #stallWatch: NodeJS.Timeout | null = null;
@@ -132,8 +133,14 @@ export class ShardRouter implements ShardSink {
    * Ends the shards once every command given to the router has its answer: what waits
    * behind a batch in flight is still sent, so no command is left without one (or
    * without its failure, should a shard be lost meanwhile). No command may come after.
+   * Every call gets the same promise.
    */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     if (!this.#idle()) await new Promise<void>((resolve) => (this.#whenIdle = resolve));
     this.#closed = true;
     this.#stopStallWatch();

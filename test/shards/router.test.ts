@@ -95,13 +95,19 @@ test('close() sends what waits behind a batch in flight, and ends the shards onl
   t.deepEqual(events, ['send'], 'b and c wait behind a');
 
   const closed = router.close();
+  // A second call waits for the same: neither settles, nor ends the shards, early.
+  const closedAgain = router.close();
+  let settled = 0;
+  void closed.then(() => settled++);
+  void closedAgain.then(() => settled++);
   await turn();
   t.deepEqual(events, ['send'], 'the shards are not closed while a command waits');
   answerOne();
   t.deepEqual(events, ['send', 'send'], 'b and c leave once a is answered');
+  t.is(settled, 0);
   answerOne();
-  await closed;
-  t.deepEqual(events, ['send', 'send', 'close']);
+  await Promise.all([closed, closedAgain]);
+  t.deepEqual(events, ['send', 'send', 'close'], 'the shards are closed once');
   t.deepEqual(answers, ['0\n', '0\n', '0\n']);
   t.throws(() => router.count(Buffer.from('d'), pending(answers)), { message: /after the router closed/ });
 });
