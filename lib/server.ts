@@ -23,7 +23,7 @@ import { ShardRouter } from './shards/router.js';
 import { WorkerShards } from './shards/worker-shards.js';
 import { prepareDataDir } from './store/data-dir.js';
 import { type ServerTlsOptions, resolveServerTls } from './tls/server-tls.js';
-import { checkHost, integerOption } from './util/check-options.js';
+import { checkHost, checkOptionNames, integerOption } from './util/check-options.js';
 import { osThreadId } from './util/os-thread-id.js';
 
 export { DEFAULT_HOST, DEFAULT_PORT } from './protocol/defaults.js';
@@ -35,6 +35,8 @@ export interface ListenOptions {
   /** Default 127.0.0.1: the server is reachable from a network only when asked. */
   host?: string;
 }
+
+const LISTEN_OPTIONS: readonly (keyof ListenOptions)[] = ['port', 'host'];
 
 // How long close() lets connected clients take their last replies before cutting them.
 const CLOSE_GRACE_MS = 5_000;
@@ -159,7 +161,9 @@ export class PigeonholeServer {
    * closed and this rejects. If only the port cannot be bound (EADDRINUSE, say), the
    * shards stay up so listen() may be tried again; call close() to give up.
    */
-  async listen({ port = DEFAULT_PORT, host = DEFAULT_HOST }: ListenOptions = {}): Promise<AddressInfo> {
+  async listen(options: ListenOptions = {}): Promise<AddressInfo> {
+    checkOptionNames(options, LISTEN_OPTIONS, 'listen()');
+    const { port = DEFAULT_PORT, host = DEFAULT_HOST } = options;
     integerOption('port', port, 0, 65_535);
     checkHost(host);
     if (this.#state === 'closing' || this.#state === 'closed') throw new ServerStateError('PH_ERR_SERVER_CLOSED');

@@ -249,7 +249,7 @@ test('createServer with bad options throws synchronously, before any shard threa
   t.is(messagePorts(), ports);
 });
 
-test('listen() refuses a bad port or host with PH_ERR_OPTION_INVALID', async (t) => {
+test('listen() refuses a bad port or host with PH_ERR_OPTION_INVALID, and an unknown option name', async (t) => {
   const server = createServer({ shards: 0, logger: silentLogger });
   t.teardown(() => server.close());
   for (const port of [-1, 65_536, 1.5, Number.NaN]) {
@@ -258,5 +258,8 @@ test('listen() refuses a bad port or host with PH_ERR_OPTION_INVALID', async (t)
   }
   const err = await t.throwsAsync(server.listen({ port: 0, host: '' }), INVALID);
   t.regex(err?.message ?? '', /host/);
+  // A wrong name would otherwise fall back to the default silently.
+  const typo = await t.throwsAsync(server.listen({ port: 0, hostname: '127.0.0.1' } as never), { code: 'PH_ERR_OPTION_UNKNOWN' });
+  t.regex(typo?.message ?? '', /listen\(\) option 'hostname', did you mean 'host'/);
   t.is(server.address, null);
 });

@@ -1,7 +1,7 @@
 import { InvalidOptionError } from '../errors.js';
 
 /**
- * The checks every options object passes at the door (createServer(), connect()), as
+ * The checks every options object passes at the door (createServer(), listen(), connect()), as
  * undici's constructors do: unknown names are refused with the closest known name as a
  * hint, and numbers must be integers in range. `what` names the call in messages.
  */
