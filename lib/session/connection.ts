@@ -126,7 +126,10 @@ export class Connection implements Session, GuardedConnection {
     socket.on('end', () => this.shutdown());
     socket.on('error', () => {}); // the 'close' that follows cleans up
     socket.on('drain', () => this.#pump());
-    socket.once('close', () => onClose(this));
+    socket.once('close', () => {
+      this.replies.cancel();
+      onClose(this);
+    });
     // Accepted paused (pauseOnConnect), so that reads could be set up first.
     socket.resume();
   }

@@ -1,5 +1,5 @@
 import { copyBytes } from '../util/copy-bytes.js';
-import type { PendingReply } from '../shards/router.js';
+import { type PendingReply, repliesCancelled } from '../shards/router.js';
 import type { ShardOp } from '../shards/messages.js';
 import { RingQueue } from '../util/ring-queue.js';
 
@@ -43,6 +43,8 @@ class ReplySlot implements PendingReply {
   end = 0;
   /** The bytes are a copy of the slot's own, not a range of a shared reply batch. */
   owned = false;
+  /** Its reply can never be written: the connection is gone or ends before it. */
+  cancelled = false;
 
   constructor(queue: ReplyQueue, op: ShardOp, cost: number) {
     this.#queue = queue;
@@ -60,8 +62,10 @@ class ReplySlot implements PendingReply {
 
   abort(): void {
     this.state = ABORTED;
-    // The connection ends at this slot: from now on it must take (and run) no more commands.
+    // The connection ends at this slot: from now on it must take (and run) no more
+    // commands, nor those it already took that wait behind this one.
     this.#queue.end();
+    this.#queue.cancelAfter(this);
     this.#queue.settled();
   }
 }
@@ -122,6 +126,7 @@ export class ReplyQueue {
       slot.cost = cost;
       slot.state = WAITING;
       slot.owned = false;
+      slot.cancelled = false;
     }
     this.#slots.push(slot);
     this.#bytesInFlight += cost;
@@ -133,6 +138,29 @@ export class ReplyQueue {
     if (this.#ending) return;
     this.#ending = true;
     this.settled();
+  }
+
+  /**
+   * The connection is gone: no reply can be written, so the commands still waiting are
+   * cancelled (a READ that has not left for its shard yet will take nothing).
+   */
+  cancel(): void {
+    this.cancelAfter(null);
+  }
+
+  /** @internal Cancels the commands after `slot` (every one, for null) still waiting for their shards. */
+  cancelAfter(slot: ReplySlot | null): void {
+    let past = slot === null;
+    let count = 0;
+    for (const each of this.#slots) {
+      if (!past) {
+        past = each === slot;
+      } else if (each.state === WAITING && !each.cancelled) {
+        each.cancelled = true;
+        count++;
+      }
+    }
+    if (count > 0) repliesCancelled();
   }
 
   /** @internal A slot settled (or the end was marked): write what is ready, soon. */

@@ -16,14 +16,31 @@ import {
   beginBatch,
   markResent,
   sealBatch,
+  withdrawReads,
   writeCompose,
   writeCount,
   writeRead,
 } from './messages.js';
 
+// Bumped whenever pending replies are cancelled: a batch is searched for cancelled READs
+// only when this has moved since its channel last looked, so the search costs nothing
+// while no connection ends with commands unsent.
+let cancellations = 0;
+
+/** Some pending replies were just cancelled (see PendingReply.cancelled). */
+export function repliesCancelled(): void {
+  cancellations++;
+}
+
 /** Where a shard's answer to one command goes. */
 export interface PendingReply {
   readonly op: ShardOp;
+  /**
+   * Its connection is gone, or ends before this command's reply (see repliesCancelled()):
+   * a READ not yet sent to its shard is withdrawn, since it would take a message that
+   * nobody can be given.
+   */
+  readonly cancelled: boolean;
   /** The reply's wire bytes: source[start, end), a range of a reply batch. */
   fill(source: Buffer, start: number, end: number): void;
   /** No answer can be given: the connection must be dropped. */
@@ -55,6 +72,8 @@ interface Channel {
   unsent: number;
   /** The shard is gone for good (its first start failed): every batch is failed, not sent. */
   down: boolean;
+  /** `cancellations` when this channel last looked for cancelled READs. */
+  seenCancellations: number;
 }
 
 // A batch that has killed its shard this many times is not sent again.
@@ -120,7 +139,7 @@ export class ShardRouter implements ShardSink {
     this.#options = options;
     for (let i = 0; i < backend.size; i++) {
       // A batch's pending replies fill and empty the queue every turn: room for a big one stays.
-      this.#channels.push({ writer: new ByteWriter(), pending: new RingQueue(PENDING_MIN_CAPACITY), sent: new RingQueue(), nextSeq: 1, acked: 0, unsent: 0, down: false });
+      this.#channels.push({ writer: new ByteWriter(), pending: new RingQueue(PENDING_MIN_CAPACITY), sent: new RingQueue(), nextSeq: 1, acked: 0, unsent: 0, down: false, seenCancellations: cancellations });
     }
   }
 
@@ -352,6 +371,11 @@ export class ShardRouter implements ShardSink {
 
   #send(shardId: number, channel: Channel): void {
     const batch = channel.writer.take();
+    if (channel.seenCancellations !== cancellations) {
+      channel.seenCancellations = cancellations;
+      const first = channel.pending.size - channel.unsent;
+      withdrawReads(batch, (index) => (channel.pending.at(first + index) as PendingReply).cancelled);
+    }
     const seq = channel.nextSeq++;
     sealBatch(batch, seq, channel.acked);
     channel.sent.push({ seq, requests: channel.unsent, copy: this.#options.replay ? ownCopy(batch) : null, attempts: 1, sentAt: performance.now() });

@@ -436,6 +436,7 @@ test("ShardRouter's batches are the layout these tests build, and its pairing of
   const answers: string[] = [];
   const answer = (op: PendingReply['op'], i: number): PendingReply => ({
     op,
+    cancelled: false,
     fill: (source, start, end) => (answers[i] = source.toString('latin1', start, end)),
     abort: () => (answers[i] = 'ABORTED'),
   });

@@ -1,6 +1,9 @@
 import test from 'ava';
 import { type Logger, silentLogger } from '../../lib/logger.js';
-import { OP_COUNT, ReplyWriter, RequestReader } from '../../lib/shards/messages.js';
+import { ShardError } from '../../lib/errors.js';
+import type { ComposeCommand } from '../../lib/protocol/commands.js';
+import { ReplyQueue } from '../../lib/session/reply-queue.js';
+import { OP_COMPOSE, OP_COUNT, OP_READ, ReplyWriter, RequestReader } from '../../lib/shards/messages.js';
 import { type PendingReply, ShardRouter } from '../../lib/shards/router.js';
 import { fakeBackend } from '../helpers/fake-backend.js';
 
@@ -31,6 +34,7 @@ function routerAnswering(records: (requests: number) => number): { router: Shard
 
 const pending = (answers: string[]): PendingReply => ({
   op: OP_COUNT,
+  cancelled: false,
   fill: (source, start, end) => void answers.push(source.toString('latin1', start, end)),
   abort: () => void answers.push('ABORTED'),
 });
@@ -159,4 +163,74 @@ test('a shard that answers within stallMs is neither logged nor nudged', async (
   t.deepEqual(warnings, []);
   t.deepEqual(nudged, []);
   t.is(router.counters.stalls, 0);
+});
+
+/** A router over one fake shard that keeps each batch (a copy) until the test answers or loses it. */
+function heldRouter(): { router: ShardRouter; batches: Buffer[] } {
+  const batches: Buffer[] = [];
+  const router = new ShardRouter(
+    fakeBackend({ send: (_shardId, batch) => void batches.push(Buffer.from(batch)) }),
+    { replay: false, logger: silentLogger },
+  );
+  return { router, batches };
+}
+
+/** Each record of a request batch as `OP user`. */
+function records(batch: Buffer | undefined): string[] {
+  const names: Record<number, string> = { [OP_COUNT]: 'COUNT', [OP_COMPOSE]: 'COMPOSE', [OP_READ]: 'READ' };
+  const reader = new RequestReader(batch ?? Buffer.alloc(0));
+  const out: string[] = [];
+  while (reader.next()) out.push(`${names[reader.op]} ${reader.batch.toString('latin1', reader.nameStart, reader.nameEnd)}`);
+  return out;
+}
+
+const compose = (to: string, body: string): ComposeCommand => {
+  const toBytes = Buffer.from(to);
+  const bodyBytes = Buffer.from(body);
+  return { kind: 'compose', toSource: toBytes, toStart: 0, toEnd: toBytes.length, to: toBytes, source: bodyBytes, start: 0, end: bodyBytes.length, body: bodyBytes };
+};
+
+/** A connection's reply queue, writing nowhere. */
+const connection = (): ReplyQueue => new ReplyQueue({ write: () => {}, idle: () => true, end: () => {} });
+
+test('a READ queued behind one that failed is withdrawn before it is sent: the dropped connection takes no message', async (t) => {
+  const { router, batches } = heldRouter();
+  const alice = connection();
+  const carol = connection();
+  router.read(Buffer.from('alice'), alice.reserve(OP_READ, 1));
+  await turn();
+  t.deepEqual(records(batches[0]), ['READ alice']);
+  // Behind the batch in flight: bob writes to alice, alice pipelines a second READ, and
+  // carol, on a connection of her own, reads too.
+  router.compose(compose('alice', 'hello'), Buffer.from('bob'), connection().reserve(OP_COMPOSE, 1));
+  router.read(Buffer.from('alice'), alice.reserve(OP_READ, 1));
+  router.read(Buffer.from('carol'), carol.reserve(OP_READ, 1));
+  await turn();
+  t.is(batches.length, 1, 'one batch in flight');
+  // The shard dies with alice's first READ: its connection is dropped.
+  router.onShardDown(0, new ShardError('PH_ERR_SHARD_CRASHED', 'shard 0 died'));
+  await turn();
+  t.true(alice.ending);
+  t.deepEqual(records(batches[1]), ['COMPOSE alice', 'COUNT alice', 'READ carol'], "alice's second READ takes nothing; carol's is hers");
+});
+
+test('the READs of a connection that is gone are withdrawn if they have not left yet, and only theirs', async (t) => {
+  const { router, batches } = heldRouter();
+  const alice = connection();
+  const dave = connection();
+  router.read(Buffer.from('dave'), dave.reserve(OP_READ, 1));
+  await turn();
+  router.read(Buffer.from('alice'), alice.reserve(OP_READ, 1));
+  router.read(Buffer.from('alice'), alice.reserve(OP_READ, 1));
+  // dave's second READ waits too, behind his first (in flight): his connection stays.
+  router.read(Buffer.from('dave'), dave.reserve(OP_READ, 1));
+  alice.cancel(); // her socket closed
+  router.onReply(0, zeroCounts(1));
+  await turn();
+  t.deepEqual(records(batches[1]), ['COUNT alice', 'COUNT alice', 'READ dave']);
+  // Once withdrawn, later batches are left as they are.
+  router.onReply(0, zeroCounts(3));
+  router.read(Buffer.from('alice'), connection().reserve(OP_READ, 1));
+  await turn();
+  t.deepEqual(records(batches[2]), ['READ alice']);
 });
