@@ -235,30 +235,39 @@ export class ShardRouter implements ShardSink {
    * connection instead), and a LOGIN or READ drops its connection, since any answer
    * could be wrong. Commands not yet sent go to the replacement either way; with no
    * replacement (`replaced` false) they are failed the same way, as is any sent later.
+   * A durable shard that died each time a batch was sent gets it no more: the batches
+   * it had are failed as with a shared store, since an earlier try may have committed
+   * them (the shard may have died after a commit, over another thread's batch).
    */
   onShardDown(shardId: number, _error: ShardError, replaced = true): void {
     const channel = this.#channels[shardId] as Channel;
     const { logger } = this.#options;
     if (!replaced) channel.down = true;
-    if (replaced && this.#options.replay && this.#resend(shardId, channel)) {
-      if (channel.sent.size > 0) logger.warn({ shard: shardId }, `shard ${shardId}: sent its ${channel.sent.size} unanswered batch(es) again, to its replacement`);
+    if (replaced && this.#options.replay) {
+      if (this.#resend(shardId, channel)) {
+        if (channel.sent.size > 0) logger.warn({ shard: shardId }, `shard ${shardId}: sent its ${channel.sent.size} unanswered batch(es) again, to its replacement`);
+        return;
+      }
+      this.#failSent(shardId, channel, true);
       return;
     }
-    this.#failSent(shardId, channel);
+    this.#failSent(shardId, channel, this.#options.sharedStore === true);
   }
 
   /**
    * Fails every batch sent to `shardId` and not answered (see onShardDown); what gathered
-   * meanwhile leaves next (to a replacement, or to be failed in turn).
+   * meanwhile leaves next (to a replacement, or to be failed in turn). With
+   * `mayBeApplied`, a COMPOSE's outcome is unknown: it drops its connection rather than
+   * be told MESSAGE FAILED.
    */
-  #failSent(shardId: number, channel: Channel): void {
+  #failSent(shardId: number, channel: Channel, mayBeApplied = false): void {
     const { logger } = this.#options;
     let failed = 0;
     let dropped = 0;
     for (let batch = channel.sent.shift(); batch !== undefined; batch = channel.sent.shift()) {
       for (let i = 0; i < batch.requests; i++) {
         const reply = nextPending(channel.pending, shardId);
-        if (reply.op === OP_COMPOSE && this.#options.sharedStore !== true) {
+        if (reply.op === OP_COMPOSE && !mayBeApplied) {
           this.counters.messageFailed++;
           reply.fill(REPLY_MESSAGE_FAILED, 0, REPLY_MESSAGE_FAILED.length);
           failed++;
@@ -329,7 +338,7 @@ export class ShardRouter implements ShardSink {
   #resend(shardId: number, channel: Channel): boolean {
     for (const batch of channel.sent) {
       if (batch.attempts >= MAX_ATTEMPTS) {
-        this.#options.logger.error({ code: 'PH_ERR_SHARD_CRASHED', shard: shardId }, `shard ${shardId}: batch ${batch.seq} was sent ${batch.attempts} times and its shard died each time; failing its commands`);
+        this.#options.logger.error({ code: 'PH_ERR_SHARD_CRASHED', shard: shardId }, `shard ${shardId}: batch ${batch.seq} was sent ${batch.attempts} times and its shard died each time; the connections of its commands (and of those sent with it) are dropped, since some may have been applied`);
         return false;
       }
     }

@@ -32,8 +32,8 @@ function routerAnswering(records: (requests: number) => number): { router: Shard
   return { router, errors };
 }
 
-const pending = (answers: string[]): PendingReply => ({
-  op: OP_COUNT,
+const pending = (answers: string[], op: PendingReply['op'] = OP_COUNT): PendingReply => ({
+  op,
   cancelled: false,
   fill: (source, start, end) => void answers.push(source.toString('latin1', start, end)),
   abort: () => void answers.push('ABORTED'),
@@ -233,4 +233,23 @@ test('the READs of a connection that is gone are withdrawn if they have not left
   router.read(Buffer.from('alice'), connection().reserve(OP_READ, 1));
   await turn();
   t.deepEqual(records(batches[2]), ['READ alice']);
+});
+
+test('a durable shard that died each time a batch was sent gets it no more: its COMPOSEs drop their connections, as their outcome is unknown', async (t) => {
+  const batches: Buffer[] = [];
+  const errors: string[] = [];
+  const logger: Logger = { ...silentLogger, error: (_fields, message) => void errors.push(message) };
+  const router = new ShardRouter(fakeBackend({ send: (_shardId, batch) => void batches.push(Buffer.from(batch)) }), { replay: true, logger });
+  const answers: string[] = [];
+  router.compose(compose('alice', 'hello'), Buffer.from('bob'), pending(answers, OP_COMPOSE));
+  await turn();
+  const died = (): void => router.onShardDown(0, new ShardError('PH_ERR_SHARD_CRASHED', 'shard 0 died'));
+  died();
+  died();
+  t.is(batches.length, 3, 'sent again twice');
+  t.deepEqual(answers, []);
+  died();
+  t.is(batches.length, 3, 'not a fourth time');
+  t.deepEqual(answers, ['ABORTED'], 'neither MESSAGE SENT nor MESSAGE FAILED');
+  t.regex(errors.join('\n'), /sent 3 times/);
 });
