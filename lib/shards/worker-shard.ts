@@ -11,9 +11,10 @@ import { type RingBuffers, createRingBuffers } from './ring-channel.js';
 // A stats request unanswered this long (a shard stuck in a long batch) counts as no answer:
 // a metrics scrape must not hang on one shard.
 const STATS_TIMEOUT_MS = 2_000;
-// How long a shard's failed start may take to be told on its port after its task has
-// rejected: the port's message says why, with the error's code.
-const PORT_GRACE_MS = 1_000;
+// How long the port may take to close after a shard's task has rejected. The rejection
+// travels apart from the port and can overtake it: a failed start's message (which says
+// why, with the error's code), or the replies a dying worker posted, still come first.
+export const PORT_GRACE_MS = 1_000;
 
 interface StatsWaiter {
   settled: boolean;
@@ -72,9 +73,9 @@ export class WorkerShard {
   readonly #rings: RingBuffers | null;
   readonly #channel: BatchChannel;
   #settleReady: { resolve(): void; reject(error: ShardError): void } | null = null;
-  // Set when the task rejected before the worker said ready: the start failed, and the
-  // port is given a moment to say why (see #run).
-  #startFailure: ShardError | null = null;
+  // Set when the task rejected: the loss is reported with it once the port has closed
+  // (or PORT_GRACE_MS later, should the port stay open; see #run).
+  #cause: ShardError | null = null;
   // Stats requests in the order sent; the shard answers them in the same order.
   readonly #statsWaiters: StatsWaiter[] = [];
 
@@ -94,7 +95,7 @@ export class WorkerShard {
     // ring before the loss is reported.
     this.#channel = acceptorEnd(port1, this.#rings, (batch) => this.#reply(batch)).start();
     port1.on('message', (message: FromShard) => this.#onMessage(message));
-    port1.on('close', () => this.#lose(this.#startFailure ?? new ShardError('PH_ERR_SHARD_CRASHED', `shard ${shardId} worker exited`)));
+    port1.on('close', () => this.#lose(this.#cause ?? new ShardError('PH_ERR_SHARD_CRASHED', `shard ${shardId} worker exited`)));
     if (delayMs === 0) this.#run(port2);
     else setTimeout(() => this.#run(port2), delayMs).unref();
   }
@@ -160,8 +161,8 @@ export class WorkerShard {
 
   /** Ends the shard after the batches already sent have been answered. */
   async close(): Promise<void> {
-    // A start that already failed has no worker left to answer the close.
-    const running = (this.#state === 'starting' && this.#startFailure === null) || this.#state === 'ready';
+    // A worker whose task has failed is not there to answer the close.
+    const running = (this.#state === 'starting' || this.#state === 'ready') && this.#cause === null;
     this.#state = 'closed';
     this.#answerStats();
     this.#settleReady?.reject(new ShardError('PH_ERR_SHARD_START_FAILED', `shard ${this.shardId} was closed before it was ready`));
@@ -190,16 +191,16 @@ export class WorkerShard {
     task.then(
       () => this.#lose(new ShardError('PH_ERR_SHARD_CRASHED', `shard ${this.shardId} task ended`)),
       (cause: unknown) => {
-        if (this.#threadId !== null) {
-          this.#lose(new ShardError('PH_ERR_SHARD_CRASHED', `shard ${this.shardId} worker died: ${errorMessage(cause)}`, { cause }));
-          return;
-        }
-        // A shard that could not start says why on its port, with the error's code (a
-        // rejected task carries only its message), then closes the port. The task's
-        // rejection travels another way and can overtake that message: it is reported
-        // when the port closes without having said why, or if the port stays silent.
-        const failure = new ShardError('PH_ERR_SHARD_START_FAILED', `shard ${this.shardId} could not start: ${errorMessage(cause)}`, { cause });
-        this.#startFailure = failure;
+        // The rejection can overtake what the worker posted on its port before it ended:
+        // replies (answers all the same: a READ over Redis has taken its message), or,
+        // from a shard that could not start, why, with the error's code (a rejected task
+        // carries only its message). The loss is reported when the port closes, after
+        // all of that, or if the port stays open.
+        const failure =
+          this.#threadId !== null
+            ? new ShardError('PH_ERR_SHARD_CRASHED', `shard ${this.shardId} worker died: ${errorMessage(cause)}`, { cause })
+            : new ShardError('PH_ERR_SHARD_START_FAILED', `shard ${this.shardId} could not start: ${errorMessage(cause)}`, { cause });
+        this.#cause = failure;
         setTimeout(() => this.#lose(failure), PORT_GRACE_MS).unref();
       },
     );

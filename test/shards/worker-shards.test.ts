@@ -64,3 +64,33 @@ test('closing a shard whose start has failed does not wait for a worker that is 
   t.is(closed, 'closed');
   await t.throwsAsync(shard.ready, { instanceOf: ShardError });
 });
+
+test('replies a dying worker posted on its port are taken even when the task\'s rejection overtakes them', async (t) => {
+  const events: string[] = [];
+  let die = (): void => {};
+  const pool = {
+    run: (data: { port: MessagePort }) =>
+      new Promise((_resolve, reject) => {
+        data.port.postMessage({ op: 'ready', threadId: 99, tid: null });
+        // The worker's last reply is on its way when the task rejects; the port closes later.
+        die = () => {
+          data.port.postMessage(Buffer.alloc(40, 7));
+          reject(new Error('worker died'));
+          setTimeout(() => data.port.close(), 50);
+        };
+      }),
+  } as unknown as Piscina;
+  const recording: ShardSink = { onReply: (_shardId, batch) => void events.push(`reply ${batch[0]}`), onShardDown: () => {} };
+  const shard = new WorkerShard(
+    { pool, config: { maxMessagesPerUser: 8, store: { kind: 'memory' } }, sink: recording, logger: silentLogger, rings: false, lost: (_shard, error) => void events.push(`lost ${error.code}`) },
+    0,
+    null,
+    0,
+    0,
+  );
+  await shard.ready;
+  die();
+  const deadline = Date.now() + 5_000;
+  while (events.length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  t.deepEqual(events, ['reply 7', 'lost PH_ERR_SHARD_CRASHED']);
+});
