@@ -19,8 +19,9 @@ import type { RingBuffers } from './ring-channel.js';
  * by `op`.
  *
  * Request batch: a header, then one record per command, back to back.
- *   header      u32 seq (1, 2, 3... per shard) | u32 acked (the highest seq whose reply
- *               the acceptor has received; a durable shard may forget replies up to it)
+ *   header      u32 seq (1, 2, 3... per shard, 1 again after 2^32 - 1: seqAfter()) |
+ *               u32 acked (the seq of the last batch whose reply the acceptor has
+ *               received; a durable shard may forget replies up to it)
  *               | u32 flags (FLAG_RESENT: sent again after a crash, may be applied already)
  *   OP_COUNT    u8 op | u16 n | user[n]
  *   OP_COMPOSE  u8 op | u16 n | to[n] | u16 m | from[m] | u32 k | body[k]
@@ -60,6 +61,17 @@ export interface BatchHeader {
 /** Starts a request batch in an empty writer: room for the header, filled in by sealBatch(). */
 export function beginBatch(writer: ByteWriter): void {
   writer.skip(BATCH_HEADER_BYTES);
+}
+
+const MAX_SEQ = 0xffff_ffff;
+
+/**
+ * The seq after `seq`: 1 again after the largest a u32 holds. A durable shard has one
+ * batch in flight, so the first batch after the wrap says acked = MAX_SEQ, and the
+ * journal forgets every reply up to it (seqs 1 to MAX_SEQ) before it records the new 1.
+ */
+export function seqAfter(seq: number): number {
+  return seq >= MAX_SEQ ? 1 : seq + 1;
 }
 
 /** Fills in the header of a batch begun with beginBatch(). */

@@ -16,6 +16,7 @@ import {
   beginBatch,
   markResent,
   sealBatch,
+  seqAfter,
   withdrawReads,
   writeCompose,
   writeCount,
@@ -66,7 +67,7 @@ interface Channel {
   readonly pending: RingQueue<PendingReply>;
   readonly sent: RingQueue<SentBatch>;
   nextSeq: number;
-  /** The highest seq whose reply has arrived. */
+  /** The seq of the last batch whose reply has arrived. */
   acked: number;
   /** Commands in the writer, not yet sent. */
   unsent: number;
@@ -385,7 +386,8 @@ export class ShardRouter implements ShardSink {
       const first = channel.pending.size - channel.unsent;
       withdrawReads(batch, (index) => (channel.pending.at(first + index) as PendingReply).cancelled);
     }
-    const seq = channel.nextSeq++;
+    const seq = channel.nextSeq;
+    channel.nextSeq = seqAfter(seq);
     sealBatch(batch, seq, channel.acked);
     channel.sent.push({ seq, requests: channel.unsent, copy: this.#options.replay ? ownCopy(batch) : null, attempts: 1, sentAt: performance.now() });
     channel.unsent = 0;

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { seqAfter } from '../../lib/shards/messages.js';
 import { SqliteStore } from '../../lib/store/sqlite.js';
 import { storeContract } from './store.contract.js';
 
@@ -69,6 +70,28 @@ test('sqlite: the journal answers an applied batch again, and forgets acknowledg
   t.is(journal.replyFor(0, 1), null, 'acknowledged through 1: forgotten');
   t.is(journal.replyFor(0, 2)?.toString(), 'two');
   t.is(journal.replyFor(0, 3), null);
+});
+
+test('sqlite: batch numbers that wrap after 2^32 - 1 (seqAfter) keep the journal right, and apart from other links', (t) => {
+  const store = new SqliteStore({ file: file('journal-wrap'), maxMessagesPerUser: 10, epoch: 7 });
+  t.teardown(() => store.close());
+  const journal = store.journal;
+  const last = 2 ** 32 - 1;
+  t.is(seqAfter(last - 1), last);
+  t.is(seqAfter(last), 1);
+  store.batch(() => journal.record(2, 1, Buffer.from('link 2 one'), 0));
+  store.batch(() => journal.record(1, last - 1, Buffer.from('before last'), last - 2));
+  store.batch(() => journal.record(1, last, Buffer.from('last'), last - 1));
+  t.is(journal.replyFor(1, last)?.toString(), 'last');
+  // One batch in flight: the first after the wrap acknowledges the last before it.
+  store.batch(() => journal.record(1, seqAfter(last), Buffer.from('one again'), last));
+  t.is(journal.replyFor(1, last), null);
+  t.is(journal.replyFor(1, last - 1), null);
+  t.is(journal.replyFor(1, 1)?.toString(), 'one again');
+  store.batch(() => journal.record(1, 2, Buffer.from('two'), 1));
+  t.is(journal.replyFor(1, 1), null);
+  t.is(journal.replyFor(1, 2)?.toString(), 'two');
+  t.is(journal.replyFor(2, 1)?.toString(), 'link 2 one', "another link's replies stay");
 });
 
 test('sqlite: each link (acceptor thread) has its own batch numbers in the journal', (t) => {
