@@ -343,6 +343,8 @@ export class ShardRouter implements ShardSink {
         return false;
       }
     }
+    // Its commands are the first of the pending replies, batch after batch.
+    let first = 0;
     for (const batch of channel.sent) {
       batch.attempts++;
       batch.sentAt = performance.now();
@@ -350,6 +352,11 @@ export class ShardRouter implements ShardSink {
       // Only a batch sent again can have been applied already: the flag tells the shard
       // to look in its journal, which it skips otherwise.
       markResent(again);
+      // A READ whose connection closed meanwhile takes nothing if the batch was not
+      // applied; if it was, the journal answers and the records are not read.
+      const offset = first;
+      withdrawReads(again, (index) => (channel.pending.at(offset + index) as PendingReply).cancelled);
+      first += batch.requests;
       this.#backend.send(shardId, again);
     }
     return true;

@@ -3,7 +3,7 @@ import { type Logger, silentLogger } from '../../lib/logger.js';
 import { ShardError } from '../../lib/errors.js';
 import type { ComposeCommand } from '../../lib/protocol/commands.js';
 import { ReplyQueue } from '../../lib/session/reply-queue.js';
-import { OP_COMPOSE, OP_COUNT, OP_READ, ReplyWriter, RequestReader } from '../../lib/shards/messages.js';
+import { OP_COMPOSE, OP_COUNT, OP_READ, ReplyWriter, RequestReader, readBatchHeader } from '../../lib/shards/messages.js';
 import { type PendingReply, ShardRouter } from '../../lib/shards/router.js';
 import { fakeBackend } from '../helpers/fake-backend.js';
 
@@ -252,4 +252,19 @@ test('a durable shard that died each time a batch was sent gets it no more: its 
   t.is(batches.length, 3, 'not a fourth time');
   t.deepEqual(answers, ['ABORTED'], 'neither MESSAGE SENT nor MESSAGE FAILED');
   t.regex(errors.join('\n'), /sent 3 times/);
+});
+
+test('a batch sent again after its shard died withdraws the READs of connections that closed meanwhile', async (t) => {
+  const batches: Buffer[] = [];
+  const router = new ShardRouter(fakeBackend({ send: (_shardId, batch) => void batches.push(Buffer.from(batch)) }), { replay: true, logger: silentLogger });
+  const alice = connection();
+  const bob = connection();
+  router.read(Buffer.from('alice'), alice.reserve(OP_READ, 1));
+  router.read(Buffer.from('bob'), bob.reserve(OP_READ, 1));
+  await turn();
+  t.deepEqual(records(batches[0]), ['READ alice', 'READ bob']);
+  alice.cancel(); // her socket closed while the shard restarts
+  router.onShardDown(0, new ShardError('PH_ERR_SHARD_CRASHED', 'shard 0 died'));
+  t.deepEqual(records(batches[1]), ['COUNT alice', 'READ bob']);
+  t.is(readBatchHeader(batches[1] as Buffer).resent, true);
 });
