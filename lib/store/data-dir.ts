@@ -82,6 +82,9 @@ function lock(dir: string): () => void {
   try {
     // timeout 0: a lock that is held is an answer, not something to wait for.
     db = new Database(file, { timeout: 0 });
+    // No journal file: taking the lock must not need a byte of disk, or a server could
+    // not start on a disk another program has filled.
+    db.pragma('journal_mode = MEMORY');
     db.pragma('locking_mode = EXCLUSIVE');
     db.exec('BEGIN EXCLUSIVE');
   } catch (cause) {

@@ -218,6 +218,26 @@ if (problem !== null) {
     t.deepEqual(await readAll(served.port), acked);
   });
 
+  test.serial('stopped gracefully, then the disk filled to its last byte by another program: the server starts again and delivers everything', async (t) => {
+    const { disk, dir, served: first } = await serverOnSmallDisk(t, 4);
+    const acked = new Map<string, string[]>(USERS.map((user) => [user, []]));
+    const client = await LineClient.connect(first.port);
+    await client.send('LOGIN filler\n');
+    await client.readLine();
+    for (const user of USERS) {
+      await client.send(compose(user, `before the stop: ${user}`));
+      t.is((await client.readLine()).toString(), 'MESSAGE SENT');
+      acked.get(user)?.push(`before the stop: ${user}`);
+    }
+    client.destroy();
+    first.child.kill('SIGTERM');
+    await once(first.child, 'exit');
+    fillRest(disk);
+
+    const again = await serve(t, dir);
+    t.deepEqual(await readAll(again.port), acked);
+  });
+
   test.serial('kill -9 on a full disk: the server starts again, every time, and delivers every acknowledged message once', async (t) => {
     const { disk, dir, served: first } = await serverOnSmallDisk(t);
     const acked = await fillUp(first.port, 'k');
