@@ -37,7 +37,7 @@ export const ERROR_CODES = {
   PH_ERR_LIMIT_LINE_TIMEOUT: 'a connection was closed: a line was not complete within lineTimeoutMs',
   PH_ERR_LIMIT_LINE_BUFFER: 'a connection was closed: unfinished lines of all connections passed maxLineBufferBytes',
   PH_ERR_STORE_UNAVAILABLE: 'the mailbox store (Redis) cannot be reached: the command was not applied',
-  PH_ERR_STORE_OUTCOME_UNKNOWN: 'the connection to the mailbox store (Redis) failed with the command in flight: it may or may not have been applied',
+  PH_ERR_STORE_OUTCOME_UNKNOWN: 'a write to the mailbox store failed in a way that leaves unknown whether it took effect (Redis: the connection broke with the command in flight; SQLite: the commit itself failed)',
   PH_ERR_STORE_NOT_REPLICATED: 'a write was stored, but fewer replicas than asked confirmed it in time',
   PH_ERR_STORE_BAD_RECORD: 'the mailbox store holds or answered something that is not a pigeonhole message',
   // The client library: checks made before anything is sent, and the connection's fate.

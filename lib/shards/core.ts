@@ -64,6 +64,10 @@ export class ShardCore {
       }
     }
     let mode: ApplyMode = 'apply';
+    // A commit failed with its outcome unknown: the file may take it back in when next
+    // opened. Another commit from the same point supersedes it; until one has, nothing
+    // about this batch can be said.
+    let uncertain: StoreError | null = null;
     for (;;) {
       try {
         return this.#commit(bytes, link, seq, acked, mode);
@@ -72,6 +76,7 @@ export class ShardCore {
         const touching = this.#touching;
         this.#touching = null;
         if (!(err instanceof StoreError)) throw err; // a bug, not a store failure
+        if (err.code === 'PH_ERR_STORE_OUTCOME_UNKNOWN') uncertain = err;
         if (err.code === 'PH_ERR_STORE_DAMAGED' && touching !== null && !this.#damaged.has(touching)) {
           this.#fenceOff(touching, err);
           continue;
@@ -80,9 +85,18 @@ export class ShardCore {
           // The batch could not commit (a disk that is really full, an I/O error). Its
           // READs free room and must not be lost with its COMPOSEs: commit it once more
           // with every COMPOSE refused.
-          this.#log.error(`${err.code}:retry`, { code: err.code }, `${err.message}; the batch was rolled back and is tried again without its COMPOSEs`);
+          const state = uncertain === null ? 'was rolled back' : 'may be in the file or not';
+          this.#log.error(`${err.code}:retry`, { code: err.code }, `${err.message}; the batch ${state}, and is committed again without its COMPOSEs`);
           mode = 'refuse-writes';
           continue;
+        }
+        if (uncertain !== null) {
+          // No answer is safe, and neither is going on from a state the file may not
+          // hold: the shard's thread ends (inline, the process), and its restart reads
+          // the file, whose journal answers the batch again if it did commit.
+          this.#log.error(`${uncertain.code}:stop`, { code: uncertain.code }, `${err.message}; after a commit whose outcome is unknown, the shard stops: restarted, it learns from its file whether the batch took effect`);
+          this.#log.flush();
+          throw uncertain;
         }
         // Still nothing took effect. Say so without a wrong answer: COMPOSE fails, READ
         // drops its connection (its message is still stored), LOGIN counts as stored.

@@ -31,3 +31,15 @@ export function storeErrorFrom(cause: unknown, activity: StoreActivity, where: s
   if (activity === 'read') return new StoreError('PH_ERR_STORE_READ_FAILED', `${where}: read failed: ${detail}`, { cause });
   return new StoreError('PH_ERR_STORE_WRITE_FAILED', `${where}: write failed: ${detail}`, { cause });
 }
+
+/**
+ * A batch's transaction failed: at its COMMIT (`atCommit`: the batch's work had run) an
+ * error other than a full disk leaves its outcome unknown. The WAL may hold the whole
+ * transaction (a failed fsync comes after every frame was written), which SQLite takes
+ * back in when the file is next opened; SQLITE_FULL comes before the commit frame.
+ */
+export function batchErrorFrom(cause: unknown, atCommit: boolean, where: string): StoreError {
+  const error = storeErrorFrom(cause, 'write', where);
+  if (!atCommit || error.code === 'PH_ERR_STORE_FULL') return error;
+  return new StoreError('PH_ERR_STORE_OUTCOME_UNKNOWN', `${where}: the commit failed, and whether it took effect is unknown: ${errorMessage(cause)}`, { cause });
+}

@@ -4,7 +4,7 @@ import { DiskGuard, type DiskSpaceOptions, type StoreSlack, sqliteSlack } from '
 import { quickCheck, recoveryAdvice } from './integrity.js';
 import { refuseDamagedWal } from './wal-damage.js';
 import { SCHEMA, missingShardObjects } from './schema.js';
-import { isDamage, isFull, storeErrorFrom } from './sqlite-errors.js';
+import { batchErrorFrom, isDamage, isFull, storeErrorFrom } from './sqlite-errors.js';
 import {
   ENQUEUED,
   MAILBOX_FULL,
@@ -197,8 +197,13 @@ export class SqliteStore implements MailboxStore {
 
   batch<T>(work: () => T): T {
     this.#inBatch = true;
+    let atCommit = false;
     try {
-      const result = this.#transaction(work) as T;
+      const result = this.#transaction(() => {
+        const done = work();
+        atCommit = true;
+        return done;
+      }) as T;
       // Below the watermark, the WAL is checkpointed after every commit so the next one
       // reuses it from its start: it must not grow on a disk with no room to grow into.
       if (this.#disk?.tight === true) this.#checkpoint();
@@ -207,7 +212,7 @@ export class SqliteStore implements MailboxStore {
       // Rolled back (a disk that is really full, damage, an I/O error): so are the counts.
       for (const [user, count] of this.#undo) this.#setCount(user, count);
       if (isFull(cause) || (cause instanceof StoreError && cause.code === 'PH_ERR_STORE_FULL')) this.#disk?.onFull();
-      throw storeErrorFrom(cause, 'write', this.#file);
+      throw batchErrorFrom(cause, atCommit, this.#file);
     } finally {
       this.#inBatch = false;
       this.#undo.clear();

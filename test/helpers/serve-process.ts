@@ -19,9 +19,9 @@ export interface ServeProcess {
   waitForStderr(pattern: RegExp, ms?: number): Promise<string>;
 }
 
-/** Starts `pigeonhole serve --port 0 ...args` and resolves once it listens; SIGKILLed at the end if still running. */
-export async function serveProcess(t: Pick<ExecutionContext, 'teardown'> | null, args: readonly string[]): Promise<ServeProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts `pigeonhole serve --port 0 ...args` (with `env` added to ours) and resolves once it listens; SIGKILLed at the end if still running. */
+export async function serveProcess(t: Pick<ExecutionContext, 'teardown'> | null, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const exited = once(child, 'exit').catch(() => {});
   const kill = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

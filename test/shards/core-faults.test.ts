@@ -8,7 +8,7 @@ import { type Logger, formatLine } from '../../lib/logger.js';
 import { ShardCore } from '../../lib/shards/core.js';
 import { ReplyReader, beginBatch, sealBatch, writeCompose, writeCount, writeRead } from '../../lib/shards/messages.js';
 import { SqliteStore } from '../../lib/store/sqlite.js';
-import { storeErrorFrom } from '../../lib/store/sqlite-errors.js';
+import { batchErrorFrom, storeErrorFrom } from '../../lib/store/sqlite-errors.js';
 import type { MailboxStore } from '../../lib/store/store.js';
 import { ByteWriter } from '../../lib/util/bytes.js';
 import { overwrite, tableLeafPages } from '../helpers/damage.js';
@@ -132,4 +132,60 @@ test('a store that cannot commit at all, batch after batch, costs the log a line
   // The retry without COMPOSEs and the final failure: two causes, one line each.
   t.is(lines.length, 2, lines.join('\n'));
   t.true(lines.every((line) => line.includes('code=PH_ERR_STORE_FULL')), lines.join('\n'));
+});
+
+/** A store over `file` whose next `failures` commits fail as SqliteStore reports a commit whose outcome is unknown (the work has run). */
+function uncertainStore(file: string, failures: number): { store: MailboxStore; sqlite: SqliteStore } {
+  const sqlite = new SqliteStore({ file, maxMessagesPerUser: 1000 });
+  sqlite.batch(() => sqlite.enqueue('alice', { from: 'bob', body: Buffer.from('kept') }));
+  let left = failures;
+  const store: MailboxStore = {
+    batch: <T>(work: () => T): T => {
+      if (left === 0) return sqlite.batch(work);
+      left--;
+      // The work runs, then the commit fails: rolled back here, maybe not in the file.
+      try {
+        sqlite.batch(() => {
+          work();
+          throw new Error('rolled back by the test');
+        });
+      } catch {}
+      throw batchErrorFrom(Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR_FSYNC' }), true, file);
+    },
+    enqueue: (user, message) => sqlite.enqueue(user, message),
+    dequeue: (user) => sqlite.dequeue(user),
+    count: (user) => sqlite.count(user),
+    close: () => sqlite.close(),
+  };
+  return { store, sqlite };
+}
+
+test('a commit whose outcome is unknown is settled by committing the batch again without its COMPOSEs', (t) => {
+  const lines: string[] = [];
+  const logger: Logger = { info: () => {}, warn: () => {}, error: (fields, message) => lines.push(formatLine(fields, message)) };
+  const { store } = uncertainStore(join(dir, 'uncertain-once.db'), 1);
+  const core = new ShardCore(store, logger);
+  t.teardown(() => core.close());
+  t.deepEqual(replies(core.handle(batch([['compose', 'alice', 'bob', 'x'], ['read', 'alice']]))), ['MESSAGE FAILED\n', 'bob\nkept\n']);
+  t.deepEqual(replies(core.handle(batch([['count', 'alice']]))), ['0\n']);
+  t.regex(lines.join('\n'), /may be in the file or not.*code=PH_ERR_STORE_OUTCOME_UNKNOWN/);
+});
+
+test('a commit whose outcome is unknown, and a retry that cannot commit either: no answer, the shard stops', (t) => {
+  const lines: string[] = [];
+  const logger: Logger = { info: () => {}, warn: () => {}, error: (fields, message) => lines.push(formatLine(fields, message)) };
+  const { store } = uncertainStore(join(dir, 'uncertain-twice.db'), 2);
+  const core = new ShardCore(store, logger);
+  t.teardown(() => core.close());
+  // Not COMPOSE failed and READ dropped "with its message still stored": the file may say otherwise.
+  t.throws(() => core.handle(batch([['compose', 'alice', 'bob', 'x'], ['read', 'alice']])), { code: 'PH_ERR_STORE_OUTCOME_UNKNOWN' });
+  t.regex(lines.join('\n'), /the shard stops/);
+});
+
+test('SqliteStore: only a failure at the commit itself, other than a full disk, leaves the outcome unknown', (t) => {
+  const io = Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR_FSYNC' });
+  const full = Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+  t.is(batchErrorFrom(io, true, 'f.db').code, 'PH_ERR_STORE_OUTCOME_UNKNOWN');
+  t.is(batchErrorFrom(io, false, 'f.db').code, 'PH_ERR_STORE_WRITE_FAILED');
+  t.is(batchErrorFrom(full, true, 'f.db').code, 'PH_ERR_STORE_FULL');
 });
