@@ -191,7 +191,7 @@ export class ShardCore {
             const result = store.enqueue(name, message);
             ok = result.ok;
             if (!result.ok && result.reason === 'unavailable') {
-              this.#log.error('PH_ERR_STORE_FULL', { code: 'PH_ERR_STORE_FULL' }, 'the mailbox store is full (its disk at or near the free space it keeps, or maxStoreBytes reached): COMPOSE answered MESSAGE FAILED; READs go on');
+              this.#log.error('PH_ERR_STORE_FULL', { code: 'PH_ERR_STORE_FULL' }, 'the mailbox store is full (its disk at or near the free space it keeps, maxStoreBytes reached, or as many mailboxes as the shard\'s heap can hold): COMPOSE answered MESSAGE FAILED; READs go on');
             }
           }
           out.reply(ok ? REPLY_MESSAGE_SENT : REPLY_MESSAGE_FAILED);

@@ -1,6 +1,7 @@
 import { type MessagePort, threadId } from 'node:worker_threads';
 import { serializeError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { mailboxesForHeap } from '../util/heap-budget.js';
 import { MemoryStore } from '../store/memory.js';
 import type { RedisStoreOptions } from '../store/redis/redis-store.js';
 import { SqliteStore } from '../store/sqlite.js';
@@ -22,13 +23,15 @@ export type RedisStoreOpener = (options: RedisStoreOptions) => Promise<AsyncMail
 
 function createStore(config: ShardConfig, shardId: number): MailboxStore {
   const { store, maxMessagesPerUser } = config;
-  if (store.kind === 'memory') return new MemoryStore({ maxMessagesPerUser, maxBytes: store.maxBytes });
+  // Per thread: a shard's mailboxes live on its own V8 heap.
+  const maxMailboxes = mailboxesForHeap();
+  if (store.kind === 'memory') return new MemoryStore({ maxMessagesPerUser, maxMailboxes, maxBytes: store.maxBytes });
   if (store.kind === 'redis') throw new Error('a Redis store is asynchronous: open it with openShardCore()');
   const file = store.files[shardId];
   if (file === undefined) throw new Error(`no store file for shard ${shardId}`);
   const { fsync, epoch, maxBytes, dataDir, disk } = store;
   // The data directory's layout made the file; one that vanished since is not recreated.
-  return new SqliteStore({ file, maxMessagesPerUser, fsync, epoch, maxBytes, dataDir, disk, create: false, verify: true });
+  return new SqliteStore({ file, maxMessagesPerUser, maxMailboxes, fsync, epoch, maxBytes, dataDir, disk, create: false, verify: true });
 }
 
 function createShardCore(config: ShardConfig, shardId: number, logger: Logger): ShardCore {

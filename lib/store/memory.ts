@@ -15,9 +15,17 @@ import {
   isRanged,
 } from './store.js';
 
-// What a mailbox costs besides its chunks (its map entry, its object and chunk list), as
-// counted against maxBytes.
-export const MAILBOX_OVERHEAD_BYTES = 200;
+// What a mailbox costs besides its chunks and its name (its map entry, its object and
+// chunk list), as counted against maxBytes: measured at 430-450 bytes of V8 heap.
+export const MAILBOX_OVERHEAD_BYTES = 450;
+
+// Pages given back must be more than this fraction of maxBytes before the pool is packed.
+const COMPACT_FLOOR_FRACTION = 8;
+
+/** What a mailbox named `user` costs besides its chunks, as counted against maxBytes. */
+export function mailboxCost(user: string): number {
+  return MAILBOX_OVERHEAD_BYTES + user.length;
+}
 
 export interface MemoryStoreOptions extends StoreLimits {
   /** Past this many bytes held (message chunks, pages given back but still held, mailboxes and senders), COMPOSE fails. Default: no cap. */
@@ -33,6 +41,7 @@ export interface MemoryStoreOptions extends StoreLimits {
 export class MemoryStore implements MailboxStore {
   readonly #limits: StoreLimits;
   readonly #maxBytes: number;
+  readonly #maxMailboxes: number;
   // Chunks and mailboxes; the senders' cost is the SenderTable's heldBytes.
   #bytes = 0;
   // Kept as messages come and go: adding up every mailbox at each metrics scrape would
@@ -53,6 +62,7 @@ export class MemoryStore implements MailboxStore {
   constructor(options: MemoryStoreOptions) {
     this.#limits = options;
     this.#maxBytes = options.maxBytes ?? Infinity;
+    this.#maxMailboxes = options.maxMailboxes ?? Infinity;
   }
 
   /**
@@ -79,8 +89,9 @@ export class MemoryStore implements MailboxStore {
     // A new sender costs too: uncounted, a flood of messages from ever new names would
     // hold far more than the cap in names alone.
     const cost =
-      (box === undefined ? MAILBOX_OVERHEAD_BYTES + PackedMailbox.firstChunkFor(length) : box.growthFor(length)) + (known === -1 ? senderCost(from) : 0);
-    if (this.bytes + cost > this.#maxBytes) {
+      (box === undefined ? mailboxCost(user) + PackedMailbox.firstChunkFor(length) : box.growthFor(length)) + (known === -1 ? senderCost(from) : 0);
+    // Emptied mailboxes still in the map count too: they hold the same heap.
+    if (this.bytes + cost > this.#maxBytes || (box === undefined && this.#boxes.size >= this.#maxMailboxes)) {
       // What is held for nothing (emptied mailboxes, senders of messages all read) goes
       // first, then the message is looked at again: a drained store never stays full.
       return this.#reclaim() ? this.enqueue(user, message) : STORE_UNAVAILABLE;
@@ -88,7 +99,7 @@ export class MemoryStore implements MailboxStore {
     if (box === undefined) {
       box = new PackedMailbox(this.#pool);
       this.#boxes.set(user, box);
-      this.#bytes += MAILBOX_OVERHEAD_BYTES;
+      this.#bytes += mailboxCost(user);
     } else if (box.count === 0) {
       this.#empty--;
     }
@@ -156,15 +167,18 @@ export class MemoryStore implements MailboxStore {
   }
 
   /**
-   * When the pool holds more in pages given back than in pages used (slabs kept for a
-   * few chunks each, as when most mailboxes were read and a scattered few were not),
-   * copies every mailbox's chunks into a new pool and drops the old one. Each compaction
-   * copies what is stored, and the next needs as much given back again, so the copying
-   * stays proportional to what goes through the store. True when it ran.
+   * When the pool holds more than an eighth of the cap in pages given back (slabs kept
+   * for a few chunks each, as when most mailboxes were read and a scattered few were
+   * not; pages of one size cannot serve chunks of another), copies every mailbox's
+   * chunks into a new pool and drops the old one. A compaction walks every mailbox and
+   * copies at most the cap, and the next needs an eighth of the cap given back again: at
+   * most 8 bytes copied per byte read, however little the pool itself holds (big
+   * messages have chunks of their own), never a walk per page given back. True when it
+   * ran.
    */
   #compact(): boolean {
     const pool = this.#pool;
-    if (pool.freeBytes <= pool.usedBytes) return false;
+    if (pool.freeBytes <= this.#maxBytes / COMPACT_FLOOR_FRACTION) return false;
     const fresh = new PagePool();
     for (const box of this.#boxes.values()) box.moveTo(fresh);
     this.#pool = fresh;
@@ -175,7 +189,7 @@ export class MemoryStore implements MailboxStore {
     for (const [user, box] of this.#boxes) {
       if (box.count > 0) continue;
       this.#boxes.delete(user);
-      this.#bytes -= MAILBOX_OVERHEAD_BYTES + box.bytes;
+      this.#bytes -= mailboxCost(user) + box.bytes;
       box.release();
     }
     this.#empty = 0;

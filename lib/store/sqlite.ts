@@ -85,7 +85,8 @@ function journalKey(link: number, seq: number): number {
  * PH_ERR_STORE_READ_FAILED / _WRITE_FAILED otherwise. A READ that finds its mailbox's
  * count and rows disagree is damage too, never an empty mailbox.
  *
- * Memory stays bounded: bodies live on disk; the store keeps only a count per mailbox.
+ * Memory stays bounded: bodies live on disk; the store keeps only a count per mailbox,
+ * for at most maxMailboxes mailboxes.
  */
 export class SqliteStore implements MailboxStore {
   readonly journal: BatchJournal;
@@ -223,6 +224,8 @@ export class SqliteStore implements MailboxStore {
   enqueue(user: string, message: StoredMessage): EnqueueResult {
     const count = this.#counts.get(user) ?? 0;
     if (count >= this.#limits.maxMessagesPerUser) return MAILBOX_FULL;
+    // Each mailbox's count is kept in memory: their number is what bounds it.
+    if (count === 0 && this.#counts.size >= (this.#limits.maxMailboxes ?? Infinity)) return STORE_UNAVAILABLE;
     // Read once: a MessageSlot's body is a view made on each read.
     const { from, body } = message;
     if (!this.#fits(user.length + from.length + body.length + ROW_OVERHEAD_BYTES)) return STORE_UNAVAILABLE;

@@ -122,4 +122,9 @@ export interface StoreStats {
 
 export interface StoreLimits {
   readonly maxMessagesPerUser: number;
+  /**
+   * Mailboxes with messages a store holds at most: past it, COMPOSE to a new recipient
+   * is refused as on a full store. Default: no cap (a shard sets mailboxesForHeap()).
+   */
+  readonly maxMailboxes?: number;
 }

@@ -7,9 +7,10 @@ import { connect as netConnect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { type Logger, formatLine } from '../../lib/logger.js';
-import { MAILBOX_OVERHEAD_BYTES } from '../../lib/store/memory.js';
+import { mailboxCost } from '../../lib/store/memory.js';
 import { senderCost } from '../../lib/store/sender-table.js';
 import { LineClient, compose, tick } from '../helpers/line-client.js';
+import { serveProcess } from '../helpers/serve-process.js';
 import { startServer } from '../helpers/server.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -148,11 +149,11 @@ test('in memory, past maxStoreBytes COMPOSE fails and READs go on; a READ makes 
     else failed = reply === 'MESSAGE FAILED';
   }
   t.true(failed, 'refused before 100 messages of 60 kB');
-  // What the store counts for each: a new mailbox, and the chunk that holds the message
-  // (its bytes, a 1-byte sender id and a 3-byte length); and once, the sender.
-  const each = MAILBOX_OVERHEAD_BYTES + body.length + 4;
+  // What the store counts for each: a new mailbox (with its name), and the chunk that
+  // holds the message (its bytes, a 1-byte sender id and a 3-byte length); and once, the sender.
+  const each = (i: number): number => mailboxCost(`name${i}`) + body.length + 4;
   let fits = 0;
-  while (senderCost('hoarder') + (fits + 1) * each <= 1024 * 1024) fits++;
+  for (let held = senderCost('hoarder') + each(0); held <= 1024 * 1024; held += each(fits)) fits++;
   t.is(sent, fits);
   const reader = await login('name0');
   await reader.send('READ\n');
@@ -208,4 +209,30 @@ test('under a low descriptor limit the default maxConnections refuses first, and
   t.true(logged.length >= 1, stderr);
   const repeats = logged.reduce((sum, entry) => sum + (entry.repeats ?? 0), 0);
   t.is(logged.filter((entry) => entry.repeats === undefined).length + repeats, refused, stderr);
+});
+
+test('a flood of COMPOSEs to ever new names meets the mailboxes its shard\'s heap can hold, not the end of the heap: the shard lives, and what it held stays', async (t) => {
+  // A heap of 112 MiB in every thread: a shard holds about 57,000 mailboxes, where it
+  // would run out of heap at about 90,000.
+  const served = await serveProcess(t, ['--memory', '--shards', '1'], { NODE_OPTIONS: '--max-old-space-size=64' });
+  const alice = await LineClient.connect(served.port);
+  t.teardown(() => alice.destroy());
+  await alice.send(`LOGIN alice\n${compose('bob', 'kept').toString()}`);
+  t.deepEqual(await alice.lines(2), ['0', 'MESSAGE SENT']);
+  let refused = 0;
+  let sent = 0;
+  for (let next = 0; next < 150_000 && refused === 0; next += 2_000) {
+    await alice.send(Array.from({ length: 2_000 }, (_, i) => `COMPOSE n${next + i}\nx\n`).join(''));
+    for (const reply of await alice.lines(2_000)) {
+      if (reply === 'MESSAGE SENT') sent++;
+      else if (reply === 'MESSAGE FAILED') refused++;
+      else t.fail(`unexpected reply ${reply}`);
+    }
+  }
+  t.true(refused > 0 && sent > 10_000, `${sent} sent, ${refused} refused`);
+  const bob = await LineClient.connect(served.port);
+  t.teardown(() => bob.destroy());
+  await bob.send('LOGIN bob\nREAD\n');
+  t.deepEqual(await bob.lines(3), ['1', 'alice', 'kept']);
+  t.notRegex(served.stderr(), /worker died|PH_ERR_SHARD_CRASHED/);
 });

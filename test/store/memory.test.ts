@@ -41,3 +41,24 @@ test('mailboxes read empty and swept give their pages back, and the slabs go wit
   t.true(drained < full / 10, `drained: ${drained} of ${full} bytes still in slabs`);
   t.is(store.stats().messages, 0);
 });
+
+test('memory: past maxMailboxes a new recipient is refused as on a full store; emptied mailboxes, once swept, make room', (t) => {
+  const store = new MemoryStore({ maxMessagesPerUser: 10, maxMailboxes: 2 });
+  const message = { from: 'zed', body: Buffer.from('hi') };
+  t.true(store.enqueue('alice', message).ok);
+  t.true(store.enqueue('bob', message).ok);
+  t.deepEqual(store.enqueue('carol', message), { ok: false, reason: 'unavailable' });
+  t.true(store.enqueue('alice', message).ok, 'a mailbox that exists takes more');
+  t.is(store.dequeue('bob')?.from, 'zed');
+  t.true(store.enqueue('carol', message).ok, "bob's emptied mailbox was swept for carol's");
+  t.is(store.count('carol'), 1);
+});
+
+test('memory: a mailbox counts its name against maxBytes', (t) => {
+  const store = new MemoryStore({ maxMessagesPerUser: 10 });
+  store.enqueue('a', { from: 'zed', body: Buffer.from('hi') });
+  const short = store.bytes;
+  const other = new MemoryStore({ maxMessagesPerUser: 10 });
+  other.enqueue('a'.repeat(200), { from: 'zed', body: Buffer.from('hi') });
+  t.is(other.bytes - short, 199);
+});

@@ -72,6 +72,21 @@ test('sqlite: the journal answers an applied batch again, and forgets acknowledg
   t.is(journal.replyFor(0, 3), null);
 });
 
+test('sqlite: past maxMailboxes a new recipient is refused as on a full store; a mailbox read empty makes room', (t) => {
+  const store = new SqliteStore({ file: file('max-mailboxes'), maxMessagesPerUser: 10, maxMailboxes: 2 });
+  t.teardown(() => store.close());
+  const message = { from: 'zed', body: Buffer.from('hi') };
+  store.batch(() => {
+    t.true(store.enqueue('alice', message).ok);
+    t.true(store.enqueue('bob', message).ok);
+    t.deepEqual(store.enqueue('carol', message), { ok: false, reason: 'unavailable' });
+    t.true(store.enqueue('alice', message).ok, 'a mailbox that exists takes more');
+  });
+  store.batch(() => t.is(store.dequeue('bob')?.from, 'zed'));
+  store.batch(() => t.true(store.enqueue('carol', message).ok));
+  t.is(store.count('carol'), 1);
+});
+
 test('sqlite: batch numbers that wrap after 2^32 - 1 (seqAfter) keep the journal right, and apart from other links', (t) => {
   const store = new SqliteStore({ file: file('journal-wrap'), maxMessagesPerUser: 10, epoch: 7 });
   t.teardown(() => store.close());
