@@ -36,6 +36,7 @@ export const ERROR_CODES = {
   PH_ERR_LIMIT_CONNECTIONS_PER_IP: 'a connection was refused: its address has maxConnectionsPerIp open',
   PH_ERR_LIMIT_LINE_TIMEOUT: 'a connection was closed: a line was not complete within lineTimeoutMs',
   PH_ERR_LIMIT_LINE_BUFFER: 'a connection was closed: unfinished lines of all connections passed maxLineBufferBytes',
+  PH_ERR_LIMIT_REPLY_BUFFER: 'a connection was closed: replies not taken by their peers passed maxReplyBufferBytes',
   PH_ERR_STORE_UNAVAILABLE: 'the mailbox store (Redis) cannot be reached: the command was not applied',
   PH_ERR_STORE_OUTCOME_UNKNOWN: 'a write to the mailbox store failed in a way that leaves unknown whether it took effect (Redis: the connection broke with the command in flight; SQLite: the commit itself failed)',
   PH_ERR_STORE_NOT_REPLICATED: 'a write was stored, but fewer replicas than asked confirmed it in time',

@@ -10,6 +10,7 @@ export {
   DEFAULT_MAX_CONNECTIONS_PER_IP,
   DEFAULT_LINE_TIMEOUT_MS,
   DEFAULT_MAX_LINE_BUFFER_BYTES,
+  DEFAULT_MAX_REPLY_BUFFER_BYTES,
   defaultMaxConnections,
   defaultShardCount,
 } from './options.js';

@@ -91,6 +91,13 @@ export interface ServerOptions {
    */
   maxLineBufferBytes?: number;
   /**
+   * Bytes of replies written and not yet taken by their peers that the server holds
+   * across all connections (one connection holds at most 4 MiB and 64 READs); past it,
+   * the connections holding the most are closed first. At least 1 MiB. With several
+   * acceptor threads each holds an equal share. Default 268435456 (256 MiB).
+   */
+  maxReplyBufferBytes?: number;
+  /**
    * Keep mailboxes in Redis (`{ url }`) or a Redis Cluster (`{ cluster: ['host:port', ...] }`)
    * instead, so several servers can serve the same users. Excludes dataDir.
    */
@@ -123,6 +130,7 @@ export const DEFAULT_MAX_IN_FLIGHT = 1024;
 export const DEFAULT_MAX_CONNECTIONS_PER_IP = 256;
 export const DEFAULT_LINE_TIMEOUT_MS = 60_000;
 export const DEFAULT_MAX_LINE_BUFFER_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_MAX_REPLY_BUFFER_BYTES = 256 * 1024 * 1024;
 
 /** The default maxConnections: the descriptor limit (`ulimit -n`) less headroom for the server's own files. */
 export function defaultMaxConnections(): number {
@@ -157,7 +165,8 @@ export type NumericOption =
   | 'maxConnections'
   | 'maxConnectionsPerIp'
   | 'lineTimeoutMs'
-  | 'maxLineBufferBytes';
+  | 'maxLineBufferBytes'
+  | 'maxReplyBufferBytes';
 
 /**
  * Each numeric option's range, [min, max]: resolveOptions() checks them, and the CLI's
@@ -176,6 +185,7 @@ export const OPTION_RANGES: Readonly<Record<NumericOption, readonly [min: number
   maxConnectionsPerIp: [0, 10_000_000],
   lineTimeoutMs: [0, 2 ** 31 - 1],
   maxLineBufferBytes: [MIN_MAX_LINE_BYTES + 1, Number.MAX_SAFE_INTEGER],
+  maxReplyBufferBytes: [1024 * 1024, Number.MAX_SAFE_INTEGER],
 };
 const KNOWN_OPTIONS = [...Object.keys(OPTION_RANGES), 'dataDir', 'fsync', 'redis', 'shardTransport', 'logger', 'tls'];
 const TRANSPORTS: readonly ShardTransport[] = ['ring', 'port'];
@@ -198,6 +208,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     maxConnectionsPerIp: integer('maxConnectionsPerIp', options.maxConnectionsPerIp, DEFAULT_MAX_CONNECTIONS_PER_IP),
     lineTimeoutMs: integer('lineTimeoutMs', options.lineTimeoutMs, DEFAULT_LINE_TIMEOUT_MS),
     maxLineBufferBytes: integer('maxLineBufferBytes', options.maxLineBufferBytes, DEFAULT_MAX_LINE_BUFFER_BYTES),
+    maxReplyBufferBytes: integer('maxReplyBufferBytes', options.maxReplyBufferBytes, DEFAULT_MAX_REPLY_BUFFER_BYTES),
     shardTransport: options.shardTransport === undefined ? 'ring' : options.shardTransport,
     logger: options.logger ?? consoleLogger,
     tls: options.tls === undefined ? null : resolveServerTls(options.tls),
@@ -244,14 +255,14 @@ function checkAcceptors({ acceptors, shards, maxLineBufferBytes, maxLineBytes }:
     throw new InvalidOptionError(`invalid acceptors: ${acceptors} acceptor threads need worker shards (shards >= 1) to route to; inline shards (shards: 0) live in the listening thread`);
   }
   // Each thread holds its share of the unfinished-line budget.
-  if (lineBufferShare(maxLineBufferBytes, acceptors) <= maxLineBytes) {
+  if (acceptorShare(maxLineBufferBytes, acceptors) <= maxLineBytes) {
     throw new InvalidOptionError(`invalid maxLineBufferBytes: each of the ${acceptors} acceptor threads holds an equal share of it, which must exceed maxLineBytes (${maxLineBytes})`);
   }
 }
 
-/** An acceptor thread's share of maxLineBufferBytes. */
-export function lineBufferShare(maxLineBufferBytes: number, acceptors: number): number {
-  return Math.floor(maxLineBufferBytes / acceptors);
+/** An acceptor thread's share of a server-wide budget (maxLineBufferBytes, maxReplyBufferBytes). */
+export function acceptorShare(budget: number, acceptors: number): number {
+  return Math.floor(budget / acceptors);
 }
 
 function integer(name: NumericOption, value: unknown, fallback?: number): number {

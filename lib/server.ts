@@ -12,7 +12,7 @@ import { sumTotals, totalsOf } from './acceptors/totals.js';
 import { InvalidOptionError, ServerStateError, errorMessage } from './errors.js';
 import type { Health } from './metrics/http.js';
 import { type CounterTotals, createMetricsRegistry } from './metrics/registry.js';
-import { type ResolvedOptions, type ServerOptions, lineBufferShare, resolveOptions } from './options.js';
+import { type ResolvedOptions, type ServerOptions, acceptorShare, resolveOptions } from './options.js';
 import { DEFAULT_HOST, DEFAULT_PORT } from './protocol/defaults.js';
 import type { LimitCounts } from './session/connection-guard.js';
 import { SharedConnections } from './session/shared-connections.js';
@@ -80,14 +80,14 @@ export class PigeonholeServer {
 
   constructor(options: ServerOptions = {}) {
     this.options = Object.freeze(resolveOptions(options));
-    const { shards, acceptors, logger, dataDir, redis, shardTransport, maxConnections, maxConnectionsPerIp, lineTimeoutMs, maxLineBufferBytes, tls } = this.options;
+    const { shards, acceptors, logger, dataDir, redis, shardTransport, maxConnections, maxConnectionsPerIp, lineTimeoutMs, maxLineBufferBytes, maxReplyBufferBytes, tls } = this.options;
     const backend: ShardBackend = shards === 0 ? new InlineShards(logger) : new WorkerShards(shards, logger, shardTransport);
     this[kShardBackend] = backend;
     this.#routing = { replay: dataDir !== undefined, sharedStore: redis !== undefined };
     this.#router = new ShardRouter(backend, { ...this.#routing, logger });
     const shared = acceptors > 1 ? SharedConnections.create(acceptors) : null;
     this.#shared = shared;
-    this.#guardLimits = { maxConnections, maxConnectionsPerIp, lineTimeoutMs, maxLineBufferBytes: lineBufferShare(maxLineBufferBytes, acceptors) };
+    this.#guardLimits = { maxConnections, maxConnectionsPerIp, lineTimeoutMs, maxLineBufferBytes: acceptorShare(maxLineBufferBytes, acceptors), maxReplyBufferBytes: acceptorShare(maxReplyBufferBytes, acceptors) };
     // Certificate files are read here, so a bad one fails createServer(), not a client.
     this.#acceptor = new SessionAcceptor(this.#router, {
       limits: this.options,

@@ -42,6 +42,7 @@ test('defaults', (t) => {
     maxConnectionsPerIp: 256,
     lineTimeoutMs: 60_000,
     maxLineBufferBytes: 64 * 1024 * 1024,
+    maxReplyBufferBytes: 256 * 1024 * 1024,
     shardTransport: 'ring',
     logger: consoleLogger,
     // Plain TCP unless certificates are given.
@@ -93,6 +94,7 @@ test('given values are kept; an explicit undefined means the default', (t) => {
     maxConnectionsPerIp: 0,
     lineTimeoutMs: 1000,
     maxLineBufferBytes: 1_000_000,
+    maxReplyBufferBytes: 2_000_000,
     shardTransport: 'port' as const,
     logger,
   };
@@ -141,6 +143,7 @@ const BAD_VALUES: Record<Exclude<keyof ServerOptions, 'logger' | 'redis'>, unkno
   maxConnectionsPerIp: [-1, 10_000_001, ...NOT_INTEGERS],
   lineTimeoutMs: [-1, 2 ** 31, ...NOT_INTEGERS],
   maxLineBufferBytes: [0, 264, Number.MAX_SAFE_INTEGER + 1, ...NOT_INTEGERS],
+  maxReplyBufferBytes: [0, 1024 * 1024 - 1, Number.MAX_SAFE_INTEGER + 1, ...NOT_INTEGERS],
   dataDir: ['', 42, true, {}, null],
   fsync: ['yes', 1, 0, 'true', {}],
   tls: ['yes', 42, null, true, {}, { cert: 'c' }, { key: 'k' }, { cert: 1, key: 'k' }, { certFile: '', key: 'k' }, { cert: 'c', certFile: 'f', key: 'k' }, { cert: 'c', key: 'k', ca: [] }, { cert: 'c', key: 'k', passphrase: 7 }],

@@ -41,6 +41,8 @@ export interface AcceptorTaskData {
     readonly lineTimeoutMs: number;
     /** This thread's share of maxLineBufferBytes. */
     readonly maxLineBufferBytes: number;
+    /** This thread's share of maxReplyBufferBytes. */
+    readonly maxReplyBufferBytes: number;
   };
   /** The TLS material in use, as PEM; null without TLS. */
   readonly tls: ResolvedServerTls | null;

@@ -1,4 +1,4 @@
-import { DEFAULT_LINE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_LINE_BUFFER_BYTES, OPTION_RANGES, type ServerOptions, defaultMaxConnections } from '../options.js';
+import { DEFAULT_LINE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_LINE_BUFFER_BYTES, DEFAULT_MAX_REPLY_BUFFER_BYTES, OPTION_RANGES, type ServerOptions, defaultMaxConnections } from '../options.js';
 import { UsageError, bytesFlag, integerFlag, secondsFlag } from './flags.js';
 
 /** `pigeonhole serve`'s flags for the limits on what clients and the store may hold. */
@@ -7,6 +7,7 @@ export const LIMIT_FLAGS = {
   'max-connections-per-ip': { type: 'string' },
   'line-timeout': { type: 'string' },
   'max-line-buffer': { type: 'string' },
+  'max-reply-buffer': { type: 'string' },
   'max-store-bytes': { type: 'string' },
   'min-free-disk': { type: 'string' },
 } as const;
@@ -24,6 +25,10 @@ export const LIMITS_HELP = `  --max-connections N    connections open at once; m
   --max-line-buffer BYTES
                          unfinished lines held across all connections; past it the
                          connections holding the most are closed (default ${DEFAULT_MAX_LINE_BUFFER_BYTES / MiB}M)
+  --max-reply-buffer BYTES
+                         replies written and not yet taken by their clients, across
+                         all connections; past it the connections holding the most
+                         are closed (default ${DEFAULT_MAX_REPLY_BUFFER_BYTES / MiB}M)
   --max-store-bytes BYTES
                          the most the stored messages may take, split between the
                          shards; past it COMPOSE fails (default: a quarter of memory
@@ -59,6 +64,7 @@ export function limitOptions(values: LimitValues, storage: Storage): Partial<Ser
     maxConnectionsPerIp: integerFlag('max-connections-per-ip', values['max-connections-per-ip'], ...OPTION_RANGES.maxConnectionsPerIp),
     lineTimeoutMs,
     maxLineBufferBytes: bytesFlag('max-line-buffer', values['max-line-buffer'], ...OPTION_RANGES.maxLineBufferBytes),
+    maxReplyBufferBytes: bytesFlag('max-reply-buffer', values['max-reply-buffer'], ...OPTION_RANGES.maxReplyBufferBytes),
     maxStoreBytes: bytesFlag('max-store-bytes', values['max-store-bytes'], ...OPTION_RANGES.maxStoreBytes),
     minFreeDiskBytes: bytesFlag('min-free-disk', values['min-free-disk'], ...OPTION_RANGES.minFreeDiskBytes),
   };

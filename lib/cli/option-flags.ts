@@ -15,6 +15,7 @@ const FLAG_OF_OPTION: Readonly<Record<string, string>> = {
   maxConnectionsPerIp: 'max-connections-per-ip',
   lineTimeoutMs: 'line-timeout',
   maxLineBufferBytes: 'max-line-buffer',
+  maxReplyBufferBytes: 'max-reply-buffer',
   maxStoreBytes: 'max-store-bytes',
   minFreeDiskBytes: 'min-free-disk',
   'redis.url': 'redis',

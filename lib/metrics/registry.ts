@@ -121,11 +121,12 @@ export function createMetricsRegistry(source: MetricsSource): Registry {
   );
   totalsCounter(
     'connections_cut_total',
-    'Client connections closed by a limit after they were let in, by reason: line_timeout (a line not complete within lineTimeoutMs), line_buffer (the most unfinished bytes when all connections held more than maxLineBufferBytes).',
+    'Client connections closed by a limit after they were let in, by reason: line_timeout (a line not complete within lineTimeoutMs), line_buffer (the most unfinished bytes when all connections held more than maxLineBufferBytes), reply_buffer (the most replies not taken when all connections held more than maxReplyBufferBytes).',
     'reason',
     ({ limits }) => [
       [limits.lineTimeouts, 'line_timeout'],
       [limits.lineBufferDrops, 'line_buffer'],
+      [limits.replyBufferDrops, 'reply_buffer'],
     ],
   );
   totalsCounter('accept_errors_total', 'Connections the server could not accept (out of file descriptors, say).', null, ({ limits }) => [[limits.acceptErrors]]);

@@ -14,6 +14,8 @@ export interface ConnectionGuardOptions {
   readonly lineTimeoutMs: number;
   /** Bytes of unfinished lines held across all connections. */
   readonly maxLineBufferBytes: number;
+  /** Bytes of replies written and not yet taken by their peers, across all connections. */
+  readonly maxReplyBufferBytes: number;
   readonly logger: Logger;
   /**
    * Where open connections are counted against maxConnections and maxConnectionsPerIp:
@@ -42,16 +44,72 @@ export interface LimitCounts {
   lineTimeouts: number;
   /** Closed: they held the most unfinished line bytes when the total passed maxLineBufferBytes. */
   lineBufferDrops: number;
+  /** Closed: they held the most replies not taken when the total passed maxReplyBufferBytes. */
+  replyBufferDrops: number;
   /** accept() failures (out of file descriptors, say). */
   acceptErrors: number;
 }
 
 /** Every field of LimitCounts, in one order for whoever stores or sums them. */
-export const LIMIT_FIELDS = ['refusedConnections', 'refusedPerIp', 'lineTimeouts', 'lineBufferDrops', 'acceptErrors'] as const satisfies readonly (keyof LimitCounts)[];
+export const LIMIT_FIELDS = ['refusedConnections', 'refusedPerIp', 'lineTimeouts', 'lineBufferDrops', 'replyBufferDrops', 'acceptErrors'] as const satisfies readonly (keyof LimitCounts)[];
 
 /** Limit counts at zero. */
 export function noLimitCounts(): LimitCounts {
-  return { refusedConnections: 0, refusedPerIp: 0, lineTimeouts: 0, lineBufferDrops: 0, acceptErrors: 0 };
+  return { refusedConnections: 0, refusedPerIp: 0, lineTimeouts: 0, lineBufferDrops: 0, replyBufferDrops: 0, acceptErrors: 0 };
+}
+
+/**
+ * What each connection holds of one kind of buffer, and their total: past `max`, the
+ * connections holding the most are closed first (through `drop`) until it fits again.
+ */
+class Holdings {
+  readonly #held = new Map<GuardedConnection, number>();
+  readonly #max: number;
+  readonly #drop: (connection: GuardedConnection, held: number) => void;
+  #total = 0;
+
+  constructor(max: number, drop: (connection: GuardedConnection, held: number) => void) {
+    this.#max = max;
+    this.#drop = drop;
+  }
+
+  get total(): number {
+    return this.#total;
+  }
+
+  /** The connections watched, holding something or not. */
+  keys(): IterableIterator<GuardedConnection> {
+    return this.#held.keys();
+  }
+
+  watch(connection: GuardedConnection): void {
+    this.#held.set(connection, 0);
+  }
+
+  /** `connection` holds `held` bytes now (ignored if it is not, or no longer, watched). */
+  set(connection: GuardedConnection, held: number): void {
+    const before = this.#held.get(connection);
+    if (before === undefined) return; // closed, or dropped already
+    this.#held.set(connection, held);
+    this.#total += held - before;
+    if (this.#total > this.#max) this.#shed();
+  }
+
+  forget(connection: GuardedConnection): void {
+    const held = this.#held.get(connection);
+    if (held === undefined) return;
+    this.#held.delete(connection);
+    this.#total -= held;
+  }
+
+  #shed(): void {
+    const biggest = [...this.#held].sort((a, b) => b[1] - a[1]);
+    for (const [connection, held] of biggest) {
+      if (this.#total <= this.#max || held === 0) break;
+      this.forget(connection);
+      this.#drop(connection, held);
+    }
+  }
 }
 
 // The sweep for overdue lines runs this often: a trickle is cut between lineTimeoutMs
@@ -61,23 +119,25 @@ const MIN_SWEEP_MS = 50;
 
 /**
  * The server-wide limits on what clients may hold: connections (in all, per address),
- * time to finish a line, and memory for unfinished lines. A connection over a limit is
- * closed at once without a reply, counted, and logged (rate-limited: one line per
- * cause per interval, with the count).
+ * time to finish a line, and memory for unfinished lines and for replies their peers
+ * have not taken. A connection over a limit is closed at once without a reply, counted,
+ * and logged (rate-limited: one line per cause per interval, with the count).
  *
  * Nothing here runs per command or per line. A connection tells the guard how many
- * bytes of unfinished input it holds only when a read leaves that figure changed, and
- * stamps the start of an unfinished line only when a read ends mid-line; one timer for
- * the whole server sweeps for lines that are overdue.
+ * bytes of unfinished input it holds only when a read leaves that figure changed, how
+ * many bytes of replies its socket holds only when a write left some there (or a drain
+ * took them), and stamps the start of an unfinished line only when a read ends
+ * mid-line; one timer for the whole server sweeps for lines that are overdue.
  */
 export class ConnectionGuard {
   readonly counts: LimitCounts;
   readonly #options: ConnectionGuardOptions;
   readonly #log: RateLimitedLog;
   readonly #tally: ConnectionTally;
-  // Each connection with the unfinished bytes it last reported.
-  readonly #held = new Map<GuardedConnection, number>();
-  #heldTotal = 0;
+  // Each connection with the unfinished input bytes it last reported.
+  readonly #lines: Holdings;
+  // Each connection with the reply bytes its socket last held unsent.
+  readonly #replies: Holdings;
   #sweep: ReturnType<typeof setInterval> | null = null;
 
   constructor(options: ConnectionGuardOptions) {
@@ -85,6 +145,27 @@ export class ConnectionGuard {
     this.#log = new RateLimitedLog(options.logger);
     this.#tally = options.tally ?? new LocalTally(options.maxConnections, options.maxConnectionsPerIp);
     this.counts = options.counts ?? noLimitCounts();
+    const { maxLineBufferBytes, maxReplyBufferBytes } = options;
+    this.#lines = new Holdings(maxLineBufferBytes, (connection, held) => {
+      this.#replies.forget(connection);
+      this.counts.lineBufferDrops++;
+      this.#log.warn(
+        'PH_ERR_LIMIT_LINE_BUFFER',
+        { code: 'PH_ERR_LIMIT_LINE_BUFFER', held },
+        `closed a connection holding ${held} bytes of unfinished lines: all connections together held more than ${maxLineBufferBytes} (maxLineBufferBytes)`,
+      );
+      connection.destroy();
+    });
+    this.#replies = new Holdings(maxReplyBufferBytes, (connection, held) => {
+      this.#lines.forget(connection);
+      this.counts.replyBufferDrops++;
+      this.#log.warn(
+        'PH_ERR_LIMIT_REPLY_BUFFER',
+        { code: 'PH_ERR_LIMIT_REPLY_BUFFER', held },
+        `closed a connection holding ${held} bytes of replies its peer had not taken: all connections together held more than ${maxReplyBufferBytes} (maxReplyBufferBytes)`,
+      );
+      connection.destroy();
+    });
   }
 
   /** Connections open now (with several acceptor threads, on all of them). */
@@ -94,7 +175,12 @@ export class ConnectionGuard {
 
   /** Bytes of unfinished lines held across all connections now. */
   get heldBytes(): number {
-    return this.#heldTotal;
+    return this.#lines.total;
+  }
+
+  /** Bytes of replies written and not yet taken by their peers, across all connections now. */
+  get heldReplyBytes(): number {
+    return this.#replies.total;
   }
 
   /**
@@ -119,7 +205,8 @@ export class ConnectionGuard {
 
   /** Watches an admitted connection's lines until its socket closes. */
   watch(connection: GuardedConnection, socket: Socket): void {
-    this.#held.set(connection, 0);
+    this.#lines.watch(connection);
+    this.#replies.watch(connection);
     socket.once('close', () => this.#forget(connection));
     if (this.#sweep === null && this.#options.lineTimeoutMs > 0) {
       const every = Math.min(MAX_SWEEP_MS, Math.max(MIN_SWEEP_MS, Math.floor(this.#options.lineTimeoutMs / 4)));
@@ -129,11 +216,12 @@ export class ConnectionGuard {
 
   /** `connection` now holds `held` bytes of unfinished input. */
   heldChanged(connection: GuardedConnection, held: number): void {
-    const before = this.#held.get(connection);
-    if (before === undefined) return; // closed, or dropped already
-    this.#held.set(connection, held);
-    this.#heldTotal += held - before;
-    if (this.#heldTotal > this.#options.maxLineBufferBytes) this.#shed();
+    this.#lines.set(connection, held);
+  }
+
+  /** `connection`'s socket now holds `held` bytes of replies not yet taken by its peer. */
+  repliesHeldChanged(connection: GuardedConnection, held: number): void {
+    this.#replies.set(connection, held);
   }
 
   /**
@@ -172,33 +260,14 @@ export class ConnectionGuard {
   }
 
   #forget(connection: GuardedConnection): void {
-    const held = this.#held.get(connection);
-    if (held === undefined) return;
-    this.#held.delete(connection);
-    this.#heldTotal -= held;
-  }
-
-  /** Drops the connections holding the most unfinished bytes until the total fits again. */
-  #shed(): void {
-    const { maxLineBufferBytes } = this.#options;
-    const biggest = [...this.#held].sort((a, b) => b[1] - a[1]);
-    for (const [connection, held] of biggest) {
-      if (this.#heldTotal <= maxLineBufferBytes || held === 0) break;
-      this.#forget(connection);
-      this.counts.lineBufferDrops++;
-      this.#log.warn(
-        'PH_ERR_LIMIT_LINE_BUFFER',
-        { code: 'PH_ERR_LIMIT_LINE_BUFFER', held },
-        `closed a connection holding ${held} bytes of unfinished lines: all connections together held more than ${maxLineBufferBytes} (maxLineBufferBytes)`,
-      );
-      connection.destroy();
-    }
+    this.#lines.forget(connection);
+    this.#replies.forget(connection);
   }
 
   #sweepOverdue(): void {
     const now = performance.now();
     const { lineTimeoutMs } = this.#options;
-    for (const connection of this.#held.keys()) {
+    for (const connection of this.#lines.keys()) {
       const started = connection.lineStartedAt;
       if (started === 0 || now - started <= lineTimeoutMs) continue;
       this.#forget(connection);

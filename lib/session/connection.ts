@@ -90,6 +90,8 @@ export class Connection implements Session, GuardedConnection {
   readonly #guard: ConnectionGuard;
   // Unfinished input bytes as last told to the guard.
   #heldReported = 0;
+  // Reply bytes the socket held unsent, as last told to the guard.
+  #repliesHeld = 0;
 
   constructor(socket: Socket, router: ShardRouter, limits: ConnectionLimits, context: ConnectionContext, onClose: (connection: Connection) => void) {
     this.#socket = socket;
@@ -125,7 +127,10 @@ export class Connection implements Session, GuardedConnection {
     // The peer finished sending (`printf ... | nc -N`): its whole lines are still answered.
     socket.on('end', () => this.shutdown());
     socket.on('error', () => {}); // the 'close' that follows cleans up
-    socket.on('drain', () => this.#pump());
+    socket.on('drain', () => {
+      this.#accountReplies();
+      this.#pump();
+    });
     socket.once('close', () => {
       this.replies.cancel();
       onClose(this);
@@ -230,7 +235,17 @@ export class Connection implements Session, GuardedConnection {
     if (socket.destroyed) return;
     this.counters.bytesOut += replies.length;
     socket.write(replies);
-    if (this.#paused) this.#pump();
+    // Over the server's budget, this may close connections, this one included.
+    this.#accountReplies();
+    if (this.#paused && !socket.destroyed) this.#pump();
+  }
+
+  /** Tells the guard how many reply bytes the socket holds unsent, when that changed (nearly always 0: the kernel takes them). */
+  #accountReplies(): void {
+    const held = this.#socket.writableLength;
+    if (held === this.#repliesHeld) return;
+    this.#repliesHeld = held;
+    this.#guard.repliesHeldChanged(this, held);
   }
 
   #finish(): void {

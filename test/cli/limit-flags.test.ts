@@ -17,7 +17,7 @@ test('sizes take K, M and G (1024-based), in either case', (t) => {
 test('the limit flags become their server options; seconds become milliseconds', (t) => {
   t.deepEqual(
     limitOptions(
-      { 'max-connections': '100', 'max-connections-per-ip': '0', 'line-timeout': '30', 'max-line-buffer': '16M', 'max-store-bytes': '1G', 'min-free-disk': '512M' },
+      { 'max-connections': '100', 'max-connections-per-ip': '0', 'line-timeout': '30', 'max-line-buffer': '16M', 'max-reply-buffer': '32M', 'max-store-bytes': '1G', 'min-free-disk': '512M' },
       'disk',
     ),
     {
@@ -25,6 +25,7 @@ test('the limit flags become their server options; seconds become milliseconds',
       maxConnectionsPerIp: 0,
       lineTimeoutMs: 30_000,
       maxLineBufferBytes: 16 * 1024 * 1024,
+      maxReplyBufferBytes: 32 * 1024 * 1024,
       maxStoreBytes: 1024 ** 3,
       minFreeDiskBytes: 512 * 1024 * 1024,
     },
@@ -60,6 +61,7 @@ test('every numeric flag of serve takes exactly the range of the option it sets'
     ['max-connections-per-ip', OPTION_RANGES.maxConnectionsPerIp, 1],
     ['line-timeout', OPTION_RANGES.lineTimeoutMs, 1000],
     ['max-line-buffer', OPTION_RANGES.maxLineBufferBytes, 1],
+    ['max-reply-buffer', OPTION_RANGES.maxReplyBufferBytes, 1],
     ['max-store-bytes', OPTION_RANGES.maxStoreBytes, 1],
     ['min-free-disk', OPTION_RANGES.minFreeDiskBytes, 1],
     ['redis-wait', REDIS_OPTION_RANGES.waitReplicas, 1],

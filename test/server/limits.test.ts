@@ -9,7 +9,7 @@ import test from 'ava';
 import { type Logger, formatLine } from '../../lib/logger.js';
 import { mailboxCost } from '../../lib/store/memory.js';
 import { senderCost } from '../../lib/store/sender-table.js';
-import { LineClient, compose, tick } from '../helpers/line-client.js';
+import { LineClient, compose, tick, until } from '../helpers/line-client.js';
 import { serveProcess } from '../helpers/serve-process.js';
 import { startServer } from '../helpers/server.js';
 
@@ -115,6 +115,26 @@ test('past maxLineBufferBytes of unfinished lines in all, the connection holding
   await small.send('\n');
   t.is((await middle.readLine()).toString(), 'MESSAGE SENT');
   t.is((await small.readLine()).toString(), 'MESSAGE SENT');
+});
+
+test('past maxReplyBufferBytes of replies not taken in all, the connection holding the most is closed; one that reads is served', async (t) => {
+  const { server, port, login } = await startServer(t, { maxReplyBufferBytes: 1024 * 1024 });
+  const body = 'h'.repeat(60_000);
+  const filler = await login('filler');
+  await filler.send(Buffer.concat(Array.from({ length: 256 }, () => compose('hoard', body))));
+  t.true((await filler.lines(256)).every((line) => line === 'MESSAGE SENT'));
+  // A client that asks for 256 messages of 60 kB and takes none of them: once the
+  // kernel's buffers are full, the replies wait in the server (up to the 4 MiB a
+  // connection may have in flight).
+  const sink = await LineClient.connect(port);
+  t.teardown(() => sink.destroy());
+  sink.socket.pause();
+  await sink.send(`LOGIN hoard\n${'READ\n'.repeat(256)}`);
+  await until(() => server.limitCounts.replyBufferDrops === 1, 'the sink is cut');
+  // A client that reads its replies holds next to nothing, and is served.
+  await filler.send(`${compose('filler', body).toString()}READ\n`);
+  t.deepEqual(await filler.lines(3), ['MESSAGE SENT', 'filler', body]);
+  t.is(server.limitCounts.replyBufferDrops, 1);
 });
 
 test('whole lines waiting behind backpressure are not unfinished lines: pipelined clients are served, not cut', async (t) => {
