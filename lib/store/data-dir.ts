@@ -1,4 +1,4 @@
-import { accessSync, constants, mkdirSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreError, errorMessage } from '../errors.js';
@@ -14,8 +14,9 @@ import {
   takeReserve,
 } from './disk-space.js';
 import { recoveryAdvice } from './integrity.js';
-import { FORMAT, LOCK_FILE, type Layout, createGeneration, generationsIn, layoutProblems, layoutWayOut, readLayout, shardFiles, writeLayout } from './layout.js';
+import { FORMAT, LOCK_FILE, type Layout, createGeneration, generationDir, generationsIn, layoutProblems, layoutWayOut, readLayout, shardFiles, writeLayout } from './layout.js';
 import { migrate } from './migrate.js';
+import { onlyEmptyShardFiles } from './schema.js';
 
 /**
  * Readying a data directory (its layout is in layout.ts) for a server with `shards`
@@ -131,7 +132,14 @@ function layOut(dir: string, shards: number, logger: Logger): { files: string[];
   let layout = readLayout(dir);
   let migrated = 0;
   if (layout === null) {
-    const found = generationsIn(dir);
+    let found = generationsIn(dir);
+    // A first start that stopped between making its files and naming them in its layout
+    // left nothing that could hold a message: it is made again.
+    if (found.length === 1 && found[0] === 1 && onlyEmptyShardFiles(generationDir(dir, 1), readdirSync(generationDir(dir, 1)))) {
+      logger.warn({}, `data directory ${dir}: gen-1/ holds only empty shard files and no pigeonhole.json (a first start that stopped midway): made again`);
+      rmSync(generationDir(dir, 1), { recursive: true, force: true });
+      found = [];
+    }
     if (found.length > 0) {
       throw new StoreError(
         'PH_ERR_STORE_LAYOUT_MISMATCH',
@@ -140,7 +148,8 @@ function layOut(dir: string, shards: number, logger: Logger): { files: string[];
     }
     layout = { format: FORMAT, shards, generation: 1 };
     // Every shard file exists before the layout names it: a layout with a missing file
-    // is refused at the next start, and a crash here leaves no layout at all.
+    // is refused at the next start, and a crash here leaves no layout at all (and empty
+    // files, made again above).
     createGeneration(dir, layout);
     writeLayout(dir, layout);
   } else {

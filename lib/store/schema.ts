@@ -35,3 +35,28 @@ export function createShardFile(file: string): void {
     db.close();
   }
 }
+
+/**
+ * True if every file in `dir` is a shard file holding no message (as createShardFile()
+ * leaves one), and there is at least one: what a first start that stopped before it
+ * wrote its layout leaves behind. False for anything else, a file it cannot read included.
+ */
+export function onlyEmptyShardFiles(dir: string, names: readonly string[]): boolean {
+  // No write-ahead log either: createShardFile() closes each file, which removes it.
+  if (names.length === 0 || names.some((name) => !/^shard-\d+\.db$/.test(name))) return false;
+  for (const name of names) {
+    try {
+      // Not read-only: a read-only connection leaves a -wal and -shm behind; this one, the
+      // last to close, removes them, and only reads.
+      const db = new Database(`${dir}/${name}`, { fileMustExist: true });
+      try {
+        if (missingShardObjects(db).length > 0 || db.prepare('SELECT 1 FROM messages LIMIT 1').get() !== undefined) return false;
+      } finally {
+        db.close();
+      }
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}

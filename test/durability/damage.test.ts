@@ -10,6 +10,7 @@ import { silentLogger } from '../../lib/logger.js';
 import { createServer } from '../../lib/server.js';
 import { runCli } from '../helpers/cli.js';
 import { middleTableLeaf, overwrite } from '../helpers/damage.js';
+import { FORMAT, createGeneration } from '../../lib/store/layout.js';
 import { findWalDamage } from '../../lib/store/wal-damage.js';
 import { LineClient } from '../helpers/line-client.js';
 import { checkDelivery, drain, flood } from './flood.js';
@@ -157,6 +158,22 @@ test('a deleted shard file stops the start with a clear error; nothing is recrea
   const after = createServer({ shards: 2, dataDir: dir, logger: silentLogger });
   t.teardown(() => after.close());
   await t.notThrowsAsync(after.listen({ port: 0 }));
+});
+
+test('a first start that stopped after making its empty shard files, before its pigeonhole.json, is made again at the next', async (t) => {
+  const dir = dataDir(t);
+  createGeneration(dir, { format: FORMAT, shards: 2, generation: 1 });
+  t.false(existsSync(join(dir, 'pigeonhole.json')));
+  const warnings: string[] = [];
+  const server = createServer({ shards: 3, dataDir: dir, logger: { ...silentLogger, warn: (_fields, message) => void warnings.push(message) } });
+  t.teardown(() => server.close());
+  const { port } = await server.listen({ port: 0 });
+  t.regex(warnings.join('\n'), /gen-1\/ holds only empty shard files and no pigeonhole\.json .*: made again/);
+  t.deepEqual(readdirSync(join(dir, 'gen-1')).filter((name) => name.endsWith('.db')).sort(), ['shard-0.db', 'shard-1.db', 'shard-2.db']);
+  const client = await LineClient.connect(port);
+  t.teardown(() => client.destroy());
+  await client.send('LOGIN alice\nCOMPOSE alice\nhi\nREAD\n');
+  t.deepEqual(await client.lines(4), ['0', 'MESSAGE SENT', 'alice', 'hi']);
 });
 
 test('a shard file that does not belong to the layout, or a lost pigeonhole.json, stops the start', async (t) => {
