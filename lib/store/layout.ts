@@ -103,6 +103,10 @@ export function layoutWayOut(dir: string): string {
 
 /** Replaces pigeonhole.json atomically (write, sync, rename, sync the directory). */
 export function writeLayout(dir: string, layout: Layout): void {
+  // The generation's files are synced by SQLite as it closes them; their names in its
+  // folder are synced here, before a layout names them, or a power loss could leave a
+  // layout whose files are gone.
+  fsyncPath(generationDir(dir, layout.generation));
   const file = join(dir, LAYOUT_FILE);
   const temporary = `${file}.tmp`;
   writeFileSync(temporary, `${JSON.stringify(layout)}\n`);
