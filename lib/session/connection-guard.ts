@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { LimitErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { connectionsFor, descriptorLimit } from '../util/descriptors.js';
+import { limitKey } from '../util/remote-address.js';
 import { RateLimitedLog } from '../util/rate-limited-log.js';
 import { type ConnectionTally, LocalTally } from './connection-tally.js';
 
@@ -190,16 +191,17 @@ export class ConnectionGuard {
   admit(socket: Socket): boolean {
     const { maxConnections, maxConnectionsPerIp } = this.#options;
     const address = socket.remoteAddress ?? '';
-    const admission = this.#tally.take(address);
+    const key = limitKey(address);
+    const admission = this.#tally.take(key);
     if (admission === 'max-connections') {
       this.counts.refusedConnections++;
       return this.#refuse(socket, 'PH_ERR_LIMIT_CONNECTIONS', `refused a connection from ${address}: ${maxConnections} connections are open (maxConnections)`);
     }
     if (admission === 'max-per-ip') {
       this.counts.refusedPerIp++;
-      return this.#refuse(socket, 'PH_ERR_LIMIT_CONNECTIONS_PER_IP', `refused a connection from ${address}: it has ${maxConnectionsPerIp} open (maxConnectionsPerIp)`);
+      return this.#refuse(socket, 'PH_ERR_LIMIT_CONNECTIONS_PER_IP', `refused a connection from ${address}: ${key === address ? 'it has' : `its ${key} has`} ${maxConnectionsPerIp} open (maxConnectionsPerIp)`);
     }
-    socket.once('close', () => this.#tally.release(address));
+    socket.once('close', () => this.#tally.release(key));
     return true;
   }
 
