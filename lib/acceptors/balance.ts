@@ -1,4 +1,4 @@
-import type { Server as NetServer } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
 import type { SharedConnections } from '../session/shared-connections.js';
 
 // A thread may hold this much more than an even share before it steps back (and one
@@ -7,6 +7,10 @@ const SLACK = 0.1;
 // Each step back yields the accept race this long, at most this many times per accept.
 const STEP_MS = 1;
 const MAX_STEPS = 10;
+// At most this much of each second is spent stepping back: under a storm of connections
+// opened and closed at once, a thread that stays over its share (it cannot see closes
+// while it waits) must still serve the connections it has.
+const MAX_STEPPING_MS_PER_SECOND = 100;
 
 /**
  * Keeps acceptor threads that accept from one listening socket near an even share of
@@ -23,6 +27,9 @@ export class AcceptBalance {
   readonly #connections: SharedConnections;
   readonly #acceptor: number;
   readonly #sleep = new Int32Array(new SharedArrayBuffer(4));
+  // The current second, and the steps back taken in it.
+  #secondStartedAt = -Infinity;
+  #steppedMs = 0;
 
   constructor(connections: SharedConnections, acceptor: number) {
     this.#connections = connections;
@@ -36,14 +43,33 @@ export class AcceptBalance {
     return connections.openOn(this.#acceptor) > share * (1 + SLACK) + 1;
   }
 
-  /** Called after each accept: steps back while this thread holds more than its share. */
-  accepted(): void {
-    for (let step = 0; step < MAX_STEPS && this.over; step++) Atomics.wait(this.#sleep, 0, 0, STEP_MS);
+  /** Called after each accept: steps back while this thread holds more than its share; returns the steps taken. */
+  accepted(): number {
+    const now = performance.now();
+    if (now - this.#secondStartedAt >= 1_000) {
+      this.#secondStartedAt = now;
+      this.#steppedMs = 0;
+    }
+    let step = 0;
+    for (; step < MAX_STEPS && this.#steppedMs < MAX_STEPPING_MS_PER_SECOND && this.over; step++) {
+      Atomics.wait(this.#sleep, 0, 0, STEP_MS);
+      this.#steppedMs += STEP_MS;
+    }
+    return step;
+  }
+
+  /** Milliseconds stepped back in the current second. */
+  get steppedMs(): number {
+    return this.#steppedMs;
   }
 
   /** Keeps acceptor `acceptor`'s share of `server`'s connections even with the others'. */
-  static keep(server: NetServer, connections: SharedConnections, acceptor: number): void {
+  static keep(server: NetServer, connections: SharedConnections, acceptor: number): AcceptBalance {
     const balance = new AcceptBalance(connections, acceptor);
-    server.on('connection', () => balance.accepted());
+    // After the server's own listener: a connection it refused (a limit) counts for no one.
+    server.on('connection', (socket: Socket) => {
+      if (!socket.destroyed) balance.accepted();
+    });
+    return balance;
   }
 }

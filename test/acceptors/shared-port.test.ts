@@ -1,7 +1,7 @@
 // Sharing one port between threads: where it can be done, how, and the descriptor of
 // its own that a thread listens on (closing it leaves the listening socket open).
-import { once } from 'node:events';
-import { type AddressInfo, type Socket, createServer } from 'node:net';
+import { EventEmitter, once } from 'node:events';
+import { type AddressInfo, type Server as NetServer, type Socket, createServer } from 'node:net';
 import test from 'ava';
 import { acceptorsUnsupported, hasReusePort, listeningDescriptor, takeListeningHandle } from '../../lib/acceptors/shared-port.js';
 import { AcceptBalance } from '../../lib/acceptors/balance.js';
@@ -65,4 +65,31 @@ test('an acceptor steps back while it holds more than an even share (with a litt
   t.false(new AcceptBalance(shared, 1).over, 'the other thread takes them');
   for (let i = 0; i < 10; i++) other.take('192.0.2.1');
   t.false(balance.over, '23 of 43: within the slack');
+});
+
+test('an acceptor kept over its share steps back for at most a tenth of each second, and not at all for a connection it refused', (t) => {
+  const shared = SharedConnections.create(2);
+  const mine = shared.tally(0, 1_000, 0);
+  for (let i = 0; i < 50; i++) mine.take('192.0.2.1');
+  const balance = new AcceptBalance(shared, 0);
+  t.true(balance.over);
+  // Nobody else takes connections: each accept would wait its 10 steps, but the second's
+  // budget runs out after 100 of them.
+  const steps = Array.from({ length: 30 }, () => balance.accepted());
+  t.is(steps[0], 10);
+  t.is(
+    steps.reduce((sum, n) => sum + n, 0),
+    100,
+  );
+  t.is(steps.at(-1), 0);
+
+  const server = new EventEmitter() as unknown as NetServer;
+  const kept = AcceptBalance.keep(server, shared, 1);
+  const other = shared.tally(1, 1_000, 0);
+  for (let i = 0; i < 200; i++) other.take('192.0.2.2');
+  // Refused by a limit (destroyed by the server's listener before): no step back.
+  server.emit('connection', { destroyed: true });
+  t.is(kept.steppedMs, 0);
+  server.emit('connection', { destroyed: false });
+  t.is(kept.steppedMs, 10);
 });
