@@ -147,26 +147,11 @@ export class ConnectionGuard {
     this.#tally = options.tally ?? new LocalTally(options.maxConnections, options.maxConnectionsPerIp);
     this.counts = options.counts ?? noLimitCounts();
     const { maxLineBufferBytes, maxReplyBufferBytes } = options;
-    this.#lines = new Holdings(maxLineBufferBytes, (connection, held) => {
-      this.#replies.forget(connection);
-      this.counts.lineBufferDrops++;
-      this.#log.warn(
-        'PH_ERR_LIMIT_LINE_BUFFER',
-        { code: 'PH_ERR_LIMIT_LINE_BUFFER', held },
-        `closed a connection holding ${held} bytes of unfinished lines: all connections together held more than ${maxLineBufferBytes} (maxLineBufferBytes)`,
-      );
-      connection.destroy();
-    });
-    this.#replies = new Holdings(maxReplyBufferBytes, (connection, held) => {
-      this.#lines.forget(connection);
-      this.counts.replyBufferDrops++;
-      this.#log.warn(
-        'PH_ERR_LIMIT_REPLY_BUFFER',
-        { code: 'PH_ERR_LIMIT_REPLY_BUFFER', held },
-        `closed a connection holding ${held} bytes of replies its peer had not taken: all connections together held more than ${maxReplyBufferBytes} (maxReplyBufferBytes)`,
-      );
-      connection.destroy();
-    });
+    this.#lines = new Holdings(maxLineBufferBytes, this.#dropper('PH_ERR_LIMIT_LINE_BUFFER', 'lineBufferDrops', 'of unfinished lines', `${maxLineBufferBytes} (maxLineBufferBytes)`));
+    this.#replies = new Holdings(
+      maxReplyBufferBytes,
+      this.#dropper('PH_ERR_LIMIT_REPLY_BUFFER', 'replyBufferDrops', 'of replies its peer had not taken', `${maxReplyBufferBytes} (maxReplyBufferBytes)`),
+    );
   }
 
   /** Connections open now (with several acceptor threads, on all of them). */
@@ -259,6 +244,16 @@ export class ConnectionGuard {
     socket.destroy();
     this.#log.warn(code, { code, open: this.open }, message);
     return false;
+  }
+
+  /** Closes a connection that held the most of one kind when the total passed its budget: counted, logged. */
+  #dropper(code: LimitErrorCode, count: 'lineBufferDrops' | 'replyBufferDrops', what: string, budget: string): (connection: GuardedConnection, held: number) => void {
+    return (connection, held) => {
+      this.#forget(connection);
+      this.counts[count]++;
+      this.#log.warn(code, { code, held }, `closed a connection holding ${held} bytes ${what}: all connections together held more than ${budget}`);
+      connection.destroy();
+    };
   }
 
   #forget(connection: GuardedConnection): void {
