@@ -92,6 +92,7 @@ export class Connection implements Session, GuardedConnection {
   #heldReported = 0;
   // Reply bytes the socket held unsent, as last told to the guard.
   #repliesHeld = 0;
+  readonly #afterWrite = (): void => this.#accountReplies();
 
   constructor(socket: Socket, router: ShardRouter, limits: ConnectionLimits, context: ConnectionContext, onClose: (connection: Connection) => void) {
     this.#socket = socket;
@@ -154,8 +155,10 @@ export class Connection implements Session, GuardedConnection {
     this.#pump();
   }
 
-  /** Closes at once, dropping anything unsent. */
+  /** Closes at once, dropping anything unsent; its commands not yet sent to a shard are withdrawn (see ReplyQueue.cancel). */
   destroy(): void {
+    // Now, not at the socket's 'close': that comes after this turn's batches have left.
+    this.replies.cancel();
     this.#socket.destroy();
   }
 
@@ -234,7 +237,9 @@ export class Connection implements Session, GuardedConnection {
     const socket = this.#socket;
     if (socket.destroyed) return;
     this.counters.bytesOut += replies.length;
-    socket.write(replies);
+    // Each write's completion tells the guard again what is left: 'drain' comes only
+    // after a write that passed the high-water mark.
+    socket.write(replies, this.#afterWrite);
     // Over the server's budget, this may close connections, this one included.
     this.#accountReplies();
     if (this.#paused && !socket.destroyed) this.#pump();
@@ -272,7 +277,7 @@ export class Connection implements Session, GuardedConnection {
     // forever. First gracefully, after the replies it is owed; if it is still idle one
     // more period later (a peer that takes nothing, say), it is destroyed.
     if (this.#idledOnce) {
-      socket.destroy();
+      this.destroy();
       return;
     }
     this.#idledOnce = true;

@@ -45,6 +45,8 @@ class ReplySlot implements PendingReply {
   owned = false;
   /** Its reply can never be written: the connection is gone or ends before it. */
   cancelled = false;
+  /** Its place in its queue's numbering (see ReplyQueue.cancelAfter). */
+  n = 0;
 
   constructor(queue: ReplyQueue, op: ShardOp, cost: number) {
     this.#queue = queue;
@@ -87,6 +89,10 @@ export class ReplyQueue {
   #bytesInFlight = 0;
   #ending = false;
   #ended = false;
+  // Slots are numbered as reserved, so a slot's place in the queue is its number less
+  // the head's. Every waiting slot numbered above #cancelledAbove is cancelled already.
+  #nextN = 0;
+  #cancelledAbove = Infinity;
 
   constructor(out: ReplyOutput) {
     this.#out = out;
@@ -128,6 +134,7 @@ export class ReplyQueue {
       slot.owned = false;
       slot.cancelled = false;
     }
+    slot.n = this.#nextN++;
     this.#slots.push(slot);
     this.#bytesInFlight += cost;
     return slot;
@@ -148,18 +155,26 @@ export class ReplyQueue {
     this.cancelAfter(null);
   }
 
-  /** @internal Cancels the commands after `slot` (every one, for null) still waiting for their shards. */
+  /**
+   * @internal Cancels the commands after `slot` (every one, for null) still waiting for
+   * their shards. Each slot is looked at once however many abort: only those between
+   * `slot` and the last slot cancelled from are new.
+   */
   cancelAfter(slot: ReplySlot | null): void {
-    let past = slot === null;
+    const from = slot === null ? -1 : slot.n;
+    if (from >= this.#cancelledAbove) return;
+    const slots = this.#slots;
+    const head = slots.peek();
+    const end = head === undefined ? 0 : Math.min(slots.size, this.#cancelledAbove - head.n + 1);
     let count = 0;
-    for (const each of this.#slots) {
-      if (!past) {
-        past = each === slot;
-      } else if (each.state === WAITING && !each.cancelled) {
+    for (let i = head === undefined ? 0 : Math.max(0, from + 1 - head.n); i < end; i++) {
+      const each = slots.at(i) as ReplySlot;
+      if (each.state === WAITING && !each.cancelled) {
         each.cancelled = true;
         count++;
       }
     }
+    this.#cancelledAbove = from;
     if (count > 0) repliesCancelled();
   }
 

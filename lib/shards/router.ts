@@ -214,7 +214,8 @@ export class ShardRouter implements ShardSink {
         counters.aborted++;
         reply.abort();
       } else {
-        counters.reply(reply.op, batch, records.start, records.end);
+        // A cancelled command's reply is never written (and a withdrawn READ's is a count).
+        if (!reply.cancelled) counters.reply(reply.op, batch, records.start, records.end);
         reply.fill(batch, records.start, records.end);
       }
       count++;

@@ -137,6 +137,23 @@ test('past maxReplyBufferBytes of replies not taken in all, the connection holdi
   t.is(server.limitCounts.replyBufferDrops, 1);
 });
 
+test('a connection the server cuts takes no message with a READ it sent in the same read: the READ is withdrawn', async (t) => {
+  const { login } = await startServer(t, { maxLineBytes: 65_536, maxLineBufferBytes: 100_000 });
+  const bob = await login('bob');
+  await bob.send(compose('alice', 'kept'));
+  t.is((await bob.readLine()).toString(), 'MESSAGE SENT');
+  const holder = await login('holder');
+  await holder.send(`COMPOSE x\n${'b'.repeat(45_000)}`);
+  // alice's READ and, in the same read, the start of a line that makes her the biggest
+  // holder when all together pass maxLineBufferBytes: she is cut before the READ leaves.
+  const alice = await login('alice');
+  await alice.send(`READ\nCOMPOSE x\n${'a'.repeat(60_000)}`);
+  await alice.waitClosed();
+  const again = await login('alice');
+  await again.send('READ\n');
+  t.deepEqual(await again.lines(2), ['bob', 'kept']);
+});
+
 test('whole lines waiting behind backpressure are not unfinished lines: pipelined clients are served, not cut', async (t) => {
   const { server, login } = await startServer(t, { maxInFlight: 2, maxLineBufferBytes: 100_000 });
   // 60 kB of complete READ lines each, in one write: paused after two commands, each

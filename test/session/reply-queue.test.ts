@@ -123,3 +123,28 @@ test('end() closes after the replies reserved before it; an aborted slot closes 
   t.deepEqual(aborted.writes.map(String), ['MESSAGE FAILED\n'], 'nothing at or after the lost slot is sent');
   t.true(aborted.ended());
 });
+
+test('an abort cancels the commands after it still waiting; a later abort of an earlier one cancels those between', async (t) => {
+  const { queue } = recorder();
+  const slots = Array.from({ length: 10 }, () => queue.reserve(OP_READ, 1));
+  slots[9]?.fill(Buffer.from('0\n'), 0, 2);
+  slots[6]?.abort();
+  t.deepEqual(
+    slots.map((slot) => slot.cancelled),
+    [false, false, false, false, false, false, false, true, true, false],
+    'after the abort, and waiting (the last one was answered already)',
+  );
+  slots[2]?.abort();
+  t.deepEqual(
+    slots.map((slot) => slot.cancelled),
+    [false, false, false, true, true, true, false, true, true, false],
+  );
+  slots[8]?.abort(); // already cancelled: nothing changes
+  slots[0]?.fill(Buffer.from('0\n'), 0, 2);
+  await settle();
+  queue.cancel(); // the connection closed: every waiting command
+  t.deepEqual(
+    slots.map((slot) => slot.cancelled),
+    [false, true, false, true, true, true, false, true, true, false],
+  );
+});
