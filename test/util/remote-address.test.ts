@@ -11,7 +11,11 @@ test('per-address limits count IPv4 peers by address, IPv4-mapped ones unmapped,
   t.is(limitKey('2001:db8:1:3::1'), '2001:db8:1:3::/64', 'the next /64 is another');
   t.is(limitKey('2001:db8::1'), '2001:db8:0:0::/64');
   t.is(limitKey('::1'), '0:0:0:0::/64');
-  t.is(limitKey('64:ff9b::192.0.2.1'), '64:ff9b:0:0::/64');
+  // IPv4 clients of an IPv6-only server through NAT64 are each their own IPv4 address.
+  t.is(limitKey('64:ff9b::192.0.2.1'), '192.0.2.1');
+  t.is(limitKey('64:ff9b::c000:202'), '192.0.2.2');
+  t.is(limitKey('::ffff:c000:203'), '192.0.2.3');
+  t.is(limitKey('64:ff9b:1::192.0.2.1'), '64:ff9b:1:0::/64', 'not the well-known /96');
   t.is(limitKey('fe80::1%eth0'), 'fe80:0:0:0::/64', 'with a zone');
 });
 
