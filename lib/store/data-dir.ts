@@ -16,7 +16,7 @@ import {
 import { recoveryAdvice } from './integrity.js';
 import { FORMAT, LOCK_FILE, type Layout, createGeneration, generationDir, generationsIn, layoutProblems, layoutWayOut, readLayout, shardFiles, writeLayout } from './layout.js';
 import { migrate } from './migrate.js';
-import { onlyEmptyShardFiles } from './schema.js';
+import { holdsNoMessage } from './schema.js';
 
 /**
  * Readying a data directory (its layout is in layout.ts) for a server with `shards`
@@ -135,8 +135,8 @@ function layOut(dir: string, shards: number, logger: Logger): { files: string[];
     let found = generationsIn(dir);
     // A first start that stopped between making its files and naming them in its layout
     // left nothing that could hold a message: it is made again.
-    if (found.length === 1 && found[0] === 1 && onlyEmptyShardFiles(generationDir(dir, 1), readdirSync(generationDir(dir, 1)))) {
-      logger.warn({}, `data directory ${dir}: gen-1/ holds only empty shard files and no pigeonhole.json (a first start that stopped midway): made again`);
+    if (found.length === 1 && found[0] === 1 && holdsNoMessage(generationDir(dir, 1), readdirSync(generationDir(dir, 1)))) {
+      logger.warn({}, `data directory ${dir}: gen-1/ holds no message and there is no pigeonhole.json (a first start that stopped midway): made again`);
       rmSync(generationDir(dir, 1), { recursive: true, force: true });
       found = [];
     }

@@ -37,20 +37,21 @@ export function createShardFile(file: string): void {
 }
 
 /**
- * True if every file in `dir` is a shard file holding no message (as createShardFile()
- * leaves one), and there is at least one: what a first start that stopped before it
- * wrote its layout leaves behind. False for anything else, a file it cannot read included.
+ * True if no file in `dir` can hold a message: only shard files (with their -wal, -shm
+ * or -journal) whose messages table is empty or not there yet, down to none at all.
+ * That is what a first start leaves that stopped before it wrote its layout, wherever
+ * it stopped (a full disk included). False for anything else, a file it cannot read
+ * included.
  */
-export function onlyEmptyShardFiles(dir: string, names: readonly string[]): boolean {
-  // No write-ahead log either: createShardFile() closes each file, which removes it.
-  if (names.length === 0 || names.some((name) => !/^shard-\d+\.db$/.test(name))) return false;
-  for (const name of names) {
+export function holdsNoMessage(dir: string, names: readonly string[]): boolean {
+  if (names.some((name) => !/^shard-\d+\.db(-wal|-shm|-journal)?$/.test(name))) return false;
+  for (const name of names.filter((each) => each.endsWith('.db'))) {
     try {
-      // Not read-only: a read-only connection leaves a -wal and -shm behind; this one, the
-      // last to close, removes them, and only reads.
+      // Not read-only: a read-only connection leaves a -wal and -shm behind; this one
+      // (which reads what a -wal or -journal holds too), the last to close, removes them.
       const db = new Database(`${dir}/${name}`, { fileMustExist: true });
       try {
-        if (missingShardObjects(db).length > 0 || db.prepare('SELECT 1 FROM messages LIMIT 1').get() !== undefined) return false;
+        if (!missingShardObjects(db).includes('messages') && db.prepare('SELECT 1 FROM messages LIMIT 1').get() !== undefined) return false;
       } finally {
         db.close();
       }

@@ -2,7 +2,8 @@
 // finds it, `salvage` saves every readable message and says exactly how many it could
 // not; so does a write-ahead log damaged in its middle; a missing or foreign shard file
 // stops the start too.
-import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -168,12 +169,33 @@ test('a first start that stopped after making its empty shard files, before its 
   const server = createServer({ shards: 3, dataDir: dir, logger: { ...silentLogger, warn: (_fields, message) => void warnings.push(message) } });
   t.teardown(() => server.close());
   const { port } = await server.listen({ port: 0 });
-  t.regex(warnings.join('\n'), /gen-1\/ holds only empty shard files and no pigeonhole\.json .*: made again/);
+  t.regex(warnings.join('\n'), /gen-1\/ holds no message and there is no pigeonhole\.json .*: made again/);
   t.deepEqual(readdirSync(join(dir, 'gen-1')).filter((name) => name.endsWith('.db')).sort(), ['shard-0.db', 'shard-1.db', 'shard-2.db']);
   const client = await LineClient.connect(port);
   t.teardown(() => client.destroy());
   await client.send('LOGIN alice\nCOMPOSE alice\nhi\nREAD\n');
   t.deepEqual(await client.lines(4), ['0', 'MESSAGE SENT', 'alice', 'hi']);
+});
+
+test('a first start that stopped earlier (an empty gen-1/, a file of 0 bytes, a leftover journal) is made again too; one holding a message is not', async (t) => {
+  for (const leftover of [[], ['shard-0.db'], ['shard-0.db', 'shard-0.db-journal']]) {
+    const dir = dataDir(t);
+    mkdirSync(join(dir, 'gen-1'));
+    for (const name of leftover) writeFileSync(join(dir, 'gen-1', name), '');
+    const server = createServer({ shards: 1, dataDir: dir, logger: silentLogger });
+    await t.notThrowsAsync(server.listen({ port: 0 }), leftover.join(', ') || 'an empty gen-1/');
+    await server.close();
+    t.true(existsSync(join(dir, 'pigeonhole.json')));
+  }
+  // A message, even in a file whose layout is gone: not made again, and not touched.
+  const dir = dataDir(t);
+  createGeneration(dir, { format: FORMAT, shards: 1, generation: 1 });
+  const db = new Database(join(dir, 'gen-1', 'shard-0.db'));
+  db.prepare('INSERT INTO messages (recipient, sender, body) VALUES (?, ?, ?)').run('alice', 'bob', Buffer.from('hi'));
+  db.close();
+  const refused = await t.throwsAsync(createServer({ shards: 1, dataDir: dir, logger: silentLogger }).listen({ port: 0 }));
+  t.is((refused as { code?: string }).code, 'PH_ERR_STORE_LAYOUT_MISMATCH');
+  t.deepEqual(readdirSync(join(dir, 'gen-1')), ['shard-0.db']);
 });
 
 test('a shard file that does not belong to the layout, or a lost pigeonhole.json, stops the start', async (t) => {
