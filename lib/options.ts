@@ -6,6 +6,7 @@ import { acceptorsUnsupported } from './acceptors/shared-port.js';
 import { type ResolvedServerTls, type ServerTlsOptions, resolveServerTls } from './tls/server-tls.js';
 import { type RedisOptions, type ResolvedRedisOptions, resolveRedisOptions } from './store/redis/options.js';
 import type { ShardTransport } from './shards/worker-shards.js';
+import { mostRepliesHeld } from './session/reply-budget.js';
 import { checkOptionNames, integerOption } from './util/check-options.js';
 import { connectionsFor, descriptorLimit } from './util/descriptors.js';
 
@@ -92,9 +93,10 @@ export interface ServerOptions {
   maxLineBufferBytes?: number;
   /**
    * Bytes of replies written and not yet taken by their peers that the server holds
-   * across all connections (one connection holds at most 4 MiB and 64 READs); past it,
-   * the connections holding the most are closed first. At least 1 MiB. With several
-   * acceptor threads each holds an equal share. Default 268435456 (256 MiB).
+   * across all connections; past it, the connections holding the most are closed first.
+   * One connection holds at most 4 MiB plus one READ reply (maxLineBytes and its sender),
+   * and each acceptor thread's equal share must exceed that. Default 268435456 (256 MiB),
+   * or twice what one connection holds per acceptor thread when that is more.
    */
   maxReplyBufferBytes?: number;
   /**
@@ -208,7 +210,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     maxConnectionsPerIp: integer('maxConnectionsPerIp', options.maxConnectionsPerIp, DEFAULT_MAX_CONNECTIONS_PER_IP),
     lineTimeoutMs: integer('lineTimeoutMs', options.lineTimeoutMs, DEFAULT_LINE_TIMEOUT_MS),
     maxLineBufferBytes: integer('maxLineBufferBytes', options.maxLineBufferBytes, DEFAULT_MAX_LINE_BUFFER_BYTES),
-    maxReplyBufferBytes: integer('maxReplyBufferBytes', options.maxReplyBufferBytes, DEFAULT_MAX_REPLY_BUFFER_BYTES),
+    maxReplyBufferBytes: 0, // below: its default depends on acceptors and maxLineBytes
     shardTransport: options.shardTransport === undefined ? 'ring' : options.shardTransport,
     logger: options.logger ?? consoleLogger,
     tls: options.tls === undefined ? null : resolveServerTls(options.tls),
@@ -220,6 +222,13 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     resolved.redis = resolveRedisOptions(options.redis);
   } else if (resolved.dataDir === undefined) {
     resolved.maxStoreBytes ??= defaultMemoryStoreBytes();
+  }
+  resolved.maxReplyBufferBytes = integer('maxReplyBufferBytes', options.maxReplyBufferBytes, defaultMaxReplyBufferBytes(resolved.acceptors, resolved.maxLineBytes));
+  // One connection that keeps up may hold this much for a moment: it must not be cut for it.
+  if (acceptorShare(resolved.maxReplyBufferBytes, resolved.acceptors) <= mostRepliesHeld(resolved.maxLineBytes)) {
+    throw new InvalidOptionError(
+      `invalid maxReplyBufferBytes: ${resolved.acceptors > 1 ? `each of the ${resolved.acceptors} acceptor threads' equal share of it` : 'it'} must exceed what one connection may hold (${mostRepliesHeld(resolved.maxLineBytes)} bytes: 4 MiB in flight and a reply of maxLineBytes)`,
+    );
   }
   if (resolved.maxLineBufferBytes <= resolved.maxLineBytes) {
     throw new InvalidOptionError(`invalid maxLineBufferBytes: it must exceed maxLineBytes (${resolved.maxLineBytes}), or one long line would be refused`);
@@ -258,6 +267,11 @@ function checkAcceptors({ acceptors, shards, maxLineBufferBytes, maxLineBytes }:
   if (acceptorShare(maxLineBufferBytes, acceptors) <= maxLineBytes) {
     throw new InvalidOptionError(`invalid maxLineBufferBytes: each of the ${acceptors} acceptor threads holds an equal share of it, which must exceed maxLineBytes (${maxLineBytes})`);
   }
+}
+
+/** The default maxReplyBufferBytes: 256 MiB, or twice what one connection may hold per acceptor thread when that is more. */
+export function defaultMaxReplyBufferBytes(acceptors: number, maxLineBytes: number): number {
+  return Math.max(DEFAULT_MAX_REPLY_BUFFER_BYTES, acceptors * 2 * mostRepliesHeld(maxLineBytes));
 }
 
 /** An acceptor thread's share of a server-wide budget (maxLineBufferBytes, maxReplyBufferBytes). */

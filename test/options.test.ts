@@ -94,7 +94,7 @@ test('given values are kept; an explicit undefined means the default', (t) => {
     maxConnectionsPerIp: 0,
     lineTimeoutMs: 1000,
     maxLineBufferBytes: 1_000_000,
-    maxReplyBufferBytes: 2_000_000,
+    maxReplyBufferBytes: 20_000_000,
     shardTransport: 'port' as const,
     logger,
   };
@@ -107,6 +107,16 @@ test('given values are kept; an explicit undefined means the default', (t) => {
   });
   t.is(resolveOptions({ shards: undefined }).shards, defaultShardCount());
   t.is(resolveOptions({ logger: silentLogger }).logger, silentLogger);
+});
+
+test('maxReplyBufferBytes: each acceptor thread\'s share must exceed what one connection may hold; the default grows to twice that per thread', (t) => {
+  const one = 4 * 1024 * 1024 + 65_536 + 258;
+  t.is(resolveOptions({}).maxReplyBufferBytes, 256 * 1024 * 1024);
+  t.is(resolveOptions({ shards: 1, acceptors: 64 }).maxReplyBufferBytes, 64 * 2 * one);
+  t.is(resolveOptions({ maxLineBytes: 16 * 1024 * 1024 }).maxReplyBufferBytes, 256 * 1024 * 1024);
+  t.is(resolveOptions({ maxReplyBufferBytes: one + 1 }).maxReplyBufferBytes, one + 1);
+  t.throws(() => resolveOptions({ maxReplyBufferBytes: one }), { code: 'PH_ERR_OPTION_INVALID', message: /must exceed what one connection may hold/ });
+  t.throws(() => resolveOptions({ shards: 1, acceptors: 2, maxReplyBufferBytes: 2 * one }), { code: 'PH_ERR_OPTION_INVALID', message: /each of the 2 acceptor threads' equal share/ });
 });
 
 test('the edges of every range are accepted', (t) => {

@@ -28,7 +28,8 @@ export const LIMITS_HELP = `  --max-connections N    connections open at once; m
   --max-reply-buffer BYTES
                          replies written and not yet taken by their clients, across
                          all connections; past it the connections holding the most
-                         are closed (default ${DEFAULT_MAX_REPLY_BUFFER_BYTES / MiB}M)
+                         are closed (default ${DEFAULT_MAX_REPLY_BUFFER_BYTES / MiB}M, or twice what one
+                         connection may hold per acceptor thread if more)
   --max-store-bytes BYTES
                          the most the stored messages may take, split between the
                          shards; past it COMPOSE fails (default: a quarter of memory

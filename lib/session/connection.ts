@@ -4,7 +4,7 @@ import type { Logger } from '../logger.js';
 import { dispatch, type Session } from './handlers/index.js';
 import { CommandParser } from '../protocol/commands.js';
 import { LineFramer } from '../protocol/framer.js';
-import { MAX_USERNAME_BYTES } from '../protocol/username.js';
+import { IN_FLIGHT_BUDGET_BYTES, READ_REPLY_OVERHEAD } from './reply-budget.js';
 import { readIntoShared } from './read-buffer.js';
 import { ReplyQueue } from './reply-queue.js';
 import type { ShardRouter } from '../shards/router.js';
@@ -38,14 +38,6 @@ export interface ConnectionContext {
 // can make the peer throw away replies it has not read yet.
 const LINGER_MS = 2_000;
 
-// Bytes a connection's commands may hold in the server before it stops reading: the
-// messages of COMPOSEs waiting for their shard, and the replies READs may bring. A READ's
-// reply is unknown until the shard answers and can be a whole message (maxLineBytes) plus
-// its sender, so each READ in flight counts as that much; counting commands alone let one
-// client that never reads pin maxInFlight whole messages (64 MB by default) in memory.
-const IN_FLIGHT_BUDGET_BYTES = 4 * 1024 * 1024;
-// A READ reply's bytes besides the message: the sender (a username) and two LFs.
-const READ_REPLY_OVERHEAD = MAX_USERNAME_BYTES + 2;
 
 /**
  * One client socket: frames its bytes into lines, parses them into commands, hands the
