@@ -22,20 +22,16 @@ static int failing(int fd) {
   return strcmp(path + n - 4, "-wal") == 0;
 }
 
-int fsync(int fd) {
+/* The call `name` makes, unless the flag says to fail it. */
+static int passOrFail(const char *name, int fd) {
   if (failing(fd)) {
     errno = EIO;
     return -1;
   }
-  int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+  int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, name);
   return real(fd);
 }
 
-int fdatasync(int fd) {
-  if (failing(fd)) {
-    errno = EIO;
-    return -1;
-  }
-  int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-  return real(fd);
-}
+int fsync(int fd) { return passOrFail("fsync", fd); }
+
+int fdatasync(int fd) { return passOrFail("fdatasync", fd); }

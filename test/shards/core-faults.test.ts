@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { type Logger, formatLine } from '../../lib/logger.js';
 import { ShardCore } from '../../lib/shards/core.js';
 import { ReplyReader, beginBatch, sealBatch, writeCompose, writeCount, writeRead } from '../../lib/shards/messages.js';
@@ -135,7 +135,7 @@ test('a store that cannot commit at all, batch after batch, costs the log a line
 });
 
 /** A store over `file` whose next `failures` commits fail as SqliteStore reports a commit whose outcome is unknown (the work has run). */
-function uncertainStore(file: string, failures: number): { store: MailboxStore; sqlite: SqliteStore } {
+function uncertainStore(file: string, failures: number): { store: MailboxStore } {
   const sqlite = new SqliteStore({ file, maxMessagesPerUser: 1000 });
   sqlite.batch(() => sqlite.enqueue('alice', { from: 'bob', body: Buffer.from('kept') }));
   let left = failures;
@@ -157,26 +157,27 @@ function uncertainStore(file: string, failures: number): { store: MailboxStore; 
     count: (user) => sqlite.count(user),
     close: () => sqlite.close(),
   };
-  return { store, sqlite };
+  return { store };
+}
+
+/** A core over uncertainStore(), and the error lines it logs. */
+function uncertainCore(t: ExecutionContext, name: string, failures: number): { core: ShardCore; lines: string[] } {
+  const lines: string[] = [];
+  const logger: Logger = { info: () => {}, warn: () => {}, error: (fields, message) => lines.push(formatLine(fields, message)) };
+  const core = new ShardCore(uncertainStore(join(dir, name), failures).store, logger);
+  t.teardown(() => core.close());
+  return { core, lines };
 }
 
 test('a commit whose outcome is unknown is settled by committing the batch again without its COMPOSEs', (t) => {
-  const lines: string[] = [];
-  const logger: Logger = { info: () => {}, warn: () => {}, error: (fields, message) => lines.push(formatLine(fields, message)) };
-  const { store } = uncertainStore(join(dir, 'uncertain-once.db'), 1);
-  const core = new ShardCore(store, logger);
-  t.teardown(() => core.close());
+  const { core, lines } = uncertainCore(t, 'uncertain-once.db', 1);
   t.deepEqual(replies(core.handle(batch([['compose', 'alice', 'bob', 'x'], ['read', 'alice']]))), ['MESSAGE FAILED\n', 'bob\nkept\n']);
   t.deepEqual(replies(core.handle(batch([['count', 'alice']]))), ['0\n']);
   t.regex(lines.join('\n'), /may be in the file or not.*code=PH_ERR_STORE_OUTCOME_UNKNOWN/);
 });
 
 test('a commit whose outcome is unknown, and a retry that cannot commit either: no answer, the shard stops', (t) => {
-  const lines: string[] = [];
-  const logger: Logger = { info: () => {}, warn: () => {}, error: (fields, message) => lines.push(formatLine(fields, message)) };
-  const { store } = uncertainStore(join(dir, 'uncertain-twice.db'), 2);
-  const core = new ShardCore(store, logger);
-  t.teardown(() => core.close());
+  const { core, lines } = uncertainCore(t, 'uncertain-twice.db', 2);
   // Not COMPOSE failed and READ dropped "with its message still stored": the file may say otherwise.
   t.throws(() => core.handle(batch([['compose', 'alice', 'bob', 'x'], ['read', 'alice']])), { code: 'PH_ERR_STORE_OUTCOME_UNKNOWN' });
   t.regex(lines.join('\n'), /the shard stops/);
