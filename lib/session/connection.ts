@@ -38,7 +38,6 @@ export interface ConnectionContext {
 // can make the peer throw away replies it has not read yet.
 const LINGER_MS = 2_000;
 
-
 /**
  * One client socket: frames its bytes into lines, parses them into commands, hands the
  * commands to the handlers, and writes replies in command order. It knows nothing of
