@@ -17,8 +17,10 @@ export interface BatchTaker {
  * The channel owns the port and closes it. The port may carry other messages as well (a
  * shard's control port does), so the owner calls start() and hands over the batches that
  * come on the port (fromPort), or calls listen() when the port carries nothing else. When the other end
- * closes the port, what its ring already holds is still taken: complete batches written
- * by a thread that has since died or closed are answers all the same.
+ * closes the port, an acceptor still takes what its ring holds: complete replies written
+ * by a shard that has since died or closed are answers all the same. A shard does not:
+ * an acceptor closes only once every batch it sent is answered, so what is left is a
+ * dead acceptor's, for connections that are gone.
  */
 export class BatchChannel {
   readonly #port: MessagePort;
@@ -38,7 +40,10 @@ export class BatchChannel {
       this.#rings = side === 'acceptor' ? new RingChannel(requests, replies, port, receive) : new RingChannel(replies, requests, port, receive);
     }
     port.once('close', () => {
-      this.drain();
+      // An acceptor takes the replies a shard left (answers all the same); a shard drops
+      // the batches of an acceptor that is gone: its connections went with it, and a READ
+      // among them would take a message that nobody can be given.
+      if (side === 'acceptor') this.drain();
       this.close();
     });
   }

@@ -63,3 +63,14 @@ test('on the port transport, batches go as messages both ways, and nothing is se
   await tick(20);
   t.deepEqual(atShard, [1, 2]);
 });
+
+test("a shard drops the batches an acceptor left in its ring when the acceptor's port closes (it died; its connections are gone)", async (t) => {
+  const { acceptor, shard, atShard } = pair(smallRings());
+  // The shard end is not watching: the acceptor writes a batch and is gone.
+  acceptor.send(batch(5));
+  acceptor.close();
+  await tick(50);
+  shard.start();
+  await tick(50);
+  t.deepEqual(atShard, []);
+});
