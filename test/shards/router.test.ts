@@ -212,6 +212,14 @@ test('a READ queued behind one that failed is withdrawn before it is sent: the d
   await turn();
   t.true(alice.ending);
   t.deepEqual(records(batches[1]), ['COMPOSE alice', 'COUNT alice', 'READ carol'], "alice's second READ takes nothing; carol's is hers");
+  // Its answer (a count) is not counted as a message handed out; carol's message is.
+  const reply = new ReplyWriter();
+  reply.reply(Buffer.from('MESSAGE SENT\n'));
+  reply.reply(Buffer.from('1\n'));
+  reply.reply(Buffer.from('bob\nhello\n'));
+  router.onReply(0, reply.take());
+  t.is(router.counters.readMessage, 1);
+  t.is(router.counters.messageSent, 1);
 });
 
 test('the READs of a connection that is gone are withdrawn if they have not left yet, and only theirs', async (t) => {
