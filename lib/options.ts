@@ -195,11 +195,13 @@ const TRANSPORTS: readonly ShardTransport[] = ['ring', 'port'];
 /** Checks every option and fills in defaults; throws InvalidOptionError before anything starts. */
 export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   checkOptionNames(options, KNOWN_OPTIONS, 'createServer()');
+  const acceptors = integer('acceptors', options.acceptors, 1);
+  const maxLineBytes = integer('maxLineBytes', options.maxLineBytes, DEFAULT_MAX_LINE_BYTES);
   const resolved: ResolvedOptions = {
     shards: integer('shards', options.shards, defaultShardCount()),
-    acceptors: integer('acceptors', options.acceptors, 1),
+    acceptors,
     maxMessagesPerUser: integer('maxMessagesPerUser', options.maxMessagesPerUser, DEFAULT_MAX_MESSAGES_PER_USER),
-    maxLineBytes: integer('maxLineBytes', options.maxLineBytes, DEFAULT_MAX_LINE_BYTES),
+    maxLineBytes,
     idleTimeoutMs: integer('idleTimeoutMs', options.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS),
     maxInFlight: integer('maxInFlight', options.maxInFlight, DEFAULT_MAX_IN_FLIGHT),
     dataDir: options.dataDir,
@@ -210,7 +212,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     maxConnectionsPerIp: integer('maxConnectionsPerIp', options.maxConnectionsPerIp, DEFAULT_MAX_CONNECTIONS_PER_IP),
     lineTimeoutMs: integer('lineTimeoutMs', options.lineTimeoutMs, DEFAULT_LINE_TIMEOUT_MS),
     maxLineBufferBytes: integer('maxLineBufferBytes', options.maxLineBufferBytes, DEFAULT_MAX_LINE_BUFFER_BYTES),
-    maxReplyBufferBytes: 0, // below: its default depends on acceptors and maxLineBytes
+    maxReplyBufferBytes: integer('maxReplyBufferBytes', options.maxReplyBufferBytes, defaultMaxReplyBufferBytes(acceptors, maxLineBytes)),
     shardTransport: options.shardTransport === undefined ? 'ring' : options.shardTransport,
     logger: options.logger ?? consoleLogger,
     tls: options.tls === undefined ? null : resolveServerTls(options.tls),
@@ -223,7 +225,6 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   } else if (resolved.dataDir === undefined) {
     resolved.maxStoreBytes ??= defaultMemoryStoreBytes();
   }
-  resolved.maxReplyBufferBytes = integer('maxReplyBufferBytes', options.maxReplyBufferBytes, defaultMaxReplyBufferBytes(resolved.acceptors, resolved.maxLineBytes));
   // One connection that keeps up may hold this much for a moment: it must not be cut for it.
   if (acceptorShare(resolved.maxReplyBufferBytes, resolved.acceptors) <= mostRepliesHeld(resolved.maxLineBytes)) {
     throw new InvalidOptionError(

@@ -181,18 +181,14 @@ export class RequestReader {
 /**
  * Turns the READs among a request batch's records for which `withdrawn(index)` holds
  * (`index` counts the records from 0) into COUNTs of the same user, which have the same
- * layout: nothing is taken, and a reply still comes in the READ's place. Returns how many.
+ * layout: nothing is taken, and a reply still comes in the READ's place.
  */
-export function withdrawReads(batch: Buffer, withdrawn: (index: number) => boolean): number {
+export function withdrawReads(batch: Buffer, withdrawn: (index: number) => boolean): void {
   const reader = new RequestReader(batch);
-  let count = 0;
   for (let index = 0; reader.next(); index++) {
-    if (reader.op !== OP_READ || !withdrawn(index)) continue;
     // The op byte, then the name's u16 length, then the name.
-    batch[reader.nameStart - 3] = OP_COUNT;
-    count++;
+    if (reader.op === OP_READ && withdrawn(index)) batch[reader.nameStart - 3] = OP_COUNT;
   }
-  return count;
 }
 
 // ---- Reply batches ------------------------------------------------------------------

@@ -355,8 +355,7 @@ export class ShardRouter implements ShardSink {
       markResent(again);
       // A READ whose connection closed meanwhile takes nothing if the batch was not
       // applied; if it was, the journal answers and the records are not read.
-      const offset = first;
-      withdrawReads(again, (index) => (channel.pending.at(offset + index) as PendingReply).cancelled);
+      this.#withdrawCancelled(channel, again, first);
       first += batch.requests;
       this.#backend.send(shardId, again);
     }
@@ -387,12 +386,16 @@ export class ShardRouter implements ShardSink {
     }
   }
 
+  /** Withdraws the cancelled READs of `batch`, whose commands are the pending replies from `first` on. */
+  #withdrawCancelled(channel: Channel, batch: Buffer, first: number): void {
+    withdrawReads(batch, (index) => (channel.pending.at(first + index) as PendingReply).cancelled);
+  }
+
   #send(shardId: number, channel: Channel): void {
     const batch = channel.writer.take();
     if (channel.seenCancellations !== cancellations) {
       channel.seenCancellations = cancellations;
-      const first = channel.pending.size - channel.unsent;
-      withdrawReads(batch, (index) => (channel.pending.at(first + index) as PendingReply).cancelled);
+      this.#withdrawCancelled(channel, batch, channel.pending.size - channel.unsent);
     }
     const seq = channel.nextSeq;
     channel.nextSeq = seqAfter(seq);
