@@ -2,13 +2,14 @@ import { type RedisArgument, RESP_TYPES, createClient, createCluster } from '@re
 import { StoreError, errorMessage } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { LinkHealth } from './link-health.js';
+import { type RoutedReply, type SlotMap, sendFollowingRedirects } from './redirects.js';
 
 /** Where the mailboxes are: one Redis (a URL) or a cluster (seed nodes, HOST:PORT). */
 export type RedisTarget = { readonly url: string } | { readonly cluster: readonly string[] };
 
 /** One connection to one Redis node, as node-redis gives it. */
 export interface RedisNode {
-  sendCommand<T>(args: readonly RedisArgument[], options?: { readonly typeMapping?: typeof BUFFERS; readonly timeout?: number }): Promise<T>;
+  sendCommand<T>(args: readonly RedisArgument[], options?: { readonly typeMapping?: typeof BUFFERS; readonly timeout?: number; readonly chainId?: symbol }): Promise<T>;
 }
 
 // Bulk strings come back as Buffers, never decoded: a message's bytes are not text.
@@ -25,8 +26,8 @@ const MAX_RECONNECT_MS = 2_000;
 
 /**
  * The connection to Redis or a Redis Cluster, through node-redis. It hides which of the
- * two it is: a command goes to the node that serves its key (node-redis follows MOVED
- * and ASK, each of which says the command was not run there), and every command issued
+ * two it is: a command goes to the node that serves its key (following MOVED and ASK,
+ * each of which says the command was not run there), and every command issued
  * in one event-loop turn leaves in one write per node (node-redis writes its queue once
  * per turn), so a shard's batch is one pipeline per node.
  *
@@ -39,7 +40,7 @@ export class RedisLink {
   /** For logs and errors: the URL without credentials, or the seed list. */
   readonly description: string;
   readonly #send: (key: RedisArgument, args: readonly RedisArgument[]) => Promise<unknown>;
-  readonly #nodeFor: (key: RedisArgument) => Promise<RedisNode>;
+  readonly #sendRouted: (key: RedisArgument, args: readonly RedisArgument[]) => Promise<RoutedReply>;
   readonly #masters: () => Promise<RedisNode[]>;
   readonly #close: () => Promise<void>;
   readonly #destroy: () => void;
@@ -48,7 +49,7 @@ export class RedisLink {
     description: string,
     parts: {
       send: RedisLink['send'];
-      nodeFor: RedisLink['nodeFor'];
+      sendRouted: RedisLink['sendRouted'];
       masters: RedisLink['masters'];
       close: () => Promise<void>;
       destroy: () => void;
@@ -56,7 +57,7 @@ export class RedisLink {
   ) {
     this.description = description;
     this.#send = parts.send;
-    this.#nodeFor = parts.nodeFor;
+    this.#sendRouted = parts.sendRouted;
     this.#masters = parts.masters;
     this.#close = parts.close;
     this.#destroy = parts.destroy;
@@ -91,7 +92,7 @@ export class RedisLink {
       const node = client as unknown as RedisNode;
       link = new RedisLink(description, {
         send: (_key, args) => client.sendCommand(args, COMMAND_OPTIONS),
-        nodeFor: async () => node,
+        sendRouted: async (_key, args) => ({ reply: await node.sendCommand(args, COMMAND_OPTIONS), node }),
         masters: async () => [node],
         close: async () => void (await client.close()),
         destroy: () => client.destroy(),
@@ -107,9 +108,19 @@ export class RedisLink {
       cluster.on('error', (err: Error) => onError('cluster', err));
       cluster.on('node-error', (err: Error, info: NodeInfo) => onError(addressOf(info), err));
       cluster.on('node-ready', (info: NodeInfo) => health.ready(addressOf(info)));
+      const slotMap: SlotMap = {
+        ownerOf: async (key) => (await cluster.getNodeClientForKey(key)) as unknown as RedisNode,
+        nodeAt: async (address) => {
+          const node = cluster.nodeByAddress.get(address);
+          return node === undefined ? undefined : ((await cluster.nodeClient(node)) as unknown as RedisNode);
+        },
+        // node-redis learns the slots again when one of its own commands is redirected: a
+        // read of the key through it is that command (its answer does not matter).
+        relearn: (key) => cluster.sendCommand(key, false, ['EXISTS', key], COMMAND_OPTIONS).then(() => {}, () => {}),
+      };
       link = new RedisLink(description, {
         send: (key, args) => cluster.sendCommand(key, false, [...args], COMMAND_OPTIONS),
-        nodeFor: async (key) => (await cluster.getNodeClientForKey(key)) as unknown as RedisNode,
+        sendRouted: (key, args) => sendFollowingRedirects(slotMap, key, args, COMMAND_OPTIONS),
         masters: async () => (await Promise.all(cluster.masters.map((master) => cluster.nodeClient(master)))) as unknown as RedisNode[],
         close: async () => void (await cluster.close()),
         destroy: () => void cluster.destroy(),
@@ -132,9 +143,12 @@ export class RedisLink {
     return this.#send(key, args);
   }
 
-  /** The connection that serves `key` now: WAIT must follow the writes on their own connection. */
-  nodeFor(key: RedisArgument): Promise<RedisNode> {
-    return this.#nodeFor(key);
+  /**
+   * Sends a command to the node serving `key`, as send() does, and also says which
+   * node's connection ran it: WAIT must follow a write on its own connection.
+   */
+  sendRouted(key: RedisArgument, args: readonly RedisArgument[]): Promise<RoutedReply> {
+    return this.#sendRouted(key, args);
   }
 
   /** A connection to every master, to load the function library on each. */

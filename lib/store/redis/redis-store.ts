@@ -6,6 +6,7 @@ import { COMPOSE_FUNCTION, LIBRARY_CODE, isFunctionMissing } from './library.js'
 import { COMMAND_TIMEOUT_MS, type RedisNode, RedisLink, type RedisTarget } from './link.js';
 import { DEFAULT_KEY_PREFIX, DEFAULT_WAIT_TIMEOUT_MS } from './defaults.js';
 import { decodeRecord, encodeRecord, mailboxKey } from './records.js';
+import type { RoutedReply } from './redirects.js';
 import { RateLimitedLog } from '../../util/rate-limited-log.js';
 
 export interface RedisStoreOptions {
@@ -68,22 +69,23 @@ export class RedisStore implements AsyncMailboxStore {
   async enqueue(user: string, message: StoredMessage): Promise<EnqueueResult> {
     const key = mailboxKey(this.#prefix, user);
     const args = ['FCALL', COMPOSE_FUNCTION, '1', key, this.#max, encodeRecord(message)];
-    let length: unknown;
+    let stored: RoutedReply;
     try {
-      length = await this.#link.send(key, args);
+      stored = await this.#link.sendRouted(key, args);
     } catch (err) {
       if (!isFunctionMissing(err)) return this.#failedWrite(err);
       // Refused before it ran: load the library there and ask once more.
       try {
         await this.#loadLibrary();
-        length = await this.#link.send(key, args);
+        stored = await this.#link.sendRouted(key, args);
       } catch (again) {
         return this.#failedWrite(again);
       }
     }
+    const length = stored.reply;
     if (length === 0) return MAILBOX_FULL;
     if (typeof length !== 'number') throw new StoreError('PH_ERR_STORE_OUTCOME_UNKNOWN', `Redis answered COMPOSE's function with ${typeof length}, not a length`);
-    if (this.#waitReplicas > 0) await this.#replicated(key);
+    if (this.#waitReplicas > 0) await this.#replicated(stored.node);
     return ENQUEUED;
   }
 
@@ -151,11 +153,10 @@ export class RedisStore implements AsyncMailboxStore {
     return this.#loading;
   }
 
-  /** Resolves once `waitReplicas` replicas have the writes on key's node; else a StoreError. */
-  async #replicated(key: Buffer): Promise<void> {
+  /** Resolves once `waitReplicas` replicas have the writes on `node`'s connection; else a StoreError. */
+  async #replicated(node: RedisNode): Promise<void> {
     let acked: number;
     try {
-      const node = await this.#link.nodeFor(key);
       let pending = this.#waits.get(node);
       if (pending === undefined) {
         pending = this.#wait(node);
