@@ -14,7 +14,7 @@ import {
   takeReserve,
 } from './disk-space.js';
 import { recoveryAdvice } from './integrity.js';
-import { FORMAT, LOCK_FILE, type Layout, createGeneration, generationDir, generationsIn, layoutProblems, layoutWayOut, readLayout, shardFiles, writeLayout } from './layout.js';
+import { FORMAT, LOCK_FILE, type Layout, createGeneration, generationDir, generationsIn, keepSalvaged, layoutProblems, layoutWayOut, readLayout, shardFiles, writeLayout } from './layout.js';
 import { migrate } from './migrate.js';
 import { holdsNoMessage } from './schema.js';
 
@@ -129,7 +129,8 @@ function prepareDisk(dir: string, logger: Logger, options: DataDirOptions): Disk
 }
 
 function layOut(dir: string, shards: number, logger: Logger): { files: string[]; migrated: number } {
-  let layout = readLayout(dir);
+  const found = readLayout(dir);
+  let layout = found === null ? null : keepSalvaged(dir, found);
   let migrated = 0;
   if (layout === null) {
     let found = generationsIn(dir);

@@ -24,7 +24,17 @@ export interface Layout {
   readonly format: number;
   readonly shards: number;
   readonly generation: number;
+  /**
+   * Written by salvage in the same atomic flip that makes its new generation current:
+   * the old generation, to be kept under the name `as`, not removed as a replaced one.
+   * Whoever opens the directory next finishes the rename (salvage may have stopped
+   * before it) and writes the layout again without it: see keepSalvaged().
+   */
+  readonly keep?: { readonly generation: number; readonly as: string };
 }
+
+// What salvage names a kept generation: salvaged-gen-N, or salvaged-gen-N.K if taken.
+const KEPT_NAME = /^salvaged-gen-\d+(\.\d+)?$/;
 
 export function generationDir(dir: string, generation: number): string {
   return join(dir, `gen-${generation}`);
@@ -62,7 +72,7 @@ export function readLayout(dir: string): Layout | null {
     // Not to be overwritten: another version of pigeonhole wrote it, and reads it.
     throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `${file} is a layout of format ${layout.format}, from another version of pigeonhole; this one reads format ${FORMAT}`);
   }
-  if (layout.format !== FORMAT || !Number.isInteger(layout.shards) || !Number.isInteger(layout.generation)) {
+  if (layout.format !== FORMAT || !Number.isInteger(layout.shards) || !Number.isInteger(layout.generation) || !isKeep(layout.keep, layout.generation)) {
     throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `${file} is not a pigeonhole data directory layout (format ${FORMAT}).${layoutWayOut(dir)}`);
   }
   return layout as Layout;
@@ -85,6 +95,13 @@ function parsedLayout(text: string): Partial<Layout> {
   } catch {
     return {};
   }
+}
+
+function isKeep(keep: unknown, generation: number | undefined): boolean {
+  if (keep === undefined) return true;
+  if (typeof keep !== 'object' || keep === null) return false;
+  const { generation: kept, as } = keep as Partial<NonNullable<Layout['keep']>>;
+  return Number.isInteger(kept) && (kept as number) < (generation as number) && typeof as === 'string' && KEPT_NAME.test(as);
 }
 
 function isForeignFormat(layout: Partial<Layout>): boolean {
@@ -113,6 +130,26 @@ export function writeLayout(dir: string, layout: Layout): void {
   fsyncPath(temporary);
   renameSync(temporary, file);
   fsyncPath(dir);
+}
+
+/**
+ * Keeps the generation a salvage asked to keep (Layout.keep), renaming it if salvage
+ * stopped before it could, and returns the layout as rewritten without the request.
+ * Called before anything removes the generations the layout does not name.
+ */
+export function keepSalvaged(dir: string, layout: Layout): Layout {
+  const { keep, ...rest } = layout;
+  if (keep === undefined) return layout;
+  const from = generationDir(dir, keep.generation);
+  const to = join(dir, keep.as);
+  if (existsSync(from)) {
+    if (existsSync(to)) {
+      throw new StoreError('PH_ERR_STORE_LAYOUT_MISMATCH', `data directory ${dir}: salvage kept gen-${keep.generation}/ as ${keep.as}/, which another folder of that name now holds. Nothing was changed: rename one of them and remove "keep" from ${join(dir, LAYOUT_FILE)}`);
+    }
+    renameSync(from, to);
+  }
+  writeLayout(dir, rest);
+  return rest;
 }
 
 export function fsyncPath(path: string): void {

@@ -1,9 +1,9 @@
-import { copyFileSync, existsSync, renameSync } from 'node:fs';
+import { copyFileSync, existsSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreError } from '../errors.js';
 import { shardIndex } from '../util/shard-hash.js';
-import { FORMAT, type Layout, createGeneration, generationDir, layoutProblems, readLayout, shardFiles, writeLayout } from './layout.js';
+import { FORMAT, type Layout, createGeneration, keepSalvaged, layoutProblems, readLayout, shardFiles, writeLayout } from './layout.js';
 import { readShardFile } from './salvage-reader.js';
 import { describeWalDamage, findWalDamage } from './wal-damage.js';
 
@@ -43,8 +43,9 @@ const DAMAGED_WAL_SUFFIX = '.damaged';
  * so does a shard file whose WAL is damaged (the transactions after the damage).
  */
 export function salvageDataDir(dir: string): SalvageReport {
-  const layout = readLayout(dir);
-  if (layout === null) throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `${dir} has no pigeonhole.json: there is nothing to salvage`);
+  const found = readLayout(dir);
+  if (found === null) throw new StoreError('PH_ERR_STORE_OPEN_FAILED', `${dir} has no pigeonhole.json: there is nothing to salvage`);
+  const layout = keepSalvaged(dir, found);
   const next: Layout = { format: FORMAT, shards: layout.shards, generation: layout.generation + 1 };
   // Named now: the reports below say where what is kept will be.
   const keptAs = keptName(dir, layout.generation);
@@ -90,8 +91,11 @@ export function salvageDataDir(dir: string): SalvageReport {
     // Closing checkpoints each WAL into its file before the layout flips.
     for (const { db } of outputs) db.close();
   }
-  writeLayout(dir, next);
-  renameSync(generationDir(dir, layout.generation), join(dir, keptAs));
+  // The request to keep the old generation flips with the layout: a crash before the
+  // rename leaves it for the next start to finish, instead of removing it as replaced.
+  const flipped: Layout = { ...next, keep: { generation: layout.generation, as: keptAs } };
+  writeLayout(dir, flipped);
+  keepSalvaged(dir, flipped);
   const saved = files.reduce((sum, file) => sum + file.saved, 0);
   const lost = files.reduce((sum, file) => sum + file.lost, 0);
   return { saved, lost, exact: files.every((file) => file.exact), files, generation: `gen-${next.generation}`, keptAs };

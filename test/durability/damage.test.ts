@@ -12,6 +12,7 @@ import { createServer } from '../../lib/server.js';
 import { runCli } from '../helpers/cli.js';
 import { middleTableLeaf, overwrite } from '../helpers/damage.js';
 import { FORMAT, createGeneration } from '../../lib/store/layout.js';
+import { salvageDataDir } from '../../lib/store/salvage.js';
 import { findWalDamage } from '../../lib/store/wal-damage.js';
 import { LineClient } from '../helpers/line-client.js';
 import { checkDelivery, drain, flood } from './flood.js';
@@ -159,6 +160,42 @@ test('a deleted shard file stops the start with a clear error; nothing is recrea
   const after = createServer({ shards: 2, dataDir: dir, logger: silentLogger });
   t.teardown(() => after.close());
   await t.notThrowsAsync(after.listen({ port: 0 }));
+});
+
+test('a salvage that stopped after its new layout, before keeping the old generation: the next start or salvage keeps it, it is not removed', async (t) => {
+  const dir = dataDir(t);
+  await filled(dir, 10);
+  const report = salvageDataDir(dir);
+  t.is(report.saved, 80);
+  t.is(report.keptAs, 'salvaged-gen-1');
+  t.deepEqual(JSON.parse(readFileSync(join(dir, 'pigeonhole.json'), 'utf8')), { format: FORMAT, shards: 2, generation: 2 }, 'the request to keep is done with');
+  const kept = readdirSync(join(dir, 'salvaged-gen-1')).sort();
+
+  // The directory as a crash right after the layout's flip leaves it: gen-1 not yet renamed.
+  const stopped = (): void => {
+    cpSync(join(dir, 'salvaged-gen-1'), join(dir, 'gen-1'), { recursive: true });
+    rmSync(join(dir, 'salvaged-gen-1'), { recursive: true });
+    writeFileSync(join(dir, 'pigeonhole.json'), JSON.stringify({ format: FORMAT, shards: 2, generation: 2, keep: { generation: 1, as: 'salvaged-gen-1' } }));
+  };
+  stopped();
+  const server = createServer({ shards: 2, dataDir: dir, logger: silentLogger });
+  const { port } = await server.listen({ port: 0 });
+  t.is(await countsAt(port), 80, 'the salvaged generation is served');
+  await server.close();
+  t.false(existsSync(join(dir, 'gen-1')));
+  t.deepEqual(readdirSync(join(dir, 'salvaged-gen-1')).sort(), kept, 'the old generation is kept, under the name salvage gave');
+  t.deepEqual(JSON.parse(readFileSync(join(dir, 'pigeonhole.json'), 'utf8')), { format: FORMAT, shards: 2, generation: 2 });
+
+  // Salvage run again over the same state keeps both: the first's, then its own.
+  stopped();
+  t.is(salvageDataDir(dir).keptAs, 'salvaged-gen-2');
+  t.deepEqual(readdirSync(dir).filter((entry) => entry.includes('gen-')).sort(), ['gen-3', 'salvaged-gen-1', 'salvaged-gen-2']);
+
+  // A request to keep that names anything but a salvaged-gen folder is no layout of ours.
+  writeFileSync(join(dir, 'pigeonhole.json'), JSON.stringify({ format: FORMAT, shards: 2, generation: 3, keep: { generation: 2, as: '../elsewhere' } }));
+  const refused = await t.throwsAsync(createServer({ shards: 2, dataDir: dir, logger: silentLogger }).listen({ port: 0 }));
+  t.regex(refused?.message ?? '', /is not a pigeonhole data directory layout/);
+  t.true(existsSync(join(dir, 'salvaged-gen-2')), 'nothing was moved');
 });
 
 test('a first start that stopped after making its empty shard files, before its pigeonhole.json, is made again at the next', async (t) => {
