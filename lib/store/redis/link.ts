@@ -1,19 +1,13 @@
-import { type RedisArgument, RESP_TYPES, createClient, createCluster } from '@redis/client';
+import { type RedisArgument, createClient, createCluster } from '@redis/client';
 import { StoreError, errorMessage } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { LinkHealth } from './link-health.js';
+import { BUFFERS, type RedisNode } from './node.js';
 import { type RoutedReply, type SlotMap, sendFollowingRedirects } from './redirects.js';
 
 /** Where the mailboxes are: one Redis (a URL) or a cluster (seed nodes, HOST:PORT). */
 export type RedisTarget = { readonly url: string } | { readonly cluster: readonly string[] };
 
-/** One connection to one Redis node, as node-redis gives it. */
-export interface RedisNode {
-  sendCommand<T>(args: readonly RedisArgument[], options?: { readonly typeMapping?: typeof BUFFERS; readonly timeout?: number; readonly chainId?: symbol }): Promise<T>;
-}
-
-// Bulk strings come back as Buffers, never decoded: a message's bytes are not text.
-const BUFFERS = { [RESP_TYPES.BLOB_STRING]: Buffer } as const;
 // Past this a command counts as lost (its outcome unknown): a Redis that hangs must not
 // hang a shard's batch forever. Its reply, if it ever comes, is read and ignored.
 export const COMMAND_TIMEOUT_MS = 10_000;

@@ -1,5 +1,5 @@
 import { ErrorReply, MaxCommandRedirectionsError, type RedisArgument } from '@redis/client';
-import type { RedisNode } from './link.js';
+import type { RedisNode } from './node.js';
 
 /** What following a cluster's redirects needs of it. */
 export interface SlotMap {

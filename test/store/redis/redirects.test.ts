@@ -2,7 +2,7 @@
 // each redirect sends, and when a redirect counts as a refusal.
 import test from 'ava';
 import { ErrorReply, MaxCommandRedirectionsError, type RedisArgument } from '@redis/client';
-import type { RedisNode } from '../../../lib/store/redis/link.js';
+import type { RedisNode } from '../../../lib/store/redis/node.js';
 import { MAX_REDIRECTS, redirectOf, sendFollowingRedirects, type SlotMap } from '../../../lib/store/redis/redirects.js';
 
 const OPTIONS = { timeout: 1_000 };
