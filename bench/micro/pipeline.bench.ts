@@ -5,15 +5,16 @@
 // two versions of it.
 //
 //   npm run bench:micro -- --help
-import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { silentLogger } from '../../lib/logger.js';
 import { Connection } from '../../lib/session/connection.js';
+import { ComposeBacklog } from '../../lib/session/compose-backlog.js';
 import { ConnectionGuard } from '../../lib/session/connection-guard.js';
 import { SessionCounters } from '../../lib/session/counters.js';
 import { InlineShards } from '../../lib/shards/inline-shards.js';
 import { ShardRouter } from '../../lib/shards/router.js';
+import { FakeSocket } from './fake-socket.js';
 
 const USAGE = `usage: npm run bench:micro -- [options]
 
@@ -71,38 +72,6 @@ const rounds = positive('rounds', values.rounds);
 const messageBytes = positive('message-bytes', values['message-bytes']);
 const repeat = positive('repeat', values.repeat);
 
-/** Just enough of net.Socket for a Connection; counts what it is asked to write. */
-class FakeSocket extends EventEmitter {
-  allowHalfOpen = false;
-  writableNeedDrain = false;
-  writableLength = 0;
-  destroyed = false;
-  written = 0;
-  setNoDelay(): this {
-    return this;
-  }
-  setTimeout(): this {
-    return this;
-  }
-  pause(): this {
-    return this;
-  }
-  resume(): this {
-    return this;
-  }
-  write(data: Buffer): boolean {
-    this.written += data.length;
-    return true;
-  }
-  end(): this {
-    return this;
-  }
-  destroy(): this {
-    this.destroyed = true;
-    return this;
-  }
-}
-
 async function run(): Promise<{ ops: number; cpuMs: number }> {
   const router = new ShardRouter(new InlineShards(silentLogger), { replay: false, logger: silentLogger });
   await router.start({ maxMessagesPerUser: 1_000_000, store: { kind: 'memory' } });
@@ -110,7 +79,7 @@ async function run(): Promise<{ ops: number; cpuMs: number }> {
   const guard = new ConnectionGuard({ maxConnections: connections, maxConnectionsPerIp: 0, lineTimeoutMs: 0, maxLineBufferBytes: 64 * 1024 * 1024, maxReplyBufferBytes: 256 * 1024 * 1024, logger: silentLogger });
   const sockets = Array.from({ length: connections }, () => new FakeSocket());
   // As the server does: one guard and one set of counters shared by every connection.
-  const context = { guard, counters: new SessionCounters(), identity: null, logger: silentLogger, sharedReadBuffer: null };
+  const context = { guard, counters: new SessionCounters(), identity: null, logger: silentLogger, sharedReadBuffer: null, backlog: new ComposeBacklog() };
   for (const socket of sockets) new Connection(socket as unknown as Socket, router, limits, context, () => {});
   const body = 'x'.repeat(messageBytes);
   // Each round: every connection sends `pipeline` commands, half COMPOSE (to itself, so

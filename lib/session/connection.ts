@@ -7,6 +7,7 @@ import { LineFramer } from '../protocol/framer.js';
 import { IN_FLIGHT_BUDGET_BYTES, READ_REPLY_OVERHEAD } from './reply-budget.js';
 import { readIntoShared } from './read-buffer.js';
 import { ReplyQueue } from './reply-queue.js';
+import type { ComposeBacklog } from './compose-backlog.js';
 import type { ShardRouter } from '../shards/router.js';
 import type { ConnectionGuard, GuardedConnection } from './connection-guard.js';
 import type { SessionCounters } from './counters.js';
@@ -31,6 +32,8 @@ export interface ConnectionContext {
    * (see read-buffer.ts). Null reads through 'data' events (TLS, a host's sockets).
    */
   readonly sharedReadBuffer: Buffer | null;
+  /** The COMPOSE bytes in flight on the thread's connections, for fair shares when its shards are backed up. */
+  readonly backlog: ComposeBacklog;
 }
 
 // After the server has said its last, it keeps reading (and discarding) for this long
@@ -84,6 +87,7 @@ export class Connection implements Session, GuardedConnection {
   // Reply bytes the socket held unsent, as last told to the guard.
   #repliesHeld = 0;
   readonly #afterWrite = (): void => this.#accountReplies();
+  readonly #backlog: ComposeBacklog;
 
   constructor(socket: Socket, router: ShardRouter, limits: ConnectionLimits, context: ConnectionContext, onClose: (connection: Connection) => void) {
     this.#socket = socket;
@@ -98,11 +102,15 @@ export class Connection implements Session, GuardedConnection {
     this.#limits = limits;
     this.#framer = new LineFramer(limits.maxLineBytes);
     this.maxReadReplyBytes = limits.maxLineBytes + READ_REPLY_OVERHEAD;
-    this.replies = new ReplyQueue({
-      write: (replies) => this.#write(replies),
-      idle: () => socket.writableLength === 0,
-      end: () => this.#finish(),
-    });
+    this.#backlog = context.backlog;
+    this.replies = new ReplyQueue(
+      {
+        write: (replies) => this.#write(replies),
+        idle: () => socket.writableLength === 0,
+        end: () => this.#finish(),
+      },
+      context.backlog,
+    );
 
     // Replies may still be owed after the peer has finished sending (`printf ... | nc`).
     socket.allowHalfOpen = true;
@@ -166,7 +174,7 @@ export class Connection implements Session, GuardedConnection {
     try {
       while (!this.replies.ending) {
         const replies = this.replies;
-        if (replies.size >= max || replies.bytesInFlight >= IN_FLIGHT_BUDGET_BYTES || this.#socket.writableNeedDrain) {
+        if (replies.size >= max || replies.bytesInFlight >= IN_FLIGHT_BUDGET_BYTES || this.#socket.writableNeedDrain || this.#backlog.holdsBack(replies.composeBytesInFlight)) {
           this.#pause();
           this.#account();
           return;

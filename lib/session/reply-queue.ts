@@ -1,6 +1,7 @@
 import { copyBytes } from '../util/copy-bytes.js';
 import { type PendingReply, repliesCancelled } from '../shards/router.js';
-import type { ShardOp } from '../shards/messages.js';
+import { OP_COMPOSE, type ShardOp } from '../shards/messages.js';
+import { ComposeBacklog } from './compose-backlog.js';
 import { RingQueue } from '../util/ring-queue.js';
 
 /** What a ReplyQueue writes to: the connection's socket, seen from the queue. */
@@ -87,6 +88,11 @@ export class ReplyQueue {
   readonly #spare: ReplySlot[] = [];
   #flushScheduled = false;
   #bytesInFlight = 0;
+  // The message bytes of this connection's COMPOSEs in flight, also counted in #backlog
+  // until the connection is gone.
+  #composeBytes = 0;
+  readonly #backlog: ComposeBacklog;
+  #gone = false;
   #ending = false;
   #ended = false;
   // Slots are numbered as reserved, so a slot's place in the queue is its number less
@@ -94,8 +100,9 @@ export class ReplyQueue {
   #nextN = 0;
   #cancelledAbove = Infinity;
 
-  constructor(out: ReplyOutput) {
+  constructor(out: ReplyOutput, backlog: ComposeBacklog = new ComposeBacklog()) {
     this.#out = out;
+    this.#backlog = backlog;
   }
 
   /** Commands still waiting for their reply to be written. */
@@ -106,6 +113,11 @@ export class ReplyQueue {
   /** What the commands awaiting replies may hold in the server, by their reserve() costs. */
   get bytesInFlight(): number {
     return this.#bytesInFlight;
+  }
+
+  /** The message bytes of the COMPOSEs awaiting replies (see ComposeBacklog). */
+  get composeBytesInFlight(): number {
+    return this.#composeBytes;
   }
 
   /** True while the oldest command still waits for its shard's answer. */
@@ -137,6 +149,10 @@ export class ReplyQueue {
     slot.n = this.#nextN++;
     this.#slots.push(slot);
     this.#bytesInFlight += cost;
+    if (op === OP_COMPOSE && !this.#gone) {
+      this.#composeBytes += cost;
+      this.#backlog.bytes += cost;
+    }
     return slot;
   }
 
@@ -153,6 +169,11 @@ export class ReplyQueue {
    */
   cancel(): void {
     this.cancelAfter(null);
+    // Its replies will never be written: they stop counting in the thread's backlog now.
+    if (this.#gone) return;
+    this.#gone = true;
+    this.#backlog.bytes -= this.#composeBytes;
+    this.#composeBytes = 0;
   }
 
   /**
@@ -218,6 +239,10 @@ export class ReplyQueue {
 
   #take(slot: ReplySlot): void {
     this.#bytesInFlight -= slot.cost;
+    if (slot.op === OP_COMPOSE && !this.#gone) {
+      this.#composeBytes -= slot.cost;
+      this.#backlog.bytes -= slot.cost;
+    }
     slot.source = null;
     this.#slots.shift();
     // Written, and no longer known to any router: free to serve another command.

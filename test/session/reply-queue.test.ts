@@ -1,4 +1,5 @@
 import test from 'ava';
+import { BACKLOGGED_BYTES, ComposeBacklog, FAIR_SHARE_BYTES } from '../../lib/session/compose-backlog.js';
 import { ReplyQueue } from '../../lib/session/reply-queue.js';
 import { OP_COMPOSE, OP_READ } from '../../lib/shards/messages.js';
 
@@ -97,6 +98,37 @@ test('bytesInFlight counts the cost of every command until its reply is written'
   read.fill(Buffer.from('READ ERROR\n'), 0, 11);
   await settle();
   t.is(queue.bytesInFlight, 0);
+});
+
+test('COMPOSE bytes count in the thread\'s backlog until written, and all of a gone connection\'s at once, once', async (t) => {
+  const backlog = new ComposeBacklog();
+  const one = new ReplyQueue({ write: () => {}, idle: () => true, end: () => {} }, backlog);
+  const two = new ReplyQueue({ write: () => {}, idle: () => true, end: () => {} }, backlog);
+  const first = one.reserve(OP_COMPOSE, 100);
+  one.reserve(OP_READ, 70_000);
+  one.reserve(OP_COMPOSE, 50);
+  two.reserve(OP_COMPOSE, 7);
+  t.is(one.composeBytesInFlight, 150, 'a READ is no COMPOSE');
+  t.is(backlog.bytes, 157);
+  first.fill(Buffer.from('MESSAGE SENT\n'), 0, 13);
+  await settle();
+  t.is(one.composeBytesInFlight, 50);
+  t.is(backlog.bytes, 57);
+  one.cancel();
+  one.cancel();
+  t.is(backlog.bytes, 7, 'the rest of a gone connection leaves the backlog, once');
+  one.reserve(OP_COMPOSE, 1_000);
+  t.is(backlog.bytes, 7, 'nor does anything it is still handed count');
+});
+
+test('holdsBack: only a connection with its fair share in flight, and only while the thread is backed up', (t) => {
+  const backlog = new ComposeBacklog();
+  backlog.bytes = BACKLOGGED_BYTES - 1;
+  t.false(backlog.holdsBack(BACKLOGGED_BYTES - 1), 'not backed up: a connection may hold up to its own budget');
+  backlog.bytes = BACKLOGGED_BYTES;
+  t.true(backlog.holdsBack(FAIR_SHARE_BYTES));
+  t.false(backlog.holdsBack(FAIR_SHARE_BYTES - 1));
+  t.false(backlog.holdsBack(0), 'a connection with nothing in flight is always read');
 });
 
 test('end() closes after the replies reserved before it; an aborted slot closes right there', async (t) => {

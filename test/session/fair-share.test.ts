@@ -1,0 +1,61 @@
+// While a thread's shards are backed up with COMPOSEs, a connection that already has its
+// fair share of message bytes in flight is not read on: a few connections pipelining big
+// messages cannot queue megabytes ahead of another user's one command.
+import type { Socket } from 'node:net';
+import test from 'ava';
+import { FakeSocket } from '../../bench/micro/fake-socket.js';
+import { silentLogger } from '../../lib/logger.js';
+import { BACKLOGGED_BYTES, ComposeBacklog, FAIR_SHARE_BYTES } from '../../lib/session/compose-backlog.js';
+import { Connection } from '../../lib/session/connection.js';
+import { ConnectionGuard } from '../../lib/session/connection-guard.js';
+import { SessionCounters } from '../../lib/session/counters.js';
+import { IN_FLIGHT_BUDGET_BYTES } from '../../lib/session/reply-budget.js';
+import { ShardRouter } from '../../lib/shards/router.js';
+import { fakeBackend } from '../helpers/fake-backend.js';
+
+const MESSAGE_BYTES = 60_000;
+
+/** Connections of one thread over a shard that never answers: every command stays in flight. */
+function thread(): { connect: () => { connection: Connection; socket: FakeSocket } } {
+  const router = new ShardRouter(fakeBackend({ send: () => {} }), { replay: false, logger: silentLogger });
+  const guard = new ConnectionGuard({ maxConnections: 10, maxConnectionsPerIp: 0, lineTimeoutMs: 0, maxLineBufferBytes: 64 << 20, maxReplyBufferBytes: 256 << 20, logger: silentLogger });
+  const context = { guard, counters: new SessionCounters(), identity: null, logger: silentLogger, sharedReadBuffer: null, backlog: new ComposeBacklog() };
+  const limits = { maxLineBytes: 1 << 20, idleTimeoutMs: 0, maxInFlight: 1024 };
+  return {
+    connect: () => {
+      const socket = new FakeSocket();
+      return { connection: new Connection(socket as unknown as Socket, router, limits, context, () => {}), socket };
+    },
+  };
+}
+
+function composes(user: string, count: number, bytes: number): Buffer {
+  return Buffer.from(`LOGIN ${user}\n` + `COMPOSE ${user}\n${'x'.repeat(bytes)}\n`.repeat(count));
+}
+
+test('a connection alone keeps up to the backlog in flight; a second heavy one its fair share; a light one is read at once', (t) => {
+  t.true(MESSAGE_BYTES < FAIR_SHARE_BYTES && 100 * MESSAGE_BYTES > IN_FLIGHT_BUDGET_BYTES, 'the sizes this test is about');
+  const { connect } = thread();
+  const heavy = connect();
+  heavy.socket.emit('data', composes('heavy', 100, MESSAGE_BYTES));
+  // LOGIN, then COMPOSEs until its own bytes reach the backlog's mark.
+  const alone = heavy.connection.replies.composeBytesInFlight;
+  t.true(alone >= BACKLOGGED_BYTES && alone < BACKLOGGED_BYTES + MESSAGE_BYTES + 100, `alone: ${alone} bytes in flight`);
+  t.true(alone < IN_FLIGHT_BUDGET_BYTES - MESSAGE_BYTES, 'held back before its own budget');
+
+  const second = connect();
+  second.socket.emit('data', composes('second', 100, MESSAGE_BYTES));
+  const share = second.connection.replies.composeBytesInFlight;
+  t.true(share >= FAIR_SHARE_BYTES && share < FAIR_SHARE_BYTES + MESSAGE_BYTES + 100, `the second: ${share} bytes in flight`);
+  t.is(second.connection.replies.size, 1 + Math.ceil(FAIR_SHARE_BYTES / (MESSAGE_BYTES + 'second'.length * 2)), 'LOGIN and two COMPOSEs');
+
+  const light = connect();
+  light.socket.emit('data', Buffer.from('LOGIN light\nCOMPOSE light\nhi\nREAD\n'));
+  t.is(light.connection.replies.size, 3, 'every command of a connection with nothing in flight is taken');
+
+  // The first gone, the backlog is below its mark: a new heavy connection may go as far as it did.
+  heavy.connection.destroy();
+  const third = connect();
+  third.socket.emit('data', composes('third', 100, MESSAGE_BYTES));
+  t.true(third.connection.replies.composeBytesInFlight >= BACKLOGGED_BYTES - share - 2, `the third: ${third.connection.replies.composeBytesInFlight} bytes`);
+});
