@@ -150,6 +150,7 @@ export class ReplyQueue {
     this.#slots.push(slot);
     this.#bytesInFlight += cost;
     if (op === OP_COMPOSE && !this.#gone) {
+      if (this.#composeBytes === 0) this.#backlog.connections++;
       this.#composeBytes += cost;
       this.#backlog.bytes += cost;
     }
@@ -172,6 +173,7 @@ export class ReplyQueue {
     // Its replies will never be written: they stop counting in the thread's backlog now.
     if (this.#gone) return;
     this.#gone = true;
+    if (this.#composeBytes > 0) this.#backlog.connections--;
     this.#backlog.bytes -= this.#composeBytes;
     this.#composeBytes = 0;
   }
@@ -242,6 +244,7 @@ export class ReplyQueue {
     if (slot.op === OP_COMPOSE && !this.#gone) {
       this.#composeBytes -= slot.cost;
       this.#backlog.bytes -= slot.cost;
+      if (this.#composeBytes === 0) this.#backlog.connections--;
     }
     slot.source = null;
     this.#slots.shift();

@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import test from 'ava';
 import { FakeSocket } from '../../bench/micro/fake-socket.js';
 import { silentLogger } from '../../lib/logger.js';
-import { BACKLOGGED_BYTES, ComposeBacklog, FAIR_SHARE_BYTES } from '../../lib/session/compose-backlog.js';
+import { BACKLOGGED_BYTES, ComposeBacklog } from '../../lib/session/compose-backlog.js';
 import { Connection } from '../../lib/session/connection.js';
 import { ConnectionGuard } from '../../lib/session/connection-guard.js';
 import { SessionCounters } from '../../lib/session/counters.js';
@@ -33,29 +33,31 @@ function composes(user: string, count: number, bytes: number): Buffer {
   return Buffer.from(`LOGIN ${user}\n` + `COMPOSE ${user}\n${'x'.repeat(bytes)}\n`.repeat(count));
 }
 
-test('a connection alone keeps up to the backlog in flight; a second heavy one its fair share; a light one is read at once', (t) => {
-  t.true(MESSAGE_BYTES < FAIR_SHARE_BYTES && 100 * MESSAGE_BYTES > IN_FLIGHT_BUDGET_BYTES, 'the sizes this test is about');
+test('a connection alone keeps up to the mark in flight; two heavy ones half of it each; a light one is read at once', (t) => {
+  t.true(100 * MESSAGE_BYTES > IN_FLIGHT_BUDGET_BYTES, 'more than a connection\'s own budget is sent');
   const { connect } = thread();
+  const cost = (user: string): number => MESSAGE_BYTES + 2 * user.length;
   const heavy = connect();
   heavy.socket.emit('data', composes('heavy', 100, MESSAGE_BYTES));
-  // LOGIN, then COMPOSEs until its own bytes reach the backlog's mark.
+  // LOGIN, then COMPOSEs until its own bytes reach the mark: its share, alone.
   const alone = heavy.connection.replies.composeBytesInFlight;
-  t.true(alone >= BACKLOGGED_BYTES && alone < BACKLOGGED_BYTES + MESSAGE_BYTES + 100, `alone: ${alone} bytes in flight`);
+  t.is(alone, Math.ceil(BACKLOGGED_BYTES / cost('heavy')) * cost('heavy'), `alone: ${alone} bytes in flight`);
   t.true(alone < IN_FLIGHT_BUDGET_BYTES - MESSAGE_BYTES, 'held back before its own budget');
 
+  // A second one is read as long as it holds less than half the mark.
   const second = connect();
   second.socket.emit('data', composes('second', 100, MESSAGE_BYTES));
-  const share = second.connection.replies.composeBytesInFlight;
-  t.true(share >= FAIR_SHARE_BYTES && share < FAIR_SHARE_BYTES + MESSAGE_BYTES + 100, `the second: ${share} bytes in flight`);
-  t.is(second.connection.replies.size, 1 + Math.ceil(FAIR_SHARE_BYTES / (MESSAGE_BYTES + 'second'.length * 2)), 'LOGIN and two COMPOSEs');
+  t.is(second.connection.replies.composeBytesInFlight, Math.ceil(BACKLOGGED_BYTES / 2 / cost('second')) * cost('second'));
+  t.is(heavy.connection.replies.composeBytesInFlight, alone, 'the first took nothing more meanwhile (it had no reply)');
 
   const light = connect();
   light.socket.emit('data', Buffer.from('LOGIN light\nCOMPOSE light\nhi\nREAD\n'));
-  t.is(light.connection.replies.size, 3, 'every command of a connection with nothing in flight is taken');
+  t.is(light.connection.replies.size, 3, 'every command of a connection with little in flight is taken');
 
   // The first gone, the backlog is below its mark: a new heavy connection may go as far as it did.
   heavy.connection.destroy();
   const third = connect();
   third.socket.emit('data', composes('third', 100, MESSAGE_BYTES));
-  t.true(third.connection.replies.composeBytesInFlight >= BACKLOGGED_BYTES - share - 2, `the third: ${third.connection.replies.composeBytesInFlight} bytes`);
+  const before = second.connection.replies.composeBytesInFlight + 2 * 'light'.length + 2;
+  t.true(third.connection.replies.composeBytesInFlight >= Math.min(BACKLOGGED_BYTES - before, BACKLOGGED_BYTES / 3), `the third: ${third.connection.replies.composeBytesInFlight} bytes`);
 });

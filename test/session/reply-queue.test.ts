@@ -1,5 +1,5 @@
 import test from 'ava';
-import { BACKLOGGED_BYTES, ComposeBacklog, FAIR_SHARE_BYTES } from '../../lib/session/compose-backlog.js';
+import { BACKLOGGED_BYTES, ComposeBacklog, MIN_FAIR_SHARE_BYTES } from '../../lib/session/compose-backlog.js';
 import { ReplyQueue } from '../../lib/session/reply-queue.js';
 import { OP_COMPOSE, OP_READ } from '../../lib/shards/messages.js';
 
@@ -107,27 +107,36 @@ test('COMPOSE bytes count in the thread\'s backlog until written, and all of a g
   const first = one.reserve(OP_COMPOSE, 100);
   one.reserve(OP_READ, 70_000);
   one.reserve(OP_COMPOSE, 50);
-  two.reserve(OP_COMPOSE, 7);
+  two.reserve(OP_READ, 70_000);
   t.is(one.composeBytesInFlight, 150, 'a READ is no COMPOSE');
-  t.is(backlog.bytes, 157);
+  t.deepEqual({ ...backlog }, { bytes: 150, connections: 1 }, 'a connection with only READs in flight holds no share');
+  two.reserve(OP_COMPOSE, 7);
+  t.deepEqual({ ...backlog }, { bytes: 157, connections: 2 });
   first.fill(Buffer.from('MESSAGE SENT\n'), 0, 13);
   await settle();
   t.is(one.composeBytesInFlight, 50);
-  t.is(backlog.bytes, 57);
+  t.deepEqual({ ...backlog }, { bytes: 57, connections: 2 });
   one.cancel();
   one.cancel();
-  t.is(backlog.bytes, 7, 'the rest of a gone connection leaves the backlog, once');
+  t.deepEqual({ ...backlog }, { bytes: 7, connections: 1 }, 'the rest of a gone connection leaves the backlog, once');
   one.reserve(OP_COMPOSE, 1_000);
-  t.is(backlog.bytes, 7, 'nor does anything it is still handed count');
+  t.deepEqual({ ...backlog }, { bytes: 7, connections: 1 }, 'nor does anything it is still handed count');
 });
 
-test('holdsBack: only a connection with its fair share in flight, and only while the thread is backed up', (t) => {
+test('holdsBack: only while the thread is backed up, and only a connection holding its share of the mark', (t) => {
   const backlog = new ComposeBacklog();
+  backlog.connections = 1;
   backlog.bytes = BACKLOGGED_BYTES - 1;
   t.false(backlog.holdsBack(BACKLOGGED_BYTES - 1), 'not backed up: a connection may hold up to its own budget');
   backlog.bytes = BACKLOGGED_BYTES;
-  t.true(backlog.holdsBack(FAIR_SHARE_BYTES));
-  t.false(backlog.holdsBack(FAIR_SHARE_BYTES - 1));
+  t.true(backlog.holdsBack(BACKLOGGED_BYTES), 'alone, its share is the whole mark');
+  t.false(backlog.holdsBack(BACKLOGGED_BYTES - 1));
+  backlog.connections = 4;
+  t.true(backlog.holdsBack(BACKLOGGED_BYTES / 4), 'four: a quarter each');
+  t.false(backlog.holdsBack(BACKLOGGED_BYTES / 4 - 1));
+  backlog.connections = 1_000;
+  t.true(backlog.holdsBack(MIN_FAIR_SHARE_BYTES), 'many: each still gets the least share');
+  t.false(backlog.holdsBack(MIN_FAIR_SHARE_BYTES - 1));
   t.false(backlog.holdsBack(0), 'a connection with nothing in flight is always read');
 });
 
