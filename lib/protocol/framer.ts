@@ -16,8 +16,9 @@ const KEPT_PARTIAL_BYTES = 4096;
  * `maxLineBytes + 1` bytes of an unfinished line are ever held (the +1 is a CR that may
  * turn out to precede the LF).
  *
- * Returned lines are views into the chunk given to `push()` when they lie within one
- * chunk, and fresh buffers when they span chunks; either way they stay valid.
+ * A line from `nextLine()` is valid until the next call: it is a range of the chunk given
+ * to `push()` when it lies within one chunk, and of a buffer of the framer's own when it
+ * spans chunks, which a big line's successor may reuse.
  */
 export class LineFramer {
   readonly maxLineBytes: number;
@@ -32,6 +33,11 @@ export class LineFramer {
   // exactly the bytes it sent, not an object per byte.
   #partial: Buffer | null = null;
   #partialLength = 0;
+  // The big buffer the last such line was finished in: once the caller moves on to the
+  // next line it is free again, and holds the next line that spans chunks (a client
+  // streaming big messages then costs no buffer per message). Dropped once the reads so
+  // far are used up with no line unfinished, or the reader pauses (dropSpare()).
+  #spare: Buffer | null = null;
 
   constructor(maxLineBytes: number) {
     this.maxLineBytes = maxLineBytes;
@@ -71,9 +77,17 @@ export class LineFramer {
     this.#pos = 0;
   }
 
-  /** The next whole line without its terminator, or null when more bytes are needed. */
+  /**
+   * Lets go of the buffer the last big line was finished in (see #spare): the reader is
+   * about to stop for a while, and an idle connection should hold only what it counts.
+   */
+  dropSpare(): void {
+    this.#spare = null;
+  }
+
+  /** The next whole line without its terminator, as a Buffer of its own, or null when more bytes are needed. */
   next(): Buffer | null {
-    return this.nextLine() ? this.source.subarray(this.start, this.end) : null;
+    return this.nextLine() ? Buffer.from(this.source.subarray(this.start, this.end)) : null;
   }
 
   /**
@@ -82,10 +96,16 @@ export class LineFramer {
    */
   nextLine(): boolean {
     const chunk = this.#chunk;
-    if (chunk === null) return false;
+    if (chunk === null) {
+      // Read to the end with no line unfinished: the connection waits for its peer.
+      this.#spare = null;
+      return false;
+    }
     const start = this.#pos;
     const lf = chunk.indexOf(LF, start);
     if (lf === -1) {
+      if (this.#partial === null) this.#partial = this.#spare;
+      this.#spare = null;
       this.#hold(chunk, start);
       return false;
     }
@@ -112,8 +132,17 @@ export class LineFramer {
     const lastByte = lf > start ? chunk[lf - 1] : partial[this.#partialLength - 1];
     const length = lastByte === CR ? total - 1 : total;
     this.#check(length);
-    const line = Buffer.allocUnsafe(length);
     const fromPartial = Math.min(this.#partialLength, length);
+    if (partial.length > KEPT_PARTIAL_BYTES && partial.length >= length) {
+      // A big buffer is let go once its line is done (below): the line is finished in it
+      // rather than copied out of it into another.
+      chunk.copy(partial, fromPartial, start, start + (length - fromPartial));
+      this.#partialLength = 0;
+      this.#partial = null;
+      this.#spare = partial;
+      return partial.subarray(0, length);
+    }
+    const line = Buffer.allocUnsafe(length);
     partial.copy(line, 0, 0, fromPartial);
     if (length > fromPartial) chunk.copy(line, fromPartial, start, start + (length - fromPartial));
     this.#partialLength = 0;
@@ -134,7 +163,9 @@ export class LineFramer {
       throw new ProtocolError('PH_ERR_PROTOCOL_LINE_TOO_LONG', `line longer than ${this.maxLineBytes} bytes`);
     }
     if (this.#partial === null || this.#partial.length < total) {
-      const grown = Buffer.allocUnsafe(Math.min(this.maxLineBytes + 1, Math.max(total, 2 * (this.#partial?.length ?? 64))));
+      // A big line gets room for its rest as it comes, to be finished in place.
+      const wanted = total > KEPT_PARTIAL_BYTES ? 2 * total : Math.max(total, 2 * (this.#partial?.length ?? 64));
+      const grown = Buffer.allocUnsafe(Math.min(this.maxLineBytes + 1, wanted));
       if (this.#partial !== null) this.#partial.copy(grown, 0, 0, this.#partialLength);
       this.#partial = grown;
     }

@@ -225,6 +225,7 @@ export class Connection implements Session, GuardedConnection {
   #pause(): void {
     // A line cannot finish while it is not read: its clock stops.
     this.lineStartedAt = 0;
+    this.#framer.dropSpare();
     if (this.#paused || this.#finished) return;
     this.#paused = true;
     this.#socket.pause();

@@ -9,6 +9,11 @@ export interface ShardBackend {
   readonly batchesInFlight: number;
   /** Starts every shard, reporting to `sink`; resolves when all are ready to take batches. */
   start(config: ShardConfig, sink: ShardSink): Promise<void>;
+  /**
+   * True when send() has run each batch before it returns (a shard in this thread over a
+   * synchronous store): the router then hands over its own buffer, not a copy.
+   */
+  readonly readsInPlace?: boolean;
   /** Hands a request batch to a shard; the buffer's memory may be transferred away. */
   send(shardId: number, batch: Buffer): void;
   /** Ends every shard, after the batches already sent have been answered. */

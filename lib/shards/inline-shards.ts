@@ -31,6 +31,10 @@ export class InlineShards implements ShardBackend {
     }
   }
 
+  get readsInPlace(): boolean {
+    return this.#runner?.synchronous ?? false;
+  }
+
   send(_shardId: number, batch: Buffer): void {
     const runner = this.#runner;
     if (runner === null || this.#deliver === null) throw new Error('inline shard used before start() or after close()');

@@ -392,7 +392,7 @@ export class ShardRouter implements ShardSink {
   }
 
   #send(shardId: number, channel: Channel): void {
-    const batch = channel.writer.take();
+    const batch = this.#backend.readsInPlace === true ? channel.writer.takeInPlace() : channel.writer.take();
     if (channel.seenCancellations !== cancellations) {
       channel.seenCancellations = cancellations;
       this.#withdrawCancelled(channel, batch, channel.pending.size - channel.unsent);

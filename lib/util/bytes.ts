@@ -76,8 +76,24 @@ export class ByteWriter {
     const length = this.#length;
     const out = Buffer.allocUnsafe(length);
     out.set(this.#buffer.subarray(0, length));
-    this.#length = 0;
-    if (this.#buffer.length > SHRINK_ABOVE && length * 4 < this.#buffer.length) this.#buffer = Buffer.allocUnsafeSlow(this.#initialCapacity);
+    this.#restart(length);
     return out;
+  }
+
+  /**
+   * The bytes written so far, in the writer's own buffer, with no copy: for a reader that
+   * is done with them before anything is written again (one that runs the batch within
+   * the call it is handed over in). The writer starts afresh.
+   */
+  takeInPlace(): Buffer {
+    const length = this.#length;
+    const out = this.#buffer.subarray(0, length);
+    this.#restart(length);
+    return out;
+  }
+
+  #restart(taken: number): void {
+    this.#length = 0;
+    if (this.#buffer.length > SHRINK_ABOVE && taken * 4 < this.#buffer.length) this.#buffer = Buffer.allocUnsafeSlow(this.#initialCapacity);
   }
 }

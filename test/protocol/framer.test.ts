@@ -390,3 +390,43 @@ test('detach() gives unread bytes a buffer of their own: the chunk may be reused
   framer.push(Buffer.from('ee\n'));
   t.deepEqual(framer.next(), Buffer.from('three'));
 });
+
+test('big lines spanning chunks, back to back: each comes out whole, finished in place in one buffer the next reuses', (t) => {
+  const big = (i: number): string => String.fromCharCode(0x61 + i).repeat(20_000);
+  const stream = Buffer.from(Array.from({ length: 5 }, (_, i) => `COMPOSE u${i}\n${big(i)}\n`).join(''), 'latin1');
+  const piece = 7_000;
+  const framer = new LineFramer(100_000);
+  const lines: string[] = [];
+  const buffers = new Set<ArrayBufferLike>();
+  for (let at = 0; at < stream.length; at += piece) {
+    framer.push(stream.subarray(at, at + piece));
+    while (framer.nextLine()) {
+      const line = framer.source.toString('latin1', framer.start, framer.end);
+      if (line.length > 1_000) {
+        // Ends within a chunk, never at its end: the buffer is kept for the next line.
+        t.not((at + framer.end) % piece, 0);
+        buffers.add(framer.source.buffer);
+      }
+      lines.push(line.length > 1_000 ? `${line[0]}x${line.length}` : line);
+    }
+  }
+  t.deepEqual(lines, ['COMPOSE u0', 'ax20000', 'COMPOSE u1', 'bx20000', 'COMPOSE u2', 'cx20000', 'COMPOSE u3', 'dx20000', 'COMPOSE u4', 'ex20000']);
+  t.is(buffers.size, 1, 'one buffer for every big line');
+});
+
+test('a big line finished as the reads run out leaves no buffer behind: the next gets a new one', (t) => {
+  const framer = new LineFramer(100_000);
+  const line = `${'z'.repeat(20_000)}\n`;
+  const sources: ArrayBufferLike[] = [];
+  for (let i = 0; i < 2; i++) {
+    framer.push(Buffer.from(line.slice(0, 10_000)));
+    t.false(framer.nextLine());
+    framer.push(Buffer.from(line.slice(10_000)));
+    t.true(framer.nextLine());
+    t.is(framer.end - framer.start, 20_000);
+    sources.push(framer.source.buffer);
+    t.false(framer.nextLine(), 'the reads are used up');
+  }
+  t.not(sources[0], sources[1]);
+  t.is(framer.partialBytes, 0);
+});

@@ -276,3 +276,36 @@ test('a batch sent again after its shard died withdraws the READs of connections
   t.deepEqual(records(batches[1]), ['COUNT alice', 'READ bob']);
   t.is(readBatchHeader(batches[1] as Buffer).resent, true);
 });
+
+test('a backend that runs each batch within send() is handed the writer\'s own buffer; any other, a copy of its own', async (t) => {
+  for (const readsInPlace of [true, false]) {
+    const batches: Buffer[] = [];
+    const seen: string[][] = [];
+    const router = new ShardRouter(
+      {
+        ...fakeBackend({
+          send: (_shardId, batch) => {
+            batches.push(batch);
+            seen.push(records(batch));
+            router.onReply(0, zeroCounts(1));
+          },
+        }),
+        readsInPlace,
+      },
+      { replay: false, logger: silentLogger },
+    );
+    const answers: string[] = [];
+    router.count(Buffer.from('alice'), pending(answers));
+    await turn();
+    router.count(Buffer.from('bob'), pending(answers));
+    await turn();
+    t.deepEqual(seen, [['COUNT alice'], ['COUNT bob']], 'each batch as it was written');
+    t.deepEqual(answers, ['0\n', '0\n']);
+    const [first, second] = batches as [Buffer, Buffer];
+    if (readsInPlace) {
+      t.true(first.buffer === second.buffer && first.byteOffset === second.byteOffset, 'the same bytes, batch after batch');
+    } else {
+      t.deepEqual(records(first), ['COUNT alice'], 'a copy outlives the next batch');
+    }
+  }
+});
