@@ -33,7 +33,6 @@ const MAX_RECONNECT_MS = 2_000;
 export class RedisLink {
   /** For logs and errors: the URL without credentials, or the seed list. */
   readonly description: string;
-  readonly #send: (key: RedisArgument, args: readonly RedisArgument[]) => Promise<unknown>;
   readonly #sendRouted: (key: RedisArgument, args: readonly RedisArgument[]) => Promise<RoutedReply>;
   readonly #masters: () => Promise<RedisNode[]>;
   readonly #close: () => Promise<void>;
@@ -42,7 +41,6 @@ export class RedisLink {
   private constructor(
     description: string,
     parts: {
-      send: RedisLink['send'];
       sendRouted: RedisLink['sendRouted'];
       masters: RedisLink['masters'];
       close: () => Promise<void>;
@@ -50,7 +48,6 @@ export class RedisLink {
     },
   ) {
     this.description = description;
-    this.#send = parts.send;
     this.#sendRouted = parts.sendRouted;
     this.#masters = parts.masters;
     this.#close = parts.close;
@@ -85,7 +82,6 @@ export class RedisLink {
       client.on('ready', () => health.ready(address));
       const node = client as unknown as RedisNode;
       link = new RedisLink(description, {
-        send: (_key, args) => client.sendCommand(args, COMMAND_OPTIONS),
         sendRouted: async (_key, args) => ({ reply: await node.sendCommand(args, COMMAND_OPTIONS), node }),
         masters: async () => [node],
         close: async () => void (await client.close()),
@@ -113,7 +109,6 @@ export class RedisLink {
         relearn: (key) => cluster.sendCommand(key, false, ['EXISTS', key], COMMAND_OPTIONS).then(() => {}, () => {}),
       };
       link = new RedisLink(description, {
-        send: (key, args) => cluster.sendCommand(key, false, [...args], COMMAND_OPTIONS),
         sendRouted: (key, args) => sendFollowingRedirects(slotMap, key, args, COMMAND_OPTIONS),
         masters: async () => (await Promise.all(cluster.masters.map((master) => cluster.nodeClient(master)))) as unknown as RedisNode[],
         close: async () => void (await cluster.close()),
@@ -132,14 +127,12 @@ export class RedisLink {
     return link;
   }
 
-  /** Sends a command to the node serving `key`; replies with Buffers for bulk strings. */
-  send(key: RedisArgument, args: readonly RedisArgument[]): Promise<unknown> {
-    return this.#send(key, args);
-  }
-
   /**
-   * Sends a command to the node serving `key`, as send() does, and also says which
-   * node's connection ran it: WAIT must follow a write on its own connection.
+   * Sends a command to the node serving `key` (replies with Buffers for bulk strings),
+   * and says which node's connection ran it: WAIT must follow a write on its own
+   * connection. Every command takes this one path, so commands issued in order to one
+   * node are written to it in that order (a batch's COMPOSE before its READ of the same
+   * mailbox): a second path, however short, could overtake it.
    */
   sendRouted(key: RedisArgument, args: readonly RedisArgument[]): Promise<RoutedReply> {
     return this.#sendRouted(key, args);

@@ -20,6 +20,22 @@ export interface RoutedReply {
 // node-redis's own default: past this many MOVED or ASK, the command counts as refused.
 export const MAX_REDIRECTS = 16;
 
+/** Finding the node to send to failed: the command was sent nowhere. */
+export class NotSentError extends Error {
+  constructor(cause: unknown) {
+    super(`no node to send to: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'NotSentError';
+  }
+}
+
+async function lookUp<T>(find: () => Promise<T>): Promise<T> {
+  try {
+    return await find();
+  } catch (err) {
+    throw new NotSentError(err);
+  }
+}
+
 type Redirect = { readonly kind: 'MOVED' | 'ASK'; readonly address: string };
 
 /**
@@ -32,7 +48,7 @@ type Redirect = { readonly kind: 'MOVED' | 'ASK'; readonly address: string };
  * connection lost between the two fails both rather than sending the command alone later.
  */
 export async function sendFollowingRedirects(map: SlotMap, key: RedisArgument, args: readonly RedisArgument[], options: { readonly timeout: number }): Promise<RoutedReply> {
-  let node = await map.ownerOf(key);
+  let node = await lookUp(() => map.ownerOf(key));
   let asking = false;
   for (let redirects = 0; ; redirects++) {
     let redirect: Redirect | null;
@@ -44,16 +60,17 @@ export async function sendFollowingRedirects(map: SlotMap, key: RedisArgument, a
       if (redirect === null) throw err;
       if (redirects >= MAX_REDIRECTS) throw new MaxCommandRedirectionsError(err);
     }
+    const { address } = redirect;
     if (redirect.kind === 'MOVED') {
       await map.relearn(key);
-      node = await map.ownerOf(key);
+      node = await lookUp(() => map.ownerOf(key));
       asking = false;
       continue;
     }
-    let target = await map.nodeAt(redirect.address);
+    let target = await lookUp(() => map.nodeAt(address));
     if (target === undefined) {
       await map.relearn(key);
-      target = await map.nodeAt(redirect.address);
+      target = await lookUp(() => map.nodeAt(address));
     }
     if (target === undefined) throw new ErrorReply(`ASK to ${redirect.address}, a node the cluster's slots do not name`);
     node = target;

@@ -7,7 +7,7 @@ import { COMMAND_TIMEOUT_MS, RedisLink, type RedisTarget } from './link.js';
 import type { RedisNode } from './node.js';
 import { DEFAULT_KEY_PREFIX, DEFAULT_WAIT_TIMEOUT_MS } from './defaults.js';
 import { decodeRecord, encodeRecord, mailboxKey } from './records.js';
-import type { RoutedReply } from './redirects.js';
+import { NotSentError, type RoutedReply } from './redirects.js';
 import { RateLimitedLog } from '../../util/rate-limited-log.js';
 
 export interface RedisStoreOptions {
@@ -112,7 +112,7 @@ export class RedisStore implements AsyncMailboxStore {
 
   async #read(key: Buffer, args: (string | Buffer)[]): Promise<unknown> {
     try {
-      return await this.#link.send(key, args);
+      return (await this.#link.sendRouted(key, args)).reply;
     } catch (err) {
       // A READ or LOGIN with no answer has no true answer to give: the shard drops it.
       throw this.#failed(
@@ -187,9 +187,10 @@ export class RedisStore implements AsyncMailboxStore {
 /**
  * The command certainly did not run: Redis refused it (an error reply: nothing of ours
  * writes before it can fail), it was redirected too often (each redirect is a refusal),
- * or it was never sent (no connection, and no offline queue to send it later).
+ * or it was never sent (no connection, and no offline queue to send it later; or no node
+ * to send it to).
  */
 function notRun(err: unknown): boolean {
-  return err instanceof ErrorReply || err instanceof MaxCommandRedirectionsError || err instanceof ClientOfflineError || err instanceof ClientClosedError;
+  return err instanceof ErrorReply || err instanceof MaxCommandRedirectionsError || err instanceof ClientOfflineError || err instanceof ClientClosedError || err instanceof NotSentError;
 }
 

@@ -129,3 +129,14 @@ redisOnly('a COMPOSE redirected by MOVED waits for the replicas of the slot\'s n
   t.is(await keysIn(onA, slot), 1, 'A stored it');
   t.is((await store.dequeue(user))?.body.toString(), 'on A');
 });
+
+redisOnly('COMPOSEs and READs issued in one turn reach each node in that order: every READ finds the message composed just before it', async (t) => {
+  const store = await openStore(t, uniqueName('order'));
+  const users = Array.from({ length: 60 }, (_, i) => `u${i}`);
+  // As a shard's batch does: all issued at once, none awaited before the next.
+  const results = users.map((user) => ({ stored: store.enqueue(user, { from: 'x', body: Buffer.from(user) }), read: store.dequeue(user) }));
+  for (const [i, { stored, read }] of results.entries()) {
+    await t.throwsAsync(stored, { code: 'PH_ERR_STORE_NOT_REPLICATED' }, 'no replica here: stored, not confirmed');
+    t.is((await read)?.body.toString(), users[i]);
+  }
+});

@@ -3,7 +3,7 @@
 import test from 'ava';
 import { ErrorReply, MaxCommandRedirectionsError, type RedisArgument } from '@redis/client';
 import type { RedisNode } from '../../../lib/store/redis/node.js';
-import { MAX_REDIRECTS, redirectOf, sendFollowingRedirects, type SlotMap } from '../../../lib/store/redis/redirects.js';
+import { MAX_REDIRECTS, NotSentError, redirectOf, sendFollowingRedirects, type SlotMap } from '../../../lib/store/redis/redirects.js';
 
 const OPTIONS = { timeout: 1_000 };
 
@@ -86,4 +86,15 @@ test('redirectOf reads MOVED and ASK replies only', (t) => {
   t.deepEqual(redirectOf(new ErrorReply('ASK 1 ::1:6381')), { kind: 'ASK', address: '::1:6381' });
   t.is(redirectOf(new ErrorReply('ERR MOVED 1 x:1')), null);
   t.is(redirectOf(new Error('MOVED 1 x:1')), null, 'not a reply from Redis');
+});
+
+test('no node to send to, first or after a redirect: NotSentError, which the store answers as not run', async (t) => {
+  const down = new Error('connect ECONNREFUSED');
+  const unreachable: SlotMap = { ownerOf: async () => Promise.reject(down), nodeAt: async () => undefined, relearn: async () => {} };
+  const first = await t.throwsAsync(sendFollowingRedirects(unreachable, 'k', COMMAND, OPTIONS), { instanceOf: NotSentError });
+  t.is(first?.cause, down);
+  const a = new FakeNode([new ErrorReply('ASK 7 10.0.0.2:7001')]);
+  const lost: SlotMap = { ownerOf: async () => a, nodeAt: async () => Promise.reject(down), relearn: async () => {} };
+  await t.throwsAsync(sendFollowingRedirects(lost, 'k', COMMAND, OPTIONS), { instanceOf: NotSentError });
+  t.is(a.sent.length, 1, 'sent once, refused, and sent nowhere else');
 });
