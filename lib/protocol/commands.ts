@@ -93,6 +93,14 @@ export class CommandParser {
   }
 
   /**
+   * Lets go of the last COMPOSE's message line (the command is done with once handled):
+   * a connection that waits should not keep the buffer it was read into.
+   */
+  forgetMessage(): void {
+    this.#compose.source = this.#compose.toSource;
+  }
+
+  /**
    * The command of the line `line[start, end)`, or null when the line was a COMPOSE
    * header waiting for its message.
    */

@@ -78,11 +78,13 @@ export class LineFramer {
   }
 
   /**
-   * Lets go of the buffer the last big line was finished in (see #spare): the reader is
-   * about to stop for a while, and an idle connection should hold only what it counts.
+   * Lets go of the buffer the last big line was finished in (see #spare), and of the last
+   * line: the reader is about to stop for a while, and an idle connection should hold
+   * only what it counts.
    */
   dropSpare(): void {
     this.#spare = null;
+    this.source = EMPTY;
   }
 
   /** The next whole line without its terminator, as a Buffer of its own, or null when more bytes are needed. */
@@ -98,14 +100,16 @@ export class LineFramer {
     const chunk = this.#chunk;
     if (chunk === null) {
       // Read to the end with no line unfinished: the connection waits for its peer.
-      this.#spare = null;
+      this.dropSpare();
       return false;
     }
     const start = this.#pos;
     const lf = chunk.indexOf(LF, start);
     if (lf === -1) {
-      if (this.#partial === null) this.#partial = this.#spare;
-      this.#spare = null;
+      // Only a big unfinished line may take the spare: what a connection holds is counted
+      // by the bytes held, and a few bytes must not keep a big buffer.
+      if (this.#partial === null && this.#partialLength + chunk.length - start > KEPT_PARTIAL_BYTES) this.#partial = this.#spare;
+      this.dropSpare();
       this.#hold(chunk, start);
       return false;
     }

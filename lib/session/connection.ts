@@ -181,6 +181,7 @@ export class Connection implements Session, GuardedConnection {
         }
         const framer = this.#framer;
         if (!framer.nextLine()) {
+          this.#parser.forgetMessage();
           // PROTOCOL: a connection closing mid-line just closes; the partial line never runs.
           if (this.#draining) this.replies.end();
           break;
@@ -226,6 +227,7 @@ export class Connection implements Session, GuardedConnection {
     // A line cannot finish while it is not read: its clock stops.
     this.lineStartedAt = 0;
     this.#framer.dropSpare();
+    this.#parser.forgetMessage();
     if (this.#paused || this.#finished) return;
     this.#paused = true;
     this.#socket.pause();

@@ -170,7 +170,12 @@ export class ReplyQueue {
    */
   cancel(): void {
     this.cancelAfter(null);
-    // Its replies will never be written: they stop counting in the thread's backlog now.
+    this.#leaveBacklog();
+  }
+
+  // No more replies will be written: what is still in flight stops counting in the
+  // thread's backlog now, not when the socket closes (seconds later, for a peer that lingers).
+  #leaveBacklog(): void {
     if (this.#gone) return;
     this.#gone = true;
     if (this.#composeBytes > 0) this.#backlog.connections--;
@@ -300,6 +305,7 @@ export class ReplyQueue {
     if (aborted || (this.#ending && head === undefined)) {
       this.#ending = true;
       this.#ended = true;
+      this.#leaveBacklog();
       this.#out.end();
     }
   }

@@ -147,7 +147,10 @@ export function keepSalvaged(dir: string, layout: Layout): Layout {
       throw new StoreError('PH_ERR_STORE_LAYOUT_MISMATCH', `data directory ${dir}: salvage kept gen-${keep.generation}/ as ${keep.as}/, which another folder of that name now holds. Nothing was changed: rename one of them and remove "keep" from ${join(dir, LAYOUT_FILE)}`);
     }
     renameSync(from, to);
+    fsyncPath(dir);
   }
+  // A layout whose generation is gone is the start's to refuse, with its advice.
+  if (!existsSync(generationDir(dir, rest.generation))) return layout;
   writeLayout(dir, rest);
   return rest;
 }

@@ -191,6 +191,13 @@ test('a salvage that stopped after its new layout, before keeping the old genera
   t.is(salvageDataDir(dir).keptAs, 'salvaged-gen-2');
   t.deepEqual(readdirSync(dir).filter((entry) => entry.includes('gen-')).sort(), ['gen-3', 'salvaged-gen-1', 'salvaged-gen-2']);
 
+  // A request to keep beside a generation that is gone: the start's usual refusal and advice.
+  writeFileSync(join(dir, 'pigeonhole.json'), JSON.stringify({ format: FORMAT, shards: 2, generation: 9, keep: { generation: 3, as: 'salvaged-gen-3.2' } }));
+  const gone = await t.throwsAsync(createServer({ shards: 2, dataDir: dir, logger: silentLogger }).listen({ port: 0 }));
+  t.is((gone as { code?: string }).code, 'PH_ERR_STORE_LAYOUT_MISMATCH');
+  t.regex(gone?.message ?? '', /gen-9\/ is missing/);
+  t.true(existsSync(join(dir, 'salvaged-gen-3.2')), 'what it asked to keep is kept');
+
   // A request to keep that names anything but a salvaged-gen folder is no layout of ours.
   writeFileSync(join(dir, 'pigeonhole.json'), JSON.stringify({ format: FORMAT, shards: 2, generation: 3, keep: { generation: 2, as: '../elsewhere' } }));
   const refused = await t.throwsAsync(createServer({ shards: 2, dataDir: dir, logger: silentLogger }).listen({ port: 0 }));

@@ -394,7 +394,9 @@ test('detach() gives unread bytes a buffer of their own: the chunk may be reused
 test('big lines spanning chunks, back to back: each comes out whole, finished in place in one buffer the next reuses', (t) => {
   const big = (i: number): string => String.fromCharCode(0x61 + i).repeat(20_000);
   const stream = Buffer.from(Array.from({ length: 5 }, (_, i) => `COMPOSE u${i}\n${big(i)}\n`).join(''), 'latin1');
-  const piece = 7_000;
+  // Every big line starts more than 4 KiB before the end of its chunk (so it may take the
+  // spare buffer), and none ends at a chunk's end (which would let the spare go).
+  const piece = 15_000;
   const framer = new LineFramer(100_000);
   const lines: string[] = [];
   const buffers = new Set<ArrayBufferLike>();
@@ -426,6 +428,7 @@ test('a big line finished as the reads run out leaves no buffer behind: the next
     t.is(framer.end - framer.start, 20_000);
     sources.push(framer.source.buffer);
     t.false(framer.nextLine(), 'the reads are used up');
+    t.is(framer.source.length, 0, 'nor is the last line kept');
   }
   t.not(sources[0], sources[1]);
   t.is(framer.partialBytes, 0);

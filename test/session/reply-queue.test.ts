@@ -123,6 +123,19 @@ test('COMPOSE bytes count in the thread\'s backlog until written, and all of a g
   t.deepEqual({ ...backlog }, { bytes: 7, connections: 1 }, 'nor does anything it is still handed count');
 });
 
+test('a queue that ends on an aborted slot leaves the backlog at once, not when its socket closes', async (t) => {
+  const backlog = new ComposeBacklog();
+  const queue = new ReplyQueue({ write: () => {}, idle: () => true, end: () => {} }, backlog);
+  const first = queue.reserve(OP_COMPOSE, 100);
+  queue.reserve(OP_COMPOSE, 50);
+  t.deepEqual({ ...backlog }, { bytes: 150, connections: 1 });
+  first.abort();
+  await settle();
+  t.deepEqual({ ...backlog }, { bytes: 0, connections: 0 });
+  queue.cancel();
+  t.deepEqual({ ...backlog }, { bytes: 0, connections: 0 }, 'and only once');
+});
+
 test('holdsBack: only while the thread is backed up, and only a connection holding its share of the mark', (t) => {
   const backlog = new ComposeBacklog();
   backlog.connections = 1;
