@@ -87,7 +87,6 @@ export class Connection implements Session, GuardedConnection {
   // Reply bytes the socket held unsent, as last told to the guard.
   #repliesHeld = 0;
   readonly #afterWrite = (): void => this.#accountReplies();
-  readonly #backlog: ComposeBacklog;
 
   constructor(socket: Socket, router: ShardRouter, limits: ConnectionLimits, context: ConnectionContext, onClose: (connection: Connection) => void) {
     this.#socket = socket;
@@ -102,7 +101,6 @@ export class Connection implements Session, GuardedConnection {
     this.#limits = limits;
     this.#framer = new LineFramer(limits.maxLineBytes);
     this.maxReadReplyBytes = limits.maxLineBytes + READ_REPLY_OVERHEAD;
-    this.#backlog = context.backlog;
     this.replies = new ReplyQueue(
       {
         write: (replies) => this.#write(replies),
@@ -174,7 +172,7 @@ export class Connection implements Session, GuardedConnection {
     try {
       while (!this.replies.ending) {
         const replies = this.replies;
-        if (replies.size >= max || replies.bytesInFlight >= IN_FLIGHT_BUDGET_BYTES || this.#socket.writableNeedDrain || this.#backlog.holdsBack(replies.composeBytesInFlight)) {
+        if (replies.size >= max || replies.bytesInFlight >= IN_FLIGHT_BUDGET_BYTES || this.#socket.writableNeedDrain || replies.heldBack) {
           this.#pause();
           this.#account();
           return;

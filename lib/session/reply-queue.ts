@@ -120,6 +120,11 @@ export class ReplyQueue {
     return this.#composeBytes;
   }
 
+  /** Whether the connection holds its fair share of a backed-up thread and must wait for replies (see ComposeBacklog). */
+  get heldBack(): boolean {
+    return this.#backlog.holdsBack(this.#composeBytes);
+  }
+
   /** True while the oldest command still waits for its shard's answer. */
   get awaitingShard(): boolean {
     return this.#slots.peek()?.state === WAITING;
@@ -149,11 +154,7 @@ export class ReplyQueue {
     slot.n = this.#nextN++;
     this.#slots.push(slot);
     this.#bytesInFlight += cost;
-    if (op === OP_COMPOSE && !this.#gone) {
-      if (this.#composeBytes === 0) this.#backlog.connections++;
-      this.#composeBytes += cost;
-      this.#backlog.bytes += cost;
-    }
+    if (op === OP_COMPOSE) this.#countCompose(cost);
     return slot;
   }
 
@@ -176,11 +177,19 @@ export class ReplyQueue {
   // No more replies will be written: what is still in flight stops counting in the
   // thread's backlog now, not when the socket closes (seconds later, for a peer that lingers).
   #leaveBacklog(): void {
-    if (this.#gone) return;
+    this.#countCompose(-this.#composeBytes);
     this.#gone = true;
-    if (this.#composeBytes > 0) this.#backlog.connections--;
-    this.#backlog.bytes -= this.#composeBytes;
-    this.#composeBytes = 0;
+  }
+
+  /** COMPOSE bytes coming into flight (or, negative, leaving it), in this queue and its thread's backlog. */
+  #countCompose(bytes: number): void {
+    if (this.#gone || bytes === 0) return;
+    const before = this.#composeBytes;
+    this.#composeBytes = before + bytes;
+    const backlog = this.#backlog;
+    backlog.bytes += bytes;
+    if (before === 0) backlog.connections++;
+    else if (this.#composeBytes === 0) backlog.connections--;
   }
 
   /**
@@ -246,11 +255,7 @@ export class ReplyQueue {
 
   #take(slot: ReplySlot): void {
     this.#bytesInFlight -= slot.cost;
-    if (slot.op === OP_COMPOSE && !this.#gone) {
-      this.#composeBytes -= slot.cost;
-      this.#backlog.bytes -= slot.cost;
-      if (this.#composeBytes === 0) this.#backlog.connections--;
-    }
+    if (slot.op === OP_COMPOSE) this.#countCompose(-slot.cost);
     slot.source = null;
     this.#slots.shift();
     // Written, and no longer known to any router: free to serve another command.

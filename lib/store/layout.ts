@@ -33,8 +33,16 @@ export interface Layout {
   readonly keep?: { readonly generation: number; readonly as: string };
 }
 
-// What salvage names a kept generation: salvaged-gen-N, or salvaged-gen-N.K if taken.
+// What salvage names a kept generation: salvaged-gen-N, or salvaged-gen-N.K if taken
+// (freeKeptName()); a layout's `keep` may name nothing else.
 const KEPT_NAME = /^salvaged-gen-\d+(\.\d+)?$/;
+
+/** The name under which salvage keeps generation `generation`: the first of salvaged-gen-N, salvaged-gen-N.2, ... not taken. */
+export function freeKeptName(dir: string, generation: number): string {
+  const base = `salvaged-gen-${generation}`;
+  if (!existsSync(join(dir, base))) return base;
+  for (let n = 2; ; n++) if (!existsSync(join(dir, `${base}.${n}`))) return `${base}.${n}`;
+}
 
 export function generationDir(dir: string, generation: number): string {
   return join(dir, `gen-${generation}`);

@@ -3,7 +3,7 @@ import { basename, join, relative } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreError } from '../errors.js';
 import { shardIndex } from '../util/shard-hash.js';
-import { FORMAT, type Layout, createGeneration, keepSalvaged, layoutProblems, readLayout, shardFiles, writeLayout } from './layout.js';
+import { FORMAT, type Layout, createGeneration, freeKeptName, keepSalvaged, layoutProblems, readLayout, shardFiles, writeLayout } from './layout.js';
 import { readShardFile } from './salvage-reader.js';
 import { describeWalDamage, findWalDamage } from './wal-damage.js';
 
@@ -48,7 +48,7 @@ export function salvageDataDir(dir: string): SalvageReport {
   const layout = keepSalvaged(dir, found);
   const next: Layout = { format: FORMAT, shards: layout.shards, generation: layout.generation + 1 };
   // Named now: the reports below say where what is kept will be.
-  const keptAs = keptName(dir, layout.generation);
+  const keptAs = freeKeptName(dir, layout.generation);
   const outputs = createGeneration(dir, next).map((file) => {
     const db = new Database(file, { fileMustExist: true });
     return { db, insert: db.prepare('INSERT INTO messages (recipient, sender, body) VALUES (?, ?, ?)') };
@@ -99,10 +99,4 @@ export function salvageDataDir(dir: string): SalvageReport {
   const saved = files.reduce((sum, file) => sum + file.saved, 0);
   const lost = files.reduce((sum, file) => sum + file.lost, 0);
   return { saved, lost, exact: files.every((file) => file.exact), files, generation: `gen-${next.generation}`, keptAs };
-}
-
-function keptName(dir: string, generation: number): string {
-  const base = `salvaged-gen-${generation}`;
-  if (!existsSync(join(dir, base))) return base;
-  for (let n = 2; ; n++) if (!existsSync(join(dir, `${base}.${n}`))) return `${base}.${n}`;
 }

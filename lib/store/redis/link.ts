@@ -33,7 +33,7 @@ const MAX_RECONNECT_MS = 2_000;
 export class RedisLink {
   /** For logs and errors: the URL without credentials, or the seed list. */
   readonly description: string;
-  readonly #sendRouted: (key: RedisArgument, args: readonly RedisArgument[]) => Promise<RoutedReply>;
+  readonly #send: (key: RedisArgument, args: readonly RedisArgument[]) => Promise<RoutedReply>;
   readonly #masters: () => Promise<RedisNode[]>;
   readonly #close: () => Promise<void>;
   readonly #destroy: () => void;
@@ -41,14 +41,14 @@ export class RedisLink {
   private constructor(
     description: string,
     parts: {
-      sendRouted: RedisLink['sendRouted'];
+      send: RedisLink['send'];
       masters: RedisLink['masters'];
       close: () => Promise<void>;
       destroy: () => void;
     },
   ) {
     this.description = description;
-    this.#sendRouted = parts.sendRouted;
+    this.#send = parts.send;
     this.#masters = parts.masters;
     this.#close = parts.close;
     this.#destroy = parts.destroy;
@@ -82,7 +82,7 @@ export class RedisLink {
       client.on('ready', () => health.ready(address));
       const node = client as unknown as RedisNode;
       link = new RedisLink(description, {
-        sendRouted: async (_key, args) => ({ reply: await node.sendCommand(args, COMMAND_OPTIONS), node }),
+        send: async (_key, args) => ({ reply: await node.sendCommand(args, COMMAND_OPTIONS), node }),
         masters: async () => [node],
         close: async () => void (await client.close()),
         destroy: () => client.destroy(),
@@ -109,7 +109,7 @@ export class RedisLink {
         relearn: (key) => cluster.sendCommand(key, false, ['EXISTS', key], COMMAND_OPTIONS).then(() => {}, () => {}),
       };
       link = new RedisLink(description, {
-        sendRouted: (key, args) => sendFollowingRedirects(slotMap, key, args, COMMAND_OPTIONS),
+        send: (key, args) => sendFollowingRedirects(slotMap, key, args, COMMAND_OPTIONS),
         masters: async () => (await Promise.all(cluster.masters.map((master) => cluster.nodeClient(master)))) as unknown as RedisNode[],
         close: async () => void (await cluster.close()),
         destroy: () => void cluster.destroy(),
@@ -134,8 +134,8 @@ export class RedisLink {
    * node are written to it in that order (a batch's COMPOSE before its READ of the same
    * mailbox): a second path, however short, could overtake it.
    */
-  sendRouted(key: RedisArgument, args: readonly RedisArgument[]): Promise<RoutedReply> {
-    return this.#sendRouted(key, args);
+  send(key: RedisArgument, args: readonly RedisArgument[]): Promise<RoutedReply> {
+    return this.#send(key, args);
   }
 
   /** A connection to every master, to load the function library on each. */

@@ -72,13 +72,13 @@ export class RedisStore implements AsyncMailboxStore {
     const args = ['FCALL', COMPOSE_FUNCTION, '1', key, this.#max, encodeRecord(message)];
     let stored: RoutedReply;
     try {
-      stored = await this.#link.sendRouted(key, args);
+      stored = await this.#link.send(key, args);
     } catch (err) {
       if (!isFunctionMissing(err)) return this.#failedWrite(err);
       // Refused before it ran: load the library there and ask once more.
       try {
         await this.#loadLibrary();
-        stored = await this.#link.sendRouted(key, args);
+        stored = await this.#link.send(key, args);
       } catch (again) {
         return this.#failedWrite(again);
       }
@@ -112,7 +112,7 @@ export class RedisStore implements AsyncMailboxStore {
 
   async #read(key: Buffer, args: (string | Buffer)[]): Promise<unknown> {
     try {
-      return (await this.#link.sendRouted(key, args)).reply;
+      return (await this.#link.send(key, args)).reply;
     } catch (err) {
       // A READ or LOGIN with no answer has no true answer to give: the shard drops it.
       throw this.#failed(
