@@ -13,7 +13,6 @@
 import { writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { type Socket, connect } from 'node:net';
-import { createHistogram } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { integerFlag } from '../lib/cli/flags.js';
@@ -21,13 +20,11 @@ import { MAX_SHARDS } from '../lib/options.js';
 import { describeMachine, formatMachine } from './machine.js';
 import { RedisProcess, findRedisServer, redisVersion } from './redis.js';
 import { startServe } from './serve-process.js';
+import { type UserDialect, type UserTimes, interactiveUser, pigeonholeUser } from './load/interactive-user.js';
 
 const USAGE = 'Usage: npm run bench:fairness -- [--attackers 4,16,64] [--message-bytes N] [--depth N] [--duration SECONDS] [--shards N] [--no-redis] [--json FILE]';
-const VICTIM_PAUSE_MS = 5;
 // Heavy connections start before the user is timed, so it meets them at full flow.
 const RAMP_MS = 500;
-// A round trip that takes longer than this ends the run: the server is not serving.
-const ROUND_TRIP_TIMEOUT_MS = 10_000;
 
 const { values } = parseArgs({
   options: {
@@ -52,23 +49,12 @@ const durationMs = (integerFlag('duration', values.duration, 1, 600) as number) 
 const shards = integerFlag('shards', values.shards, 0, MAX_SHARDS) as number;
 const body = 'x'.repeat(messageBytes);
 
-/** How to speak to a server: a pair is a store and a read of the same mailbox, 3 reply lines in both protocols. */
-interface Dialect {
-  readonly name: string;
+/** How to speak to a server (see UserDialect), and where. */
+interface Dialect extends UserDialect {
   readonly port: number;
-  greeting(user: string): string;
-  pair(user: string, text: string): string;
-  /** The pair's three reply lines, as they should be. */
-  answer(user: string, text: string): string[];
 }
 
-const pigeonholeDialect = (port: number): Dialect => ({
-  name: shards === 0 ? 'pigeonhole, inline' : `pigeonhole, ${shards} shards`,
-  port,
-  greeting: (user) => `LOGIN ${user}\n`,
-  pair: (user, text) => `COMPOSE ${user}\n${text}\nREAD\n`,
-  answer: (user, text) => ['MESSAGE SENT', user, text],
-});
+const pigeonholeDialect = (port: number): Dialect => ({ ...pigeonholeUser(shards === 0 ? 'pigeonhole, inline' : `pigeonhole, ${shards} shards`), port });
 
 const bulk = (word: string): string => `$${Buffer.byteLength(word)}\r\n${word}\r\n`;
 const redisDialect = (port: number, version: string): Dialect => ({
@@ -126,55 +112,6 @@ async function heavy(dialect: Dialect, user: string, stopped: () => boolean): Pr
   return pairs;
 }
 
-/** The user: one pair at a time for `ms`, each reply checked; latency of each round trip. */
-async function user(dialect: Dialect, name: string, ms: number): Promise<{ roundTrips: number; p50: number; p99: number; max: number }> {
-  const socket = await open(dialect.port);
-  const histogram = createHistogram();
-  let pending = '';
-  let waiting: { lines: number; resolve: (lines: string[]) => void } | null = null;
-  const got: string[] = [];
-  socket.on('data', (chunk: Buffer) => {
-    pending += chunk.toString('latin1');
-    let lf = pending.indexOf('\n');
-    while (lf !== -1) {
-      got.push(pending.slice(0, lf).replace(/\r$/, ''));
-      pending = pending.slice(lf + 1);
-      lf = pending.indexOf('\n');
-    }
-    if (waiting !== null && got.length >= waiting.lines) {
-      const { resolve, lines } = waiting;
-      waiting = null;
-      resolve(got.splice(0, lines));
-    }
-  });
-  const ask = async (text: string, lines: number): Promise<string[]> => {
-    const replies = new Promise<string[]>((resolve) => (waiting = { lines, resolve }));
-    socket.write(text);
-    const timeout = sleep(ROUND_TRIP_TIMEOUT_MS).then(() => null);
-    const answered = await Promise.race([replies, timeout]);
-    if (answered === null) throw new Error(`${dialect.name}: no answer within ${ROUND_TRIP_TIMEOUT_MS} ms`);
-    return answered;
-  };
-  try {
-    const greeting = dialect.greeting(name);
-    if (greeting !== '') await ask(greeting, 1);
-    const end = performance.now() + ms;
-    for (let i = 0; performance.now() < end; i++) {
-      const text = `hello ${i}`;
-      const started = performance.now();
-      const replies = await ask(dialect.pair(name, text), 3);
-      histogram.record(Math.max(1, Math.round((performance.now() - started) * 1000)));
-      const expected = dialect.answer(name, text);
-      if (replies.join('\n') !== expected.join('\n')) throw new Error(`${dialect.name}: the user got ${JSON.stringify(replies)}, not ${JSON.stringify(expected)}`);
-      await sleep(VICTIM_PAUSE_MS);
-    }
-  } finally {
-    socket.destroy();
-  }
-  const ms3 = (us: number): number => Math.round(us / 100) / 10;
-  return { roundTrips: histogram.count, p50: ms3(histogram.percentile(50)), p99: ms3(histogram.percentile(99)), max: ms3(histogram.max) };
-}
-
 interface Row {
   readonly server: string;
   readonly attackers: number;
@@ -190,9 +127,9 @@ async function measure(dialect: Dialect, attackers: number, run: number): Promis
   const heavies = Array.from({ length: attackers }, (_, i) => heavy(dialect, `heavy${run}-${i}`, () => stop));
   await sleep(RAMP_MS);
   const started = performance.now();
-  let timed: Awaited<ReturnType<typeof user>>;
+  let timed: UserTimes;
   try {
-    timed = await user(dialect, `user${run}`, durationMs);
+    timed = await interactiveUser(await open(dialect.port), dialect, `user${run}`, durationMs);
   } finally {
     stop = true;
   }
@@ -204,7 +141,7 @@ async function measure(dialect: Dialect, attackers: number, run: number): Promis
 const rows: Row[] = [];
 console.log(`bench:fairness, ${new Date().toISOString()}`);
 console.log(`machine: ${formatMachine(describeMachine())}`);
-console.log(`load: heavy connections each keep ${depth}-${2 * depth} pairs of ${messageBytes}-byte COMPOSE+READ in flight; one user sends a pair every ${VICTIM_PAUSE_MS} ms for ${durationMs / 1000} s`);
+console.log(`load: heavy connections each keep ${depth}-${2 * depth} pairs of ${messageBytes}-byte COMPOSE+READ in flight; one user sends a pair at a time, 5 ms apart, for ${durationMs / 1000} s`);
 
 const served = await startServe(['--memory', '--shards', String(shards)]);
 try {

@@ -58,7 +58,7 @@ const redisCluster = values['redis-cluster']?.split(',');
 const redis = values.redis !== undefined ? { url: values.redis } : redisCluster !== undefined ? { cluster: redisCluster } : undefined;
 // Every load connection comes from 127.0.0.1: no per-address limit.
 const shardTransport = values.transport === 'port' ? 'port' : 'ring';
-const server = createServer({ shards, acceptors, dataDir, fsync: values.fsync === true, tls, shardTransport, maxConnectionsPerIp: 0, ...(redis === undefined ? {} : { redis }) });
+const server = createServer({ shards, acceptors, dataDir, fsync: values.fsync === true, tls, shardTransport, maxConnectionsPerIp: 0, maxConnectionRatePerIp: 0, ...(redis === undefined ? {} : { redis }) });
 const address = await server.listen({ host: '127.0.0.1', port: Number(values.port ?? '0') });
 
 function stats(): ServerStats {

@@ -34,6 +34,7 @@ export const ERROR_CODES = {
   // Limits on what clients may hold: over-limit connections are closed, never answered.
   PH_ERR_LIMIT_CONNECTIONS: 'a connection was refused: maxConnections are open',
   PH_ERR_LIMIT_CONNECTIONS_PER_IP: 'a connection was refused: its address has maxConnectionsPerIp open',
+  PH_ERR_LIMIT_CONNECTION_RATE_PER_IP: 'a connection was refused: its address opened maxConnectionRatePerIp connections in the last second',
   PH_ERR_LIMIT_LINE_TIMEOUT: 'a connection was closed: a line was not complete within lineTimeoutMs',
   PH_ERR_LIMIT_LINE_BUFFER: 'a connection was closed: unfinished lines of all connections passed maxLineBufferBytes',
   PH_ERR_LIMIT_REPLY_BUFFER: 'a connection was closed: replies not taken by their peers passed maxReplyBufferBytes',

@@ -79,6 +79,12 @@ export interface ServerOptions {
   /** Connections open at once from one IP address, on all acceptor threads together; 0 sets no such limit. Default 256. */
   maxConnectionsPerIp?: number;
   /**
+   * New connections one IP address (for IPv6, its /64) may open per second, counted over
+   * a sliding second on all acceptor threads together; more are closed at once,
+   * unanswered, before a TLS handshake. 0 sets no such limit. Default 256.
+   */
+  maxConnectionRatePerIp?: number;
+  /**
    * A command or message line must be complete this long after its first byte arrived,
    * or the connection is closed: a peer trickling bytes cannot hold it. 0 never closes.
    * Default 60000 (1 min).
@@ -130,6 +136,7 @@ export const DEFAULT_MAX_MESSAGES_PER_USER = 1024;
 export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
 export const DEFAULT_MAX_IN_FLIGHT = 1024;
 export const DEFAULT_MAX_CONNECTIONS_PER_IP = 256;
+export const DEFAULT_MAX_CONNECTION_RATE_PER_IP = 256;
 export const DEFAULT_LINE_TIMEOUT_MS = 60_000;
 export const DEFAULT_MAX_LINE_BUFFER_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_MAX_REPLY_BUFFER_BYTES = 256 * 1024 * 1024;
@@ -166,6 +173,7 @@ export type NumericOption =
   | 'minFreeDiskBytes'
   | 'maxConnections'
   | 'maxConnectionsPerIp'
+  | 'maxConnectionRatePerIp'
   | 'lineTimeoutMs'
   | 'maxLineBufferBytes'
   | 'maxReplyBufferBytes';
@@ -185,6 +193,7 @@ export const OPTION_RANGES: Readonly<Record<NumericOption, readonly [min: number
   minFreeDiskBytes: [0, Number.MAX_SAFE_INTEGER],
   maxConnections: [1, 10_000_000],
   maxConnectionsPerIp: [0, 10_000_000],
+  maxConnectionRatePerIp: [0, 10_000_000],
   lineTimeoutMs: [0, 2 ** 31 - 1],
   maxLineBufferBytes: [MIN_MAX_LINE_BYTES + 1, Number.MAX_SAFE_INTEGER],
   maxReplyBufferBytes: [1024 * 1024, Number.MAX_SAFE_INTEGER],
@@ -210,6 +219,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     minFreeDiskBytes: options.minFreeDiskBytes === undefined ? undefined : integer('minFreeDiskBytes', options.minFreeDiskBytes),
     maxConnections: integer('maxConnections', options.maxConnections, defaultMaxConnections()),
     maxConnectionsPerIp: integer('maxConnectionsPerIp', options.maxConnectionsPerIp, DEFAULT_MAX_CONNECTIONS_PER_IP),
+    maxConnectionRatePerIp: integer('maxConnectionRatePerIp', options.maxConnectionRatePerIp, DEFAULT_MAX_CONNECTION_RATE_PER_IP),
     lineTimeoutMs: integer('lineTimeoutMs', options.lineTimeoutMs, DEFAULT_LINE_TIMEOUT_MS),
     maxLineBufferBytes: integer('maxLineBufferBytes', options.maxLineBufferBytes, DEFAULT_MAX_LINE_BUFFER_BYTES),
     maxReplyBufferBytes: integer('maxReplyBufferBytes', options.maxReplyBufferBytes, defaultMaxReplyBufferBytes(acceptors, maxLineBytes)),

@@ -80,14 +80,14 @@ export class PigeonholeServer {
 
   constructor(options: ServerOptions = {}) {
     this.options = Object.freeze(resolveOptions(options));
-    const { shards, acceptors, logger, dataDir, redis, shardTransport, maxConnections, maxConnectionsPerIp, lineTimeoutMs, maxLineBufferBytes, maxReplyBufferBytes, tls } = this.options;
+    const { shards, acceptors, logger, dataDir, redis, shardTransport, maxConnections, maxConnectionsPerIp, maxConnectionRatePerIp, lineTimeoutMs, maxLineBufferBytes, maxReplyBufferBytes, tls } = this.options;
     const backend: ShardBackend = shards === 0 ? new InlineShards(logger) : new WorkerShards(shards, logger, shardTransport);
     this[kShardBackend] = backend;
     this.#routing = { replay: dataDir !== undefined, sharedStore: redis !== undefined };
     this.#router = new ShardRouter(backend, { ...this.#routing, logger });
     const shared = acceptors > 1 ? SharedConnections.create(acceptors) : null;
     this.#shared = shared;
-    this.#guardLimits = { maxConnections, maxConnectionsPerIp, lineTimeoutMs, maxLineBufferBytes: acceptorShare(maxLineBufferBytes, acceptors), maxReplyBufferBytes: acceptorShare(maxReplyBufferBytes, acceptors) };
+    this.#guardLimits = { maxConnections, maxConnectionsPerIp, maxConnectionRatePerIp, lineTimeoutMs, maxLineBufferBytes: acceptorShare(maxLineBufferBytes, acceptors), maxReplyBufferBytes: acceptorShare(maxReplyBufferBytes, acceptors) };
     // Certificate files are read here, so a bad one fails createServer(), not a client.
     this.#acceptor = new SessionAcceptor(this.#router, {
       limits: this.options,
@@ -95,6 +95,7 @@ export class PigeonholeServer {
         ...this.#guardLimits,
         logger,
         tally: shared?.tally(0, maxConnections, maxConnectionsPerIp),
+        rate: shared?.rate(maxConnectionRatePerIp),
         counts: shared?.limitCounts(0),
       },
       tls,

@@ -76,7 +76,7 @@ async function run(): Promise<{ ops: number; cpuMs: number }> {
   const router = new ShardRouter(new InlineShards(silentLogger), { replay: false, logger: silentLogger });
   await router.start({ maxMessagesPerUser: 1_000_000, store: { kind: 'memory' } });
   const limits = { maxLineBytes: 65_536, idleTimeoutMs: 0, maxInFlight: 1024 };
-  const guard = new ConnectionGuard({ maxConnections: connections, maxConnectionsPerIp: 0, lineTimeoutMs: 0, maxLineBufferBytes: 64 * 1024 * 1024, maxReplyBufferBytes: 256 * 1024 * 1024, logger: silentLogger });
+  const guard = new ConnectionGuard({ maxConnections: connections, maxConnectionsPerIp: 0, maxConnectionRatePerIp: 0, lineTimeoutMs: 0, maxLineBufferBytes: 64 * 1024 * 1024, maxReplyBufferBytes: 256 * 1024 * 1024, logger: silentLogger });
   const sockets = Array.from({ length: connections }, () => new FakeSocket());
   // As the server does: one guard and one set of counters shared by every connection.
   const context = { guard, counters: new SessionCounters(), identity: null, logger: silentLogger, sharedReadBuffer: null, backlog: new ComposeBacklog() };

@@ -38,6 +38,7 @@ export interface AcceptorTaskData {
   readonly guard: {
     readonly maxConnections: number;
     readonly maxConnectionsPerIp: number;
+    readonly maxConnectionRatePerIp: number;
     readonly lineTimeoutMs: number;
     /** This thread's share of maxLineBufferBytes. */
     readonly maxLineBufferBytes: number;

@@ -37,6 +37,7 @@ export async function runAcceptor(data: AcceptorTaskData, port: MessagePort): Pr
         ...data.guard,
         logger,
         tally: connections.tally(data.acceptor, data.guard.maxConnections, data.guard.maxConnectionsPerIp),
+        rate: connections.rate(data.guard.maxConnectionRatePerIp),
         counts: connections.limitCounts(data.acceptor),
       },
       tls: data.tls === null ? null : asBuffers(data.tls),

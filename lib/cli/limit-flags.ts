@@ -1,10 +1,11 @@
-import { DEFAULT_LINE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_LINE_BUFFER_BYTES, DEFAULT_MAX_REPLY_BUFFER_BYTES, OPTION_RANGES, type ServerOptions, defaultMaxConnections } from '../options.js';
+import { DEFAULT_LINE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_CONNECTION_RATE_PER_IP, DEFAULT_MAX_LINE_BUFFER_BYTES, DEFAULT_MAX_REPLY_BUFFER_BYTES, OPTION_RANGES, type ServerOptions, defaultMaxConnections } from '../options.js';
 import { UsageError, bytesFlag, integerFlag, secondsFlag } from './flags.js';
 
 /** `pigeonhole serve`'s flags for the limits on what clients and the store may hold. */
 export const LIMIT_FLAGS = {
   'max-connections': { type: 'string' },
   'max-connections-per-ip': { type: 'string' },
+  'max-connection-rate-per-ip': { type: 'string' },
   'line-timeout': { type: 'string' },
   'max-line-buffer': { type: 'string' },
   'max-reply-buffer': { type: 'string' },
@@ -19,6 +20,10 @@ export const LIMITS_HELP = `  --max-connections N    connections open at once; m
   --max-connections-per-ip N
                          connections open at once from one address; 0 for no such
                          limit (default ${DEFAULT_MAX_CONNECTIONS_PER_IP})
+  --max-connection-rate-per-ip N
+                         new connections one address may open per second; more are
+                         closed unanswered, before any TLS handshake; 0 for no such
+                         limit (default ${DEFAULT_MAX_CONNECTION_RATE_PER_IP})
   --line-timeout SECONDS a command or message line must be complete this long after
                          its first byte, or the connection is closed; 0 never
                          (default ${DEFAULT_LINE_TIMEOUT_MS / 1000})
@@ -63,6 +68,7 @@ export function limitOptions(values: LimitValues, storage: Storage): Partial<Ser
   return {
     maxConnections: integerFlag('max-connections', values['max-connections'], ...OPTION_RANGES.maxConnections),
     maxConnectionsPerIp: integerFlag('max-connections-per-ip', values['max-connections-per-ip'], ...OPTION_RANGES.maxConnectionsPerIp),
+    maxConnectionRatePerIp: integerFlag('max-connection-rate-per-ip', values['max-connection-rate-per-ip'], ...OPTION_RANGES.maxConnectionRatePerIp),
     lineTimeoutMs,
     maxLineBufferBytes: bytesFlag('max-line-buffer', values['max-line-buffer'], ...OPTION_RANGES.maxLineBufferBytes),
     maxReplyBufferBytes: bytesFlag('max-reply-buffer', values['max-reply-buffer'], ...OPTION_RANGES.maxReplyBufferBytes),

@@ -13,6 +13,7 @@ const FLAG_OF_OPTION: Readonly<Record<string, string>> = {
   dataDir: 'data-dir',
   maxConnections: 'max-connections',
   maxConnectionsPerIp: 'max-connections-per-ip',
+  maxConnectionRatePerIp: 'max-connection-rate-per-ip',
   lineTimeoutMs: 'line-timeout',
   maxLineBufferBytes: 'max-line-buffer',
   maxReplyBufferBytes: 'max-reply-buffer',

@@ -111,11 +111,12 @@ export function createMetricsRegistry(source: MetricsSource): Registry {
   totalsCounter('connections_accepted_total', 'Client connections that reached the protocol (after the TLS handshake, with TLS).', null, ({ session }) => [[session.accepted]]);
   totalsCounter(
     'connections_rejected_total',
-    'Client connections turned away before the protocol, by reason: max_connections, max_connections_per_ip (limits), tls_handshake, no_identity (a client certificate naming no usable user), closing.',
+    'Client connections turned away before the protocol, by reason: max_connections, max_connections_per_ip, max_connection_rate_per_ip (limits), tls_handshake, no_identity (a client certificate naming no usable user), closing.',
     'reason',
     ({ session, limits }) => [
       [limits.refusedConnections, 'max_connections'],
       [limits.refusedPerIp, 'max_connections_per_ip'],
+      [limits.refusedRatePerIp, 'max_connection_rate_per_ip'],
       ...REJECT_REASONS.map((reason) => [session.rejected[reason], reason] as const),
     ],
   );

@@ -5,12 +5,15 @@ import { connectionsFor, descriptorLimit } from '../util/descriptors.js';
 import { limitKey } from '../util/remote-address.js';
 import { RateLimitedLog } from '../util/rate-limited-log.js';
 import { type ConnectionTally, LocalTally } from './connection-tally.js';
+import { ConnectionRate } from './connection-rate.js';
 
 export interface ConnectionGuardOptions {
   /** Connections open at once; more are closed at once, unanswered. */
   readonly maxConnections: number;
   /** Connections open at once from one address; 0: no such limit. */
   readonly maxConnectionsPerIp: number;
+  /** New connections one address may open per second (a sliding second); 0: no such limit. */
+  readonly maxConnectionRatePerIp: number;
   /** A line must be complete this long after its first byte arrived; 0: no limit. */
   readonly lineTimeoutMs: number;
   /** Bytes of unfinished lines held across all connections. */
@@ -23,6 +26,8 @@ export interface ConnectionGuardOptions {
    * by default this guard alone; with several acceptor threads, all of them together.
    */
   readonly tally?: ConnectionTally;
+  /** Where new connections are counted against maxConnectionRatePerIp: likewise this guard's own, or all threads'. */
+  readonly rate?: ConnectionRate;
   /** Where the limits' counts go: by default an object of this guard's own. */
   readonly counts?: LimitCounts;
 }
@@ -41,6 +46,8 @@ export interface LimitCounts {
   refusedConnections: number;
   /** Refused at accept: their address had maxConnectionsPerIp open. */
   refusedPerIp: number;
+  /** Refused at accept: their address had opened maxConnectionRatePerIp in the last second. */
+  refusedRatePerIp: number;
   /** Closed: a line took longer than lineTimeoutMs. */
   lineTimeouts: number;
   /** Closed: they held the most unfinished line bytes when the total passed maxLineBufferBytes. */
@@ -52,11 +59,11 @@ export interface LimitCounts {
 }
 
 /** Every field of LimitCounts, in one order for whoever stores or sums them. */
-export const LIMIT_FIELDS = ['refusedConnections', 'refusedPerIp', 'lineTimeouts', 'lineBufferDrops', 'replyBufferDrops', 'acceptErrors'] as const satisfies readonly (keyof LimitCounts)[];
+export const LIMIT_FIELDS = ['refusedConnections', 'refusedPerIp', 'refusedRatePerIp', 'lineTimeouts', 'lineBufferDrops', 'replyBufferDrops', 'acceptErrors'] as const satisfies readonly (keyof LimitCounts)[];
 
 /** Limit counts at zero. */
 export function noLimitCounts(): LimitCounts {
-  return { refusedConnections: 0, refusedPerIp: 0, lineTimeouts: 0, lineBufferDrops: 0, replyBufferDrops: 0, acceptErrors: 0 };
+  return { refusedConnections: 0, refusedPerIp: 0, refusedRatePerIp: 0, lineTimeouts: 0, lineBufferDrops: 0, replyBufferDrops: 0, acceptErrors: 0 };
 }
 
 /**
@@ -135,6 +142,7 @@ export class ConnectionGuard {
   readonly #options: ConnectionGuardOptions;
   readonly #log: RateLimitedLog;
   readonly #tally: ConnectionTally;
+  readonly #rate: ConnectionRate;
   // Each connection with the unfinished input bytes it last reported.
   readonly #lines: Holdings;
   // Each connection with the reply bytes its socket last held unsent.
@@ -145,6 +153,7 @@ export class ConnectionGuard {
     this.#options = options;
     this.#log = new RateLimitedLog(options.logger);
     this.#tally = options.tally ?? new LocalTally(options.maxConnections, options.maxConnectionsPerIp);
+    this.#rate = options.rate ?? ConnectionRate.local(options.maxConnectionRatePerIp);
     this.counts = options.counts ?? noLimitCounts();
     const { maxLineBufferBytes, maxReplyBufferBytes } = options;
     this.#lines = new Holdings(maxLineBufferBytes, this.#dropper('PH_ERR_LIMIT_LINE_BUFFER', 'lineBufferDrops', 'of unfinished lines', `${maxLineBufferBytes} (maxLineBufferBytes)`));
@@ -174,7 +183,7 @@ export class ConnectionGuard {
    * admitted socket counts until it closes.
    */
   admit(socket: Socket): boolean {
-    const { maxConnections, maxConnectionsPerIp } = this.#options;
+    const { maxConnections, maxConnectionsPerIp, maxConnectionRatePerIp } = this.#options;
     const address = socket.remoteAddress ?? '';
     const key = limitKey(address);
     const admission = this.#tally.take(key);
@@ -185,6 +194,12 @@ export class ConnectionGuard {
     if (admission === 'max-per-ip') {
       this.counts.refusedPerIp++;
       return this.#refuse(socket, 'PH_ERR_LIMIT_CONNECTIONS_PER_IP', `refused a connection from ${address}: ${key === address ? 'it has' : `its ${key} has`} ${maxConnectionsPerIp} open (maxConnectionsPerIp)`);
+    }
+    // Counted last, so that only connections let in count towards the rate.
+    if (!this.#rate.admit(key)) {
+      this.#tally.release(key);
+      this.counts.refusedRatePerIp++;
+      return this.#refuse(socket, 'PH_ERR_LIMIT_CONNECTION_RATE_PER_IP', `refused a connection from ${address}: ${key === address ? 'it' : `its ${key}`} opened ${maxConnectionRatePerIp} in the last second (maxConnectionRatePerIp)`);
     }
     socket.once('close', () => this.#tally.release(key));
     return true;

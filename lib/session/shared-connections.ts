@@ -1,6 +1,8 @@
 import { randomInt } from 'node:crypto';
+import { addressBuckets } from '../util/address-hash.js';
 import { LIMIT_FIELDS, type LimitCounts, noLimitCounts } from './connection-guard.js';
 import type { Admission, ConnectionTally } from './connection-tally.js';
+import { CONNECTION_RATE_CELLS, ConnectionRate } from './connection-rate.js';
 
 /**
  * The connection counts of a server with several acceptor threads, in one
@@ -13,6 +15,7 @@ import type { Admission, ConnectionTally } from './connection-tally.js';
  *                 SKETCH        ROWS x BUCKETS counters of connections per address hash
  *                 per acceptor  its own OPEN and SKETCH, mirrored: when its thread dies,
  *                               the supervisor takes exactly them out of the totals
+ *                 RATE          new connections per address (ConnectionRate)
  *   Float64       per acceptor  its LimitCounts, written by that thread alone
  *
  * Addresses are counted in a count-min sketch: each address adds to one counter in each
@@ -34,8 +37,13 @@ const SKETCH_CELLS = ROWS * BUCKETS;
 // An acceptor's mirror: its OPEN, then its SKETCH.
 const REGION_CELLS = 1 + SKETCH_CELLS;
 
+// Where the connection rate's cells start (see ConnectionRate), after every region.
+function rateStart(acceptors: number): number {
+  return HEADER + SKETCH_CELLS + acceptors * REGION_CELLS;
+}
+
 function int32Cells(acceptors: number): number {
-  const cells = HEADER + SKETCH_CELLS + acceptors * REGION_CELLS;
+  const cells = rateStart(acceptors) + CONNECTION_RATE_CELLS;
   // The Float64 part starts 8-aligned.
   return cells + (cells % 2);
 }
@@ -52,6 +60,7 @@ export class SharedConnections {
     const shared = new SharedConnections(new SharedArrayBuffer(cells * 4 + acceptors * LIMIT_FIELDS.length * 8), acceptors);
     shared.#cells[SEED_A] = randomInt(2 ** 31);
     shared.#cells[SEED_B] = randomInt(2 ** 31);
+    ConnectionRate.init(shared.#rateCells());
     return shared;
   }
 
@@ -77,6 +86,15 @@ export class SharedConnections {
   /** Acceptor `acceptor`'s side of the counts, with the server's limits. */
   tally(acceptor: number, maxConnections: number, maxConnectionsPerIp: number): ConnectionTally {
     return new SharedTally(this.#cells, region(acceptor), maxConnections, maxConnectionsPerIp);
+  }
+
+  /** maxConnectionRatePerIp counted for the server, whichever thread admits a connection. */
+  rate(perSecond: number): ConnectionRate {
+    return new ConnectionRate(this.#rateCells(), perSecond);
+  }
+
+  #rateCells(): Int32Array {
+    return this.#cells.subarray(rateStart(this.acceptors), rateStart(this.acceptors) + CONNECTION_RATE_CELLS);
   }
 
   /** Acceptor `acceptor`'s limit counters: fields over its row of the shared memory. */
@@ -199,18 +217,7 @@ class SharedTally implements ConnectionTally {
     Atomics.sub(cells, mine, 1);
   }
 
-  /** The address's counter in each row: FNV-1a under the first seed, then that hash mixed under the second. */
   #buckets(address: string): [number, number] {
-    let hash = 0x811c9dc5 ^ this.#seedA;
-    for (let i = 0; i < address.length; i++) hash = Math.imul(hash ^ address.charCodeAt(i), 0x01000193);
-    return [(hash >>> 0) % BUCKETS, BUCKETS + (mix(hash ^ this.#seedB) % BUCKETS)];
+    return addressBuckets(address, this.#seedA, this.#seedB, BUCKETS);
   }
-}
-
-/** MurmurHash3's finalizer: every bit of the input moves every bit of the output. */
-function mix(value: number): number {
-  let h = value;
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
 }

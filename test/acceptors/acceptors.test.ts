@@ -146,6 +146,21 @@ test("each sender's messages stay in order in a mailbox, whichever threads the s
   for (const name of names) t.deepEqual(bySender.get(name), Array.from({ length: each }, (_, i) => i), `${name}'s messages, in order`);
 });
 
+test('maxConnectionRatePerIp holds for the server, not per thread', async (t) => {
+  const { server, connect } = await startServer(t, { ...TWO, maxConnectionRatePerIp: 4 });
+  const clients = await Promise.all(Array.from({ length: 10 }, () => connect()));
+  const answers = await Promise.all(
+    clients.map(async (client) => {
+      await client.send(`LOGIN ${uniqueName('rate')}\n`).catch(() => {});
+      return client.readLine().then(String, () => null);
+    }),
+  );
+  // Counted per thread, each would have let four in.
+  t.is(answers.filter((answer) => answer === '0').length, 4, 'four let in, whichever threads took them');
+  await until(() => server.limitCounts.refusedRatePerIp === 6, 'the refusals of both threads are counted');
+  t.is(await metric(server, 'connections_rejected_total', { reason: 'max_connection_rate_per_ip' }), 6);
+});
+
 test('maxConnectionsPerIp and maxConnections hold for the server, not per thread; limitCounts sums the threads', async (t) => {
   const { server, connect } = await startServer(t, { ...TWO, maxConnectionsPerIp: 4 });
   const held = await Promise.all(Array.from({ length: 4 }, () => connect()));

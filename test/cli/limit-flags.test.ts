@@ -17,12 +17,13 @@ test('sizes take K, M and G (1024-based), in either case', (t) => {
 test('the limit flags become their server options; seconds become milliseconds', (t) => {
   t.deepEqual(
     limitOptions(
-      { 'max-connections': '100', 'max-connections-per-ip': '0', 'line-timeout': '30', 'max-line-buffer': '16M', 'max-reply-buffer': '32M', 'max-store-bytes': '1G', 'min-free-disk': '512M' },
+      { 'max-connections': '100', 'max-connections-per-ip': '0', 'max-connection-rate-per-ip': '20', 'line-timeout': '30', 'max-line-buffer': '16M', 'max-reply-buffer': '32M', 'max-store-bytes': '1G', 'min-free-disk': '512M' },
       'disk',
     ),
     {
       maxConnections: 100,
       maxConnectionsPerIp: 0,
+      maxConnectionRatePerIp: 20,
       lineTimeoutMs: 30_000,
       maxLineBufferBytes: 16 * 1024 * 1024,
       maxReplyBufferBytes: 32 * 1024 * 1024,
@@ -59,6 +60,7 @@ test('every numeric flag of serve takes exactly the range of the option it sets'
     ['max-in-flight', OPTION_RANGES.maxInFlight, 1],
     ['max-connections', OPTION_RANGES.maxConnections, 1],
     ['max-connections-per-ip', OPTION_RANGES.maxConnectionsPerIp, 1],
+    ['max-connection-rate-per-ip', OPTION_RANGES.maxConnectionRatePerIp, 1],
     ['line-timeout', OPTION_RANGES.lineTimeoutMs, 1000],
     ['max-line-buffer', OPTION_RANGES.maxLineBufferBytes, 1],
     ['max-reply-buffer', OPTION_RANGES.maxReplyBufferBytes, 1],

@@ -147,7 +147,7 @@ test('help serve and serve --help print the serve help, which names every flag s
   for (const flag of [
     '--host', '--port', '--shards', '--acceptors', '--max-messages', '--max-line', '--idle-timeout', '--data-dir', '--memory', '--fsync',
     '--tls-cert', '--tls-key', '--tls-ca', '--metrics', '--log-level', '--log-format',
-    '--max-connections', '--max-connections-per-ip', '--line-timeout', '--max-line-buffer', '--max-store-bytes', '--min-free-disk',
+    '--max-connections', '--max-connections-per-ip', '--max-connection-rate-per-ip', '--line-timeout', '--max-line-buffer', '--max-store-bytes', '--min-free-disk',
     '--help', '-h',
   ]) {
     t.true(flags.includes(flag), `${flag} is a serve flag: ${flags.join(' ')}`);

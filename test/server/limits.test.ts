@@ -100,6 +100,45 @@ test('past maxConnectionsPerIp one address is refused while another is served', 
   t.is((await other.readLine()).toString(), '0');
 });
 
+test('past maxConnectionRatePerIp new connections in a second, one address is refused while another is served, and let in again a second later', async (t) => {
+  const { logger, lines } = recorder();
+  const { server, port, login } = await startServer(t, { maxConnectionRatePerIp: 3, logger });
+  // Connections that closed still count: it is the rate of opening them that is limited.
+  for (const name of ['one', 'two']) (await login(name)).destroy();
+  const third = await login('three');
+  const refused = await LineClient.connect(port);
+  t.teardown(() => refused.destroy());
+  await refused.waitClosed();
+  t.is(refused.bytesReceived, 0);
+  t.is(server.limitCounts.refusedRatePerIp, 1);
+  t.is(server.limitCounts.refusedPerIp, 0);
+  t.true(lines.some((line) => line.includes('PH_ERR_LIMIT_CONNECTION_RATE_PER_IP') && line.includes('maxConnectionRatePerIp')), lines.join('\n'));
+  // Open connections are not cut.
+  await third.send('COMPOSE three\nstill here\n');
+  t.is((await third.readLine()).toString(), 'MESSAGE SENT');
+
+  const socket = netConnect({ port, host: '127.0.0.1', localAddress: '127.0.0.2', noDelay: true });
+  await once(socket, 'connect');
+  const other = new LineClient(socket);
+  t.teardown(() => other.destroy());
+  await other.send('LOGIN four\n');
+  t.is((await other.readLine()).toString(), '0', 'another address has a rate of its own');
+
+  // Within two seconds the first address has room again; attempts refused meanwhile do not count.
+  const started = Date.now();
+  let again: LineClient | null = null;
+  while (again === null && Date.now() - started < 3_000) {
+    const client = await LineClient.connect(port);
+    t.teardown(() => client.destroy());
+    await client.send('LOGIN five\n');
+    // A refused connection is closed unanswered: the read fails.
+    const reply = await client.readLine().then(String, () => null);
+    if (reply === '0') again = client;
+    else await tick(100);
+  }
+  t.not(again, null, 'let in again within two seconds');
+});
+
 test('past maxLineBufferBytes of unfinished lines in all, the connection holding the most is closed first', async (t) => {
   const { server, login } = await startServer(t, { maxLineBytes: 65_536, maxLineBufferBytes: 100_000 });
   const big = await login('big');

@@ -18,7 +18,7 @@ const MESSAGE_BYTES = 60_000;
 /** Connections of one thread over a shard that never answers: every command stays in flight. */
 function thread(): { connect: () => { connection: Connection; socket: FakeSocket } } {
   const router = new ShardRouter(fakeBackend({ send: () => {} }), { replay: false, logger: silentLogger });
-  const guard = new ConnectionGuard({ maxConnections: 10, maxConnectionsPerIp: 0, lineTimeoutMs: 0, maxLineBufferBytes: 64 << 20, maxReplyBufferBytes: 256 << 20, logger: silentLogger });
+  const guard = new ConnectionGuard({ maxConnections: 10, maxConnectionsPerIp: 0, maxConnectionRatePerIp: 0, lineTimeoutMs: 0, maxLineBufferBytes: 64 << 20, maxReplyBufferBytes: 256 << 20, logger: silentLogger });
   const context = { guard, counters: new SessionCounters(), identity: null, logger: silentLogger, sharedReadBuffer: null, backlog: new ComposeBacklog() };
   const limits = { maxLineBytes: 1 << 20, idleTimeoutMs: 0, maxInFlight: 1024 };
   return {

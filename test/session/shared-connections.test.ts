@@ -95,8 +95,8 @@ test('limit counters: each acceptor writes its own row, and the totals sum them'
   second.refusedConnections++;
   second.acceptErrors++;
   second.replyBufferDrops += 3;
-  t.deepEqual({ ...second }, { refusedConnections: 1, refusedPerIp: 0, lineTimeouts: 0, lineBufferDrops: 0, replyBufferDrops: 3, acceptErrors: 1 });
-  t.deepEqual(shared.limitTotals(), { refusedConnections: 2, refusedPerIp: 0, lineTimeouts: 2, lineBufferDrops: 0, replyBufferDrops: 3, acceptErrors: 1 });
+  t.deepEqual({ ...second }, { refusedConnections: 1, refusedPerIp: 0, refusedRatePerIp: 0, lineTimeouts: 0, lineBufferDrops: 0, replyBufferDrops: 3, acceptErrors: 1 });
+  t.deepEqual(shared.limitTotals(), { refusedConnections: 2, refusedPerIp: 0, refusedRatePerIp: 0, lineTimeouts: 2, lineBufferDrops: 0, replyBufferDrops: 3, acceptErrors: 1 });
 });
 
 // Two threads taking an address's last place at the same moment could be ordered one way

@@ -212,6 +212,18 @@ test('createServer() reads the certificate files at once: unreadable or unusable
   throwsTls(t, { cert: 'not PEM', key: certs.server.key }, 'PH_ERR_TLS_INVALID', /cannot be used/);
 });
 
+test('maxConnectionRatePerIp refuses over TLS before the handshake, so a peer opening connections fast costs no handshakes', async (t) => {
+  const { server, port } = await startServer(t, { tls: mtls, maxConnectionRatePerIp: 1 });
+  const alice = await connectTls(t, port, as(certs.alice));
+  const refused = await tryTls(t, port, as(certs.bob));
+  t.is(refused.client, null, 'the second connection in a second gets no handshake');
+  await until(() => server.limitCounts.refusedRatePerIp === 1, 'the refusal is counted');
+  t.is(await metric(server, 'pigeonhole_connections_rejected_total{reason="max_connection_rate_per_ip"}'), 1);
+  t.is(await metric(server, 'pigeonhole_connections_rejected_total{reason="tls_handshake"}'), 0, 'no handshake was begun, so none failed');
+  await alice.send('LOGIN alice\n');
+  t.deepEqual(await alice.lines(1), ['0']);
+});
+
 test('connection limits hold over TLS: counted from the TCP connection, before any handshake, and given back on close', async (t) => {
   const { server, port } = await startServer(t, { tls: mtls, maxConnections: 2 });
   const first = await connectTls(t, port, as(certs.alice));
