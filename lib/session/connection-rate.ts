@@ -8,9 +8,8 @@ import { addressBuckets } from '../util/address-hash.js';
  * which costs the server a millisecond of CPU), so one peer opening and closing
  * connections as fast as it can gets a bounded share of the server.
  *
- *   Int32 cells   WINDOW      the current one-second window's number, counted from ORIGIN
+ *   Int32 cells   WINDOW      the current one-second window's number
  *                 SEEDS       two random seeds for the address hashes
- *                 ORIGIN      the clock's second when the cells were made
  *                 3 sketches  ROWS x BUCKETS counters each, the window w's in sketch w mod 3
  *
  * The rate is a sliding window: the current window's count plus the last window's,
@@ -27,7 +26,6 @@ import { addressBuckets } from '../util/address-hash.js';
 const WINDOW = 0;
 const SEED_A = 1;
 const SEED_B = 2;
-const ORIGIN = 3;
 const HEADER = 4;
 const ROWS = 2;
 const BUCKETS = 1024;
@@ -40,7 +38,9 @@ export const CONNECTION_RATE_CELLS = HEADER + 3 * SKETCH_CELLS;
 /** Milliseconds on a clock every thread of the process shares and that never goes back. */
 export type Clock = () => number;
 
-const processClock: Clock = () => performance.timeOrigin + performance.now();
+// The system's monotonic clock (time since boot): the same in every thread, whenever
+// the thread started, and small enough that a second's number fits an Int32 for 68 years.
+const processClock: Clock = () => Number(process.hrtime.bigint() / 1_000_000n);
 
 export class ConnectionRate {
   readonly #cells: Int32Array;
@@ -48,20 +48,17 @@ export class ConnectionRate {
   readonly #clock: Clock;
   readonly #seedA: number;
   readonly #seedB: number;
-  readonly #origin: number;
 
   /** Fresh counts in `cells` (CONNECTION_RATE_CELLS long, all 0), seeded. */
-  static init(cells: Int32Array, clock: Clock = processClock): void {
+  static init(cells: Int32Array): void {
     Atomics.store(cells, SEED_A, randomInt(2 ** 31));
     Atomics.store(cells, SEED_B, randomInt(2 ** 31));
-    // Windows are numbered from here, so that they fit an Int32 cell for 68 years.
-    Atomics.store(cells, ORIGIN, Math.floor(clock() / WINDOW_MS));
   }
 
   /** A rate of its own, for a server with one acceptor thread. */
   static local(perSecond: number, clock: Clock = processClock): ConnectionRate {
     const cells = new Int32Array(CONNECTION_RATE_CELLS);
-    ConnectionRate.init(cells, clock);
+    ConnectionRate.init(cells);
     return new ConnectionRate(cells, perSecond, clock);
   }
 
@@ -72,7 +69,6 @@ export class ConnectionRate {
     this.#clock = clock;
     this.#seedA = Atomics.load(cells, SEED_A);
     this.#seedB = Atomics.load(cells, SEED_B);
-    this.#origin = Atomics.load(cells, ORIGIN) * WINDOW_MS;
   }
 
   /** Counts a new connection from `key` in, or nothing and false when its address is at the rate. */
@@ -80,7 +76,7 @@ export class ConnectionRate {
     const perSecond = this.#perSecond;
     if (perSecond === 0) return true;
     const cells = this.#cells;
-    const now = this.#clock() - this.#origin;
+    const now = this.#clock();
     const window = this.#windowAt(now);
     const current = HEADER + (window % 3) * SKETCH_CELLS;
     const last = HEADER + ((window + 2) % 3) * SKETCH_CELLS;
@@ -91,7 +87,8 @@ export class ConnectionRate {
     // the last place at once, the later sees the other's adds in both rows.
     const opened = Math.min(Atomics.load(cells, current + a), Atomics.load(cells, current + b));
     const before = Math.min(Atomics.load(cells, last + a), Atomics.load(cells, last + b));
-    const stillCovered = 1 - (now - window * WINDOW_MS) / WINDOW_MS;
+    // Clamped: a thread whose clock is a moment behind the window another one started.
+    const stillCovered = Math.min(1, Math.max(0, 1 - (now - window * WINDOW_MS) / WINDOW_MS));
     if (opened + before * stillCovered <= perSecond) return true;
     Atomics.sub(cells, current + a, 1);
     Atomics.sub(cells, current + b, 1);

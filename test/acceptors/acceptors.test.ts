@@ -155,10 +155,13 @@ test('maxConnectionRatePerIp holds for the server, not per thread', async (t) =>
       return client.readLine().then(String, () => null);
     }),
   );
-  // Counted per thread, each would have let four in.
-  t.is(answers.filter((answer) => answer === '0').length, 4, 'four let in, whichever threads took them');
-  await until(() => server.limitCounts.refusedRatePerIp === 6, 'the refusals of both threads are counted');
-  t.is(await metric(server, 'connections_rejected_total', { reason: 'max_connection_rate_per_ip' }), 6);
+  // Counted per thread, each would have let four in, eight in all. (Four exactly, unless
+  // two threads took the last place at the same instant and both stepped back, or the
+  // burst straddled a second and the next one's share let a fifth in.)
+  const letIn = answers.filter((answer) => answer === '0').length;
+  t.true(letIn >= 3 && letIn <= 5, `${letIn} let in, whichever threads took them`);
+  await until(() => server.limitCounts.refusedRatePerIp === 10 - letIn, 'the refusals of both threads are counted');
+  t.is(await metric(server, 'connections_rejected_total', { reason: 'max_connection_rate_per_ip' }), 10 - letIn);
 });
 
 test('maxConnectionsPerIp and maxConnections hold for the server, not per thread; limitCounts sums the threads', async (t) => {

@@ -2,9 +2,9 @@
 import test from 'ava';
 import { CONNECTION_RATE_CELLS, ConnectionRate } from '../../lib/session/connection-rate.js';
 
-/** A clock the test moves, starting at a whole second. */
+/** A clock the test moves, starting at a whole second (a machine up for a day). */
 function manualClock(): { clock: () => number; at: (ms: number) => void } {
-  const start = 1_700_000_000_000;
+  const start = 86_400_000;
   let now = start;
   return { clock: () => now, at: (ms) => (now = start + ms) };
 }
@@ -49,15 +49,33 @@ test('refused connections are not counted: hammering does not keep an address ou
   t.is(admitted(rate, '192.0.2.1', 1_000), 2);
   at(990);
   t.is(admitted(rate, '192.0.2.1', 1_000), 0);
+  // Half into the next second the last one's 2 weigh 1, not the thousands refused.
+  at(1_500);
+  t.is(admitted(rate, '192.0.2.1', 1_000), 1);
   // A second with no connection at all between: the whole rate again.
   at(3_100);
   t.is(admitted(rate, '192.0.2.1', 10), 2);
 });
 
+test('a steady rate under the limit is let in second after second', (t) => {
+  const { clock, at } = manualClock();
+  const rate = ConnectionRate.local(10, clock);
+  // Five a second, one every 200 ms, for eight seconds: the sketches go round nearly three times.
+  let letIn = 0;
+  for (let ms = 0; ms < 8_000; ms += 200) {
+    at(ms);
+    if (rate.admit('192.0.2.1')) letIn++;
+  }
+  t.is(letIn, 40);
+  // And the limit still holds after them: the last second's 5, and 5 more.
+  at(8_000);
+  t.is(admitted(rate, '192.0.2.1', 20), 5);
+});
+
 test('threads sharing the cells count one rate between them', (t) => {
   const { clock, at } = manualClock();
   const cells = new Int32Array(new SharedArrayBuffer(CONNECTION_RATE_CELLS * 4));
-  ConnectionRate.init(cells, clock);
+  ConnectionRate.init(cells);
   const one = new ConnectionRate(cells, 4, clock);
   const two = new ConnectionRate(cells, 4, clock);
   at(200);
