@@ -1,9 +1,12 @@
 // Fairness under heavy pipelining: how long one user's COMPOSE+READ round trip takes
 // while N other connections each keep DEPTH pairs of big COMPOSE+READ in flight, against
-// pigeonhole and against Redis (RPUSH+LPOP) in the same run.
+// pigeonhole and against Redis (RPUSH+LPOP) in the same run. With --heavy reads, each
+// heavy connection instead stocks its mailbox with --stock big messages and then drains
+// it, DEPTH READs (LPOPs) deep; the user is timed while every one of them still reads.
 //
 //   npm run bench:fairness -- [--attackers 4,16,64] [--message-bytes 65536] [--depth 8]
-//                             [--duration 3] [--shards 2] [--no-redis] [--json FILE]
+//                             [--duration 3] [--shards 2] [--heavy pairs|reads]
+//                             [--stock 1000] [--no-redis] [--json FILE]
 //
 // The user sends one pair at a time, 5 ms apart, as an interactive client would; every
 // reply it gets is checked. Heavy connections read and write their own mailbox (the
@@ -22,7 +25,7 @@ import { RedisProcess, findRedisServer, redisVersion } from './redis.js';
 import { startServe } from './serve-process.js';
 import { type UserDialect, type UserTimes, interactiveUser, pigeonholeUser } from './load/interactive-user.js';
 
-const USAGE = 'Usage: npm run bench:fairness -- [--attackers 4,16,64] [--message-bytes N] [--depth N] [--duration SECONDS] [--shards N] [--no-redis] [--json FILE]';
+const USAGE = 'Usage: npm run bench:fairness -- [--attackers 4,16,64] [--message-bytes N] [--depth N] [--duration SECONDS] [--shards N] [--heavy pairs|reads] [--stock N] [--no-redis] [--json FILE]';
 // Heavy connections start before the user is timed, so it meets them at full flow.
 const RAMP_MS = 500;
 
@@ -33,6 +36,8 @@ const { values } = parseArgs({
     depth: { type: 'string', default: '8' },
     duration: { type: 'string', default: '3' },
     shards: { type: 'string', default: '2' },
+    heavy: { type: 'string', default: 'pairs' },
+    stock: { type: 'string', default: '1000' },
     'no-redis': { type: 'boolean', default: false },
     json: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -48,13 +53,23 @@ const depth = integerFlag('depth', values.depth, 1, 1_024) as number;
 const durationMs = (integerFlag('duration', values.duration, 1, 600) as number) * 1000;
 const shards = integerFlag('shards', values.shards, 0, MAX_SHARDS) as number;
 const body = 'x'.repeat(messageBytes);
+if (values.heavy !== 'pairs' && values.heavy !== 'reads') throw new Error(`--heavy is pairs or reads, got ${values.heavy}`);
+const readsMode = values.heavy === 'reads';
+const stock = integerFlag('stock', values.stock, 1, 100_000) as number;
 
-/** How to speak to a server (see UserDialect), and where. */
+/** How to speak to a server (see UserDialect), and where; a store answers one line, a read of a message two. */
 interface Dialect extends UserDialect {
   readonly port: number;
+  store(user: string, text: string): string;
+  read(user: string): string;
 }
 
-const pigeonholeDialect = (port: number): Dialect => ({ ...pigeonholeUser(shards === 0 ? 'pigeonhole, inline' : `pigeonhole, ${shards} shards`), port });
+const pigeonholeDialect = (port: number): Dialect => ({
+  ...pigeonholeUser(shards === 0 ? 'pigeonhole, inline' : `pigeonhole, ${shards} shards`),
+  port,
+  store: (user, text) => `COMPOSE ${user}\n${text}\n`,
+  read: () => 'READ\n',
+});
 
 const bulk = (word: string): string => `$${Buffer.byteLength(word)}\r\n${word}\r\n`;
 const redisDialect = (port: number, version: string): Dialect => ({
@@ -62,6 +77,8 @@ const redisDialect = (port: number, version: string): Dialect => ({
   port,
   greeting: () => '',
   pair: (user, text) => `*3\r\n${bulk('RPUSH')}${bulk(user)}${bulk(text)}*2\r\n${bulk('LPOP')}${bulk(user)}`,
+  store: (user, text) => `*3\r\n${bulk('RPUSH')}${bulk(user)}${bulk(text)}`,
+  read: (user) => `*2\r\n${bulk('LPOP')}${bulk(user)}`,
   answer: (_user, text) => [':1', `$${Buffer.byteLength(text)}`, text],
 });
 
@@ -112,6 +129,44 @@ async function heavy(dialect: Dialect, user: string, stopped: () => boolean): Pr
   return pairs;
 }
 
+/** A heavy reader: its mailbox stocked with `stock` messages (`stocked` resolves), then drained `depth` READs deep once `go` resolves; resolves with the messages read. */
+async function heavyReader(dialect: Dialect, user: string, go: Promise<void>, stocked: () => void): Promise<number> {
+  const socket = await open(dialect.port);
+  const greeting = dialect.greeting(user);
+  let skip = (greeting === '' ? 0 : 1) + stock;
+  let lines = 0;
+  let sent = 0;
+  const read = dialect.read(user);
+  let going = false;
+  const pump = (): void => {
+    let batch = '';
+    while (going && sent < stock && sent - Math.floor(lines / 2) < depth) {
+      batch += read;
+      sent++;
+    }
+    if (batch !== '') socket.write(batch);
+  };
+  const done = new Promise<void>((resolve) => {
+    lineCounter(socket, (n) => {
+      const counted = Math.min(skip, n);
+      skip -= counted;
+      if (counted > 0 && skip === 0) stocked();
+      lines += n - counted;
+      if (Math.floor(lines / 2) >= stock) resolve();
+      else pump();
+    });
+    socket.on('close', () => resolve());
+    socket.on('error', () => resolve());
+  });
+  socket.write(greeting + dialect.store(user, body).repeat(stock));
+  await go;
+  going = true;
+  pump();
+  await done;
+  socket.destroy();
+  return Math.floor(lines / 2);
+}
+
 interface Row {
   readonly server: string;
   readonly attackers: number;
@@ -119,10 +174,15 @@ interface Row {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly maxMs: number;
-  readonly heavyPairsPerSecond: number;
+  /** Pairs (or, reading, messages) the heavy connections got answered per second. */
+  readonly heavyPerSecond: number;
 }
 
 async function measure(dialect: Dialect, attackers: number, run: number): Promise<Row> {
+  return readsMode ? measureReads(dialect, attackers, run) : measurePairs(dialect, attackers, run);
+}
+
+async function measurePairs(dialect: Dialect, attackers: number, run: number): Promise<Row> {
   let stop = false;
   const heavies = Array.from({ length: attackers }, (_, i) => heavy(dialect, `heavy${run}-${i}`, () => stop));
   await sleep(RAMP_MS);
@@ -135,15 +195,44 @@ async function measure(dialect: Dialect, attackers: number, run: number): Promis
   }
   const seconds = (performance.now() - started) / 1000;
   const pairs = (await Promise.all(heavies)).reduce((a, b) => a + b, 0);
-  return { server: dialect.name, attackers, roundTrips: timed.roundTrips, p50Ms: timed.p50, p99Ms: timed.p99, maxMs: timed.max, heavyPairsPerSecond: Math.round(pairs / (seconds + RAMP_MS / 1000)) };
+  return { server: dialect.name, attackers, roundTrips: timed.roundTrips, p50Ms: timed.p50, p99Ms: timed.p99, maxMs: timed.max, heavyPerSecond: Math.round(pairs / (seconds + RAMP_MS / 1000)) };
+}
+
+async function measureReads(dialect: Dialect, attackers: number, run: number): Promise<Row> {
+  let go = (): void => {};
+  const going = new Promise<void>((resolve) => (go = resolve));
+  let stocked = 0;
+  let allStocked = (): void => {};
+  const ready = new Promise<void>((resolve) => (allStocked = resolve));
+  let finished = 0;
+  const readers = Array.from({ length: attackers }, (_, i) =>
+    heavyReader(dialect, `reader${run}-${i}`, going, () => {
+      if (++stocked === attackers) allStocked();
+    }).then((read) => {
+      finished++;
+      return read;
+    }),
+  );
+  await ready;
+  const started = performance.now();
+  go();
+  // The readers are at full depth from their first turn: no ramp.
+  const timed = await interactiveUser(await open(dialect.port), dialect, `user${run}`, durationMs, () => finished > 0);
+  const read = (await Promise.all(readers)).reduce((a, b) => a + b, 0);
+  const seconds = (performance.now() - started) / 1000;
+  return { server: dialect.name, attackers, roundTrips: timed.roundTrips, p50Ms: timed.p50, p99Ms: timed.p99, maxMs: timed.max, heavyPerSecond: Math.round(read / seconds) };
 }
 
 const rows: Row[] = [];
 console.log(`bench:fairness, ${new Date().toISOString()}`);
 console.log(`machine: ${formatMachine(describeMachine())}`);
-console.log(`load: heavy connections each keep ${depth}-${2 * depth} pairs of ${messageBytes}-byte COMPOSE+READ in flight; one user sends a pair at a time, 5 ms apart, for ${durationMs / 1000} s`);
+console.log(
+  readsMode
+    ? `load: heavy connections each stock their mailbox with ${stock} messages of ${messageBytes} bytes, then drain it ${depth} READs deep; one user sends a pair at a time, 5 ms apart, for ${durationMs / 1000} s or until a heavy connection has read its mailbox empty`
+    : `load: heavy connections each keep ${depth}-${2 * depth} pairs of ${messageBytes}-byte COMPOSE+READ in flight; one user sends a pair at a time, 5 ms apart, for ${durationMs / 1000} s`,
+);
 
-const served = await startServe(['--memory', '--shards', String(shards)]);
+const served = await startServe(['--memory', '--shards', String(shards), '--max-messages', String(Math.max(1024, stock))]);
 try {
   const dialect = pigeonholeDialect(served.port);
   for (const [i, attackers] of attackerCounts.entries()) rows.push(await measure(dialect, attackers, i));
@@ -162,9 +251,9 @@ if (binary !== null) {
   }
 }
 
-console.log('\n| server | heavy connections | user round trips | p50 ms | p99 ms | max ms | heavy pairs/s |');
+console.log(`\n| server | heavy connections | user round trips | p50 ms | p99 ms | max ms | heavy ${readsMode ? 'messages read' : 'pairs'}/s |`);
 console.log('| --- | --: | --: | --: | --: | --: | --: |');
 for (const row of rows) {
-  console.log(`| ${row.server} | ${row.attackers} | ${row.roundTrips} | ${row.p50Ms} | ${row.p99Ms} | ${row.maxMs} | ${row.heavyPairsPerSecond.toLocaleString('en-US')} |`);
+  console.log(`| ${row.server} | ${row.attackers} | ${row.roundTrips} | ${row.p50Ms} | ${row.p99Ms} | ${row.maxMs} | ${row.heavyPerSecond.toLocaleString('en-US')} |`);
 }
-if (values.json !== undefined) writeFileSync(values.json, `${JSON.stringify({ messageBytes, depth, durationMs, shards, rows }, null, 2)}\n`);
+if (values.json !== undefined) writeFileSync(values.json, `${JSON.stringify({ heavy: values.heavy, messageBytes, depth, durationMs, shards, stock: readsMode ? stock : undefined, rows }, null, 2)}\n`);

@@ -26,10 +26,11 @@ export interface UserTimes {
 }
 
 /**
- * One user on an open connection: a pair at a time, PAUSE_MS apart, for `ms`; every reply
- * is checked (a wrong one throws). Destroys the socket when done.
+ * One user on an open connection: a pair at a time, PAUSE_MS apart, for `ms` (or until
+ * `until` says stop); every reply is checked (a wrong one throws). Destroys the socket
+ * when done.
  */
-export async function interactiveUser(socket: Duplex, dialect: UserDialect, name: string, ms: number): Promise<UserTimes> {
+export async function interactiveUser(socket: Duplex, dialect: UserDialect, name: string, ms: number, until: () => boolean = () => false): Promise<UserTimes> {
   const histogram = createHistogram();
   let pending = '';
   let waiting: { lines: number; resolve: (lines: string[]) => void } | null = null;
@@ -60,7 +61,7 @@ export async function interactiveUser(socket: Duplex, dialect: UserDialect, name
     const greeting = dialect.greeting(name);
     if (greeting !== '') await ask(greeting, 1);
     const end = performance.now() + ms;
-    for (let i = 0; performance.now() < end; i++) {
+    for (let i = 0; performance.now() < end && !until(); i++) {
       const text = `hello ${i}`;
       const started = performance.now();
       const replies = await ask(dialect.pair(name, text), 3);

@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { silentLogger } from '../../lib/logger.js';
 import { Connection } from '../../lib/session/connection.js';
-import { ComposeBacklog } from '../../lib/session/compose-backlog.js';
+import { Backlog } from '../../lib/session/backlog.js';
 import { ConnectionGuard } from '../../lib/session/connection-guard.js';
 import { SessionCounters } from '../../lib/session/counters.js';
 import { InlineShards } from '../../lib/shards/inline-shards.js';
@@ -79,7 +79,7 @@ async function run(): Promise<{ ops: number; cpuMs: number }> {
   const guard = new ConnectionGuard({ maxConnections: connections, maxConnectionsPerIp: 0, maxConnectionRatePerIp: 0, lineTimeoutMs: 0, maxLineBufferBytes: 64 * 1024 * 1024, maxReplyBufferBytes: 256 * 1024 * 1024, logger: silentLogger });
   const sockets = Array.from({ length: connections }, () => new FakeSocket());
   // As the server does: one guard and one set of counters shared by every connection.
-  const context = { guard, counters: new SessionCounters(), identity: null, logger: silentLogger, sharedReadBuffer: null, backlog: new ComposeBacklog() };
+  const context = { guard, counters: new SessionCounters(), identity: null, logger: silentLogger, sharedReadBuffer: null, backlog: new Backlog() };
   for (const socket of sockets) new Connection(socket as unknown as Socket, router, limits, context, () => {});
   const body = 'x'.repeat(messageBytes);
   // Each round: every connection sends `pipeline` commands, half COMPOSE (to itself, so

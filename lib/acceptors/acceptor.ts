@@ -4,7 +4,7 @@ import type { Logger } from '../logger.js';
 import { usernameProblem } from '../protocol/username.js';
 import { Connection, type ConnectionContext, type ConnectionLimits } from '../session/connection.js';
 import { ConnectionGuard, type ConnectionGuardOptions } from '../session/connection-guard.js';
-import { ComposeBacklog } from '../session/compose-backlog.js';
+import { Backlog } from '../session/backlog.js';
 import { SessionCounters } from '../session/counters.js';
 import type { ShardRouter } from '../shards/router.js';
 import { TlsAcceptor } from '../tls/acceptor.js';
@@ -37,7 +37,7 @@ export class SessionAcceptor {
   readonly #logger: Logger;
   readonly #tls: TlsAcceptor | null;
   readonly #connections = new Set<Connection>();
-  readonly #backlog = new ComposeBacklog();
+  readonly #backlog = new Backlog();
   // The read buffer every plain TCP connection this acceptor accepted shares: a read is
   // handed on before the next one happens (session/read-buffer.ts). TLS reads do not use it.
   #readBuffer: Buffer | null = null;

@@ -7,7 +7,7 @@ import { LineFramer } from '../protocol/framer.js';
 import { IN_FLIGHT_BUDGET_BYTES, READ_REPLY_OVERHEAD } from './reply-budget.js';
 import { readIntoShared } from './read-buffer.js';
 import { ReplyQueue } from './reply-queue.js';
-import type { ComposeBacklog } from './compose-backlog.js';
+import type { Backlog } from './backlog.js';
 import type { ShardRouter } from '../shards/router.js';
 import type { ConnectionGuard, GuardedConnection } from './connection-guard.js';
 import type { SessionCounters } from './counters.js';
@@ -33,7 +33,7 @@ export interface ConnectionContext {
    */
   readonly sharedReadBuffer: Buffer | null;
   /** The COMPOSE bytes in flight on the thread's connections, for fair shares when its shards are backed up. */
-  readonly backlog: ComposeBacklog;
+  readonly backlog: Backlog;
 }
 
 // After the server has said its last, it keeps reading (and discarding) for this long

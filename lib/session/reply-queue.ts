@@ -1,7 +1,7 @@
 import { copyBytes } from '../util/copy-bytes.js';
 import { type PendingReply, repliesCancelled } from '../shards/router.js';
-import { OP_COMPOSE, type ShardOp } from '../shards/messages.js';
-import { ComposeBacklog } from './compose-backlog.js';
+import { OP_COMPOSE, OP_READ, type ShardOp } from '../shards/messages.js';
+import { Backlog } from './backlog.js';
 import { RingQueue } from '../util/ring-queue.js';
 
 /** What a ReplyQueue writes to: the connection's socket, seen from the queue. */
@@ -21,6 +21,10 @@ const WAITING = 0;
 const FILLED = 1;
 const ABORTED = 2;
 
+// How much of the gap to its latest READ reply a connection's READ estimate closes: a
+// quarter, so that one odd message moves it little and a run of big ones soon shows.
+const READ_ESTIMATE_STEP = 4;
+
 // Written slots kept for reuse per connection: a pipelining client reuses the same few
 // slot objects instead of leaving one behind per command for the garbage collector.
 const SPARE_SLOTS = 64;
@@ -35,6 +39,8 @@ class ReplySlot implements PendingReply {
   op: ShardOp;
   /** Bytes this command may hold in the server until its reply is written (see ReplyQueue). */
   cost: number;
+  /** What it counts in its thread's backlog while in flight (see ReplyQueue.reserve). */
+  backlogCost = 0;
   readonly #queue: ReplyQueue;
   state = WAITING;
   // The reply is source[start, end): a range of a reply batch, not a copy or a view, so
@@ -88,10 +94,12 @@ export class ReplyQueue {
   readonly #spare: ReplySlot[] = [];
   #flushScheduled = false;
   #bytesInFlight = 0;
-  // The message bytes of this connection's COMPOSEs in flight, also counted in #backlog
-  // until the connection is gone.
-  #composeBytes = 0;
-  readonly #backlog: ComposeBacklog;
+  // What this connection's commands in flight count in its thread's backlog (see
+  // reserve()), also counted in #backlog until the connection is gone.
+  #backlogBytes = 0;
+  // The size its READ replies have had lately (see READ_ESTIMATE_STEP).
+  #readEstimate = 0;
+  readonly #backlog: Backlog;
   #gone = false;
   #ending = false;
   #ended = false;
@@ -100,7 +108,7 @@ export class ReplyQueue {
   #nextN = 0;
   #cancelledAbove = Infinity;
 
-  constructor(out: ReplyOutput, backlog: ComposeBacklog = new ComposeBacklog()) {
+  constructor(out: ReplyOutput, backlog: Backlog = new Backlog()) {
     this.#out = out;
     this.#backlog = backlog;
   }
@@ -115,14 +123,19 @@ export class ReplyQueue {
     return this.#bytesInFlight;
   }
 
-  /** The message bytes of the COMPOSEs awaiting replies (see ComposeBacklog). */
-  get composeBytesInFlight(): number {
-    return this.#composeBytes;
+  /** What the commands awaiting replies count in the thread's backlog (see reserve()). */
+  get backlogBytes(): number {
+    return this.#backlogBytes;
   }
 
-  /** Whether the connection holds its fair share of a backed-up thread and must wait for replies (see ComposeBacklog). */
+  /** The size this connection's READ replies have had lately, in bytes. */
+  get readEstimate(): number {
+    return this.#readEstimate;
+  }
+
+  /** Whether the connection holds its fair share of a backed-up thread and must wait for replies (see Backlog). */
   get heldBack(): boolean {
-    return this.#backlog.holdsBack(this.#composeBytes);
+    return this.#backlog.holdsBack(this.#backlogBytes);
   }
 
   /** True while the oldest command still waits for its shard's answer. */
@@ -139,6 +152,12 @@ export class ReplyQueue {
    * A slot for the next command's reply. `cost` is what the command may hold in the
    * server until its reply is written: a COMPOSE its message (queued for its shard), a
    * READ the largest reply it could get.
+   *
+   * In the thread's backlog a COMPOSE counts its message, and a READ the size this
+   * connection's READ replies have had lately: what a READ brings back is known only
+   * once it is answered, and counting the largest reply it could get would hold back
+   * every client that pipelines READs of small messages. So a client draining big
+   * messages is held to its share as one that sends them is, after its first replies.
    */
   reserve(op: ShardOp, cost: number): PendingReply {
     let slot = this.#spare.pop();
@@ -152,9 +171,10 @@ export class ReplyQueue {
       slot.cancelled = false;
     }
     slot.n = this.#nextN++;
+    slot.backlogCost = op === OP_COMPOSE ? cost : op === OP_READ ? this.#readEstimate : 0;
     this.#slots.push(slot);
     this.#bytesInFlight += cost;
-    if (op === OP_COMPOSE) this.#countCompose(cost);
+    this.#countBacklog(slot.backlogCost);
     return slot;
   }
 
@@ -177,19 +197,19 @@ export class ReplyQueue {
   // No more replies will be written: what is still in flight stops counting in the
   // thread's backlog now, not when the socket closes (seconds later, for a peer that lingers).
   #leaveBacklog(): void {
-    this.#countCompose(-this.#composeBytes);
+    this.#countBacklog(-this.#backlogBytes);
     this.#gone = true;
   }
 
-  /** COMPOSE bytes coming into flight (or, negative, leaving it), in this queue and its thread's backlog. */
-  #countCompose(bytes: number): void {
+  /** Backlog bytes coming into flight (or, negative, leaving it), in this queue and its thread's backlog. */
+  #countBacklog(bytes: number): void {
     if (this.#gone || bytes === 0) return;
-    const before = this.#composeBytes;
-    this.#composeBytes = before + bytes;
+    const before = this.#backlogBytes;
+    this.#backlogBytes = before + bytes;
     const backlog = this.#backlog;
     backlog.bytes += bytes;
     if (before === 0) backlog.connections++;
-    else if (this.#composeBytes === 0) backlog.connections--;
+    else if (this.#backlogBytes === 0) backlog.connections--;
   }
 
   /**
@@ -255,7 +275,8 @@ export class ReplyQueue {
 
   #take(slot: ReplySlot): void {
     this.#bytesInFlight -= slot.cost;
-    if (slot.op === OP_COMPOSE) this.#countCompose(-slot.cost);
+    this.#countBacklog(-slot.backlogCost);
+    if (slot.op === OP_READ) this.#readEstimate += Math.trunc((slot.end - slot.start - this.#readEstimate) / READ_ESTIMATE_STEP);
     slot.source = null;
     this.#slots.shift();
     // Written, and no longer known to any router: free to serve another command.

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { BACKLOGGED_BYTES, ComposeBacklog, MIN_FAIR_SHARE_BYTES } from '../../lib/session/compose-backlog.js';
+import { BACKLOGGED_BYTES, Backlog, MIN_FAIR_SHARE_BYTES } from '../../lib/session/backlog.js';
 import { ReplyQueue } from '../../lib/session/reply-queue.js';
 import { OP_COMPOSE, OP_READ } from '../../lib/shards/messages.js';
 
@@ -101,20 +101,20 @@ test('bytesInFlight counts the cost of every command until its reply is written'
 });
 
 test('COMPOSE bytes count in the thread\'s backlog until written, and all of a gone connection\'s at once, once', async (t) => {
-  const backlog = new ComposeBacklog();
+  const backlog = new Backlog();
   const one = new ReplyQueue({ write: () => {}, idle: () => true, end: () => {} }, backlog);
   const two = new ReplyQueue({ write: () => {}, idle: () => true, end: () => {} }, backlog);
   const first = one.reserve(OP_COMPOSE, 100);
   one.reserve(OP_READ, 70_000);
   one.reserve(OP_COMPOSE, 50);
   two.reserve(OP_READ, 70_000);
-  t.is(one.composeBytesInFlight, 150, 'a READ is no COMPOSE');
-  t.deepEqual({ ...backlog }, { bytes: 150, connections: 1 }, 'a connection with only READs in flight holds no share');
+  t.is(one.backlogBytes, 150, 'a READ counts what its connection\'s READs brought back lately: nothing yet');
+  t.deepEqual({ ...backlog }, { bytes: 150, connections: 1 }, 'a connection with only such READs in flight holds no share');
   two.reserve(OP_COMPOSE, 7);
   t.deepEqual({ ...backlog }, { bytes: 157, connections: 2 });
   first.fill(Buffer.from('MESSAGE SENT\n'), 0, 13);
   await settle();
-  t.is(one.composeBytesInFlight, 50);
+  t.is(one.backlogBytes, 50);
   t.deepEqual({ ...backlog }, { bytes: 57, connections: 2 });
   one.cancel();
   one.cancel();
@@ -123,8 +123,41 @@ test('COMPOSE bytes count in the thread\'s backlog until written, and all of a g
   t.deepEqual({ ...backlog }, { bytes: 7, connections: 1 }, 'nor does anything it is still handed count');
 });
 
+test('a READ counts in the backlog what its connection\'s READ replies have been lately', async (t) => {
+  const backlog = new Backlog();
+  const queue = new ReplyQueue({ write: () => {}, idle: () => true, end: () => {} }, backlog);
+  const big = Buffer.alloc(40_000, 0x62);
+  const read = async (reply: Buffer): Promise<void> => {
+    queue.reserve(OP_READ, 70_000).fill(reply, 0, reply.length);
+    await settle();
+  };
+  await read(big);
+  t.is(queue.readEstimate, 10_000, 'a quarter of the way to the reply written');
+  const pending = queue.reserve(OP_READ, 70_000);
+  t.is(queue.backlogBytes, 10_000);
+  t.deepEqual({ ...backlog }, { bytes: 10_000, connections: 1 });
+  pending.fill(big, 0, big.length);
+  await settle();
+  t.deepEqual({ ...backlog }, { bytes: 0, connections: 0 }, 'what it counted leaves with its reply');
+  for (let i = 0; i < 20; i++) await read(big);
+  t.true(queue.readEstimate > 39_000, `a run of big replies shows: ${queue.readEstimate}`);
+  const deep = Array.from({ length: 30 }, () => queue.reserve(OP_READ, 70_000));
+  t.true(queue.backlogBytes > BACKLOGGED_BYTES, `thirty such READs in flight count what they will likely bring: ${queue.backlogBytes}`);
+  t.true(queue.heldBack, 'alone past the mark: held back, as a connection sending as much would be');
+  for (const slot of deep) slot.fill(big, 0, big.length);
+  await settle();
+
+  // A client reading small messages, however deep its pipeline, never holds a share.
+  const small = Buffer.from('alice\nhello there\n');
+  for (let i = 0; i < 40; i++) await read(small);
+  t.true(queue.readEstimate < 100, `${queue.readEstimate}`);
+  backlog.bytes += 100 * BACKLOGGED_BYTES; // the thread is backed up by others
+  for (let i = 0; i < 1_000; i++) queue.reserve(OP_READ, 70_000);
+  t.false(queue.heldBack, `1,000 READs in flight count ${queue.backlogBytes} bytes`);
+});
+
 test('a queue that ends on an aborted slot leaves the backlog at once, not when its socket closes', async (t) => {
-  const backlog = new ComposeBacklog();
+  const backlog = new Backlog();
   const queue = new ReplyQueue({ write: () => {}, idle: () => true, end: () => {} }, backlog);
   const first = queue.reserve(OP_COMPOSE, 100);
   queue.reserve(OP_COMPOSE, 50);
@@ -137,7 +170,7 @@ test('a queue that ends on an aborted slot leaves the backlog at once, not when 
 });
 
 test('holdsBack: only while the thread is backed up, and only a connection holding its share of the mark', (t) => {
-  const backlog = new ComposeBacklog();
+  const backlog = new Backlog();
   backlog.connections = 1;
   backlog.bytes = BACKLOGGED_BYTES - 1;
   t.false(backlog.holdsBack(BACKLOGGED_BYTES - 1), 'not backed up: a connection may hold up to its own budget');
