@@ -162,17 +162,23 @@ test('past maxReplyBufferBytes of replies not taken in all, the connection holdi
   const body = 'h'.repeat(60_000);
   const sinks = ['hoard-a', 'hoard-b', 'hoard-c'];
   const filler = await login('filler');
+  // Runs of 64 big messages, each after 40 small ones: a READ counts in the fair shares
+  // what its connection's READ replies have been lately, and the small ones bring that
+  // down, so each run of big ones is asked for in one go, up to the 4 MiB a connection
+  // may have in flight. (A client reading only big messages would be held to its fair
+  // share of 1 MiB long before.)
+  const stock = Array.from({ length: 4 }, () => [...Array<string>(40).fill('tiny'), ...Array<string>(64).fill(body)]).flat();
   for (const user of sinks) {
-    await filler.send(Buffer.concat(Array.from({ length: 256 }, () => compose(user, body))));
-    t.true((await filler.lines(256)).every((line) => line === 'MESSAGE SENT'));
+    await filler.send(Buffer.concat(stock.map((text) => compose(user, text))));
+    t.true((await filler.lines(stock.length)).every((line) => line === 'MESSAGE SENT'));
   }
-  // Clients that ask for 256 messages of 60 kB each and take none of them: once the
-  // kernel's buffers are full, each holds up to its 4 MiB in flight in the server.
+  // Clients that ask for all of them and take none: once the kernel's buffers are full,
+  // each holds up to its 4 MiB in flight in the server.
   for (const user of sinks) {
     const sink = await LineClient.connect(port);
     t.teardown(() => sink.destroy());
     sink.socket.pause();
-    await sink.send(`LOGIN ${user}\n${'READ\n'.repeat(256)}`);
+    await sink.send(`LOGIN ${user}\n${'READ\n'.repeat(stock.length)}`);
   }
   await until(() => server.limitCounts.replyBufferDrops >= 1, 'a sink is cut');
   // A client that reads its replies holds next to nothing, and is served.

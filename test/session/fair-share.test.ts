@@ -1,6 +1,7 @@
-// While a thread's shards are backed up with COMPOSEs, a connection that already has its
-// fair share of message bytes in flight is not read on: a few connections pipelining big
-// messages cannot queue megabytes ahead of another user's one command.
+// While a thread's shards are backed up, a connection that already has its fair share of
+// bytes in flight (COMPOSE messages, and the replies its READs are expected to bring) is
+// not read on: a few connections pipelining big messages, in or out, cannot queue
+// megabytes ahead of another user's one command.
 import type { Socket } from 'node:net';
 import test from 'ava';
 import { FakeSocket } from '../../bench/micro/fake-socket.js';
@@ -10,6 +11,8 @@ import { Connection } from '../../lib/session/connection.js';
 import { ConnectionGuard } from '../../lib/session/connection-guard.js';
 import { SessionCounters } from '../../lib/session/counters.js';
 import { IN_FLIGHT_BUDGET_BYTES } from '../../lib/session/reply-budget.js';
+import { OP_COUNT, OP_READ, ReplyWriter, RequestReader } from '../../lib/shards/messages.js';
+import type { ShardSink } from '../../lib/shards/backend.js';
 import { ShardRouter } from '../../lib/shards/router.js';
 import { fakeBackend } from '../helpers/fake-backend.js';
 
@@ -60,4 +63,53 @@ test('a connection alone keeps up to the mark in flight; two heavy ones half of 
   third.socket.emit('data', composes('third', 100, MESSAGE_BYTES));
   const before = second.connection.replies.backlogBytes + 2 * 'light'.length + 2;
   t.true(third.connection.replies.backlogBytes >= Math.min(BACKLOGGED_BYTES - before, BACKLOGGED_BYTES / 3), `the third: ${third.connection.replies.backlogBytes} bytes`);
+});
+
+/**
+ * One connection over a shard that answers each batch on the next turn, every READ with a
+ * message of `bytes`; resolves with the most READs the connection had in flight at once,
+ * after its first batch, while it took `reads` READs.
+ */
+async function mostReadsInFlight(bytes: number, reads: number): Promise<number> {
+  let sink: ShardSink | null = null;
+  const body = Buffer.alloc(bytes, 0x6d);
+  let most = 0;
+  let batches = 0;
+  let connection: Connection | null = null;
+  const backend = fakeBackend({
+    send: (_shard, batch) => {
+      const requests = new RequestReader(Buffer.from(batch));
+      const replies = new ReplyWriter();
+      while (requests.next()) {
+        if (requests.op === OP_READ) replies.messageReply('sender', body);
+        else if (requests.op === OP_COUNT) replies.countReply(reads);
+        else replies.reply(Buffer.from('MESSAGE SENT\n'));
+      }
+      const reply = replies.take();
+      if (batches++ > 0) most = Math.max(most, connection?.replies.size ?? 0);
+      setImmediate(() => sink?.onReply(0, reply));
+    },
+  });
+  backend.start = async (_config, given) => {
+    sink = given;
+  };
+  const router = new ShardRouter(backend, { replay: false, logger: silentLogger });
+  await router.start({ store: { kind: 'memory' } } as never);
+  const guard = new ConnectionGuard({ maxConnections: 10, maxConnectionsPerIp: 0, maxConnectionRatePerIp: 0, lineTimeoutMs: 0, maxLineBufferBytes: 64 << 20, maxReplyBufferBytes: 256 << 20, logger: silentLogger });
+  const context = { guard, counters: new SessionCounters(), identity: null, logger: silentLogger, sharedReadBuffer: null, backlog: new Backlog() };
+  const socket = new FakeSocket();
+  const expected = socket.written;
+  connection = new Connection(socket as unknown as Socket, router, { maxLineBytes: 65_536, idleTimeoutMs: 0, maxInFlight: 1024 }, context, () => {});
+  socket.emit('data', Buffer.from(`LOGIN reader\n${'READ\n'.repeat(reads)}`));
+  const deadline = Date.now() + 10_000;
+  while (socket.written - expected < reads * bytes && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
+  return most;
+}
+
+test('a connection draining big messages keeps about its share of READs in flight once its replies show their size; one draining small ones keeps its whole pipeline', async (t) => {
+  // 60 kB messages: the per-connection budget allows 64 READs in flight, the fair share about 17.
+  const big = await mostReadsInFlight(MESSAGE_BYTES, 300);
+  t.true(big <= Math.ceil(BACKLOGGED_BYTES / MESSAGE_BYTES) + 2, `big messages: at most ${big} READs in flight after the first batch`);
+  const small = await mostReadsInFlight(100, 300);
+  t.true(small >= 60, `small messages: ${small} READs in flight`);
 });
