@@ -61,14 +61,21 @@ const stock = integerFlag('stock', values.stock, 1, 100_000) as number;
 interface Dialect extends UserDialect {
   readonly port: number;
   store(user: string, text: string): string;
+  /** A store's answer (its first characters) says it was stored. */
+  stored(head: string): boolean;
   read(user: string): string;
+  /** A read's answer (its first line's first characters) brings a message, on one more line. */
+  readHit(head: string): boolean;
 }
 
 const pigeonholeDialect = (port: number): Dialect => ({
   ...pigeonholeUser(shards === 0 ? 'pigeonhole, inline' : `pigeonhole, ${shards} shards`),
   port,
   store: (user, text) => `COMPOSE ${user}\n${text}\n`,
+  stored: (head) => head === 'MESSAGE SENT',
   read: () => 'READ\n',
+  // A sender's name has no space: READ ERROR is no name.
+  readHit: (head) => head !== 'READ ERROR',
 });
 
 const bulk = (word: string): string => `$${Buffer.byteLength(word)}\r\n${word}\r\n`;
@@ -78,7 +85,10 @@ const redisDialect = (port: number, version: string): Dialect => ({
   greeting: () => '',
   pair: (user, text) => `*3\r\n${bulk('RPUSH')}${bulk(user)}${bulk(text)}*2\r\n${bulk('LPOP')}${bulk(user)}`,
   store: (user, text) => `*3\r\n${bulk('RPUSH')}${bulk(user)}${bulk(text)}`,
+  stored: (head) => head.startsWith(':'),
   read: (user) => `*2\r\n${bulk('LPOP')}${bulk(user)}`,
+  // $-1 (or RESP3's _) for an empty list; $N and the message otherwise.
+  readHit: (head) => head.startsWith('$') && head !== '$-1',
   answer: (_user, text) => [':1', `$${Buffer.byteLength(text)}`, text],
 });
 
@@ -129,42 +139,90 @@ async function heavy(dialect: Dialect, user: string, stopped: () => boolean): Pr
   return pairs;
 }
 
-/** A heavy reader: its mailbox stocked with `stock` messages (`stocked` resolves), then drained `depth` READs deep once `go` resolves; resolves with the messages read. */
+// A reply's first bytes are enough to tell what it is.
+const HEAD_BYTES = 16;
+
+/** Each reply line's first HEAD_BYTES characters (no CR), as lines complete. */
+function lineHeads(socket: Socket, onLine: (head: string) => void): void {
+  let head = '';
+  const take = (chunk: Buffer, from: number, to: number): void => {
+    if (head.length < HEAD_BYTES && from < to) head += chunk.toString('latin1', from, Math.min(to, from + HEAD_BYTES - head.length));
+  };
+  socket.on('data', (chunk: Buffer) => {
+    let start = 0;
+    for (let lf = chunk.indexOf(10); lf !== -1; lf = chunk.indexOf(10, start)) {
+      take(chunk, start, lf);
+      onLine(head.replace(/\r$/, ''));
+      head = '';
+      start = lf + 1;
+    }
+    take(chunk, start, chunk.length);
+  });
+}
+
+// Stocking writes this many COMPOSEs at a time: one string of them all could pass V8's longest.
+const STOCK_CHUNK = 64;
+
+/**
+ * A heavy reader: its mailbox stocked with `stock` messages (then `stocked()`; a store
+ * refused fails the run), then drained `depth` READs deep once `go` resolves, until every
+ * READ is answered; resolves with the messages read (a READ that finds the mailbox empty
+ * reads none). Rejects if its connection ends first.
+ */
 async function heavyReader(dialect: Dialect, user: string, go: Promise<void>, stocked: () => void): Promise<number> {
   const socket = await open(dialect.port);
   const greeting = dialect.greeting(user);
-  let skip = (greeting === '' ? 0 : 1) + stock;
-  let lines = 0;
+  let toSkip = greeting === '' ? 0 : 1;
+  let toStock = stock;
+  let answered = 0;
+  let read = 0;
+  let inBody = false;
   let sent = 0;
-  const read = dialect.read(user);
   let going = false;
+  const request = dialect.read(user);
   const pump = (): void => {
     let batch = '';
-    while (going && sent < stock && sent - Math.floor(lines / 2) < depth) {
-      batch += read;
+    while (going && sent < stock && sent - answered < depth) {
+      batch += request;
       sent++;
     }
     if (batch !== '') socket.write(batch);
   };
-  const done = new Promise<void>((resolve) => {
-    lineCounter(socket, (n) => {
-      const counted = Math.min(skip, n);
-      skip -= counted;
-      if (counted > 0 && skip === 0) stocked();
-      lines += n - counted;
-      if (Math.floor(lines / 2) >= stock) resolve();
+  const done = new Promise<number>((resolve, reject) => {
+    lineHeads(socket, (head) => {
+      if (toSkip > 0) {
+        toSkip--;
+      } else if (toStock > 0) {
+        if (!dialect.stored(head)) {
+          socket.destroy();
+          reject(new Error(`${dialect.name}: stocking ${user}'s mailbox was answered ${JSON.stringify(head)}`));
+          return;
+        }
+        if (--toStock === 0) stocked();
+      } else if (inBody) {
+        inBody = false;
+        read++;
+      } else {
+        answered++;
+        inBody = dialect.readHit(head);
+      }
+      if (answered === stock && !inBody) resolve(read);
       else pump();
     });
-    socket.on('close', () => resolve());
-    socket.on('error', () => resolve());
+    const ended = (): void => reject(new Error(`${dialect.name}: ${user}'s connection ended after ${answered} of ${stock} READs (${stock - toStock} stocked)`));
+    socket.on('close', ended);
+    socket.on('error', ended);
   });
-  socket.write(greeting + dialect.store(user, body).repeat(stock));
+  socket.write(greeting);
+  for (let i = 0; i < stock; i += STOCK_CHUNK) socket.write(dialect.store(user, body).repeat(Math.min(STOCK_CHUNK, stock - i)));
   await go;
   going = true;
   pump();
-  await done;
-  socket.destroy();
-  return Math.floor(lines / 2);
+  try {
+    return await done;
+  } finally {
+    socket.destroy();
+  }
 }
 
 interface Row {
@@ -213,7 +271,8 @@ async function measureReads(dialect: Dialect, attackers: number, run: number): P
       return read;
     }),
   );
-  await ready;
+  // A reader that fails while stocking fails the run, rather than leaving it waiting.
+  await Promise.race([ready, Promise.all(readers)]);
   const started = performance.now();
   go();
   // The readers are at full depth from their first turn: no ramp.
@@ -232,7 +291,7 @@ console.log(
     : `load: heavy connections each keep ${depth}-${2 * depth} pairs of ${messageBytes}-byte COMPOSE+READ in flight; one user sends a pair at a time, 5 ms apart, for ${durationMs / 1000} s`,
 );
 
-const served = await startServe(['--memory', '--shards', String(shards), '--max-messages', String(Math.max(1024, stock))]);
+const served = await startServe(['--memory', '--shards', String(shards), '--max-messages', String(Math.max(1024, stock)), '--max-line', String(Math.max(65_536, messageBytes))]);
 try {
   const dialect = pigeonholeDialect(served.port);
   for (const [i, attackers] of attackerCounts.entries()) rows.push(await measure(dialect, attackers, i));

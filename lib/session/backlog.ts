@@ -18,6 +18,12 @@ export const MIN_FAIR_SHARE_BYTES = 64 * 1024;
 export class Backlog {
   bytes = 0;
   connections = 0;
+  /**
+   * The size READ replies have had lately on the whole thread: where a new connection's
+   * own estimate starts, so that a client cannot have its first READs counted as nothing
+   * by opening a new connection for each burst.
+   */
+  readEstimate = 0;
 
   /**
    * Whether a connection with `own` bytes in flight must wait for its replies

@@ -32,7 +32,7 @@ export interface ConnectionContext {
    * (see read-buffer.ts). Null reads through 'data' events (TLS, a host's sockets).
    */
   readonly sharedReadBuffer: Buffer | null;
-  /** The COMPOSE bytes in flight on the thread's connections, for fair shares when its shards are backed up. */
+  /** The bytes in flight on the thread's connections, for fair shares when its shards are backed up. */
   readonly backlog: Backlog;
 }
 

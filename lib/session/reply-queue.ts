@@ -23,7 +23,9 @@ const ABORTED = 2;
 
 // How much of the gap to its latest READ reply a connection's READ estimate closes: a
 // quarter, so that one odd message moves it little and a run of big ones soon shows.
+// The thread's estimate, where new connections start, moves by a 64th.
 const READ_ESTIMATE_STEP = 4;
+const THREAD_READ_ESTIMATE_STEP = 64;
 
 // Written slots kept for reuse per connection: a pipelining client reuses the same few
 // slot objects instead of leaving one behind per command for the garbage collector.
@@ -97,8 +99,8 @@ export class ReplyQueue {
   // What this connection's commands in flight count in its thread's backlog (see
   // reserve()), also counted in #backlog until the connection is gone.
   #backlogBytes = 0;
-  // The size its READ replies have had lately (see READ_ESTIMATE_STEP).
-  #readEstimate = 0;
+  // The size its READ replies have had lately (see READ_ESTIMATE_STEP); at first, the thread's.
+  #readEstimate: number;
   readonly #backlog: Backlog;
   #gone = false;
   #ending = false;
@@ -111,6 +113,7 @@ export class ReplyQueue {
   constructor(out: ReplyOutput, backlog: Backlog = new Backlog()) {
     this.#out = out;
     this.#backlog = backlog;
+    this.#readEstimate = backlog.readEstimate;
   }
 
   /** Commands still waiting for their reply to be written. */
@@ -276,7 +279,12 @@ export class ReplyQueue {
   #take(slot: ReplySlot): void {
     this.#bytesInFlight -= slot.cost;
     this.#countBacklog(-slot.backlogCost);
-    if (slot.op === OP_READ) this.#readEstimate += Math.trunc((slot.end - slot.start - this.#readEstimate) / READ_ESTIMATE_STEP);
+    if (slot.op === OP_READ) {
+      const bytes = slot.end - slot.start;
+      this.#readEstimate += Math.trunc((bytes - this.#readEstimate) / READ_ESTIMATE_STEP);
+      const backlog = this.#backlog;
+      backlog.readEstimate += Math.trunc((bytes - backlog.readEstimate) / THREAD_READ_ESTIMATE_STEP);
+    }
     slot.source = null;
     this.#slots.shift();
     // Written, and no longer known to any router: free to serve another command.
