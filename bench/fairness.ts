@@ -98,47 +98,6 @@ async function open(port: number): Promise<Socket> {
   return socket;
 }
 
-/** Counts reply lines (LFs) as they come. */
-function lineCounter(socket: Socket, onLines: (lines: number) => void): void {
-  socket.on('data', (chunk: Buffer) => {
-    let lines = 0;
-    for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) lines++;
-    if (lines > 0) onLines(lines);
-  });
-}
-
-/** A heavy connection: keeps `depth` to 2 × `depth` pairs in flight until stopped; resolves with the pairs answered. */
-async function heavy(dialect: Dialect, user: string, stopped: () => boolean): Promise<number> {
-  const socket = await open(dialect.port);
-  const greeting = dialect.greeting(user);
-  const chunk = Buffer.from(dialect.pair(user, body).repeat(depth));
-  let skip = greeting === '' ? 0 : 1;
-  let lines = 0;
-  let pairs = 0;
-  let sentPairs = 2 * depth;
-  await new Promise<void>((resolve) => {
-    lineCounter(socket, (n) => {
-      const counted = Math.min(skip, n);
-      skip -= counted;
-      lines += n - counted;
-      pairs = Math.floor(lines / 3);
-      // Another chunk each time a chunk's worth is answered, until stopped; then wait for the rest.
-      while (!stopped() && sentPairs - pairs <= depth) {
-        socket.write(chunk);
-        sentPairs += depth;
-      }
-      if (stopped() && pairs === sentPairs) resolve();
-    });
-    socket.on('close', () => resolve());
-    socket.on('error', () => resolve());
-    socket.write(greeting);
-    socket.write(chunk);
-    socket.write(chunk);
-  });
-  socket.destroy();
-  return pairs;
-}
-
 // A reply's first bytes are enough to tell what it is.
 const HEAD_BYTES = 16;
 
@@ -158,6 +117,39 @@ function lineHeads(socket: Socket, onLine: (head: string) => void): void {
     }
     take(chunk, start, chunk.length);
   });
+}
+
+/** A heavy connection: keeps `depth` to 2 × `depth` pairs in flight until stopped; resolves with the pairs answered. */
+async function heavy(dialect: Dialect, user: string, stopped: () => boolean): Promise<number> {
+  const socket = await open(dialect.port);
+  const greeting = dialect.greeting(user);
+  const chunk = Buffer.from(dialect.pair(user, body).repeat(depth));
+  let skip = greeting === '' ? 0 : 1;
+  let lines = 0;
+  let pairs = 0;
+  let sentPairs = 2 * depth;
+  await new Promise<void>((resolve) => {
+    lineHeads(socket, () => {
+      if (skip > 0) {
+        skip--;
+        return;
+      }
+      pairs = Math.floor(++lines / 3);
+      // Another chunk each time a chunk's worth is answered, until stopped; then wait for the rest.
+      while (!stopped() && sentPairs - pairs <= depth) {
+        socket.write(chunk);
+        sentPairs += depth;
+      }
+      if (stopped() && pairs === sentPairs) resolve();
+    });
+    socket.on('close', () => resolve());
+    socket.on('error', () => resolve());
+    socket.write(greeting);
+    socket.write(chunk);
+    socket.write(chunk);
+  });
+  socket.destroy();
+  return pairs;
 }
 
 // Stocking writes this many COMPOSEs at a time: one string of them all could pass V8's longest.

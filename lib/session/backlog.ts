@@ -8,6 +8,8 @@
 export const BACKLOGGED_BYTES = 1024 * 1024;
 // The least share: one big message and a bit, however many connections there are.
 export const MIN_FAIR_SHARE_BYTES = 64 * 1024;
+// How much of the gap to each READ reply the thread's estimate closes: a 64th.
+const READ_ESTIMATE_STEP = 64;
 
 /**
  * The bytes in flight (commands whose replies are not yet written) on every connection
@@ -24,6 +26,11 @@ export class Backlog {
    * by opening a new connection for each burst.
    */
   readEstimate = 0;
+
+  /** A READ reply of `bytes` was written on one of the thread's connections. */
+  readReplied(bytes: number): void {
+    this.readEstimate += Math.trunc((bytes - this.readEstimate) / READ_ESTIMATE_STEP);
+  }
 
   /**
    * Whether a connection with `own` bytes in flight must wait for its replies

@@ -32,7 +32,7 @@ const BUCKETS = 1024;
 const SKETCH_CELLS = ROWS * BUCKETS;
 const WINDOW_MS = 1000;
 
-/** Int32 cells the rate takes (see ConnectionRate.over()). */
+/** Int32 cells the rate takes: a local rate's own, or a region of SharedConnections. */
 export const CONNECTION_RATE_CELLS = HEADER + 3 * SKETCH_CELLS;
 
 /** Milliseconds on a clock every thread of the process shares and that never goes back. */

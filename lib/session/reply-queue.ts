@@ -23,9 +23,8 @@ const ABORTED = 2;
 
 // How much of the gap to its latest READ reply a connection's READ estimate closes: a
 // quarter, so that one odd message moves it little and a run of big ones soon shows.
-// The thread's estimate, where new connections start, moves by a 64th.
+// (The thread's estimate, where new connections start, moves more slowly: Backlog.)
 const READ_ESTIMATE_STEP = 4;
-const THREAD_READ_ESTIMATE_STEP = 64;
 
 // Written slots kept for reuse per connection: a pipelining client reuses the same few
 // slot objects instead of leaving one behind per command for the garbage collector.
@@ -282,8 +281,7 @@ export class ReplyQueue {
     if (slot.op === OP_READ) {
       const bytes = slot.end - slot.start;
       this.#readEstimate += Math.trunc((bytes - this.#readEstimate) / READ_ESTIMATE_STEP);
-      const backlog = this.#backlog;
-      backlog.readEstimate += Math.trunc((bytes - backlog.readEstimate) / THREAD_READ_ESTIMATE_STEP);
+      this.#backlog.readReplied(bytes);
     }
     slot.source = null;
     this.#slots.shift();
