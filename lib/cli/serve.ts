@@ -25,7 +25,6 @@ import { LIMIT_FLAGS, LIMITS_HELP, limitOptions } from './limit-flags.js';
 import { UsageError, bytesFlag, integerFlag, secondsFlag } from './flags.js';
 import { createCliLogger, logFormatFlag, logLevelFlag } from './log.js';
 import { inFlagTerms } from './option-flags.js';
-import { keepYoungGenerationSmall } from '../util/young-generation.js';
 
 export const DEFAULT_DATA_DIR = './pigeonhole-data';
 
@@ -197,7 +196,6 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv = process.env
     process.stdout.write(SERVE_HELP);
     return 0;
   }
-  keepYoungGenerationSmall();
   const { values, fromEnv, unknown, setAside } = withEnvironment(parsed.values, SERVE_FLAGS, env, STORAGE_CHOICES);
   let settings: ServeSettings;
   let logger: ReturnType<typeof createCliLogger>;

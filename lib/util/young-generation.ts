@@ -12,8 +12,10 @@ let kept = false;
  * growing further, in every thread of this process. V8 grows it up to 2 × 16 MiB while many objects survive
  * its scavenges, which buys nothing for a server whose hot path makes few objects (the
  * same ops/s at pipeline 16 either way, bench/RESULTS.md) and costs up to some 30 MiB of
- * RSS per thread. For the process `pigeonhole serve` owns; an application that embeds the
- * server makes this choice for its own process. Returns whether it applied.
+ * RSS per thread. For the process the `pigeonhole` command owns, called before its
+ * modules load (lib/cli/main.ts): V8 grows it while they do, and does not give it back;
+ * an application that embeds the server makes this choice for its own process. Returns
+ * whether it applied.
  *
  * Starting a worker thread puts V8's growth factor back to its default for every thread
  * of the process (measured: after a Worker starts, the main thread's young generation

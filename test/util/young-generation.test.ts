@@ -4,6 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { keepYoungGenerationSmall } from '../../lib/util/young-generation.js';
+import { startServe, stopServe } from '../helpers/serve-cli.js';
+import { HOST } from '../helpers/server.js';
 
 // Makes objects that survive scavenges (what makes V8 grow its young generation), then
 // prints the young generation's size in MiB. `before` runs first in the same module.
@@ -74,4 +76,16 @@ test('a server keeps it small once its shard threads, and then its acceptor thre
   t.true(grown > 16, `without the setting the young generation grows (${grown} MiB)`);
   t.true(shards <= 8, `applied again as each shard came up, it stays small (${shards} MiB)`);
   t.true(acceptors <= 8, `and again as each acceptor thread came up (${acceptors} MiB)`);
+});
+
+test('the pigeonhole command keeps it small from before its modules load', async (t) => {
+  // Loading the server's modules grows it to 2 × 4 MiB when the setting comes after them
+  // (under tsx, whose own loader has run first, to 2 × 2 MiB when it comes before).
+  const served = await startServe(t, ['--memory', '--shards', '0', '--port', '0', '--host', HOST, '--metrics', `${HOST}:0`]);
+  const announced = await served.waitForLog((line) => typeof line.url === 'string', 'with the metrics address');
+  const metrics = await (await fetch(String(announced.url))).text();
+  await stopServe(t, served);
+  const newSpace = Number(/^pigeonhole_nodejs_heap_space_size_total_bytes\{space="new"\} (\d+)$/m.exec(metrics)?.[1]);
+  t.true(newSpace > 0, metrics);
+  t.true(newSpace <= 4 * 2 ** 20, `the young generation at start: ${newSpace / 2 ** 20} MiB`);
 });
