@@ -40,7 +40,13 @@ export async function clientsOnEvery(server: PigeonholeServer, connect: () => Pr
   const clients: LineClient[] = [];
   let byAcceptor: LineClient[][] = Array.from({ length: acceptors }, () => []);
   while (clients.length < maxTries) {
-    clients.push(await connect());
+    // Several at a time. The thread that opens them here is the listening thread, which
+    // steps back (AcceptBalance) only once it holds more than its share, and while it
+    // does, opens nothing: the other threads get a chance at connections waiting then,
+    // and one at a time there are none, so on a loaded machine the listening thread could
+    // win every race (it once took 60 of 60).
+    const batch = Math.min(acceptors * each, maxTries - clients.length);
+    clients.push(...(await Promise.all(Array.from({ length: batch }, () => connect()))));
     const where = await acceptorsOf(server, clients);
     byAcceptor = Array.from({ length: acceptors }, (_, acceptor) => clients.filter((_, i) => where[i] === acceptor));
     if (byAcceptor.every((list) => list.length >= each)) return byAcceptor;
