@@ -35,7 +35,7 @@ export interface MemoryStoreOptions extends StoreLimits {
 /**
  * Mailboxes in memory: fast, and gone when the process ends. Each mailbox packs its
  * messages into byte chunks (PackedMailbox), pages of one PagePool, and senders are
- * interned (SenderTable), so a stored 64-byte message costs about 70 bytes, as in a
+ * interned (SenderTable), so a stored 64-byte message costs about 67 bytes, as in a
  * Redis list.
  */
 export class MemoryStore implements MailboxStore {

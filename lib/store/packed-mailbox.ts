@@ -2,11 +2,14 @@ import { copyBytes } from '../util/copy-bytes.js';
 import { RingQueue } from '../util/ring-queue.js';
 import { MAX_PAGE_BYTES, MIN_PAGE_BYTES, PagePool } from './page-pool.js';
 
-// Chunks start small, so the many mailboxes that hold a message or two cost little, and
-// double up to the pool's biggest page (4 KiB), so a full mailbox's unused end is 2 KiB
-// on average. They are pages of the store's PagePool, not an ArrayBuffer each. A
-// message never spans chunks: one that does not fit in what is left of the last chunk
-// starts the next (a chunk as big as the message if it must be).
+// A chunk starts at the pool's smallest page, so the many mailboxes that hold a message or
+// two cost little, and the last chunk grows as messages come (copied into a page twice its
+// size, as realloc would) up to the pool's biggest page, 4 KiB; only then does the next
+// chunk start. So a mailbox's unused end is a fraction of its last chunk, whatever that
+// chunk's size: some 700 bytes on average, where chunks that start at 4 KiB each would
+// leave 2 KiB. They are pages of the store's PagePool, not an ArrayBuffer each. A message
+// never spans chunks: one that does not fit in what the last chunk can grow to starts
+// the next (a chunk as big as the message if it must be).
 const FIRST_CHUNK_BYTES = MIN_PAGE_BYTES;
 // A record's first byte is never 0 (sender ids are stored plus one), so a 0 where a
 // record would start marks the unused end of a chunk.
@@ -34,7 +37,6 @@ export class PackedMailbox {
   readonly #chunks = new RingQueue<Buffer>();
   #readAt = 0;
   #writeAt = 0;
-  #nextChunkBytes = FIRST_CHUNK_BYTES;
   #bytes = 0;
 
   constructor(pool: PagePool) {
@@ -51,12 +53,19 @@ export class PackedMailbox {
     return PagePool.chunkBytes(recordBytes(length));
   }
 
-  /** How many bytes of chunk memory a message of `length` bytes would add (0 when it fits). */
+  /**
+   * At most how many bytes of chunk memory a message of `length` bytes would add to the
+   * store (0 when it fits): a new chunk, or the page the last chunk grows into (the page it
+   * leaves goes back to the pool, which still counts it).
+   */
   growthFor(length: number): number {
     const size = recordBytes(length);
-    const chunk = this.#chunks.at(this.#chunks.size - 1);
-    if (chunk !== undefined && chunk.length - this.#writeAt >= size) return 0;
-    return PagePool.chunkBytes(Math.max(size, this.#nextChunkBytes));
+    const last = this.#chunks.at(this.#chunks.size - 1);
+    if (last === undefined) return PagePool.chunkBytes(Math.max(size, FIRST_CHUNK_BYTES));
+    if (last.length - this.#writeAt >= size) return 0;
+    // A record shorter than `size` may grow the chunk where this one would start another.
+    const grown = last.length < MAX_PAGE_BYTES ? PagePool.chunkBytes(Math.min(this.#keptBytes() + size, MAX_PAGE_BYTES)) : 0;
+    return Math.max(grown, PagePool.chunkBytes(Math.max(size, FIRST_CHUNK_BYTES)));
   }
 
   /** Appends a message: body[start, end) from sender `senderId`. */
@@ -65,7 +74,7 @@ export class PackedMailbox {
     const length = end - start;
     const size = varintLength(id) + varintLength(length) + length;
     let chunk = this.#chunks.at(this.#chunks.size - 1);
-    if (chunk === undefined || chunk.length - this.#writeAt < size) chunk = this.#newChunk(chunk, size);
+    if (chunk === undefined || chunk.length - this.#writeAt < size) chunk = this.#roomFor(chunk, size);
     let at = writeVarint(chunk, this.#writeAt, id);
     at = writeVarint(chunk, at, length);
     this.#writeAt = at + copyBytes(body, start, end, chunk, at);
@@ -132,7 +141,6 @@ export class PackedMailbox {
     this.#readAt = 0;
     this.#writeAt = 0;
     this.#bytes = 0;
-    this.#nextChunkBytes = FIRST_CHUNK_BYTES;
   }
 
   // Empty: what is left goes back, except a first-size chunk, kept for the next message
@@ -149,15 +157,45 @@ export class PackedMailbox {
     this.#writeAt = 0;
   }
 
-  #newChunk(last: Buffer | undefined, size: number): Buffer {
-    // Mark where the old chunk's records end, unless they fill it.
-    if (last !== undefined && this.#writeAt < last.length) last[this.#writeAt] = END_OF_CHUNK;
-    const chunk = this.#pool.take(Math.max(size, this.#nextChunkBytes));
-    this.#nextChunkBytes = Math.min(MAX_PAGE_BYTES, this.#nextChunkBytes * 2);
+  // The bytes of the last chunk that must be kept: its records, less those already read
+  // when it is also the first.
+  #keptBytes(): number {
+    return this.#chunks.size === 1 ? this.#writeAt - this.#readAt : this.#writeAt;
+  }
+
+  // Room for a record of `size` bytes at the back: the last chunk, with its read records
+  // dropped where that frees half of it (so each byte is moved at most once more for each
+  // it frees), or grown into a bigger page while it is smaller than the biggest, else a
+  // new chunk.
+  #roomFor(last: Buffer | undefined, size: number): Buffer {
+    if (last !== undefined) {
+      const kept = this.#keptBytes();
+      if (kept + size <= last.length / 2) return this.#moveLast(last, last);
+      if (last.length < MAX_PAGE_BYTES && kept + size <= MAX_PAGE_BYTES) {
+        const page = this.#moveLast(last, this.#pool.take(kept + size));
+        this.#chunks.set(this.#chunks.size - 1, page);
+        this.#bytes += page.length - last.length;
+        this.#pool.give(last);
+        return page;
+      }
+      // Mark where the old chunk's records end, unless they fill it.
+      if (this.#writeAt < last.length) last[this.#writeAt] = END_OF_CHUNK;
+    }
+    const chunk = this.#pool.take(Math.max(size, FIRST_CHUNK_BYTES));
     this.#chunks.push(chunk);
     this.#bytes += chunk.length;
     this.#writeAt = 0;
     return chunk;
+  }
+
+  // Copies the last chunk's records to the start of `to` (which may be the chunk itself),
+  // without those already read when it is also the first.
+  #moveLast(last: Buffer, to: Buffer): Buffer {
+    const from = this.#chunks.size === 1 ? this.#readAt : 0;
+    last.copy(to, 0, from, this.#writeAt);
+    this.#writeAt -= from;
+    if (this.#chunks.size === 1) this.#readAt = 0;
+    return to;
   }
 }
 

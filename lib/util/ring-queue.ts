@@ -49,6 +49,12 @@ export class RingQueue<T> {
     return index < 0 || index >= this.#size ? undefined : this.#items[(this.#head + index) & (this.#items.length - 1)];
   }
 
+  /** Puts `item` in the place `index` from the front, which must hold one. */
+  set(index: number, item: T): void {
+    if (index < 0 || index >= this.#size) throw new RangeError(`no item at ${index} of ${this.#size}`);
+    this.#items[(this.#head + index) & (this.#items.length - 1)] = item;
+  }
+
   *[Symbol.iterator](): IterableIterator<T> {
     for (let i = 0; i < this.#size; i++) yield this.#items[(this.#head + i) & (this.#items.length - 1)] as T;
   }

@@ -1,6 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { MAX_PAGE_BYTES, PagePool } from '../../lib/store/page-pool.js';
+import { MAX_PAGE_BYTES, PagePool, SLAB_BYTES } from '../../lib/store/page-pool.js';
 
 test('a chunk is rounded up to a page size, or is exactly as asked past the biggest page', (t) => {
   const pool = new PagePool();
@@ -18,9 +18,17 @@ test('a chunk is rounded up to a page size, or is exactly as asked past the bigg
   }
 });
 
+test('slabs are one size, whatever their pages', (t) => {
+  const pool = new PagePool();
+  const sizes = [256, 512, 1024, 2048, 4096];
+  const slabs = new Set(sizes.map((bytes) => pool.take(bytes).buffer));
+  t.is(slabs.size, sizes.length);
+  for (const slab of slabs) t.is(slab.byteLength, SLAB_BYTES);
+});
+
 test('pages of a size come from one slab until it is full, and a page given back is the next one taken', (t) => {
   const pool = new PagePool();
-  const pages = Array.from({ length: 64 }, () => pool.take(4096));
+  const pages = Array.from({ length: SLAB_BYTES / 4096 }, () => pool.take(4096));
   t.is(pool.slabs, 1);
   t.is(new Set(pages.map((page) => page.buffer)).size, 1);
   pool.take(4096);
@@ -32,15 +40,25 @@ test('pages of a size come from one slab until it is full, and a page given back
   t.is(again.byteOffset, returned.byteOffset);
 });
 
-test('a slab whose pages all came back is let go, unless it is the only one of its size with a free page', (t) => {
+test('a slab whose pages all came back is kept as a spare for pages of any size, up to four, unless it is the only one of its size with a free page', (t) => {
   const pool = new PagePool();
-  const pages = Array.from({ length: 64 * 3 }, () => pool.take(256));
-  t.is(pool.slabs, 3);
+  const perSlab = SLAB_BYTES / 256;
+  const pages = Array.from({ length: perSlab * 8 }, () => pool.take(256));
+  t.is(pool.slabs, 8);
+  t.is(pool.freeBytes, 0);
   for (const page of pages) pool.give(page);
-  t.is(pool.slabs, 1);
-  // Taking and giving back one page over and over keeps that one slab.
+  // One stays open for 256-byte pages, four are spares, three are let go.
+  t.is(pool.slabs, 5);
+  t.is(pool.freeBytes, perSlab * 256 + 4 * SLAB_BYTES);
+  // Taking and giving back one page over and over keeps that one open slab.
   for (let i = 0; i < 10; i++) pool.give(pool.take(256));
-  t.is(pool.slabs, 1);
+  t.is(pool.slabs, 5);
+  // A page of another size takes a spare: no slab more, and the spare no longer counts as free.
+  const page = pool.take(4096);
+  t.is(page.buffer.byteLength, SLAB_BYTES);
+  t.true(pages.some((taken) => taken.buffer === page.buffer), 'a slab that served 256-byte pages serves 4 KiB ones');
+  t.is(pool.slabs, 5);
+  t.is(pool.freeBytes, perSlab * 256 + 3 * SLAB_BYTES);
 });
 
 test('a chunk past the biggest page is its own buffer, and giving it back leaves the slabs alone', (t) => {
@@ -77,7 +95,8 @@ test('property: chunks held at the same time never share a byte, and every slab 
       }
       for (const { chunk, mark } of held) if (chunk.some((byte) => byte !== mark)) return false;
       for (const { chunk } of held) pool.give(chunk);
-      return pool.slabs <= 5;
+      // One open slab per page size (five) and four spares at most.
+      return pool.slabs <= 9;
     }),
     { numRuns: 100 },
   );
@@ -97,14 +116,15 @@ test('usedBytes counts the pages out; freeBytes the pages given back in slabs st
   t.is(pool.freeBytes, 1024, 'a page taken again is no longer free');
   pool.take(MAX_PAGE_BYTES + 1);
   t.is(pool.usedBytes, 9 * 1024, 'a chunk of its own is not a page');
-  // 64 more: the free page, the first slab's 54 never used, and 9 in a second slab.
-  const more = Array.from({ length: 64 }, () => pool.take(1024));
+  // A slab's worth more: the free page, the first slab's never used, and 9 in a second slab.
+  const perSlab = SLAB_BYTES / 1024;
+  const more = Array.from({ length: perSlab }, () => pool.take(1024));
   t.is(pool.slabs, 2);
   t.is(pool.freeBytes, 0);
   for (const page of more) pool.give(page);
-  // The second slab, all back, is let go and its pages no longer count; the first holds
-  // 55 pages given back beside its 9 in use.
-  t.is(pool.slabs, 1);
-  t.is(pool.freeBytes, 55 * 1024);
+  // The second slab, all back, is a spare and counts whole; the first holds the rest
+  // given back beside its 9 in use.
+  t.is(pool.slabs, 2);
+  t.is(pool.freeBytes, (perSlab - 9) * 1024 + SLAB_BYTES);
   t.is(pool.usedBytes, 9 * 1024);
 });
