@@ -13,7 +13,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { createServer } from '../lib/server.js';
 import { keepYoungGenerationSmall } from '../lib/util/young-generation.js';
 import { type NamedThread, threadCpuMicros } from './proc.js';
 
@@ -46,8 +45,9 @@ const { values } = parseArgs({
   },
   strict: true,
 });
-// As `pigeonhole serve` runs.
+// As `pigeonhole serve` runs: before the server's modules load, which would grow it.
 keepYoungGenerationSmall();
+const { createServer } = await import('../lib/server.js');
 const shards = Number(values.shards ?? '0');
 const acceptors = Number(values.acceptors ?? '1');
 const dataDir = values.durable === true ? mkdtempSync(join(tmpdir(), 'pigeonhole-bench-')) : undefined;
