@@ -3,7 +3,8 @@
 // grew to hold them. Then it reads every message back and reports what is left.
 //
 //   npm run bench:memory -- [--messages 1000000] [--mailboxes 1000] [--message-bytes 64]
-//                           [--shards 0,2] [--order interleaved,sequential] [--no-redis] [--json FILE]
+//                           [--warmup 20000] [--shards 0,2] [--order interleaved,sequential]
+//                           [--no-redis] [--json FILE]
 //
 // Two arrival orders, since they fare differently: 'interleaved' sends message k to
 // mailbox k mod M, so every mailbox grows at once, as when many senders write to many
@@ -12,6 +13,10 @@
 //
 // Servers are separate processes: pigeonhole compiled (dist/, as users run it), Redis
 // with persistence off. RSS is the kernel's VmRSS of the whole process (every thread).
+// Before the measured fill, each server stores and reads back a few messages in mailboxes
+// of their own (--warmup), so that what a first fill costs once (the code it runs paged
+// in and compiled, buffers sized on first use) is not counted as the messages' memory;
+// the growth from launch, warm-up included, is printed beside it.
 // Beside it, what the store itself counts (pigeonhole's store_bytes metric, Redis's
 // used_memory): the data, without the runtime around it.
 import { writeFileSync } from 'node:fs';
@@ -36,6 +41,7 @@ const { values } = parseArgs({
     messages: { type: 'string', default: '1000000' },
     mailboxes: { type: 'string', default: '1000' },
     'message-bytes': { type: 'string', default: '64' },
+    warmup: { type: 'string', default: '20000' },
     shards: { type: 'string', default: '0,2' },
     order: { type: 'string', default: 'interleaved,sequential' },
     'no-redis': { type: 'boolean', default: false },
@@ -44,12 +50,16 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  process.stdout.write('Usage: npm run bench:memory -- [--messages N] [--mailboxes N] [--message-bytes N] [--shards 0,2] [--order interleaved,sequential] [--no-redis] [--json FILE]\n');
+  process.stdout.write('Usage: npm run bench:memory -- [--messages N] [--mailboxes N] [--message-bytes N] [--warmup N] [--shards 0,2] [--order interleaved,sequential] [--no-redis] [--json FILE]\n');
   process.exit(0);
 }
 const messages = integerFlag('messages', values.messages, 1, 100_000_000) as number;
 const mailboxes = integerFlag('mailboxes', values.mailboxes, 1, 10_000_000) as number;
 const messageBytes = integerFlag('message-bytes', values['message-bytes'], 1, 60_000) as number;
+const warmup = integerFlag('warmup', values.warmup, 0, 10_000_000) as number;
+// The warm-up's messages go to this many mailboxes of their own, after the measured ones.
+const WARMUP_MAILBOXES = Math.min(20, Math.max(1, warmup));
+const perWarmupMailbox = Math.ceil(warmup / WARMUP_MAILBOXES);
 const shardCounts = (values.shards ?? '').split(',').filter((s) => s !== '').map((s) => integerFlag('shards', s, 0, MAX_SHARDS) as number);
 const perMailbox = Math.ceil(messages / mailboxes);
 type Order = 'interleaved' | 'sequential';
@@ -57,16 +67,19 @@ const orders = (values.order ?? '').split(',').map((order) => {
   if (order !== 'interleaved' && order !== 'sequential') throw new UsageError(`--order must list interleaved and/or sequential, got '${values.order}'`);
   return order as Order;
 });
-// The mailbox of message k in each order.
-const mailboxOf: Record<Order, (k: number) => number> = {
-  interleaved: (k) => k % mailboxes,
-  sequential: (k) => Math.floor(k / perMailbox),
+// The mailbox of message k in each order, of `count` mailboxes from `first` holding `per` each.
+const spread: Record<Order, (first: number, count: number, per: number) => (k: number) => number> = {
+  interleaved: (first, count) => (k) => first + (k % count),
+  sequential: (first, _count, per) => (k) => first + Math.floor(k / per),
 };
 const body = Buffer.alloc(messageBytes, 0x61);
 
 interface Row {
   readonly config: string;
   readonly order: Order;
+  /** Before the warm-up. */
+  readonly launchRss: number;
+  /** After the warm-up: where the growth is counted from. */
   readonly startRss: number;
   readonly fullRss: number;
   /** The store's own count of what it holds, full, less the same when empty. */
@@ -92,9 +105,9 @@ interface Target {
   read(mailbox: number): Buffer;
 }
 
-/** Spreads the messages over CONNECTIONS connections; message k goes to mailbox k % mailboxes. */
-async function fill(target: Target, order: Order): Promise<number> {
-  const per = Math.ceil(messages / CONNECTIONS);
+/** Stores `count` messages over CONNECTIONS connections, message k in mailbox `mailboxOf(k)`. */
+async function fill(target: Target, count: number, mailboxOf: (k: number) => number): Promise<number> {
+  const per = Math.ceil(count / CONNECTIONS);
   const counts = await Promise.all(
     Array.from({ length: CONNECTIONS }, (_, c) => {
       const first = c * per;
@@ -103,8 +116,8 @@ async function fill(target: Target, order: Order): Promise<number> {
         port: target.port,
         greeting,
         greetingLines: greeting === undefined ? 0 : 1,
-        count: Math.max(0, Math.min(per, messages - first)),
-        command: (i) => target.store(mailboxOf[order](first + i)),
+        count: Math.max(0, Math.min(per, count - first)),
+        command: (i) => target.store(mailboxOf(first + i)),
         linesPerReply: 1,
         pipeline: PIPELINE,
         accept: (line) => target.storedAnswer(line),
@@ -114,15 +127,15 @@ async function fill(target: Target, order: Order): Promise<number> {
   return counts.reduce((a, b) => a + b, 0);
 }
 
-/** Reads every mailbox empty, CONNECTIONS mailboxes at a time. */
-async function drain(target: Target): Promise<number> {
+/** Reads `count` mailboxes from `first` empty, `each` messages a mailbox, CONNECTIONS mailboxes at a time. */
+async function drain(target: Target, first: number, count: number, each: number): Promise<number> {
   let taken = 0;
-  for (let start = 0; start < mailboxes; start += CONNECTIONS) {
-    const batch = Array.from({ length: Math.min(CONNECTIONS, mailboxes - start) }, (_, i) => {
+  for (let start = first; start < first + count; start += CONNECTIONS) {
+    const batch = Array.from({ length: Math.min(CONNECTIONS, first + count - start) }, (_, i) => {
       const mailbox = start + i;
       const greeting = target.readGreeting(mailbox);
       const read = target.read(mailbox);
-      return flood({ port: target.port, greeting, greetingLines: greeting === undefined ? 0 : 1, count: perMailbox, command: () => read, linesPerReply: 2, pipeline: PIPELINE, accept: () => true });
+      return flood({ port: target.port, greeting, greetingLines: greeting === undefined ? 0 : 1, count: each, command: () => read, linesPerReply: 2, pipeline: PIPELINE, accept: () => true });
     });
     for (const n of await Promise.all(batch)) taken += n;
   }
@@ -132,24 +145,31 @@ async function drain(target: Target): Promise<number> {
 async function measure(config: string, order: Order, target: Target): Promise<Row> {
   await sleep(SETTLE_MS);
   const rss = (): number => procRss(target.pid, 'VmRSS') ?? Number.NaN;
+  const launchRss = rss();
+  if (warmup > 0) {
+    const warmed = await fill(target, warmup, spread[order](mailboxes, WARMUP_MAILBOXES, perWarmupMailbox));
+    const read = await drain(target, mailboxes, WARMUP_MAILBOXES, perWarmupMailbox);
+    if (read !== warmed) throw new Error(`${config}: ${warmed} stored in the warm-up but ${read} read back`);
+    await sleep(SETTLE_MS);
+  }
   const startRss = rss();
   const emptyData = await target.dataBytes();
   const began = performance.now();
-  const stored = await fill(target, order);
+  const stored = await fill(target, messages, spread[order](0, mailboxes, perMailbox));
   const seconds = (performance.now() - began) / 1000;
   await sleep(SETTLE_MS);
   const fullRss = rss();
   const dataBytes = (await target.dataBytes()) - emptyData;
-  const taken = await drain(target);
+  const taken = await drain(target, 0, mailboxes, perMailbox);
   if (taken !== stored) throw new Error(`${config}: ${stored} stored but ${taken} read back`);
   await sleep(SETTLE_MS);
-  return { config, order, startRss, fullRss, dataBytes, drainedRss: rss(), stored, seconds };
+  return { config, order, launchRss, startRss, fullRss, dataBytes, drainedRss: rss(), stored, seconds };
 }
 
 async function pigeonhole(shards: number, order: Order): Promise<Row> {
   const metricsPort = await freePort();
   // The drain opens a connection per mailbox from 127.0.0.1, faster than one address may by default.
-  const served = await startServe(['--memory', '--shards', String(shards), '--max-messages', String(Math.max(perMailbox, 1024)), '--metrics', `127.0.0.1:${metricsPort}`, '--max-connection-rate-per-ip', '0']);
+  const served = await startServe(['--memory', '--shards', String(shards), '--max-messages', String(Math.max(perMailbox, perWarmupMailbox, 1024)), '--metrics', `127.0.0.1:${metricsPort}`, '--max-connection-rate-per-ip', '0']);
   try {
     const read = Buffer.from('READ\n');
     return await measure(shards === 0 ? 'pigeonhole, inline' : `pigeonhole, ${shards} shards`, order, {
@@ -196,7 +216,7 @@ async function redis(binary: string, order: Order): Promise<Row> {
 const rows: Row[] = [];
 console.log(`bench:memory, ${new Date().toISOString()}`);
 console.log(`machine: ${formatMachine(describeMachine())}`);
-console.log(`load: ${messages.toLocaleString('en-US')} messages of ${messageBytes} bytes into ${mailboxes.toLocaleString('en-US')} mailboxes, ${CONNECTIONS} connections, pipeline ${PIPELINE}`);
+console.log(`load: ${messages.toLocaleString('en-US')} messages of ${messageBytes} bytes into ${mailboxes.toLocaleString('en-US')} mailboxes, ${CONNECTIONS} connections, pipeline ${PIPELINE}; warm-up first: ${warmup.toLocaleString('en-US')} messages stored and read back in ${WARMUP_MAILBOXES} mailboxes of their own`);
 const binary = values['no-redis'] ? null : findRedisServer();
 if (binary === null && !values['no-redis']) console.log('Redis: skipped, redis-server is not on PATH');
 for (const order of orders) {
@@ -207,14 +227,15 @@ for (const order of orders) {
 const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
 
 const growth = (row: Row): number => row.fullRss - row.startRss;
+const fromLaunch = (row: Row): number => row.fullRss - row.launchRss;
 console.log('');
-console.log('| order | server | stored | RSS at start | RSS full | growth | bytes per message | vs Redis | store data per message | RSS after draining | fill rate |');
-console.log('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+console.log('| order | server | stored | RSS at launch | RSS warm | RSS full | growth | bytes per message | vs Redis | growth from launch | vs Redis | store data per message | RSS after draining | fill rate |');
+console.log('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
 for (const row of rows) {
   const redisRow = rows.find((other) => other.order === row.order && other.config.startsWith('Redis'));
-  const ratio = redisRow === undefined ? '' : `${(growth(row) / growth(redisRow)).toFixed(2)}x`;
+  const ratio = (measure: (row: Row) => number): string => (redisRow === undefined ? '' : `${(measure(row) / measure(redisRow)).toFixed(2)}x`);
   console.log(
-    `| ${row.order} | ${row.config} | ${row.stored.toLocaleString('en-US')} | ${mib(row.startRss)} MiB | ${mib(row.fullRss)} MiB | +${mib(growth(row))} MiB | ${(growth(row) / row.stored).toFixed(1)} | ${ratio} | ${(row.dataBytes / row.stored).toFixed(1)} | ${mib(row.drainedRss)} MiB | ${Math.round(row.stored / row.seconds).toLocaleString('en-US')}/s |`,
+    `| ${row.order} | ${row.config} | ${row.stored.toLocaleString('en-US')} | ${mib(row.launchRss)} MiB | ${mib(row.startRss)} MiB | ${mib(row.fullRss)} MiB | +${mib(growth(row))} MiB | ${(growth(row) / row.stored).toFixed(1)} | ${ratio(growth)} | +${mib(fromLaunch(row))} MiB | ${ratio(fromLaunch)} | ${(row.dataBytes / row.stored).toFixed(1)} | ${mib(row.drainedRss)} MiB | ${Math.round(row.stored / row.seconds).toLocaleString('en-US')}/s |`,
   );
 }
-if (values.json !== undefined) writeFileSync(values.json, `${JSON.stringify({ format: 'pigeonhole-bench-memory/1', machine: describeMachine(), messages, mailboxes, messageBytes, rows }, null, 2)}\n`);
+if (values.json !== undefined) writeFileSync(values.json, `${JSON.stringify({ format: 'pigeonhole-bench-memory/1', machine: describeMachine(), messages, mailboxes, messageBytes, warmup, rows }, null, 2)}\n`);
