@@ -2,6 +2,8 @@ import { copyBytes } from '../util/copy-bytes.js';
 import { RingQueue } from '../util/ring-queue.js';
 import { MAX_PAGE_BYTES, MIN_PAGE_BYTES, PagePool } from './page-pool.js';
 
+const EMPTY = Buffer.alloc(0);
+
 // A chunk starts at the pool's smallest page, so the many mailboxes that hold a message or
 // two cost little, and the last chunk grows as messages come (copied into a page twice its
 // size, as realloc would) up to the pool's biggest page, 4 KiB; only then does the next
@@ -34,7 +36,17 @@ export class PackedMailbox {
   bodyStart = 0;
   bodyEnd = 0;
   #pool: PagePool;
-  readonly #chunks = new RingQueue<Buffer>();
+  // The chunks' page numbers in the pool, first to last.
+  readonly #chunks = new RingQueue<number>();
+  // The first chunk's buffer, where the chunk starts in it and how long it is (read from
+  // #readAt on), and the same of the last (written at #writeAt): looked up in the pool only
+  // when they change.
+  #head: Buffer = EMPTY;
+  #headStart = 0;
+  #headBytes = 0;
+  #tail: Buffer = EMPTY;
+  #tailStart = 0;
+  #tailBytes = 0;
   #readAt = 0;
   #writeAt = 0;
   #bytes = 0;
@@ -60,11 +72,10 @@ export class PackedMailbox {
    */
   growthFor(length: number): number {
     const size = recordBytes(length);
-    const last = this.#chunks.at(this.#chunks.size - 1);
-    if (last === undefined) return PagePool.chunkBytes(Math.max(size, FIRST_CHUNK_BYTES));
-    if (last.length - this.#writeAt >= size) return 0;
+    if (this.#chunks.size === 0) return PagePool.chunkBytes(Math.max(size, FIRST_CHUNK_BYTES));
+    if (this.#tailBytes - this.#writeAt >= size) return 0;
     // A record shorter than `size` may grow the chunk where this one would start another.
-    const grown = last.length < MAX_PAGE_BYTES ? PagePool.chunkBytes(Math.min(this.#keptBytes() + size, MAX_PAGE_BYTES)) : 0;
+    const grown = this.#tailBytes < MAX_PAGE_BYTES ? PagePool.chunkBytes(Math.min(this.#keptBytes() + size, MAX_PAGE_BYTES)) : 0;
     return Math.max(grown, PagePool.chunkBytes(Math.max(size, FIRST_CHUNK_BYTES)));
   }
 
@@ -73,27 +84,26 @@ export class PackedMailbox {
     const id = senderId + 1;
     const length = end - start;
     const size = varintLength(id) + varintLength(length) + length;
-    let chunk = this.#chunks.at(this.#chunks.size - 1);
-    if (chunk === undefined || chunk.length - this.#writeAt < size) chunk = this.#roomFor(chunk, size);
-    let at = writeVarint(chunk, this.#writeAt, id);
+    if (this.#chunks.size === 0 || this.#tailBytes - this.#writeAt < size) this.#roomFor(size);
+    const chunk = this.#tail;
+    let at = writeVarint(chunk, this.#tailStart + this.#writeAt, id);
     at = writeVarint(chunk, at, length);
-    this.#writeAt = at + copyBytes(body, start, end, chunk, at);
+    this.#writeAt = at + copyBytes(body, start, end, chunk, at) - this.#tailStart;
     this.count++;
   }
 
   /** Removes the oldest message (see senderId, source, bodyStart, bodyEnd); false when empty. */
   shift(): boolean {
     if (this.count === 0) return false;
-    let chunk = this.#chunks.peek() as Buffer;
-    if (this.#readAt === chunk.length || chunk[this.#readAt] === END_OF_CHUNK) {
+    if (this.#readAt === this.#headBytes || this.#head[this.#headStart + this.#readAt] === END_OF_CHUNK) {
       // Read to its end: its messages are all gone, and so is the chunk.
-      this.#chunks.shift();
-      this.#bytes -= chunk.length;
-      this.#pool.give(chunk);
-      chunk = this.#chunks.peek() as Buffer;
+      this.#pool.give(this.#chunks.shift() as number);
+      this.#bytes -= this.#headBytes;
+      this.#loadHead();
       this.#readAt = 0;
     }
-    let at = this.#readAt;
+    const chunk = this.#head;
+    let at = this.#headStart + this.#readAt;
     let id = 0;
     for (let shift = 0; ; shift += 7) {
       const byte = chunk[at++] as number;
@@ -110,51 +120,64 @@ export class PackedMailbox {
     this.source = chunk;
     this.bodyStart = at;
     this.bodyEnd = at + length;
-    this.#readAt = at + length;
+    this.#readAt = at + length - this.#headStart;
     if (--this.count === 0) this.#emptied();
     return true;
   }
 
   /**
-   * Copies every chunk that is a page of the mailbox's pool into a page of `pool`, which
-   * becomes its pool; the old pages are left to the old pool, which the caller drops.
+   * Copies every chunk into a chunk of `pool`, which becomes its pool; the old chunks are
+   * left to the old pool, which the caller drops.
    */
   moveTo(pool: PagePool): void {
+    const old = this.#pool;
     for (let i = this.#chunks.size; i > 0; i--) {
-      const chunk = this.#chunks.shift() as Buffer;
-      // Past the biggest page a chunk is a buffer of its own, no pool's: it stays as it is.
-      if (chunk.length > MAX_PAGE_BYTES) {
-        this.#chunks.push(chunk);
-      } else {
-        const page = pool.take(chunk.length);
-        chunk.copy(page);
-        this.#chunks.push(page);
-      }
+      const page = this.#chunks.shift() as number;
+      const start = old.offsetOf(page);
+      const moved = pool.take(old.bytesOf(page));
+      old.bufferOf(page).copy(pool.bufferOf(moved), pool.offsetOf(moved), start, start + old.bytesOf(page));
+      this.#chunks.push(moved);
     }
     this.#pool = pool;
+    this.#loadHead();
+    this.#loadTail();
   }
 
   /** Gives every chunk back to the pool: for a mailbox that is dropped, empty or not. */
   release(): void {
-    for (let chunk = this.#chunks.shift(); chunk !== undefined; chunk = this.#chunks.shift()) this.#pool.give(chunk);
+    for (let page = this.#chunks.shift(); page !== undefined; page = this.#chunks.shift()) this.#pool.give(page);
     this.count = 0;
     this.#readAt = 0;
     this.#writeAt = 0;
     this.#bytes = 0;
+    this.#loadHead();
+    this.#loadTail();
   }
 
   // Empty: what is left goes back, except a first-size chunk, kept for the next message
-  // of a mailbox that keeps emptying and filling. (The returned body may still be a view
-  // of it, and so of pool memory that is not another chunk's before the store's next
-  // call.)
+  // of a mailbox that keeps emptying and filling. (The returned body may still be in it,
+  // and so in pool memory that is not another chunk's before the store's next call.)
   #emptied(): void {
-    const chunk = this.#chunks.peek() as Buffer;
-    if (chunk.length !== FIRST_CHUNK_BYTES || this.#chunks.size !== 1) {
+    if (this.#headBytes !== FIRST_CHUNK_BYTES || this.#chunks.size !== 1) {
       this.release();
       return;
     }
     this.#readAt = 0;
     this.#writeAt = 0;
+  }
+
+  #loadHead(): void {
+    const page = this.#chunks.peek();
+    this.#head = page === undefined ? EMPTY : this.#pool.bufferOf(page);
+    this.#headStart = page === undefined ? 0 : this.#pool.offsetOf(page);
+    this.#headBytes = page === undefined ? 0 : this.#pool.bytesOf(page);
+  }
+
+  #loadTail(): void {
+    const page = this.#chunks.at(this.#chunks.size - 1);
+    this.#tail = page === undefined ? EMPTY : this.#pool.bufferOf(page);
+    this.#tailStart = page === undefined ? 0 : this.#pool.offsetOf(page);
+    this.#tailBytes = page === undefined ? 0 : this.#pool.bytesOf(page);
   }
 
   // The bytes of the last chunk that must be kept: its records, less those already read
@@ -167,39 +190,46 @@ export class PackedMailbox {
   // dropped where that frees half of it (so each byte is moved at most once more for each
   // it frees), or grown into a bigger page while it is smaller than the biggest, else a
   // new chunk.
-  #roomFor(last: Buffer | undefined, size: number): Buffer {
-    if (last !== undefined) {
+  #roomFor(size: number): void {
+    const pool = this.#pool;
+    if (this.#chunks.size > 0) {
       const kept = this.#keptBytes();
-      if (kept + size <= last.length / 2) return this.#moveLast(last, last);
-      if (last.length < MAX_PAGE_BYTES && kept + size <= MAX_PAGE_BYTES) {
-        const page = this.#moveLast(last, this.#pool.take(kept + size));
+      if (kept + size <= this.#tailBytes / 2) {
+        this.#moveLast(this.#tail, this.#tailStart);
+        return;
+      }
+      if (this.#tailBytes < MAX_PAGE_BYTES && kept + size <= MAX_PAGE_BYTES) {
+        const last = this.#chunks.at(this.#chunks.size - 1) as number;
+        const page = pool.take(kept + size);
+        this.#moveLast(pool.bufferOf(page), pool.offsetOf(page));
         this.#chunks.set(this.#chunks.size - 1, page);
-        this.#bytes += page.length - last.length;
-        this.#pool.give(last);
-        return page;
+        this.#bytes += pool.bytesOf(page) - this.#tailBytes;
+        pool.give(last);
+        this.#loadTail();
+        if (this.#chunks.size === 1) this.#loadHead();
+        return;
       }
       // Mark where the old chunk's records end, unless they fill it.
-      if (this.#writeAt < last.length) last[this.#writeAt] = END_OF_CHUNK;
+      if (this.#writeAt < this.#tailBytes) this.#tail[this.#tailStart + this.#writeAt] = END_OF_CHUNK;
     }
-    const chunk = this.#pool.take(Math.max(size, FIRST_CHUNK_BYTES));
-    this.#chunks.push(chunk);
-    this.#bytes += chunk.length;
+    const page = pool.take(Math.max(size, FIRST_CHUNK_BYTES));
+    this.#chunks.push(page);
+    this.#bytes += pool.bytesOf(page);
     this.#writeAt = 0;
-    return chunk;
+    this.#loadTail();
+    if (this.#chunks.size === 1) this.#loadHead();
   }
 
-  // Copies the last chunk's records to the start of `to` (which may be the chunk itself),
+  // Copies the last chunk's records to `to` from `toStart` (which may be where they are),
   // without those already read when it is also the first.
-  #moveLast(last: Buffer, to: Buffer): Buffer {
+  #moveLast(to: Buffer, toStart: number): void {
     const from = this.#chunks.size === 1 ? this.#readAt : 0;
-    last.copy(to, 0, from, this.#writeAt);
+    this.#tail.copy(to, toStart, this.#tailStart + from, this.#tailStart + this.#writeAt);
     this.#writeAt -= from;
     if (this.#chunks.size === 1) this.#readAt = 0;
-    return to;
   }
 }
 
-const EMPTY = Buffer.alloc(0);
 
 // A record's size for a body of `length` bytes, taking the sender id's varint at its
 // widest (5 bytes, for ids up to 2^32): growthFor() may then ask for a few bytes more

@@ -11,11 +11,12 @@ export const SLAB_BYTES = 256 * 1024;
 // bench:memory (2 shards, every mailbox filling at once).
 const SPARE_SLABS = 4;
 
-/** One ArrayBuffer carved into pages of one size. */
+/** One ArrayBuffer carved into pages of one size, or a chunk past the biggest page. */
 interface Slab {
+  readonly id: number;
   readonly buffer: Buffer;
   readonly size: PageSize;
-  // Offsets of pages given back, taken again first.
+  // Indexes of pages given back, taken again first.
   readonly free: number[];
   // Pages never handed out start here. (Pages out: next - free.length.)
   next: number;
@@ -29,28 +30,38 @@ interface PageSize {
   readonly open: Slab[];
 }
 
+// A page is named by a number, its slab's id times this plus its index in the slab: a
+// small integer, which V8 keeps in a list without an object for each.
+const PAGES_PER_ID = SLAB_BYTES / MIN_PAGE_BYTES;
+
 /**
  * Message chunks for a store's mailboxes, carved from big slabs instead of an
- * ArrayBuffer each. An ArrayBuffer costs some 300-500 bytes of V8 objects and malloc
- * bookkeeping besides its own (bench/micro/buffer-overhead.ts: about 470 for a 256-byte
- * Buffer, 290 for an 8 KiB one), and a chunk as a view of a slab costs a V8 object of
- * about 100 bytes and nothing in malloc. A page given back serves a later chunk of its
- * size (from the slab that last got a free page again, or the newest); pages of
- * different sizes never share a slab at once. A slab whose pages are all back is kept as a
- * spare for the next slab of any size (a few at most; past that it is let go), unless it
- * is the only slab of its size with a free page, which stays as it is (so that one chunk
- * taken and given back over and over does not take and drop a slab each time).
+ * ArrayBuffer each, and named by numbers rather than views. An ArrayBuffer costs some
+ * 300-500 bytes of V8 objects and malloc bookkeeping besides its own
+ * (bench/micro/buffer-overhead.ts: about 470 for a 256-byte Buffer, 290 for an 8 KiB
+ * one), and a view of a slab a V8 object of about 100 bytes (1.5 MB per 10^6 messages of
+ * 64 bytes, bench/RESULTS.md); a page's number costs its place in its mailbox's list. A
+ * page given back serves a later chunk of its size (from the slab that last got a free
+ * page again, or the newest); pages of different sizes never share a slab at once. A slab
+ * whose pages are all back is kept as a spare for the next slab of any size (a few at
+ * most; past that it is let go), unless it is the only slab of its size with a free page,
+ * which stays as it is (so that one chunk taken and given back over and over does not
+ * take and drop a slab each time). A chunk past the biggest page is a buffer of its own,
+ * named the same way.
  *
  * Like any allocator of this kind, the pool can be left holding slabs for a few pages in
  * each: `freeBytes` says how much is held in pages given back, so that the store counts
  * it, and a store that finds too much of it copies its chunks into a new pool.
  *
- * A page given back may be handed out again at once: a view of it stays readable, but
- * it is another chunk's memory from the next take().
+ * A page given back may be handed out again at once: its bytes stay readable, but they
+ * are another chunk's from the next take().
  */
 export class PagePool {
   readonly #sizes: PageSize[] = [];
-  readonly #slabOf = new Map<ArrayBufferLike, Slab>();
+  // Slabs and chunks of their own by id; ids of those let go are used again.
+  readonly #byId: (Slab | undefined)[] = [];
+  readonly #freeIds: number[] = [];
+  #slabs = 0;
   #usedBytes = 0;
   #freeBytes = 0;
   readonly #spare: Buffer[] = [];
@@ -59,9 +70,9 @@ export class PagePool {
     for (let bytes = MIN_PAGE_BYTES; bytes <= MAX_PAGE_BYTES; bytes *= 2) this.#sizes.push({ bytes, open: [] });
   }
 
-  /** Slabs held. */
+  /** Slabs held (chunks of their own past the biggest page are not slabs). */
   get slabs(): number {
-    return this.#slabOf.size + this.#spare.length;
+    return this.#slabs + this.#spare.length;
   }
 
   /** Bytes of the pages handed out and not given back. */
@@ -86,37 +97,63 @@ export class PagePool {
     return page;
   }
 
-  /** A chunk of at least `bytes` bytes (PagePool.chunkBytes(bytes) long), contents undefined. */
-  take(bytes: number): Buffer {
-    if (bytes > MAX_PAGE_BYTES) return Buffer.allocUnsafeSlow(bytes);
+  /** A chunk of at least `bytes` bytes (PagePool.chunkBytes(bytes) long), contents undefined: its page number. */
+  take(bytes: number): number {
+    if (bytes > MAX_PAGE_BYTES) return this.#register(Buffer.allocUnsafeSlow(bytes), { bytes, open: [] }).id * PAGES_PER_ID;
     const size = this.#sizes[31 - Math.clz32(PagePool.chunkBytes(bytes) / MIN_PAGE_BYTES)] as PageSize;
     const slab = size.open[size.open.length - 1] ?? this.#newSlab(size);
-    let offset = slab.free.pop();
-    if (offset === undefined) offset = slab.next++ * size.bytes;
+    let index = slab.free.pop();
+    if (index === undefined) index = slab.next++;
     else this.#freeBytes -= size.bytes;
     this.#usedBytes += size.bytes;
     if (slab.next === SLAB_BYTES / size.bytes && slab.free.length === 0) removeOpen(slab);
-    return slab.buffer.subarray(offset, offset + size.bytes);
+    return slab.id * PAGES_PER_ID + index;
   }
 
-  /** Gives back a chunk take() returned; it must not be written to again. */
-  give(chunk: Buffer): void {
-    const slab = this.#slabOf.get(chunk.buffer);
-    if (slab === undefined) return; // a chunk of its own, past the biggest page: the GC takes it
+  /** The buffer page `page` is in. */
+  bufferOf(page: number): Buffer {
+    return this.#slabOf(page).buffer;
+  }
+
+  /** Where page `page` starts in bufferOf(page). */
+  offsetOf(page: number): number {
+    const slab = this.#slabOf(page);
+    return (page % PAGES_PER_ID) * slab.size.bytes;
+  }
+
+  /** How long page `page` is. */
+  bytesOf(page: number): number {
+    return this.#slabOf(page).size.bytes;
+  }
+
+  /** Gives back a page take() returned; it must not be written to again. */
+  give(page: number): void {
+    const slab = this.#slabOf(page);
     const { size } = slab;
+    if (size.bytes > MAX_PAGE_BYTES) {
+      // A chunk of its own: the GC takes it.
+      this.#unregister(slab);
+      return;
+    }
     if (slab.at === -1) slab.at = size.open.push(slab) - 1;
-    // A slab is a buffer of its own (allocUnsafeSlow): offsets in it are byteOffsets.
-    slab.free.push(chunk.byteOffset);
+    slab.free.push(page % PAGES_PER_ID);
     this.#usedBytes -= size.bytes;
     this.#freeBytes += size.bytes;
     if (slab.free.length < slab.next || size.open.length === 1) return;
     removeOpen(slab);
     this.#freeBytes -= slab.free.length * size.bytes;
-    this.#slabOf.delete(slab.buffer.buffer);
+    this.#unregister(slab);
+    this.#slabs--;
     if (this.#spare.length < SPARE_SLABS) {
       this.#spare.push(slab.buffer);
       this.#freeBytes += SLAB_BYTES;
     }
+  }
+
+  #slabOf(page: number): Slab {
+    const slab = this.#byId[Math.floor(page / PAGES_PER_ID)];
+    if (slab === undefined) throw new RangeError(`page ${page} is not one of this pool's`);
+    return slab;
   }
 
   #newSlab(size: PageSize): Slab {
@@ -125,10 +162,22 @@ export class PagePool {
     let buffer = this.#spare.pop();
     if (buffer === undefined) buffer = Buffer.allocUnsafeSlow(SLAB_BYTES);
     else this.#freeBytes -= SLAB_BYTES;
-    const slab: Slab = { buffer, size, free: [], next: 0, at: size.open.length };
-    size.open.push(slab);
-    this.#slabOf.set(buffer.buffer, slab);
+    const slab = this.#register(buffer, size);
+    slab.at = size.open.push(slab) - 1;
+    this.#slabs++;
     return slab;
+  }
+
+  #register(buffer: Buffer, size: PageSize): Slab {
+    const id = this.#freeIds.pop() ?? this.#byId.length;
+    const slab: Slab = { id, buffer, size, free: [], next: 0, at: -1 };
+    this.#byId[id] = slab;
+    return slab;
+  }
+
+  #unregister(slab: Slab): void {
+    this.#byId[slab.id] = undefined;
+    this.#freeIds.push(slab.id);
   }
 }
 

@@ -2,6 +2,12 @@ import test from 'ava';
 import fc from 'fast-check';
 import { MAX_PAGE_BYTES, PagePool, SLAB_BYTES } from '../../lib/store/page-pool.js';
 
+/** Page `page`'s bytes, as a view. */
+function view(pool: PagePool, page: number): Buffer {
+  const start = pool.offsetOf(page);
+  return pool.bufferOf(page).subarray(start, start + pool.bytesOf(page));
+}
+
 test('a chunk is rounded up to a page size, or is exactly as asked past the biggest page', (t) => {
   const pool = new PagePool();
   for (const [asked, got] of [
@@ -14,14 +20,14 @@ test('a chunk is rounded up to a page size, or is exactly as asked past the bigg
     [70_000, 70_000],
   ] as const) {
     t.is(PagePool.chunkBytes(asked), got);
-    t.is(pool.take(asked).length, got);
+    t.is(view(pool, pool.take(asked)).length, got);
   }
 });
 
 test('slabs are one size, whatever their pages', (t) => {
   const pool = new PagePool();
   const sizes = [256, 512, 1024, 2048, 4096];
-  const slabs = new Set(sizes.map((bytes) => pool.take(bytes).buffer));
+  const slabs = new Set(sizes.map((bytes) => pool.bufferOf(pool.take(bytes))));
   t.is(slabs.size, sizes.length);
   for (const slab of slabs) t.is(slab.byteLength, SLAB_BYTES);
 });
@@ -30,20 +36,26 @@ test('pages of a size come from one slab until it is full, and a page given back
   const pool = new PagePool();
   const pages = Array.from({ length: SLAB_BYTES / 4096 }, () => pool.take(4096));
   t.is(pool.slabs, 1);
-  t.is(new Set(pages.map((page) => page.buffer)).size, 1);
+  t.is(new Set(pages.map((page) => pool.bufferOf(page))).size, 1);
+  t.deepEqual(
+    pages.map((page) => pool.offsetOf(page)),
+    pages.map((_, i) => i * 4096),
+  );
   pool.take(4096);
   t.is(pool.slabs, 2);
-  const returned = pages[10] as Buffer;
+  const returned = pages[10] as number;
+  const where = view(pool, returned);
   pool.give(returned);
-  const again = pool.take(4096);
-  t.is(again.buffer, returned.buffer);
-  t.is(again.byteOffset, returned.byteOffset);
+  const again = view(pool, pool.take(4096));
+  t.is(again.buffer, where.buffer);
+  t.is(again.byteOffset, where.byteOffset);
 });
 
 test('a slab whose pages all came back is kept as a spare for pages of any size, up to four, unless it is the only one of its size with a free page', (t) => {
   const pool = new PagePool();
   const perSlab = SLAB_BYTES / 256;
   const pages = Array.from({ length: perSlab * 8 }, () => pool.take(256));
+  const buffers = new Set(pages.map((page) => pool.bufferOf(page)));
   t.is(pool.slabs, 8);
   t.is(pool.freeBytes, 0);
   for (const page of pages) pool.give(page);
@@ -54,9 +66,9 @@ test('a slab whose pages all came back is kept as a spare for pages of any size,
   for (let i = 0; i < 10; i++) pool.give(pool.take(256));
   t.is(pool.slabs, 5);
   // A page of another size takes a spare: no slab more, and the spare no longer counts as free.
-  const page = pool.take(4096);
-  t.is(page.buffer.byteLength, SLAB_BYTES);
-  t.true(pages.some((taken) => taken.buffer === page.buffer), 'a slab that served 256-byte pages serves 4 KiB ones');
+  const slab = pool.bufferOf(pool.take(4096));
+  t.is(slab.byteLength, SLAB_BYTES);
+  t.true(buffers.has(slab), 'a slab that served 256-byte pages serves 4 KiB ones');
   t.is(pool.slabs, 5);
   t.is(pool.freeBytes, perSlab * 256 + 3 * SLAB_BYTES);
 });
@@ -64,10 +76,12 @@ test('a slab whose pages all came back is kept as a spare for pages of any size,
 test('a chunk past the biggest page is its own buffer, and giving it back leaves the slabs alone', (t) => {
   const pool = new PagePool();
   const big = pool.take(MAX_PAGE_BYTES + 1);
-  t.is(big.byteLength, big.buffer.byteLength);
+  t.is(pool.bufferOf(big).byteLength, MAX_PAGE_BYTES + 1);
+  t.is(pool.offsetOf(big), 0);
   t.is(pool.slabs, 0);
   pool.give(big);
   t.is(pool.slabs, 0);
+  t.throws(() => pool.bufferOf(big), { instanceOf: RangeError }, 'a chunk given back is no longer the pool\'s');
 });
 
 test('property: chunks held at the same time never share a byte, and every slab goes back', (t) => {
@@ -78,23 +92,24 @@ test('property: chunks held at the same time never share a byte, and every slab 
   fc.assert(
     fc.property(fc.array(op, { minLength: 50, maxLength: 500, size: 'max' }), (ops) => {
       const pool = new PagePool();
-      const held: { chunk: Buffer; mark: number }[] = [];
+      const held: { page: number; chunk: Buffer; mark: number }[] = [];
       let marks = 0;
       for (const step of ops) {
         if ('take' in step) {
-          const chunk = pool.take(step.take);
+          const page = pool.take(step.take);
+          const chunk = view(pool, page);
           if (chunk.length !== PagePool.chunkBytes(step.take)) return false;
           // Each chunk filled with its own mark: a chunk that overlaps another spoils it.
           const mark = (marks++ % 255) + 1;
           chunk.fill(mark);
-          held.push({ chunk, mark });
+          held.push({ page, chunk, mark });
         } else if (held.length > 0) {
-          const [{ chunk }] = held.splice(step.give % held.length, 1) as [{ chunk: Buffer; mark: number }];
-          pool.give(chunk);
+          const [{ page }] = held.splice(step.give % held.length, 1) as [{ page: number; chunk: Buffer; mark: number }];
+          pool.give(page);
         }
       }
-      for (const { chunk, mark } of held) if (chunk.some((byte) => byte !== mark)) return false;
-      for (const { chunk } of held) pool.give(chunk);
+      for (const { page, chunk, mark } of held) if (!view(pool, page).equals(chunk) || chunk.some((byte) => byte !== mark)) return false;
+      for (const { page } of held) pool.give(page);
       // One open slab per page size (five) and four spares at most.
       return pool.slabs <= 9;
     }),
@@ -108,8 +123,8 @@ test('usedBytes counts the pages out; freeBytes the pages given back in slabs st
   const pages = Array.from({ length: 10 }, () => pool.take(1000));
   t.is(pool.usedBytes, 10 * 1024);
   t.is(pool.freeBytes, 0, 'a fresh slab has no page given back');
-  pool.give(pages[3] as Buffer);
-  pool.give(pages[4] as Buffer);
+  pool.give(pages[3] as number);
+  pool.give(pages[4] as number);
   t.is(pool.usedBytes, 8 * 1024);
   t.is(pool.freeBytes, 2 * 1024);
   pool.take(1000);
