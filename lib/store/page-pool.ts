@@ -64,7 +64,8 @@ export class PagePool {
   #slabs = 0;
   #usedBytes = 0;
   #freeBytes = 0;
-  readonly #spare: Buffer[] = [];
+  // Slabs whose pages all came back, and how much of each was ever handed out.
+  readonly #spare: { readonly buffer: Buffer; readonly touched: number }[] = [];
 
   constructor() {
     for (let bytes = MIN_PAGE_BYTES; bytes <= MAX_PAGE_BYTES; bytes *= 2) this.#sizes.push({ bytes, open: [] });
@@ -81,9 +82,11 @@ export class PagePool {
   }
 
   /**
-   * Bytes of the pages given back and not taken again, in slabs still held, and of the
-   * spare slabs: memory the pool holds for no chunk. (The never used end of a slab in use
-   * is not counted: it need not cost memory.)
+   * Bytes of the pages given back and not taken again, in slabs still held and in spare
+   * ones: memory the pool holds for no chunk. (The never used end of a slab is not
+   * counted: it need not cost memory. A spare taken for pages of another size may have
+   * been used further than they reach; that much, at most a slab per page size, is not
+   * counted either.)
    */
   get freeBytes(): number {
     return this.#freeBytes;
@@ -141,13 +144,13 @@ export class PagePool {
     this.#freeBytes += size.bytes;
     if (slab.free.length < slab.next || size.open.length === 1) return;
     removeOpen(slab);
-    this.#freeBytes -= slab.free.length * size.bytes;
     this.#unregister(slab);
     this.#slabs--;
-    if (this.#spare.length < SPARE_SLABS) {
-      this.#spare.push(slab.buffer);
-      this.#freeBytes += SLAB_BYTES;
-    }
+    // A spare goes on counting the pages it handed out (what of it is in use as memory),
+    // so that giving back a page never counts more than the page.
+    const touched = slab.free.length * size.bytes;
+    if (this.#spare.length < SPARE_SLABS) this.#spare.push({ buffer: slab.buffer, touched });
+    else this.#freeBytes -= touched;
   }
 
   #slabOf(page: number): Slab {
@@ -159,10 +162,9 @@ export class PagePool {
   #newSlab(size: PageSize): Slab {
     // Pages are handed out from the front, so the end of a slab that was never used need
     // not cost memory (when malloc maps it fresh).
-    let buffer = this.#spare.pop();
-    if (buffer === undefined) buffer = Buffer.allocUnsafeSlow(SLAB_BYTES);
-    else this.#freeBytes -= SLAB_BYTES;
-    const slab = this.#register(buffer, size);
+    const spare = this.#spare.pop();
+    if (spare !== undefined) this.#freeBytes -= spare.touched;
+    const slab = this.#register(spare?.buffer ?? Buffer.allocUnsafeSlow(SLAB_BYTES), size);
     slab.at = size.open.push(slab) - 1;
     this.#slabs++;
     return slab;

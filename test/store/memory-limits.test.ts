@@ -62,7 +62,8 @@ test('pages given back count against maxBytes, and a store left with a few chunk
   while (store.enqueue(`small-${boxes}`, { from: 'alice', body: small }) === ENQUEUED) boxes++;
   // Each costs its mailbox (with its name) and a 256-byte page; the slabs' never used ends are not counted.
   t.true(boxes > (0.9 * maxBytes) / (mailboxCost('small-1000') + 256), `${boxes} mailboxes filled the store`);
-  // All read but every 64th: each slab of 256-byte pages keeps one page in use.
+  // All read but every 64th: each slab of 256-byte pages keeps 16 pages in use, the rest
+  // of it given back.
   // The memory store hands out ranges of its own chunks.
   const read = (user: string): RangedMessage | null => {
     const message = store.dequeue(user);

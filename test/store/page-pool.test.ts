@@ -73,6 +73,23 @@ test('a slab whose pages all came back is kept as a spare for pages of any size,
   t.is(pool.freeBytes, perSlab * 256 + 3 * SLAB_BYTES);
 });
 
+test('giving back a page counts that page as free and no more, even when its slab becomes a spare', (t) => {
+  const pool = new PagePool();
+  const perSlab = SLAB_BYTES / 256;
+  const first = Array.from({ length: perSlab }, () => pool.take(256));
+  const lone = pool.take(256);
+  t.is(pool.slabs, 2);
+  // The full slab has a free page again, so the second, once empty, is a spare.
+  pool.give(first[0] as number);
+  const before = pool.freeBytes;
+  pool.give(lone);
+  t.is(pool.slabs, 2, 'kept as a spare');
+  t.is(pool.freeBytes - before, 256);
+  // Taken for pages of another size, the spare no longer counts as free.
+  pool.take(4096);
+  t.is(pool.freeBytes, 256, 'the one page free in the first slab');
+});
+
 test('a chunk past the biggest page is its own buffer, and giving it back leaves the slabs alone', (t) => {
   const pool = new PagePool();
   const big = pool.take(MAX_PAGE_BYTES + 1);
@@ -137,9 +154,9 @@ test('usedBytes counts the pages out; freeBytes the pages given back in slabs st
   t.is(pool.slabs, 2);
   t.is(pool.freeBytes, 0);
   for (const page of more) pool.give(page);
-  // The second slab, all back, is a spare and counts whole; the first holds the rest
-  // given back beside its 9 in use.
+  // The second slab, all back, is a spare and goes on counting the 9 pages it handed
+  // out; the first holds the rest given back beside its 9 in use.
   t.is(pool.slabs, 2);
-  t.is(pool.freeBytes, (perSlab - 9) * 1024 + SLAB_BYTES);
+  t.is(pool.freeBytes, (perSlab - 9) * 1024 + 9 * 1024);
   t.is(pool.usedBytes, 9 * 1024);
 });
