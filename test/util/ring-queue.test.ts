@@ -47,6 +47,22 @@ test('peek and iteration do not remove', (t) => {
   t.deepEqual(shiftAll(queue), [0, 1, 2, 3, 4]);
 });
 
+test('set() replaces the item at a place, also once the ring has wrapped, and only where there is one', (t) => {
+  const queue = new RingQueue<number>(4);
+  for (const n of [1, 2, 3]) queue.push(n);
+  queue.shift();
+  queue.shift();
+  queue.push(4);
+  queue.push(5);
+  // Wrapped: [3, 4, 5] from the ring's third slot.
+  queue.set(queue.size - 1, 50);
+  queue.set(0, 30);
+  t.deepEqual([...queue], [30, 4, 50]);
+  t.throws(() => queue.set(3, 6), { instanceOf: RangeError });
+  t.throws(() => queue.set(-1, 6), { instanceOf: RangeError });
+  t.deepEqual([...queue], [30, 4, 50]);
+});
+
 test('grows past many capacities and keeps the order', (t) => {
   const queue = new RingQueue<number>();
   fill(queue, 0, 10_000);
