@@ -1,5 +1,4 @@
-import { randomInt } from 'node:crypto';
-import { addressBuckets } from '../util/address-hash.js';
+import { AddressHash, SKETCH_HEADER_CELLS, SKETCH_ROWS } from '../util/address-hash.js';
 
 /**
  * How many connections each address opened in the last second, for
@@ -10,7 +9,7 @@ import { addressBuckets } from '../util/address-hash.js';
  *
  *   Int32 cells   WINDOW      the current one-second window's number
  *                 SEEDS       two random seeds for the address hashes
- *                 3 sketches  ROWS x BUCKETS counters each, the window w's in sketch w mod 3
+ *                 3 sketches  SKETCH_ROWS x BUCKETS counters each, the window w's in sketch w mod 3
  *
  * The rate is a sliding window: the current window's count plus the last window's,
  * weighted by how much of the last second it still covers. Counts are kept per address
@@ -24,12 +23,9 @@ import { addressBuckets } from '../util/address-hash.js';
  * it, once per window at most.)
  */
 const WINDOW = 0;
-const SEED_A = 1;
-const SEED_B = 2;
-const HEADER = 4;
-const ROWS = 2;
+const HEADER = SKETCH_HEADER_CELLS;
 const BUCKETS = 1024;
-const SKETCH_CELLS = ROWS * BUCKETS;
+const SKETCH_CELLS = SKETCH_ROWS * BUCKETS;
 const WINDOW_MS = 1000;
 
 /** Int32 cells the rate takes: a local rate's own, or a region of SharedConnections. */
@@ -46,13 +42,11 @@ export class ConnectionRate {
   readonly #cells: Int32Array;
   readonly #perSecond: number;
   readonly #clock: Clock;
-  readonly #seedA: number;
-  readonly #seedB: number;
+  readonly #hash: AddressHash;
 
   /** Fresh counts in `cells` (CONNECTION_RATE_CELLS long, all 0), seeded. */
   static init(cells: Int32Array): void {
-    Atomics.store(cells, SEED_A, randomInt(2 ** 31));
-    Atomics.store(cells, SEED_B, randomInt(2 ** 31));
+    AddressHash.seed(cells);
   }
 
   /** A rate of its own, for a server with one acceptor thread. */
@@ -67,8 +61,7 @@ export class ConnectionRate {
     this.#cells = cells;
     this.#perSecond = perSecond;
     this.#clock = clock;
-    this.#seedA = Atomics.load(cells, SEED_A);
-    this.#seedB = Atomics.load(cells, SEED_B);
+    this.#hash = new AddressHash(cells, BUCKETS);
   }
 
   /** Counts a new connection from `key` in, or nothing and false when its address is at the rate. */
@@ -80,7 +73,7 @@ export class ConnectionRate {
     const window = this.#windowAt(now);
     const current = HEADER + (window % 3) * SKETCH_CELLS;
     const last = HEADER + ((window + 2) % 3) * SKETCH_CELLS;
-    const [a, b] = this.#buckets(key);
+    const [a, b] = this.#hash.buckets(key);
     Atomics.add(cells, current + a, 1);
     Atomics.add(cells, current + b, 1);
     // Both rows read after both adds (see SharedConnections.take): of two threads taking
@@ -116,9 +109,5 @@ export class ConnectionRate {
   #clear(sketch: number): void {
     const start = HEADER + sketch * SKETCH_CELLS;
     for (let i = start; i < start + SKETCH_CELLS; i++) Atomics.store(this.#cells, i, 0);
-  }
-
-  #buckets(key: string): [number, number] {
-    return addressBuckets(key, this.#seedA, this.#seedB, BUCKETS);
   }
 }

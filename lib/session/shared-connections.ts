@@ -1,5 +1,4 @@
-import { randomInt } from 'node:crypto';
-import { addressBuckets } from '../util/address-hash.js';
+import { AddressHash, SKETCH_HEADER_CELLS, SKETCH_ROWS } from '../util/address-hash.js';
 import { LIMIT_FIELDS, type LimitCounts, noLimitCounts } from './connection-guard.js';
 import type { Admission, ConnectionTally } from './connection-tally.js';
 import { CONNECTION_RATE_CELLS, ConnectionRate } from './connection-rate.js';
@@ -12,7 +11,7 @@ import { CONNECTION_RATE_CELLS, ConnectionRate } from './connection-rate.js';
  *
  *   Int32 cells   OPEN          connections open, all threads together
  *                 SEEDS         two random seeds for the address hashes
- *                 SKETCH        ROWS x BUCKETS counters of connections per address hash
+ *                 SKETCH        SKETCH_ROWS x BUCKETS counters of connections per address hash
  *                 per acceptor  its own OPEN and SKETCH, mirrored: when its thread dies,
  *                               the supervisor takes exactly them out of the totals
  *                 RATE          new connections per address (ConnectionRate)
@@ -28,12 +27,9 @@ import { CONNECTION_RATE_CELLS, ConnectionRate } from './connection-rate.js';
  * never let one in over a limit.
  */
 const OPEN = 0;
-const SEED_A = 1;
-const SEED_B = 2;
-const HEADER = 4;
-const ROWS = 2;
+const HEADER = SKETCH_HEADER_CELLS;
 const BUCKETS = 2048;
-const SKETCH_CELLS = ROWS * BUCKETS;
+const SKETCH_CELLS = SKETCH_ROWS * BUCKETS;
 // An acceptor's mirror: its OPEN, then its SKETCH.
 const REGION_CELLS = 1 + SKETCH_CELLS;
 
@@ -58,8 +54,7 @@ export class SharedConnections {
   static create(acceptors: number): SharedConnections {
     const cells = int32Cells(acceptors);
     const shared = new SharedConnections(new SharedArrayBuffer(cells * 4 + acceptors * LIMIT_FIELDS.length * 8), acceptors);
-    shared.#cells[SEED_A] = randomInt(2 ** 31);
-    shared.#cells[SEED_B] = randomInt(2 ** 31);
+    AddressHash.seed(shared.#cells);
     ConnectionRate.init(shared.#rateCells());
     return shared;
   }
@@ -152,16 +147,14 @@ class SharedTally implements ConnectionTally {
   readonly #mine: number;
   readonly #maxConnections: number;
   readonly #maxPerIp: number;
-  readonly #seedA: number;
-  readonly #seedB: number;
+  readonly #hash: AddressHash;
 
   constructor(cells: Int32Array, mine: number, maxConnections: number, maxConnectionsPerIp: number) {
     this.#cells = cells;
     this.#mine = mine;
     this.#maxConnections = maxConnections;
     this.#maxPerIp = maxConnectionsPerIp;
-    this.#seedA = cells[SEED_A] as number;
-    this.#seedB = cells[SEED_B] as number;
+    this.#hash = new AddressHash(cells, BUCKETS);
   }
 
   get open(): number {
@@ -180,7 +173,7 @@ class SharedTally implements ConnectionTally {
       return 'max-connections';
     }
     if (this.#maxPerIp === 0) return 'admitted';
-    const [a, b] = this.#buckets(address);
+    const [a, b] = this.#hash.buckets(address);
     Atomics.add(cells, mine + 1 + a, 1);
     Atomics.add(cells, mine + 1 + b, 1);
     Atomics.add(cells, HEADER + a, 1);
@@ -202,7 +195,7 @@ class SharedTally implements ConnectionTally {
       Atomics.sub(this.#cells, this.#mine, 1);
       return;
     }
-    const [a, b] = this.#buckets(address);
+    const [a, b] = this.#hash.buckets(address);
     this.#drop(a, b);
   }
 
@@ -215,9 +208,5 @@ class SharedTally implements ConnectionTally {
     Atomics.sub(cells, mine + 1 + a, 1);
     Atomics.sub(cells, mine + 1 + b, 1);
     Atomics.sub(cells, mine, 1);
-  }
-
-  #buckets(address: string): [number, number] {
-    return addressBuckets(address, this.#seedA, this.#seedB, BUCKETS);
   }
 }
