@@ -29,7 +29,7 @@ export class Backlog {
 
   /** A READ reply of `bytes` was written on one of the thread's connections. */
   readReplied(bytes: number): void {
-    this.readEstimate += Math.trunc((bytes - this.readEstimate) / READ_ESTIMATE_STEP);
+    this.readEstimate = movedToward(this.readEstimate, bytes, READ_ESTIMATE_STEP);
   }
 
   /**
@@ -41,4 +41,9 @@ export class Backlog {
   holdsBack(own: number): boolean {
     return own >= MIN_FAIR_SHARE_BYTES && this.bytes >= BACKLOGGED_BYTES && own * this.connections >= BACKLOGGED_BYTES;
   }
+}
+
+/** A READ estimate moved a `step`th of the way to a reply of `bytes` (whole bytes). */
+export function movedToward(estimate: number, bytes: number, step: number): number {
+  return estimate + Math.trunc((bytes - estimate) / step);
 }

@@ -1,7 +1,7 @@
 import { copyBytes } from '../util/copy-bytes.js';
 import { type PendingReply, repliesCancelled } from '../shards/router.js';
 import { OP_COMPOSE, OP_READ, type ShardOp } from '../shards/messages.js';
-import { Backlog } from './backlog.js';
+import { Backlog, movedToward } from './backlog.js';
 import { RingQueue } from '../util/ring-queue.js';
 
 /** What a ReplyQueue writes to: the connection's socket, seen from the queue. */
@@ -280,7 +280,7 @@ export class ReplyQueue {
     this.#countBacklog(-slot.backlogCost);
     if (slot.op === OP_READ) {
       const bytes = slot.end - slot.start;
-      this.#readEstimate += Math.trunc((bytes - this.#readEstimate) / READ_ESTIMATE_STEP);
+      this.#readEstimate = movedToward(this.#readEstimate, bytes, READ_ESTIMATE_STEP);
       this.#backlog.readReplied(bytes);
     }
     slot.source = null;
