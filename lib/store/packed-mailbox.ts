@@ -38,15 +38,10 @@ export class PackedMailbox {
   #pool: PagePool;
   // The chunks' page numbers in the pool, first to last.
   readonly #chunks = new RingQueue<number>();
-  // The first chunk's buffer, where the chunk starts in it and how long it is (read from
-  // #readAt on), and the same of the last (written at #writeAt): looked up in the pool only
-  // when they change.
-  #head: Buffer = EMPTY;
-  #headStart = 0;
-  #headBytes = 0;
-  #tail: Buffer = EMPTY;
-  #tailStart = 0;
-  #tailBytes = 0;
+  // Where the first chunk is (read from #readAt on) and the last (written at #writeAt):
+  // looked up in the pool only when they change.
+  readonly #head = new ChunkPlace();
+  readonly #tail = new ChunkPlace();
   #readAt = 0;
   #writeAt = 0;
   #bytes = 0;
@@ -73,9 +68,9 @@ export class PackedMailbox {
   growthFor(length: number): number {
     const size = recordBytes(length);
     if (this.#chunks.size === 0) return PagePool.chunkBytes(Math.max(size, FIRST_CHUNK_BYTES));
-    if (this.#tailBytes - this.#writeAt >= size) return 0;
+    if (this.#tail.bytes - this.#writeAt >= size) return 0;
     // A record shorter than `size` may grow the chunk where this one would start another.
-    const grown = this.#tailBytes < MAX_PAGE_BYTES ? PagePool.chunkBytes(Math.min(this.#keptBytes() + size, MAX_PAGE_BYTES)) : 0;
+    const grown = this.#tail.bytes < MAX_PAGE_BYTES ? PagePool.chunkBytes(Math.min(this.#keptBytes() + size, MAX_PAGE_BYTES)) : 0;
     return Math.max(grown, PagePool.chunkBytes(Math.max(size, FIRST_CHUNK_BYTES)));
   }
 
@@ -84,26 +79,26 @@ export class PackedMailbox {
     const id = senderId + 1;
     const length = end - start;
     const size = varintLength(id) + varintLength(length) + length;
-    if (this.#chunks.size === 0 || this.#tailBytes - this.#writeAt < size) this.#roomFor(size);
-    const chunk = this.#tail;
-    let at = writeVarint(chunk, this.#tailStart + this.#writeAt, id);
+    if (this.#chunks.size === 0 || this.#tail.bytes - this.#writeAt < size) this.#roomFor(size);
+    const chunk = this.#tail.buffer;
+    let at = writeVarint(chunk, this.#tail.start + this.#writeAt, id);
     at = writeVarint(chunk, at, length);
-    this.#writeAt = at + copyBytes(body, start, end, chunk, at) - this.#tailStart;
+    this.#writeAt = at + copyBytes(body, start, end, chunk, at) - this.#tail.start;
     this.count++;
   }
 
   /** Removes the oldest message (see senderId, source, bodyStart, bodyEnd); false when empty. */
   shift(): boolean {
     if (this.count === 0) return false;
-    if (this.#readAt === this.#headBytes || this.#head[this.#headStart + this.#readAt] === END_OF_CHUNK) {
+    if (this.#readAt === this.#head.bytes || this.#head.buffer[this.#head.start + this.#readAt] === END_OF_CHUNK) {
       // Read to its end: its messages are all gone, and so is the chunk.
       this.#pool.give(this.#chunks.shift() as number);
-      this.#bytes -= this.#headBytes;
+      this.#bytes -= this.#head.bytes;
       this.#loadHead();
       this.#readAt = 0;
     }
-    const chunk = this.#head;
-    let at = this.#headStart + this.#readAt;
+    const chunk = this.#head.buffer;
+    let at = this.#head.start + this.#readAt;
     let id = 0;
     for (let shift = 0; ; shift += 7) {
       const byte = chunk[at++] as number;
@@ -120,7 +115,7 @@ export class PackedMailbox {
     this.source = chunk;
     this.bodyStart = at;
     this.bodyEnd = at + length;
-    this.#readAt = at + length - this.#headStart;
+    this.#readAt = at + length - this.#head.start;
     if (--this.count === 0) this.#emptied();
     return true;
   }
@@ -158,7 +153,7 @@ export class PackedMailbox {
   // of a mailbox that keeps emptying and filling. (The returned body may still be in it,
   // and so in pool memory that is not another chunk's before the store's next call.)
   #emptied(): void {
-    if (this.#headBytes !== FIRST_CHUNK_BYTES || this.#chunks.size !== 1) {
+    if (this.#head.bytes !== FIRST_CHUNK_BYTES || this.#chunks.size !== 1) {
       this.release();
       return;
     }
@@ -167,17 +162,11 @@ export class PackedMailbox {
   }
 
   #loadHead(): void {
-    const page = this.#chunks.peek();
-    this.#head = page === undefined ? EMPTY : this.#pool.bufferOf(page);
-    this.#headStart = page === undefined ? 0 : this.#pool.offsetOf(page);
-    this.#headBytes = page === undefined ? 0 : this.#pool.bytesOf(page);
+    this.#head.load(this.#pool, this.#chunks.peek());
   }
 
   #loadTail(): void {
-    const page = this.#chunks.at(this.#chunks.size - 1);
-    this.#tail = page === undefined ? EMPTY : this.#pool.bufferOf(page);
-    this.#tailStart = page === undefined ? 0 : this.#pool.offsetOf(page);
-    this.#tailBytes = page === undefined ? 0 : this.#pool.bytesOf(page);
+    this.#tail.load(this.#pool, this.#chunks.at(this.#chunks.size - 1));
   }
 
   // The bytes of the last chunk that must be kept: its records, less those already read
@@ -194,23 +183,23 @@ export class PackedMailbox {
     const pool = this.#pool;
     if (this.#chunks.size > 0) {
       const kept = this.#keptBytes();
-      if (kept + size <= this.#tailBytes / 2) {
-        this.#moveLast(this.#tail, this.#tailStart);
+      if (kept + size <= this.#tail.bytes / 2) {
+        this.#moveLast(this.#tail.buffer, this.#tail.start);
         return;
       }
-      if (this.#tailBytes < MAX_PAGE_BYTES && kept + size <= MAX_PAGE_BYTES) {
+      if (this.#tail.bytes < MAX_PAGE_BYTES && kept + size <= MAX_PAGE_BYTES) {
         const last = this.#chunks.at(this.#chunks.size - 1) as number;
         const page = pool.take(kept + size);
         this.#moveLast(pool.bufferOf(page), pool.offsetOf(page));
         this.#chunks.set(this.#chunks.size - 1, page);
-        this.#bytes += pool.bytesOf(page) - this.#tailBytes;
+        this.#bytes += pool.bytesOf(page) - this.#tail.bytes;
         pool.give(last);
         this.#loadTail();
         if (this.#chunks.size === 1) this.#loadHead();
         return;
       }
       // Mark where the old chunk's records end, unless they fill it.
-      if (this.#writeAt < this.#tailBytes) this.#tail[this.#tailStart + this.#writeAt] = END_OF_CHUNK;
+      if (this.#writeAt < this.#tail.bytes) this.#tail.buffer[this.#tail.start + this.#writeAt] = END_OF_CHUNK;
     }
     const page = pool.take(Math.max(size, FIRST_CHUNK_BYTES));
     this.#chunks.push(page);
@@ -224,12 +213,26 @@ export class PackedMailbox {
   // without those already read when it is also the first.
   #moveLast(to: Buffer, toStart: number): void {
     const from = this.#chunks.size === 1 ? this.#readAt : 0;
-    this.#tail.copy(to, toStart, this.#tailStart + from, this.#tailStart + this.#writeAt);
+    this.#tail.buffer.copy(to, toStart, this.#tail.start + from, this.#tail.start + this.#writeAt);
     this.#writeAt -= from;
     if (this.#chunks.size === 1) this.#readAt = 0;
   }
 }
 
+
+/** Where a chunk is: its pool page's buffer, where it starts there and how long it is. */
+class ChunkPlace {
+  buffer: Buffer = EMPTY;
+  start = 0;
+  bytes = 0;
+
+  /** Page `page` of `pool`'s place, or nowhere (so no slab is kept alive for it). */
+  load(pool: PagePool, page: number | undefined): void {
+    this.buffer = page === undefined ? EMPTY : pool.bufferOf(page);
+    this.start = page === undefined ? 0 : pool.offsetOf(page);
+    this.bytes = page === undefined ? 0 : pool.bytesOf(page);
+  }
+}
 
 // A record's size for a body of `length` bytes, taking the sender id's varint at its
 // widest (5 bytes, for ids up to 2^32): growthFor() may then ask for a few bytes more
